@@ -1,0 +1,145 @@
+//! The DAG of a plan: built once with petgraph, shared by validation, graphing and the executor.
+
+use fixedbitset::FixedBitSet;
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+
+/// Edges go from a step to the steps that need it.
+#[derive(Debug, Clone, Default)]
+pub struct Dag {
+    graph: DiGraph<(), ()>,
+    order: Vec<usize>,
+}
+
+impl Dag {
+    /// Builds the graph of `n` steps from each step's needs. Returns the cycles (as step
+    /// index lists, closed: `[a, b, a]`) when there are any.
+    pub fn build(needs: &[Vec<usize>]) -> Result<Dag, Vec<Vec<usize>>> {
+        let mut graph = DiGraph::with_capacity(needs.len(), needs.iter().map(Vec::len).sum());
+        for _ in needs {
+            graph.add_node(());
+        }
+        for (step, ns) in needs.iter().enumerate() {
+            for &n in ns {
+                graph.add_edge(NodeIndex::new(n), NodeIndex::new(step), ());
+            }
+        }
+        match petgraph::algo::toposort(&graph, None) {
+            Ok(order) => Ok(Dag { order: order.into_iter().map(NodeIndex::index).collect(), graph }),
+            Err(_) => Err(cycles(&graph)),
+        }
+    }
+
+    /// The number of steps.
+    pub fn len(&self) -> usize {
+        self.graph.node_count()
+    }
+
+    /// Whether there are no steps.
+    pub fn is_empty(&self) -> bool {
+        self.graph.node_count() == 0
+    }
+
+    /// A topological order (needs before dependents; ties in file order).
+    pub fn order(&self) -> &[usize] {
+        &self.order
+    }
+
+    /// The steps that need `step` directly.
+    pub fn dependents(&self, step: usize) -> impl Iterator<Item = usize> + '_ {
+        self.graph.edges(NodeIndex::new(step)).map(|e| e.target().index())
+    }
+
+    /// Every step `step` needs, directly or not.
+    pub fn ancestors(&self, step: usize) -> FixedBitSet {
+        let mut seen = FixedBitSet::with_capacity(self.len());
+        let mut stack = vec![NodeIndex::new(step)];
+        while let Some(n) = stack.pop() {
+            for p in self.graph.neighbors_directed(n, petgraph::Direction::Incoming) {
+                if !seen.put(p.index()) {
+                    stack.push(p);
+                }
+            }
+        }
+        seen
+    }
+
+    /// Every step's ancestors, computed in one pass over the topological order.
+    pub fn all_ancestors(&self) -> Vec<FixedBitSet> {
+        let n = self.len();
+        let mut anc = vec![FixedBitSet::with_capacity(n); n];
+        for &s in &self.order {
+            let parents: Vec<usize> =
+                self.graph.neighbors_directed(NodeIndex::new(s), petgraph::Direction::Incoming).map(NodeIndex::index).collect();
+            for p in parents {
+                let pa = anc[p].clone();
+                anc[s].union_with(&pa);
+                anc[s].insert(p);
+            }
+        }
+        anc
+    }
+
+    /// Edges as (need, dependent) pairs.
+    pub fn edges(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.graph.edge_references().map(|e| (e.source().index(), e.target().index()))
+    }
+}
+
+/// One cycle per strongly connected component with more than one step (or a self-loop).
+fn cycles(graph: &DiGraph<(), ()>) -> Vec<Vec<usize>> {
+    let mut out = Vec::new();
+    for scc in tarjan_scc(graph) {
+        let self_loop = scc.len() == 1 && graph.contains_edge(scc[0], scc[0]);
+        if scc.len() < 2 && !self_loop {
+            continue;
+        }
+        // Walk inside the component from its lowest step until a step repeats.
+        let start = *scc.iter().min().expect("non-empty");
+        let mut path = vec![start.index()];
+        let mut cur = start;
+        loop {
+            let next = graph.neighbors(cur).filter(|n| scc.contains(n)).min().expect("a strongly connected step has a successor inside");
+            if let Some(pos) = path.iter().position(|&p| p == next.index()) {
+                let mut cycle = path[pos..].to_vec();
+                cycle.push(next.index());
+                // Print in "needs" direction: a needs b needs … a.
+                cycle.reverse();
+                out.push(cycle);
+                break;
+            }
+            path.push(next.index());
+            cur = next;
+        }
+    }
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_and_finds_ancestors() {
+        // 0 <- 1 <- 2, 0 <- 3
+        let dag = Dag::build(&[vec![], vec![0], vec![1], vec![0]]).unwrap();
+        assert_eq!(dag.order().len(), 4);
+        let pos = |s| dag.order().iter().position(|&x| x == s).unwrap();
+        assert!(pos(0) < pos(1) && pos(1) < pos(2));
+        assert_eq!(dag.ancestors(2).ones().collect::<Vec<_>>(), vec![0, 1]);
+        assert_eq!(dag.all_ancestors()[2].ones().collect::<Vec<_>>(), vec![0, 1]);
+        assert!(dag.all_ancestors()[3].contains(0));
+    }
+
+    #[test]
+    fn reports_each_cycle() {
+        // 0 needs 2, 1 needs 0, 2 needs 1; 3 needs itself
+        let cycles = Dag::build(&[vec![2], vec![0], vec![1], vec![3]]).unwrap_err();
+        assert_eq!(cycles.len(), 2);
+        assert_eq!(cycles[0].first(), cycles[0].last());
+        assert_eq!(cycles[0].len(), 4);
+        assert_eq!(cycles[1], vec![3, 3]);
+    }
+}

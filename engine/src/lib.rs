@@ -1,0 +1,16 @@
+//! Phoenix's engine: the runbook model, loader, validation, templates, DAG, executor and
+//! state store.
+
+pub mod dag;
+pub mod diag;
+pub mod graph;
+pub mod runbook;
+pub mod schema;
+pub mod suggest;
+pub mod template;
+pub(crate) mod validate;
+pub mod yaml;
+
+pub use diag::{Code, Diagnostic};
+pub use runbook::{Loaded, Runbook, load_file, load_str};
+pub use validate::params::coerce as coerce_param;

@@ -1,0 +1,246 @@
+//! Raw runbook → checked [`Runbook`]: runs every validation pass, then builds the model.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fixedbitset::FixedBitSet;
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use super::model::{Level, Param, Plan, RetryPolicy, Role, Runbook, SecretSource, Signal, Step, WeightRule};
+use super::raw::{Backoff, Jitter, RawRetry, RawRunbook};
+use super::sections::Sections;
+use crate::diag::{Code, Diagnostic};
+use crate::validate::defs::{self, Def, Section};
+use crate::validate::{actions, levels, names, needs, params, templates};
+use crate::yaml::Path;
+
+/// The default number of steps running at once.
+pub(crate) const DEFAULT_MAX_PARALLEL: usize = 8;
+
+pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags: &mut Vec<Diagnostic>) -> Option<Runbook> {
+    let raw = &sections.raw;
+    let before = diags.len();
+    names::check(raw, diags);
+    params::check(raw, diags);
+    levels::check(raw, diags);
+    let (main, fail) = defs::defs(raw);
+    actions::check(&main, diags);
+    actions::check(&fail, diags);
+    let main_needs = needs::resolve(&main, &fail, &sections.broken, diags);
+    let fail_needs = needs::resolve(&fail, &main, &sections.broken, diags);
+    let main_dag = needs::dag(&main, &main_needs, diags);
+    let fail_dag = needs::dag(&fail, &fail_needs, diags);
+    let defaults = raw.defaults.clone().unwrap_or_default();
+    for def in main.iter().chain(&fail) {
+        retry_policy(defaults.retry.as_ref(), def.retry, &def.path().key("retry"), diags);
+        if def.max_parallel == Some(0) {
+            diags.push(Diagnostic::new(Code::InvalidValue, def.path().key("max_parallel"), "`max_parallel` must be at least 1"));
+        }
+        if def.max_parallel.is_some() && def.for_each.is_none() {
+            diags.push(
+                Diagnostic::new(
+                    Code::InvalidValue,
+                    def.path().key("max_parallel"),
+                    "a step's `max_parallel` limits its `for_each` items, and this step has no `for_each`",
+                )
+                .help("remove it, or set `max_parallel` at the top of the runbook"),
+            );
+        }
+        if def.timeout == Some(Duration::ZERO) {
+            diags.push(Diagnostic::new(Code::Duration, def.path().key("timeout"), "a timeout of 0 would stop every attempt at once"));
+        }
+    }
+    if let Some(r) = &defaults.retry {
+        retry_policy(Some(r), None, &Path::root().key("defaults").key("retry"), diags);
+    }
+    let (Some(main_dag), Some(fail_dag)) = (main_dag, fail_dag) else { return None };
+    let main_anc = main_dag.all_ancestors();
+    let fail_anc = fail_dag.all_ancestors();
+    templates::Checker::new(raw, &main, &fail, &main_anc, &fail_anc, diags).run();
+    if diags.len() > before || !sections.broken.is_empty() {
+        return None;
+    }
+    let steps =
+        |defs: &[Def<'_>], needs: &[Vec<usize>]| -> Vec<Step> { defs.iter().zip(needs).map(|(d, n)| step(d, n, defs, raw)).collect() };
+    let main_steps = steps(&main, &main_needs);
+    let fail_steps = steps(&fail, &fail_needs);
+    let _ = FixedBitSet::default();
+    Some(Runbook {
+        name: raw.name.clone(),
+        description: raw.description.clone(),
+        file,
+        source,
+        params: raw
+            .params
+            .iter()
+            .map(|(k, p)| {
+                (k.clone(), Param { ty: p.ty, default: p.default.clone(), choices: p.choices.clone(), description: p.description.clone() })
+            })
+            .collect(),
+        vars: raw.vars.clone(),
+        secrets: raw
+            .secrets
+            .iter()
+            .map(|(k, s)| {
+                let src = match (&s.env, &s.file) {
+                    (Some(e), _) => SecretSource::Env(e.clone()),
+                    (None, Some(f)) => SecretSource::File(PathBuf::from(f)),
+                    (None, None) => unreachable!("checked by names::check"),
+                };
+                (k.clone(), src)
+            })
+            .collect(),
+        lock: raw.lock.clone(),
+        max_parallel: raw.max_parallel.map_or(DEFAULT_MAX_PARALLEL, |n| n as usize),
+        main: Plan { steps: main_steps, dag: main_dag },
+        on_failure: Plan { steps: fail_steps, dag: fail_dag },
+        signals: raw
+            .signals
+            .iter()
+            .enumerate()
+            .map(|(i, (name, s))| Signal {
+                name: name.clone(),
+                step: i,
+                rules: s.weight.iter().map(|r| WeightRule { when: r.when.clone(), weight: r.weight }).collect(),
+                description: s.description.clone(),
+            })
+            .collect(),
+        levels: raw
+            .levels
+            .iter()
+            .map(|l| Level { name: l.name.clone(), max: l.max, hold: l.hold.unwrap_or(1), description: l.description.clone() })
+            .collect(),
+        outputs: raw.outputs.clone().into_iter().collect::<IndexMap<_, _>>(),
+    })
+}
+
+fn merged(defaults: Option<&RawRetry>, own: Option<&RawRetry>) -> RawRetry {
+    let d = defaults.cloned().unwrap_or_default();
+    let o = own.cloned().unwrap_or_default();
+    RawRetry {
+        attempts: o.attempts.or(d.attempts),
+        backoff: o.backoff.or(d.backoff),
+        delay: o.delay.or(d.delay),
+        max_delay: o.max_delay.or(d.max_delay),
+        jitter: o.jitter.or(d.jitter),
+    }
+}
+
+fn retry_policy(defaults: Option<&RawRetry>, own: Option<&RawRetry>, path: &Path, diags: &mut Vec<Diagnostic>) -> RetryPolicy {
+    let r = merged(defaults, own);
+    let base = RetryPolicy::default();
+    let policy = RetryPolicy {
+        attempts: r.attempts.unwrap_or(base.attempts),
+        backoff: r.backoff.unwrap_or(if r.attempts.is_some() { Backoff::Exponential } else { base.backoff }),
+        delay: r.delay.map_or(base.delay, |d| d.get()),
+        max_delay: r.max_delay.map_or(base.max_delay.max(r.delay.map_or(Duration::ZERO, |d| d.get())), |d| d.get()),
+        jitter: match r.jitter {
+            None | Some(Jitter::Bool(false)) => 0.0,
+            Some(Jitter::Bool(true)) => 1.0,
+            Some(Jitter::Fraction(f)) => f,
+        },
+    };
+    if policy.attempts == 0 {
+        diags.push(
+            Diagnostic::new(
+                Code::Retry,
+                path.key("attempts"),
+                "`attempts` counts every attempt, the first included, and must be at least 1",
+            )
+            .help("`attempts: 1` means no retry"),
+        );
+    }
+    if policy.max_delay < policy.delay {
+        diags.push(
+            Diagnostic::new(
+                Code::Retry,
+                path.key("max_delay"),
+                format!("`max_delay` ({:?}) is shorter than `delay` ({:?})", policy.max_delay, policy.delay),
+            )
+            .help("raise `max_delay` or lower `delay`"),
+        );
+    }
+    policy
+}
+
+fn step(def: &Def<'_>, needs: &[usize], plan: &[Def<'_>], raw: &RawRunbook) -> Step {
+    let defaults = raw.defaults.clone().unwrap_or_default();
+    let mut sink = Vec::new();
+    let retry = retry_policy(defaults.retry.as_ref(), def.retry, &Path::root(), &mut sink);
+    let action_idempotent = phoenix_plugins::find(def.uses).is_none_or(|a| a.info().caps.idempotent);
+    let role = match def.section {
+        Section::Signals => Role::Probe(def.signal.expect("a signal def knows its index")),
+        Section::Score => Role::Score,
+        _ => Role::Action,
+    };
+    let with = def.with.cloned().unwrap_or(Value::Object(Default::default()));
+    let timeout = def.timeout.or(defaults.timeout.map(|d| d.get()));
+    let idempotent = def.idempotent.or(defaults.idempotent).unwrap_or(action_idempotent);
+    let need_ids: Vec<&str> = needs.iter().map(|&n| plan[n].id).collect();
+    let fingerprint = fingerprint(&serde_json::json!({
+        "uses": def.uses,
+        "with": with,
+        "needs": need_ids,
+        "when": def.when.map(|c| match c { super::raw::Cond::Bool(b) => Value::Bool(*b), super::raw::Cond::Expr(e) => Value::String(e.clone()) }),
+        "for_each": def.for_each,
+        "timeout": timeout.map(|t| t.as_millis() as u64),
+        "retry": [retry.attempts, retry.delay.as_millis() as u32, retry.max_delay.as_millis() as u32],
+        "continue_on_error": def.continue_on_error,
+        "idempotent": idempotent,
+    }));
+    Step {
+        id: def.id.to_string(),
+        uses: def.uses.to_string(),
+        role,
+        with,
+        needs: needs.to_vec(),
+        when: def.when.cloned(),
+        timeout,
+        retry,
+        continue_on_error: def.continue_on_error.unwrap_or(false),
+        idempotent,
+        for_each: def.for_each.cloned(),
+        max_parallel: def.max_parallel.map(|n| n as usize),
+        description: def.description.map(str::to_string),
+        fingerprint,
+    }
+}
+
+/// A stable hash of a definition: FNV-1a over canonical JSON (keys sorted).
+fn fingerprint(v: &Value) -> String {
+    fn canon(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                out.push('{');
+                for k in keys {
+                    out.push_str(&serde_json::to_string(k).expect("strings serialize"));
+                    out.push(':');
+                    canon(&m[k], out);
+                    out.push(',');
+                }
+                out.push('}');
+            }
+            Value::Array(a) => {
+                out.push('[');
+                for x in a {
+                    canon(x, out);
+                    out.push(',');
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut s = String::new();
+    canon(v, &mut s);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}

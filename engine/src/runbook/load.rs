@@ -1,0 +1,84 @@
+//! File → checked [`Runbook`], or every diagnostic of the file.
+
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use super::compile::compile;
+use super::model::Runbook;
+use super::sections;
+use crate::diag::{Code, Diagnostic};
+use crate::yaml::{self, Path};
+
+/// The outcome of loading a runbook: the runbook, or the diagnostics with the source they
+/// point into (for drawing them).
+#[derive(Debug)]
+pub struct Loaded {
+    /// The runbook, when the file has no errors.
+    pub runbook: Option<Runbook>,
+    /// Every problem found, sorted by position.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The file's text (empty if it could not be read).
+    pub source: Arc<str>,
+    /// The file name as given.
+    pub file: String,
+}
+
+impl Loaded {
+    /// All diagnostics drawn with their source lines.
+    pub fn render(&self) -> String {
+        self.diagnostics.iter().map(|d| d.render(Some(&self.source))).collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// Reads and checks a runbook file.
+pub fn load_file(path: &FsPath) -> Loaded {
+    let file = path.display().to_string();
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => load_str(&text, path),
+            Err(e) => {
+                let mut d = Diagnostic::new(
+                    Code::Io,
+                    Path::root(),
+                    format!("the file is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+                );
+                d.file = Some(file.clone());
+                Loaded { runbook: None, diagnostics: vec![d], source: Arc::from(""), file }
+            }
+        },
+        Err(e) => {
+            let mut d = Diagnostic::new(Code::Io, Path::root(), format!("cannot read the file: {e}"));
+            d.help = Some("check the path; runbooks are usually under runbooks/".into());
+            d.file = Some(file.clone());
+            Loaded { runbook: None, diagnostics: vec![d], source: Arc::from(""), file }
+        }
+    }
+}
+
+/// Checks a runbook given as text; `path` names it in diagnostics and anchors relative paths.
+pub fn load_str(text: &str, path: &FsPath) -> Loaded {
+    let file = path.display().to_string();
+    let source: Arc<str> = Arc::from(text);
+    let mut diags = Vec::new();
+    let node = match yaml::parse(text) {
+        Ok(n) => n,
+        Err(e) => {
+            let mut d = Diagnostic::new(Code::Syntax, Path::root(), e.message);
+            d.help = e.help;
+            d.span = Some(e.span);
+            d.file = Some(file.clone());
+            return Loaded { runbook: None, diagnostics: vec![d], source, file };
+        }
+    };
+    let runbook = sections::read(&node, &mut diags).and_then(|s| compile(s, source.clone(), PathBuf::from(path), &mut diags));
+    for d in &mut diags {
+        d.file = Some(file.clone());
+        if d.span.is_none() {
+            d.span = Some(node.span_at(&d.path, d.on_key));
+        }
+    }
+    diags.sort_by_key(|d| d.span.map(|s| (s.line, s.col)));
+    diags.dedup();
+    let runbook = if diags.is_empty() { runbook } else { None };
+    Loaded { runbook, diagnostics: diags, source, file }
+}

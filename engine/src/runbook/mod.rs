@@ -1,0 +1,10 @@
+//! Runbooks: the raw YAML mirror, the compiled model, and the loader between them.
+
+mod compile;
+mod load;
+mod model;
+pub mod raw;
+mod sections;
+
+pub use load::{Loaded, load_file, load_str};
+pub use model::{Backoff, Cond, Level, Param, ParamType, Plan, RetryPolicy, Role, Runbook, SecretSource, Signal, Step, StepId, WeightRule};

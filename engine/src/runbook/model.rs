@@ -1,0 +1,185 @@
+//! The compiled runbook: checked, with typed step ids and the DAG built once.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+pub use super::raw::{Backoff, Cond, ParamType};
+use crate::dag::Dag;
+
+/// A step's index in its [`Plan`].
+pub type StepId = usize;
+
+/// A checked runbook, ready to run.
+#[derive(Debug, Clone)]
+pub struct Runbook {
+    /// The runbook's name.
+    pub name: String,
+    /// What it does.
+    pub description: Option<String>,
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// The text it was read from (stored with each run).
+    pub source: Arc<str>,
+    /// Inputs.
+    pub params: IndexMap<String, Param>,
+    /// Values rendered when the run starts (template trees), in order.
+    pub vars: IndexMap<String, Value>,
+    /// Where secrets come from.
+    pub secrets: IndexMap<String, SecretSource>,
+    /// The lock key template.
+    pub lock: Option<String>,
+    /// Steps at once.
+    pub max_parallel: usize,
+    /// Signal probes, `score`, and the runbook's steps.
+    pub main: Plan,
+    /// Steps run when the run fails.
+    pub on_failure: Plan,
+    /// The health signals, in file order.
+    pub signals: Vec<Signal>,
+    /// The levels, ascending.
+    pub levels: Vec<Level>,
+    /// The run's outputs (template trees).
+    pub outputs: IndexMap<String, Value>,
+}
+
+/// A set of steps and their DAG.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// The steps; a [`StepId`] indexes this.
+    pub steps: Vec<Step>,
+    /// Who needs whom.
+    pub dag: Dag,
+}
+
+impl Plan {
+    /// The step with this id string.
+    pub fn find(&self, id: &str) -> Option<StepId> {
+        self.steps.iter().position(|s| s.id == id)
+    }
+}
+
+/// An input of the runbook.
+#[derive(Debug, Clone)]
+pub struct Param {
+    /// Its type.
+    pub ty: ParamType,
+    /// Its default; none means required.
+    pub default: Option<Value>,
+    /// Allowed values.
+    pub choices: Option<Vec<Value>>,
+    /// What it means.
+    pub description: Option<String>,
+}
+
+/// Where a secret's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// An environment variable.
+    Env(String),
+    /// A file.
+    File(PathBuf),
+}
+
+/// What a step is for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Role {
+    /// A step of the DAG.
+    Action,
+    /// The probe of signal N (its failures never fail the run).
+    Probe(usize),
+    /// The implicit `score` step.
+    Score,
+}
+
+/// How failed attempts are retried.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in all (1 = no retry).
+    pub attempts: u32,
+    /// How the delay grows.
+    pub backoff: Backoff,
+    /// The first delay.
+    pub delay: Duration,
+    /// The longest delay.
+    pub max_delay: Duration,
+    /// The fraction of each delay that is random (0 = none, 1 = full jitter).
+    pub jitter: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { attempts: 1, backoff: Backoff::Fixed, delay: Duration::from_secs(1), max_delay: Duration::from_secs(60), jitter: 0.0 }
+    }
+}
+
+/// One step.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Its id.
+    pub id: String,
+    /// The action.
+    pub uses: String,
+    /// What it is for.
+    pub role: Role,
+    /// The action's inputs (a template tree).
+    pub with: Value,
+    /// What it needs, as ids in the same plan.
+    pub needs: Vec<StepId>,
+    /// Its condition.
+    pub when: Option<Cond>,
+    /// Per-attempt timeout.
+    pub timeout: Option<Duration>,
+    /// Retries.
+    pub retry: RetryPolicy,
+    /// Whether a failure counts as success for dependents.
+    pub continue_on_error: bool,
+    /// Whether it may be re-run after a crash.
+    pub idempotent: bool,
+    /// The list it runs over: an expression string or a literal list.
+    pub for_each: Option<Value>,
+    /// `for_each` items at once.
+    pub max_parallel: Option<usize>,
+    /// What it does.
+    pub description: Option<String>,
+    /// A hash of its definition (resume with an edited runbook keeps unchanged steps).
+    pub fingerprint: String,
+}
+
+/// A compiled health signal.
+#[derive(Debug, Clone)]
+pub struct Signal {
+    /// Its name (also its probe step's id).
+    pub name: String,
+    /// Its probe step in the main plan.
+    pub step: StepId,
+    /// The weight rules; the last is the fallback.
+    pub rules: Vec<WeightRule>,
+    /// What it measures.
+    pub description: Option<String>,
+}
+
+/// A weight rule.
+#[derive(Debug, Clone)]
+pub struct WeightRule {
+    /// The condition, none on the fallback.
+    pub when: Option<Cond>,
+    /// The weight.
+    pub weight: f64,
+}
+
+/// A level.
+#[derive(Debug, Clone)]
+pub struct Level {
+    /// Its name.
+    pub name: String,
+    /// The highest score that takes it; none on the last.
+    pub max: Option<f64>,
+    /// Consecutive evaluations before it is confirmed.
+    pub hold: u32,
+    /// What it means.
+    pub description: Option<String>,
+}

@@ -1,0 +1,409 @@
+//! The runbook exactly as written: mirrors the YAML, one type per mapping.
+//!
+//! These types are read from the spanned YAML tree, checked, and compiled once into
+//! [`crate::runbook::Runbook`]; nothing after compilation touches them. Their doc comments
+//! are the descriptions editors show through `schemas/runbook.schema.json`.
+
+use std::fmt;
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+use phoenix_plugins::duration::Dur;
+
+/// A Phoenix runbook: parameters, health signals, levels and a DAG of steps.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "Phoenix runbook")]
+pub struct RawRunbook {
+    /// The format version. Always `1`.
+    pub version: u32,
+    /// The runbook's name: `[a-z0-9][a-z0-9_-]*`. Level history and locks are kept under it.
+    pub name: String,
+    /// What the runbook does, for people.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Inputs, given with `--param name=value`. A param without `default` is required.
+    #[serde(default)]
+    pub params: IndexMap<String, RawParam>,
+    /// Values rendered once, in order, when the run starts. A var may use params, `run`,
+    /// `env` and the vars above it; never secrets (vars are stored).
+    #[serde(default)]
+    pub vars: IndexMap<String, Value>,
+    /// Secrets, resolved only when a step renders them; never stored, never logged.
+    #[serde(default)]
+    pub secrets: IndexMap<String, RawSecret>,
+    /// One unfinished run per lock key, across runbooks. A template of params and vars.
+    #[serde(default)]
+    pub lock: Option<String>,
+    /// How many steps run at once (default 8).
+    #[serde(default)]
+    pub max_parallel: Option<u32>,
+    /// Settings every step gets unless it sets its own.
+    #[serde(default)]
+    pub defaults: Option<RawDefaults>,
+    /// Health signals: probe steps that all run in parallel, each mapped to a weight.
+    #[serde(default)]
+    pub signals: IndexMap<String, RawSignal>,
+    /// Score thresholds, ascending: a score at or below `max` takes the level; the last
+    /// level has no `max`.
+    #[serde(default)]
+    pub levels: Vec<RawLevel>,
+    /// The DAG: a map keyed by step id. File order is display order.
+    #[serde(default)]
+    pub steps: IndexMap<String, RawStep>,
+    /// Steps run when the run fails (notify, roll back). Same schema as `steps`; they may
+    /// read any step's status and outputs.
+    #[serde(default)]
+    pub on_failure: IndexMap<String, RawStep>,
+    /// The run's own outputs, rendered when it succeeds.
+    #[serde(default)]
+    pub outputs: IndexMap<String, Value>,
+}
+
+/// The top-level keys, in schema order (the loader reads sections one by one).
+pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
+    "version",
+    "name",
+    "description",
+    "params",
+    "vars",
+    "secrets",
+    "lock",
+    "max_parallel",
+    "defaults",
+    "signals",
+    "levels",
+    "steps",
+    "on_failure",
+    "outputs",
+];
+
+/// A param's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    /// Text (the default).
+    #[default]
+    String,
+    /// A whole number.
+    Int,
+    /// A number.
+    Float,
+    /// `true` or `false`.
+    Bool,
+    /// A list; on the command line, JSON (`["a","b"]`) or comma-separated.
+    List,
+    /// A mapping; on the command line, JSON.
+    Object,
+}
+
+impl fmt::Display for ParamType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ParamType::String => "string",
+            ParamType::Int => "int",
+            ParamType::Float => "float",
+            ParamType::Bool => "bool",
+            ParamType::List => "list",
+            ParamType::Object => "object",
+        })
+    }
+}
+
+/// An input of the runbook.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawParam {
+    /// `string` (default), `int`, `float`, `bool`, `list` or `object`.
+    #[serde(rename = "type", default)]
+    pub ty: ParamType,
+    /// The value when `--param` does not give one. Without a default the param is required.
+    #[serde(default)]
+    pub default: Option<Value>,
+    /// The only values allowed.
+    #[serde(rename = "enum", default)]
+    pub choices: Option<Vec<Value>>,
+    /// What the param means.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Where a secret comes from: exactly one of `env` or `file`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecret {
+    /// The environment variable that holds it.
+    #[serde(default)]
+    pub env: Option<String>,
+    /// A file that holds it (trailing newline removed).
+    #[serde(default)]
+    pub file: Option<String>,
+    /// What the secret is for.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Settings every step gets unless it sets its own.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    /// Per-attempt timeout.
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// Retry policy; a step's own `retry` overrides these field by field.
+    #[serde(default)]
+    pub retry: Option<RawRetry>,
+    /// Whether steps may be re-run after a crash (default true).
+    #[serde(default)]
+    pub idempotent: Option<bool>,
+}
+
+/// How a failed attempt is retried.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    /// Attempts in all, the first included (1 = no retry).
+    #[serde(default)]
+    pub attempts: Option<u32>,
+    /// `fixed` or `exponential` (each delay doubles).
+    #[serde(default)]
+    pub backoff: Option<Backoff>,
+    /// The delay before the second attempt.
+    #[serde(default)]
+    pub delay: Option<Dur>,
+    /// The longest delay between attempts.
+    #[serde(default)]
+    pub max_delay: Option<Dur>,
+    /// Randomize each delay: `true` (full jitter) or a fraction from 0 to 1 of the delay.
+    #[serde(default)]
+    pub jitter: Option<Jitter>,
+}
+
+/// How the delay grows between attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Backoff {
+    /// The same delay every time.
+    Fixed,
+    /// The delay doubles each time, up to `max_delay`.
+    Exponential,
+}
+
+/// `true`/`false`, or the fraction of each delay that is random.
+#[derive(Debug, Clone, Copy, PartialEq, JsonSchema)]
+#[schemars(untagged)]
+pub enum Jitter {
+    /// `true`: full jitter; `false`: none.
+    Bool(bool),
+    /// A fraction from 0 to 1.
+    Fraction(f64),
+}
+
+impl<'de> Deserialize<'de> for Jitter {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Jitter;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`true`, `false` or a fraction from 0 to 1")
+            }
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Jitter, E> {
+                Ok(Jitter::Bool(b))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Jitter, E> {
+                self.visit_f64(n as f64)
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Jitter, E> {
+                self.visit_f64(n as f64)
+            }
+            fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Jitter, E> {
+                if (0.0..=1.0).contains(&n) {
+                    Ok(Jitter::Fraction(n))
+                } else {
+                    Err(E::custom(format!("jitter must be from 0 to 1, not {n}")))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One step id or a list of them.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(untagged)]
+pub enum Needs {
+    /// No needs.
+    #[default]
+    #[schemars(skip)]
+    None,
+    /// One step id.
+    One(String),
+    /// Several step ids.
+    Many(Vec<String>),
+}
+
+impl Needs {
+    /// The ids, in order.
+    pub fn ids(&self) -> Vec<&str> {
+        match self {
+            Needs::None => vec![],
+            Needs::One(s) => vec![s.as_str()],
+            Needs::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+    /// Whether the value was a single string (its path has no index).
+    pub fn is_one(&self) -> bool {
+        matches!(self, Needs::One(_))
+    }
+}
+
+impl<'de> Deserialize<'de> for Needs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Needs;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a step id or a list of step ids")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Needs, E> {
+                Ok(Needs::One(s.to_string()))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Needs, E> {
+                Ok(Needs::None)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Needs, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(Needs::Many(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An expression: a string such as `"params.dry_run == false"`, or a literal boolean.
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
+#[schemars(untagged)]
+pub enum Cond {
+    /// A literal.
+    Bool(bool),
+    /// A minijinja expression (no `{{ }}` needed).
+    Expr(String),
+}
+
+impl<'de> Deserialize<'de> for Cond {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Cond;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an expression such as \"params.dry_run == false\", or true/false")
+            }
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Cond, E> {
+                Ok(Cond::Bool(b))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Cond, E> {
+                Ok(Cond::Expr(s.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One step of the DAG.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    /// The action: a built-in (`noop`, `sleep`, `assert`, `approval`, `runbook`) or a plugin
+    /// (`exec`, `http`, …). `phoenix plugins` lists them.
+    pub uses: String,
+    /// The action's inputs; every string may hold templates.
+    #[serde(default)]
+    pub with: Option<Value>,
+    /// Step ids that must finish first. By default a step runs only when all its needs
+    /// succeeded; otherwise it is skipped, and so are its dependents.
+    #[serde(default)]
+    pub needs: Needs,
+    /// An expression; false → the step is skipped.
+    #[serde(default)]
+    pub when: Option<Cond>,
+    /// Per-attempt timeout.
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// Retry policy (overrides `defaults.retry` field by field).
+    #[serde(default)]
+    pub retry: Option<RawRetry>,
+    /// A failure is recorded but counts as success for dependents.
+    #[serde(default)]
+    pub continue_on_error: Option<bool>,
+    /// Whether a step found running after a crash may simply be run again (default true).
+    /// If false, `phoenix resume` stops and asks for `--retry STEP` or `--skip STEP`.
+    #[serde(default)]
+    pub idempotent: Option<bool>,
+    /// An expression giving a list (or a literal list); the step runs once per `item`.
+    #[serde(default)]
+    pub for_each: Option<Value>,
+    /// How many `for_each` items run at once (default: the runbook's `max_parallel`).
+    #[serde(default)]
+    pub max_parallel: Option<u32>,
+    /// What the step does, for people.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A health signal: a probe and the weight its outcome contributes to the score.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSignal {
+    /// The probe action (`http`, `postgres.replication_lag`, `exec`, …).
+    pub uses: String,
+    /// The probe's inputs.
+    #[serde(default)]
+    pub with: Option<Value>,
+    /// Weight rules: the first whose `when` holds wins; the last has no `when` and is the
+    /// fallback, also taken when the probe fails.
+    pub weight: Vec<RawWeightRule>,
+    /// Per-attempt timeout of the probe.
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// Retry policy of the probe.
+    #[serde(default)]
+    pub retry: Option<RawRetry>,
+    /// What the signal measures, for people.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A weight rule of a signal.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeightRule {
+    /// An expression over the probe's `outputs` (and `status`); omitted on the fallback.
+    #[serde(default)]
+    pub when: Option<Cond>,
+    /// The weight this outcome adds to the score.
+    pub weight: f64,
+}
+
+/// A level: what the score calls for.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLevel {
+    /// The level's name (`no_action`, `dr_failover`, …).
+    pub name: String,
+    /// The highest score that takes this level; the last level has none.
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// Consecutive evaluations the level must hold before it is confirmed (like
+    /// Prometheus `for:`); until then the confirmed level is the previous one.
+    #[serde(rename = "for", default)]
+    pub hold: Option<u32>,
+    /// What the level means, for people.
+    #[serde(default)]
+    pub description: Option<String>,
+}

@@ -1,0 +1,201 @@
+//! Rendering templates into values at run time.
+
+use std::sync::OnceLock;
+
+use minijinja::{Environment, UndefinedBehavior, Value as MjValue};
+use serde_json::Value;
+
+use super::check::{is_template, whole_expression};
+use super::shell::shell_quote;
+
+/// Any serializable value as a template value.
+pub fn to_mj<T: serde::Serialize>(v: &T) -> MjValue {
+    MjValue::from(minijinja::value::Serde(v))
+}
+
+/// Enough for any sane template; a runaway loop stops with an error instead of hanging.
+const FUEL: u64 = 5_000_000;
+
+fn base() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(FUEL));
+    env.set_recursion_limit(100);
+    env.add_filter("shell_quote", |s: String| shell_quote(&s));
+    env.add_filter("basename", |s: String| s.rsplit('/').next().unwrap_or_default().to_string());
+    env.add_filter("dirname", |s: String| s.rsplit_once('/').map_or(String::new(), |(d, _)| d.to_string()));
+    env.add_filter("fromjson", |s: String| -> Result<MjValue, minijinja::Error> {
+        let v: Value = serde_json::from_str(&s)
+            .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("not JSON: {e}")))?;
+        Ok(to_mj(&v))
+    });
+    env
+}
+
+/// The environment for ordinary values.
+pub(crate) fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(base)
+}
+
+/// The environment for `exec` scripts: every output is shell-quoted unless `| safe`.
+fn shell_environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = base();
+        env.set_formatter(|out, _state, value| {
+            if value.is_safe() {
+                out.write_str(value.as_str().unwrap_or_default())?;
+            } else if let Some(s) = value.as_str() {
+                out.write_str(&shell_quote(s))?;
+            } else {
+                out.write_str(&shell_quote(&value.to_string()))?;
+            }
+            Ok(())
+        });
+        env
+    })
+}
+
+/// How to render one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renderer {
+    /// Plain values; whole expressions keep their type.
+    Value,
+    /// Shell script text: outputs are quoted.
+    Shell,
+}
+
+fn error_text(e: &minijinja::Error) -> String {
+    let mut m = e.detail().map_or_else(|| e.kind().to_string(), str::to_string);
+    if e.kind() == minijinja::ErrorKind::UndefinedError && m == e.kind().to_string() {
+        m = "a name in the template is undefined".into();
+    }
+    m
+}
+
+/// Renders one string.
+pub(crate) fn render_string(s: &str, ctx: &MjValue, how: Renderer) -> Result<Value, String> {
+    if !is_template(s) {
+        return Ok(Value::String(s.to_string()));
+    }
+    if how == Renderer::Value {
+        if let Some(expr) = whole_expression(s) {
+            let e = environment().compile_expression(expr).map_err(|e| error_text(&e))?;
+            let v = e.eval(ctx.clone()).map_err(|e| error_text(&e))?;
+            if v.is_undefined() {
+                return Err(format!("`{expr}` is undefined"));
+            }
+            return serde_json::to_value(&v).map_err(|e| e.to_string());
+        }
+    }
+    let env = if how == Renderer::Shell { shell_environment() } else { environment() };
+    env.render_str(s, ctx.clone()).map(Value::String).map_err(|e| error_text(&e))
+}
+
+/// Renders every string in a JSON tree. Keys of the top-level mapping listed in `shell`
+/// render as shell text; those in `expressions` are evaluated as expressions.
+pub fn render_tree(v: &Value, ctx: &MjValue, shell: &[&str], expressions: &[&str]) -> Result<Value, (String, String)> {
+    match v {
+        Value::Object(m) => {
+            let mut out = serde_json::Map::with_capacity(m.len());
+            for (k, x) in m {
+                let rendered = if shell.contains(&k.as_str()) {
+                    match x {
+                        Value::String(s) => render_string(s, ctx, Renderer::Shell).map_err(|e| (k.clone(), e))?,
+                        other => render_inner(other, ctx).map_err(|(p, e)| (format!("{k}{p}"), e))?,
+                    }
+                } else if expressions.contains(&k.as_str()) {
+                    x.clone()
+                } else {
+                    render_inner(x, ctx).map_err(|(p, e)| (format!("{k}{p}"), e))?
+                };
+                out.insert(k.clone(), rendered);
+            }
+            Ok(Value::Object(out))
+        }
+        other => render_inner(other, ctx),
+    }
+}
+
+fn render_inner(v: &Value, ctx: &MjValue) -> Result<Value, (String, String)> {
+    match v {
+        Value::String(s) => render_string(s, ctx, Renderer::Value).map_err(|e| (String::new(), e)),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .map(|(i, x)| render_inner(x, ctx).map_err(|(p, e)| (format!("[{i}]{p}"), e)))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        Value::Object(m) => {
+            let mut out = serde_json::Map::with_capacity(m.len());
+            for (k, x) in m {
+                out.insert(k.clone(), render_inner(x, ctx).map_err(|(p, e)| (format!(".{k}{p}"), e))?);
+            }
+            Ok(Value::Object(out))
+        }
+        other => Ok(other.clone()),
+    }
+}
+
+/// Evaluates an expression as a condition (`when`, `assert.that`).
+pub fn eval_condition(expr: &str, ctx: &MjValue) -> Result<bool, String> {
+    let e = environment().compile_expression(expr).map_err(|e| error_text(&e))?;
+    let v = e.eval(ctx.clone()).map_err(|e| error_text(&e))?;
+    if v.is_undefined() {
+        return Err(format!("`{expr}` is undefined"));
+    }
+    Ok(v.is_true())
+}
+
+/// Evaluates an expression to a value (`for_each`).
+pub fn eval_value(expr: &str, ctx: &MjValue) -> Result<Value, String> {
+    let e = environment().compile_expression(expr).map_err(|e| error_text(&e))?;
+    let v = e.eval(ctx.clone()).map_err(|e| error_text(&e))?;
+    if v.is_undefined() {
+        return Err(format!("`{expr}` is undefined"));
+    }
+    serde_json::to_value(&v).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx() -> MjValue {
+        to_mj(&json!({"params": {"n": 3, "name": "a b; rm -rf /", "flag": false}, "steps": {"a": {"outputs": {"list": [1, 2]}}}}))
+    }
+
+    #[test]
+    fn whole_expressions_keep_their_type() {
+        assert_eq!(render_string("{{ params.n }}", &ctx(), Renderer::Value).unwrap(), json!(3));
+        assert_eq!(render_string("{{ steps.a.outputs.list }}", &ctx(), Renderer::Value).unwrap(), json!([1, 2]));
+        assert_eq!(render_string("n={{ params.n }}", &ctx(), Renderer::Value).unwrap(), json!("n=3"));
+        assert_eq!(render_string("{{ params.flag }}", &ctx(), Renderer::Value).unwrap(), json!(false));
+    }
+
+    #[test]
+    fn undefined_names_are_errors() {
+        assert!(render_string("{{ params.nope }}", &ctx(), Renderer::Value).is_err());
+        assert!(render_string("x{{ params.nope }}", &ctx(), Renderer::Value).is_err());
+        assert!(eval_condition("params.nope == 1", &ctx()).is_err());
+    }
+
+    #[test]
+    fn scripts_quote_unless_safe() {
+        let s = render_string("echo {{ params.name }} {{ params.n }}", &ctx(), Renderer::Shell).unwrap();
+        assert_eq!(s, json!("echo 'a b; rm -rf /' 3"));
+        let s = render_string("echo {{ params.name | safe }}", &ctx(), Renderer::Shell).unwrap();
+        assert_eq!(s, json!("echo a b; rm -rf /"));
+    }
+
+    #[test]
+    fn tree_rendering_reports_the_path() {
+        let with = json!({"cmd": ["echo", "{{ params.nope }}"], "script": "echo {{ params.name }}"});
+        let err = render_tree(&with, &ctx(), &["script"], &[]).unwrap_err();
+        assert_eq!(err.0, "cmd[1]");
+        let with = json!({"script": "echo {{ params.name }}"});
+        assert_eq!(render_tree(&with, &ctx(), &["script"], &[]).unwrap(), json!({"script": "echo 'a b; rm -rf /'"}));
+    }
+}

@@ -1,0 +1,59 @@
+//! `uses` names a known action, and `with` fits that action's input.
+
+use std::collections::HashMap;
+
+use phoenix_plugins::{At, find, names};
+use serde_json::Value;
+
+use super::defs::{Def, SCORE_ACTION, Section};
+use super::schema_check::SchemaCheck;
+use crate::diag::{Code, Diagnostic};
+use crate::suggest;
+
+pub(crate) fn check(defs: &[Def<'_>], out: &mut Vec<Diagnostic>) {
+    let mut schemas: HashMap<&str, Value> = HashMap::new();
+    for def in defs {
+        if def.section == Section::Score {
+            continue;
+        }
+        let path = def.path();
+        let Some(action) = find(def.uses).filter(|_| def.uses != SCORE_ACTION) else {
+            out.push(
+                Diagnostic::new(Code::UnknownAction, path.key("uses"), format!("`{}` is not a known action", def.uses))
+                    .help(format!("{} (`phoenix plugins` lists them)", suggest::hint(def.uses, names()))),
+            );
+            continue;
+        };
+        let info = action.info();
+        if def.section == Section::Signals && !info.caps.probe {
+            out.push(
+                Diagnostic::new(Code::UnknownAction, path.key("uses"), format!("`{}` cannot be a signal's probe", def.uses))
+                    .help("signals use probe actions such as `http`, `exec` or `postgres.replication_lag`"),
+            );
+            continue;
+        }
+        let with = def.with.cloned().unwrap_or(Value::Object(Default::default()));
+        let with_path = path.key("with");
+        if !with.is_object() {
+            out.push(
+                Diagnostic::new(Code::ActionInput, with_path, "`with` must be a mapping of inputs")
+                    .help(format!("see `phoenix plugins {}`", def.uses)),
+            );
+            continue;
+        }
+        let schema = schemas.entry(info.name).or_insert_with(|| serde_json::to_value(action.input_schema()).expect("schemas serialize"));
+        SchemaCheck::new(schema, info.name).check(&with, &with_path, out);
+        for issue in action.check(&with) {
+            let mut p = with_path.clone();
+            for at in &issue.at {
+                p = match at {
+                    At::Key(k) => p.key(k),
+                    At::Index(i) => p.index(*i),
+                };
+            }
+            let mut d = Diagnostic::new(Code::ActionInput, p, issue.message);
+            d.help = issue.help;
+            out.push(d);
+        }
+    }
+}

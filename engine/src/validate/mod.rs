@@ -1,0 +1,10 @@
+//! Semantic checks on a raw runbook. Each pass appends diagnostics; none stops at the first.
+
+pub(crate) mod actions;
+pub(crate) mod defs;
+pub(crate) mod levels;
+pub(crate) mod names;
+pub(crate) mod needs;
+pub(crate) mod params;
+mod schema_check;
+pub(crate) mod templates;

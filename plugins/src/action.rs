@@ -1,0 +1,255 @@
+//! The contract between the engine and an action.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Who carries an action out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Built into the engine (`assert`, `approval`, `runbook`): the engine runs it itself.
+    Engine,
+    /// A built-in that runs like a plugin (`noop`, `sleep`).
+    Builtin,
+    /// A plugin (`exec`, `http`, …).
+    Plugin,
+}
+
+/// What an action can do, declared once.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Capabilities {
+    /// Whether it may be a health signal's probe.
+    pub probe: bool,
+    /// Whether running it twice is harmless (the step's `idempotent` default).
+    pub idempotent: bool,
+    /// Whether it starts processes.
+    pub spawns: bool,
+    /// Whether it talks to the network.
+    pub network: bool,
+}
+
+/// A documented input or output field.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Field {
+    /// Its name.
+    pub name: &'static str,
+    /// What it holds.
+    pub doc: &'static str,
+}
+
+/// What `phoenix plugins NAME` shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ActionInfo {
+    /// The name used in `uses`.
+    pub name: &'static str,
+    /// One line on what it does.
+    pub summary: &'static str,
+    /// Who runs it.
+    pub kind: Kind,
+    /// Its outputs.
+    pub outputs: &'static [Field],
+    /// Its capabilities.
+    pub caps: Capabilities,
+    /// A short example of its use in a runbook.
+    pub example: &'static str,
+}
+
+/// One step of a path inside `with`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum At {
+    /// A key.
+    Key(String),
+    /// An index.
+    Index(usize),
+}
+
+/// A problem an action finds in its (unrendered) `with`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// Where, inside `with`.
+    pub at: Vec<At>,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub help: Option<String>,
+}
+
+impl Issue {
+    /// An issue at a key of `with` (empty for `with` itself).
+    pub fn at(key: &str, message: impl Into<String>) -> Self {
+        let at = if key.is_empty() { vec![] } else { vec![At::Key(key.to_string())] };
+        Issue { at, message: message.into(), help: None }
+    }
+    /// Adds advice.
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// Which stream a line of output came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+    /// A note from the action itself.
+    Info,
+}
+
+/// A line of output from a running step.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    /// The stream.
+    pub stream: Stream,
+    /// The text, without its newline.
+    pub text: String,
+}
+
+/// What an action gets besides its input.
+#[derive(Debug, Clone)]
+pub struct ActionCtx {
+    /// The run.
+    pub run_id: String,
+    /// The step (with `[i]` for a `for_each` item).
+    pub step_id: String,
+    /// Fired on timeout, cancel or Ctrl-C: stop gracefully, then return.
+    pub cancel: CancellationToken,
+    /// How long a child process gets between SIGTERM and SIGKILL.
+    pub grace: Duration,
+    /// Where output lines go (the engine prefixes, redacts and stores them).
+    pub log: mpsc::UnboundedSender<LogLine>,
+    /// A scratch directory for this run.
+    pub work_dir: PathBuf,
+}
+
+impl ActionCtx {
+    /// Sends a line of output.
+    pub fn log(&self, stream: Stream, text: impl Into<String>) {
+        let _ = self.log.send(LogLine { stream, text: text.into() });
+    }
+}
+
+/// Why an attempt did not succeed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ActionError {
+    /// The work failed; `outputs` holds what is known (exit code, output tails).
+    #[error("{message}")]
+    Failed {
+        /// What happened.
+        message: String,
+        /// Outputs gathered before the failure.
+        outputs: Option<Value>,
+        /// Whether another attempt could help (false for bad input).
+        retryable: bool,
+    },
+    /// The rendered input is not what the action takes.
+    #[error("invalid input: {0}")]
+    Input(String),
+    /// The work was stopped by cancellation (timeout, cancel, Ctrl-C).
+    #[error("stopped: {0}")]
+    Cancelled(String),
+}
+
+impl ActionError {
+    /// A retryable failure without outputs.
+    pub fn failed(message: impl Into<String>) -> Self {
+        ActionError::Failed { message: message.into(), outputs: None, retryable: true }
+    }
+}
+
+/// A boxed future, so that [`Action`] can be used as a trait object.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// An action as the engine sees it.
+pub trait Action: Send + Sync {
+    /// Its documentation and capabilities.
+    fn info(&self) -> ActionInfo;
+    /// The JSON Schema of its `with`.
+    fn input_schema(&self) -> schemars::Schema;
+    /// Checks beyond the schema on the unrendered `with` (strings may be templates).
+    fn check(&self, with: &Value) -> Vec<Issue>;
+    /// Whether a key of `with` holds an expression rather than a template (`assert.that`).
+    fn expression_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Keys of `with` rendered as shell text (every `{{ }}` output quoted).
+    fn shell_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// What the step would do, for `--dry-run`.
+    fn plan(&self, with: &Value) -> String;
+    /// Runs one attempt with the rendered `with`; returns its outputs.
+    fn run<'a>(&'a self, ctx: &'a ActionCtx, with: Value) -> BoxFuture<'a, Result<Value, ActionError>>;
+}
+
+/// An action with a typed input; every [`Plugin`] is an [`Action`].
+pub trait Plugin: Send + Sync + 'static {
+    /// The typed `with`.
+    type Input: DeserializeOwned + JsonSchema + Send;
+    /// Its documentation and capabilities.
+    fn info(&self) -> ActionInfo;
+    /// Checks beyond the schema on the unrendered `with`.
+    fn check(&self, _with: &Value) -> Vec<Issue> {
+        vec![]
+    }
+    /// Keys of `with` that hold expressions.
+    fn expression_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Keys of `with` rendered as shell text.
+    fn shell_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// What the step would do, for `--dry-run`.
+    fn plan(&self, with: &Value) -> String {
+        format!("{} {}", self.info().name, compact(with))
+    }
+    /// Runs one attempt.
+    fn run(&self, ctx: &ActionCtx, input: Self::Input) -> impl Future<Output = Result<Value, ActionError>> + Send;
+}
+
+impl<P: Plugin> Action for P {
+    fn info(&self) -> ActionInfo {
+        Plugin::info(self)
+    }
+    fn input_schema(&self) -> schemars::Schema {
+        schemars::generate::SchemaSettings::draft2020_12().into_generator().into_root_schema_for::<P::Input>()
+    }
+    fn check(&self, with: &Value) -> Vec<Issue> {
+        Plugin::check(self, with)
+    }
+    fn expression_fields(&self) -> &'static [&'static str] {
+        Plugin::expression_fields(self)
+    }
+    fn shell_fields(&self) -> &'static [&'static str] {
+        Plugin::shell_fields(self)
+    }
+    fn plan(&self, with: &Value) -> String {
+        Plugin::plan(self, with)
+    }
+    fn run<'a>(&'a self, ctx: &'a ActionCtx, with: Value) -> BoxFuture<'a, Result<Value, ActionError>> {
+        Box::pin(async move {
+            let input: P::Input = serde_json::from_value(with).map_err(|e| ActionError::Input(e.to_string()))?;
+            Plugin::run(self, ctx, input).await
+        })
+    }
+}
+
+/// A one-line JSON rendering of a value, for plans and messages.
+pub fn compact(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}

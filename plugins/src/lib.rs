@@ -1,0 +1,17 @@
+//! Phoenix's step actions: the built-ins and the plugins, behind one [`Action`] trait.
+//!
+//! Every action declares a typed input (`with`, serde + schemars), its outputs, and its
+//! capabilities once; [`registry()`] lists them all by hand so that `phoenix plugins`, the
+//! JSON Schema, validation and the tests see one table.
+
+mod action;
+pub mod builtin;
+pub mod duration;
+pub mod net;
+mod registry;
+pub mod system;
+
+pub use action::{
+    Action, ActionCtx, ActionError, ActionInfo, At, BoxFuture, Capabilities, Field, Issue, Kind, LogLine, Plugin, Stream, compact,
+};
+pub use registry::{find, names, registry};

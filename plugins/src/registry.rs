@@ -1,0 +1,56 @@
+//! The one table of actions.
+
+use crate::Action;
+use crate::builtin::{Approval, Assert, Noop, RunbookAction, Sleep};
+use crate::net::Http;
+use crate::system::Exec;
+
+static NOOP: Noop = Noop;
+static SLEEP: Sleep = Sleep;
+static ASSERT: Assert = Assert;
+static APPROVAL: Approval = Approval;
+static RUNBOOK: RunbookAction = RunbookAction;
+static EXEC: Exec = Exec;
+static HTTP: Http = Http;
+
+static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
+    ("noop", &NOOP),
+    ("sleep", &SLEEP),
+    ("assert", &ASSERT),
+    ("approval", &APPROVAL),
+    ("runbook", &RUNBOOK),
+    ("exec", &EXEC),
+    ("http", &HTTP),
+];
+
+/// Every action, built-ins first.
+pub fn registry() -> impl Iterator<Item = &'static dyn Action> {
+    REGISTRY.iter().map(|(_, a)| *a)
+}
+
+/// The action named in `uses`.
+pub fn find(name: &str) -> Option<&'static dyn Action> {
+    REGISTRY.iter().find(|(n, _)| *n == name).map(|(_, a)| *a)
+}
+
+/// Every action's name.
+pub fn names() -> impl Iterator<Item = &'static str> + Clone {
+    REGISTRY.iter().map(|(n, _)| *n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_info_and_every_action_has_an_object_schema() {
+        for (name, action) in REGISTRY {
+            let info = action.info();
+            assert_eq!(*name, info.name);
+            let schema = serde_json::to_value(action.input_schema()).unwrap();
+            assert_eq!(schema["type"], "object", "{name}: `with` must be an object schema");
+            assert!(!info.summary.is_empty(), "{name} needs a summary");
+            assert!(!info.example.is_empty(), "{name} needs an example");
+        }
+    }
+}

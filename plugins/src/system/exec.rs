@@ -1,0 +1,259 @@
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+
+use super::tail::Tail;
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
+
+/// Runs a program: an argv without a shell, or a bash script.
+pub struct Exec;
+
+/// How to read the program's standard output.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Parse {
+    /// Parse stdout as JSON into `outputs.json`.
+    Json,
+}
+
+/// `exec`'s input: exactly one of `cmd` and `script`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecInput {
+    /// The program and its arguments. Never goes through a shell: templated values cannot
+    /// inject commands.
+    #[serde(default)]
+    pub cmd: Option<Vec<String>>,
+    /// A script run by `bash -euo pipefail`. Every `{{ }}` in it is shell-quoted unless
+    /// marked `| safe`.
+    #[serde(default)]
+    pub script: Option<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The working directory.
+    #[serde(default)]
+    pub dir: Option<String>,
+    /// Text written to the program's standard input.
+    #[serde(default)]
+    pub stdin: Option<String>,
+    /// `json`: parse stdout into `outputs.json` (the step fails if it is not JSON).
+    #[serde(default)]
+    pub parse: Option<Parse>,
+    /// Exit codes that count as success (default `[0]`).
+    #[serde(default)]
+    pub ok_exit_codes: Option<Vec<i32>>,
+    /// How many bytes of stdout and of stderr the outputs keep (default 16384).
+    #[serde(default)]
+    pub tail_bytes: Option<usize>,
+}
+
+const DEFAULT_TAIL: usize = 16 * 1024;
+/// stdout kept whole for `parse: json`.
+const MAX_JSON: usize = 16 * 1024 * 1024;
+
+impl Plugin for Exec {
+    type Input = ExecInput;
+    fn info(&self) -> ActionInfo {
+        ActionInfo {
+            name: "exec",
+            summary: "Runs a program (argv `cmd`, no shell) or a `script` through bash -euo pipefail.",
+            kind: Kind::Plugin,
+            outputs: &[
+                Field { name: "exit_code", doc: "the exit code (128+N when killed by signal N)" },
+                Field { name: "stdout", doc: "the tail of standard output" },
+                Field { name: "stderr", doc: "the tail of standard error" },
+                Field { name: "json", doc: "stdout parsed as JSON, with `parse: json`" },
+            ],
+            caps: Capabilities { probe: true, idempotent: true, spawns: true, network: false },
+            example: "provision:\n  uses: exec\n  with:\n    cmd: [terraform, apply, -auto-approve]\n    dir: terraform/azure",
+        }
+    }
+
+    fn shell_fields(&self) -> &'static [&'static str] {
+        &["script"]
+    }
+
+    fn check(&self, with: &Value) -> Vec<Issue> {
+        let has = |k| with.get(k).is_some_and(|v| !v.is_null());
+        match (has("cmd"), has("script")) {
+            (true, true) => vec![
+                Issue::at("", "`exec` takes `cmd` or `script`, not both")
+                    .help("use `cmd` (an argv list, no shell) unless you need shell syntax"),
+            ],
+            (false, false) => vec![Issue::at("", "`exec` needs `cmd` (an argv list) or `script`").help("for example `cmd: [echo, hello]`")],
+            _ => match with.get("cmd") {
+                Some(Value::Array(a)) if a.is_empty() => vec![Issue::at("cmd", "`cmd` is empty; it needs at least the program")],
+                _ => vec![],
+            },
+        }
+    }
+
+    fn plan(&self, with: &Value) -> String {
+        match (with.get("cmd"), with.get("script")) {
+            (Some(Value::Array(argv)), _) => {
+                let words: Vec<String> = argv.iter().map(|a| a.as_str().map_or_else(|| a.to_string(), quote_for_display)).collect();
+                format!("exec {}", words.join(" "))
+            }
+            (_, Some(Value::String(s))) => format!("bash script:\n{}", indent(s)),
+            _ => "exec".into(),
+        }
+    }
+
+    async fn run(&self, ctx: &ActionCtx, input: ExecInput) -> Result<Value, ActionError> {
+        let mut command = match (&input.cmd, &input.script) {
+            (Some(argv), None) if !argv.is_empty() => {
+                let mut c = Command::new(&argv[0]);
+                c.args(&argv[1..]);
+                c
+            }
+            (None, Some(script)) => {
+                let mut c = Command::new("bash");
+                c.args(["-euo", "pipefail", "-c", script, "phoenix-script"]);
+                c
+            }
+            _ => return Err(ActionError::Input("`exec` needs exactly one of `cmd` (non-empty) and `script`".into())),
+        };
+        command.envs(&input.env).env("PHOENIX_RUN_ID", &ctx.run_id).env("PHOENIX_STEP_ID", &ctx.step_id);
+        if let Some(dir) = &input.dir {
+            command.current_dir(dir);
+        }
+        command
+            .stdin(if input.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let program = input.cmd.as_ref().map_or("bash", |c| c[0].as_str()).to_string();
+        let mut child = command.spawn().map_err(|e| ActionError::Failed {
+            message: format!("could not start `{program}`: {e}"),
+            outputs: None,
+            retryable: e.kind() != std::io::ErrorKind::NotFound,
+        })?;
+        let pgid = child.id().map(|id| Pid::from_raw(id as i32));
+
+        if let (Some(text), Some(mut stdin)) = (input.stdin.clone(), child.stdin.take()) {
+            tokio::spawn(async move {
+                let _ = stdin.write_all(text.as_bytes()).await;
+            });
+        }
+        let cap = input.tail_bytes.unwrap_or(DEFAULT_TAIL);
+        let keep_all = input.parse == Some(Parse::Json);
+        let out =
+            tokio::spawn(pump(child.stdout.take().expect("piped"), ctx.clone(), Stream::Stdout, if keep_all { MAX_JSON } else { cap }));
+        let err = tokio::spawn(pump(child.stderr.take().expect("piped"), ctx.clone(), Stream::Stderr, cap));
+
+        let (status, stopped) = tokio::select! {
+            s = child.wait() => (s, None),
+            _ = ctx.cancel.cancelled() => {
+                let reason = terminate(&mut child, pgid, ctx.grace).await;
+                (child.wait().await, Some(reason))
+            }
+        };
+        // A background grandchild may hold the pipes open: the group is ended with the step.
+        if let Some(pg) = pgid {
+            let _ = killpg(pg, Signal::SIGKILL);
+        }
+        let stdout = out.await.unwrap_or_else(|_| Tail::new(0));
+        let stderr = err.await.unwrap_or_else(|_| Tail::new(0));
+        let status = status.map_err(|e| ActionError::failed(format!("waiting for `{program}`: {e}")))?;
+        let code = status.code().unwrap_or_else(|| {
+            use std::os::unix::process::ExitStatusExt;
+            128 + status.signal().unwrap_or(0)
+        });
+        let mut outputs = json!({ "exit_code": code, "stdout": tail_text(&stdout, cap), "stderr": stderr.text() });
+        if let Some(reason) = stopped {
+            return Err(ActionError::Cancelled(format!("`{program}` {reason}")));
+        }
+        let ok = input.ok_exit_codes.as_deref().unwrap_or(&[0]).contains(&code);
+        if !ok {
+            let last = stderr.text().lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_string();
+            let message =
+                if last.is_empty() { format!("`{program}` exited with {code}") } else { format!("`{program}` exited with {code}: {last}") };
+            return Err(ActionError::Failed { message, outputs: Some(outputs), retryable: true });
+        }
+        if keep_all {
+            if stdout.truncated() {
+                return Err(ActionError::Failed {
+                    message: "stdout is larger than 16 MiB: cannot parse it as JSON".into(),
+                    outputs: Some(outputs),
+                    retryable: false,
+                });
+            }
+            match serde_json::from_str::<Value>(&stdout.text()) {
+                Ok(v) => outputs["json"] = v,
+                Err(e) => {
+                    return Err(ActionError::Failed {
+                        message: format!("stdout is not JSON ({e})"),
+                        outputs: Some(outputs),
+                        retryable: false,
+                    });
+                }
+            }
+        }
+        Ok(outputs)
+    }
+}
+
+fn tail_text(t: &Tail, cap: usize) -> String {
+    let s = t.text();
+    if s.len() <= cap {
+        return s;
+    }
+    let mut start = s.len() - cap;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    s[start..].to_string()
+}
+
+/// SIGTERM to the whole process group, then SIGKILL after the grace period.
+async fn terminate(child: &mut tokio::process::Child, pgid: Option<Pid>, grace: Duration) -> &'static str {
+    let Some(pg) = pgid else { return "was stopped" };
+    let _ = killpg(pg, Signal::SIGTERM);
+    match tokio::time::timeout(grace, child.wait()).await {
+        Ok(_) => "was stopped (SIGTERM)",
+        Err(_) => {
+            let _ = killpg(pg, Signal::SIGKILL);
+            "did not stop within the grace period and was killed (SIGKILL)"
+        }
+    }
+}
+
+async fn pump<R: AsyncRead + Unpin>(reader: R, ctx: ActionCtx, stream: Stream, cap: usize) -> Tail {
+    let mut tail = Tail::new(cap);
+    let mut reader = BufReader::new(reader);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                tail.push(&line);
+                let text = String::from_utf8_lossy(&line);
+                ctx.log(stream, text.trim_end_matches(['\n', '\r']));
+            }
+        }
+    }
+    tail
+}
+
+fn quote_for_display(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+}

@@ -1,0 +1,33 @@
+//! One module per command; `dispatch` maps each to its exit code.
+
+mod graph;
+mod plugins;
+mod validate;
+
+use crate::cli::{Cli, Command};
+use crate::exit::Exit;
+
+pub(crate) fn dispatch(cli: Cli) -> Exit {
+    let out = cli.output;
+    match cli.command {
+        Command::Validate { files } => validate::run(&files, out),
+        Command::Graph { file, format } => graph::run(&file, format, out),
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&phoenix_engine::schema::runbook_schema()).expect("schemas serialize"));
+            Exit::Ok
+        }
+        Command::Plugins { name } => plugins::run(name.as_deref(), out),
+    }
+}
+
+/// Loads a runbook or prints its diagnostics (text or JSON) and returns exit 2.
+pub(crate) fn load_or_report(file: &std::path::Path, out: crate::cli::Output) -> Result<phoenix_engine::Runbook, Exit> {
+    let loaded = phoenix_engine::load_file(file);
+    match loaded.runbook {
+        Some(rb) => Ok(rb),
+        None => {
+            validate::report(&[loaded], out);
+            Err(Exit::BadInput)
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! `phoenix`: the command line of the Phoenix workflow engine.
+
+mod cli;
+mod cmd;
+mod exit;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    let code = cmd::dispatch(cli);
+    std::process::exit(code.code());
+}
