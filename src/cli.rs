@@ -50,6 +50,81 @@ pub(crate) enum Command {
     },
     /// Print the JSON Schema of runbooks.
     Schema,
+    /// Run a runbook (exit 0 succeeded, 1 failed, 2 bad input, 3 halted, 130 interrupted).
+    Run {
+        /// The runbook.
+        file: PathBuf,
+        /// A param: `--param name=value` (repeatable).
+        #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// Print the plan, rendered as far as possible; run nothing, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// At an approval, halt (exit 3) instead of waiting.
+        #[arg(long)]
+        no_wait: bool,
+        /// Who is operating (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        operator: Option<String>,
+    },
+    /// Continue a halted, failed or crashed run from its checkpoint.
+    Resume {
+        /// The run id.
+        run: String,
+        /// Adopt an edited runbook: unchanged steps keep their results.
+        #[arg(long, value_name = "FILE")]
+        runbook: Option<PathBuf>,
+        /// Run again a non-idempotent step found in flight after a crash.
+        #[arg(long, value_name = "STEP")]
+        retry: Vec<String>,
+        /// Count as done a non-idempotent step found in flight after a crash.
+        #[arg(long, value_name = "STEP")]
+        skip: Vec<String>,
+        /// At an approval, halt (exit 3) instead of waiting.
+        #[arg(long)]
+        no_wait: bool,
+        /// Who is operating (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        operator: Option<String>,
+    },
+    /// Show a run and its steps (the latest run by default).
+    Status {
+        /// The run id.
+        run: Option<String>,
+    },
+    /// List runs, newest first.
+    Runs,
+    /// Show a run's step output and events.
+    Logs {
+        /// The run id.
+        run: String,
+        /// Only this step.
+        step: Option<String>,
+    },
+    /// Approve (or reject) a step waiting for approval.
+    Approve {
+        /// The run id.
+        run: String,
+        /// The approval step.
+        step: String,
+        /// Reject instead of approving: the step fails.
+        #[arg(long)]
+        reject: bool,
+        /// Why.
+        #[arg(long)]
+        comment: Option<String>,
+        /// Who decides (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        operator: Option<String>,
+    },
+    /// Cancel a run: running steps are stopped, its lock is released.
+    Cancel {
+        /// The run id.
+        run: String,
+        /// Who cancels (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        operator: Option<String>,
+    },
     /// List actions, or document one: its inputs and outputs.
     Plugins {
         /// An action name (`exec`, `http`, …).

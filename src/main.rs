@@ -2,6 +2,7 @@
 
 mod cli;
 mod cmd;
+mod display;
 mod exit;
 
 use clap::Parser;

@@ -3,9 +3,11 @@
 
 pub mod dag;
 pub mod diag;
+pub mod exec;
 pub mod graph;
 pub mod runbook;
 pub mod schema;
+pub mod state;
 pub mod suggest;
 pub mod template;
 pub(crate) mod validate;

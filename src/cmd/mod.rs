@@ -1,7 +1,10 @@
 //! One module per command; `dispatch` maps each to its exit code.
 
 mod graph;
+mod ops;
 mod plugins;
+mod run;
+mod state;
 mod validate;
 
 use crate::cli::{Cli, Command};
@@ -17,6 +20,15 @@ pub(crate) fn dispatch(cli: Cli) -> Exit {
             Exit::Ok
         }
         Command::Plugins { name } => plugins::run(name.as_deref(), out),
+        Command::Run { file, params, dry_run, no_wait, operator } => run::run(&cli.state, &file, &params, dry_run, no_wait, operator, out),
+        Command::Resume { run, runbook, retry, skip, no_wait, operator } => {
+            run::resume(&cli.state, &run, runbook.as_deref(), retry, skip, no_wait, operator, out)
+        }
+        Command::Status { run } => ops::status(&cli.state, run.as_deref(), out),
+        Command::Runs => ops::runs(&cli.state, out),
+        Command::Logs { run, step } => ops::logs(&cli.state, &run, step.as_deref(), out),
+        Command::Approve { run, step, reject, comment, operator } => ops::approve(&cli.state, &run, &step, !reject, comment, operator, out),
+        Command::Cancel { run, operator } => ops::cancel(&cli.state, &run, operator, out),
     }
 }
 

@@ -1,0 +1,245 @@
+//! One unit of work (a step or a `for_each` item): render its inputs, run the action with
+//! its timeout, retry as its policy says, and report to the driver.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use phoenix_plugins::{ActionCtx, ActionError, LogLine, find};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::context::Context;
+use super::driver::{Msg, UnitKey, UnitResult};
+use super::engine::{Engine, Outcome, ResumeOptions, StartOptions};
+use super::prepare::now_ms;
+use super::retry_policy::next_delay;
+use super::score;
+use crate::runbook::{Role, Runbook, Step};
+use crate::state::{LevelHistory, PlanKind};
+use crate::template::{eval_condition, render_tree};
+
+/// What the driver hands to an attempt.
+pub(crate) struct Unit {
+    pub(crate) key: UnitKey,
+    pub(crate) item: Option<(usize, Value)>,
+    pub(crate) attempt: u32,
+    pub(crate) child_run: Option<String>,
+    pub(crate) history: Option<LevelHistory>,
+    pub(crate) token: CancellationToken,
+}
+
+enum Attempt {
+    Ok(Value, Option<LevelHistory>),
+    Fail { error: String, outputs: Option<Value>, retryable: bool },
+    Cancelled(String),
+    Halted(String),
+}
+
+pub(crate) fn spawn(engine: Engine, rb: Arc<Runbook>, run_id: String, unit: Unit, ctx: Context, tx: mpsc::UnboundedSender<Msg>) {
+    let fut: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(run_unit(engine, rb, run_id, unit, ctx, tx));
+    tokio::spawn(fut);
+}
+
+fn step_of(rb: &Runbook, key: UnitKey) -> &Step {
+    match key.0 {
+        PlanKind::Main => &rb.main.steps[key.1],
+        PlanKind::OnFailure => &rb.on_failure.steps[key.1],
+    }
+}
+
+async fn run_unit(engine: Engine, rb: Arc<Runbook>, run_id: String, unit: Unit, ctx: Context, tx: mpsc::UnboundedSender<Msg>) {
+    let step = step_of(&rb, unit.key).clone();
+    let display_id = match &unit.item {
+        Some((j, _)) => format!("{}[{j}]", step.id),
+        None => step.id.clone(),
+    };
+    let mut attempt = unit.attempt;
+    let mut inputs = None;
+    let (log_tx, mut log_rx) = mpsc::unbounded_channel::<LogLine>();
+    let fwd_tx = tx.clone();
+    let fwd_id = display_id.clone();
+    let forwarder = tokio::spawn(async move {
+        while let Some(line) = log_rx.recv().await {
+            let _ = fwd_tx.send(Msg::Log { step: fwd_id.clone(), line });
+        }
+    });
+    let actx = ActionCtx {
+        run_id: run_id.clone(),
+        step_id: display_id.clone(),
+        cancel: unit.token.clone(),
+        grace: engine.inner.opts.grace,
+        log: log_tx,
+        work_dir: engine.inner.opts.state_dir.join("work").join(&run_id),
+    };
+    let result = loop {
+        let r = one(&engine, &rb, &run_id, &step, &unit, &ctx, &actx, &tx, &mut inputs).await;
+        match r {
+            Attempt::Ok(v, h) => break (UnitResult::Ok(v), h),
+            Attempt::Cancelled(why) => break (UnitResult::Cancelled(why), None),
+            Attempt::Halted(why) => break (UnitResult::Halted(why), None),
+            Attempt::Fail { error, outputs, retryable } => {
+                let delay = if retryable && !unit.token.is_cancelled() { next_delay(&step.retry, attempt, &mut rand::rng()) } else { None };
+                let Some(delay) = delay else { break (UnitResult::Failed { error, outputs }, None) };
+                let (ack, acked) = oneshot::channel();
+                if tx.send(Msg::Retry { key: unit.key, attempt, error, delay, ack }).is_err() {
+                    return;
+                }
+                let _ = acked.await;
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = unit.token.cancelled() => break (UnitResult::Cancelled("stopped while waiting to retry".into()), None),
+                }
+                attempt += 1;
+            }
+        }
+    };
+    drop(actx);
+    let _ = forwarder.await;
+    let _ = tx.send(Msg::Done { key: unit.key, result: result.0, inputs, history: result.1 });
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn one(
+    engine: &Engine,
+    rb: &Arc<Runbook>,
+    run_id: &str,
+    step: &Step,
+    unit: &Unit,
+    ctx: &Context,
+    actx: &ActionCtx,
+    tx: &mpsc::UnboundedSender<Msg>,
+    inputs: &mut Option<Value>,
+) -> Attempt {
+    if step.role == Role::Score {
+        let (outputs, history) = score::evaluate(rb, ctx, unit.history.as_ref(), now_ms());
+        return Attempt::Ok(outputs, Some(history));
+    }
+    let tctx = ctx.value(unit.item.as_ref().map(|(_, v)| v));
+    let action = find(&step.uses);
+    let shell = action.map_or(&[][..], |a| a.shell_fields());
+    let exprs = action.map_or(&[][..], |a| a.expression_fields());
+    let with = match render_tree(&step.with, &tctx, shell, exprs) {
+        Ok(w) => w,
+        Err((path, e)) => return Attempt::Fail { error: format!("with.{path}: {e}"), outputs: None, retryable: false },
+    };
+    *inputs = Some(with.clone());
+    match step.uses.as_str() {
+        "assert" => {
+            let that = with.get("that").and_then(Value::as_str).unwrap_or("false");
+            return match eval_condition(that, &tctx) {
+                Ok(true) => Attempt::Ok(json!({}), None),
+                Ok(false) => {
+                    let msg = with
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .map_or_else(|| format!("assertion failed: {that}"), |m| format!("{m} (assertion: {that})"));
+                    Attempt::Fail { error: msg, outputs: None, retryable: true }
+                }
+                Err(e) => Attempt::Fail { error: format!("`that` could not be evaluated: {e}"), outputs: None, retryable: false },
+            };
+        }
+        "runbook" => return child(engine, rb, run_id, step, unit, &with, tx).await,
+        _ => {}
+    }
+    let Some(action) = action else {
+        return Attempt::Fail { error: format!("no action `{}`", step.uses), outputs: None, retryable: false };
+    };
+    let attempt_token = actx.cancel.child_token();
+    let actx = ActionCtx { cancel: attempt_token.clone(), ..actx.clone() };
+    let fut = action.run(&actx, with);
+    tokio::pin!(fut);
+    let r = match step.timeout {
+        None => fut.await,
+        Some(t) => tokio::select! {
+            r = &mut fut => r,
+            _ = tokio::time::sleep(t) => {
+                attempt_token.cancel();
+                // The action stops its work (SIGTERM, then SIGKILL after the grace period).
+                let _ = tokio::time::timeout(engine.inner.opts.grace + Duration::from_secs(2), &mut fut).await;
+                return Attempt::Fail { error: format!("timed out after {}", phoenix_plugins::duration::format_duration(t)), outputs: None, retryable: true };
+            }
+        },
+    };
+    match r {
+        Ok(v) => Attempt::Ok(v, None),
+        Err(ActionError::Failed { message, outputs, retryable }) => Attempt::Fail { error: message, outputs, retryable },
+        Err(ActionError::Input(m)) => Attempt::Fail { error: format!("invalid input: {m}"), outputs: None, retryable: false },
+        Err(ActionError::Cancelled(m)) => Attempt::Cancelled(m),
+    }
+}
+
+/// A child run: started (its id recorded in the parent first) or resumed.
+async fn child(
+    engine: &Engine,
+    rb: &Runbook,
+    run_id: &str,
+    step: &Step,
+    unit: &Unit,
+    with: &Value,
+    tx: &mpsc::UnboundedSender<Msg>,
+) -> Attempt {
+    let file = with.get("file").and_then(Value::as_str).unwrap_or_default();
+    let path = rb.file.parent().unwrap_or(std::path::Path::new(".")).join(file);
+    let loaded = crate::runbook::load_file(&path);
+    let Some(child_rb) = loaded.runbook else {
+        return Attempt::Fail {
+            error: format!("the child runbook {} is not valid:\n{}", path.display(), loaded.render()),
+            outputs: None,
+            retryable: false,
+        };
+    };
+    let store = engine.store();
+    let existing = unit.child_run.as_ref().and_then(|id| store.run(id).ok().flatten());
+    let result = match existing {
+        Some(r) if r.status == crate::state::RunStatus::Succeeded => Ok(Outcome::Succeeded),
+        Some(r) if r.status != crate::state::RunStatus::Cancelled => {
+            let e = engine.clone();
+            let id = r.id.clone();
+            let fut: Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(async move { e.resume(&id, ResumeOptions::default()).await });
+            fut.await.map(|o| (r.id.clone(), o)).map(|(_, o)| o)
+        }
+        _ => {
+            let params: Vec<(String, String)> = with
+                .get("params")
+                .and_then(Value::as_object)
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect())
+                .unwrap_or_default();
+            let e = engine.clone();
+            let parent = Some((run_id.to_string(), step.id.clone()));
+            let tx = tx.clone();
+            let key = unit.key;
+            let on_id = move |id: String| {
+                let (ack, acked) = oneshot::channel();
+                let _ = tx.send(Msg::Child { key, run_id: id, ack });
+                acked
+            };
+            let fut: Pin<Box<dyn Future<Output = _> + Send>> =
+                Box::pin(async move { e.start_child(Arc::new(child_rb), StartOptions { params, no_wait: true, parent }, on_id).await });
+            fut.await
+        }
+    };
+    let child_id = match &result {
+        Ok(_) => store
+            .runs()
+            .ok()
+            .and_then(|runs| runs.into_iter().find(|r| r.parent.as_ref().is_some_and(|(p, s)| p == run_id && s == &step.id)).map(|r| r.id)),
+        Err(_) => None,
+    };
+    let child_rec = child_id.as_ref().and_then(|id| store.run(id).ok().flatten());
+    let outputs = json!({
+        "run_id": child_id,
+        "status": child_rec.as_ref().map(|r| r.status.as_str()),
+        "outputs": child_rec.as_ref().and_then(|r| r.outputs.clone()),
+    });
+    match result {
+        Ok(Outcome::Succeeded) => Attempt::Ok(outputs, None),
+        Ok(Outcome::Failed(e)) => Attempt::Fail { error: format!("child run failed: {e}"), outputs: Some(outputs), retryable: false },
+        Ok(Outcome::Halted(why)) => Attempt::Halted(format!("child run {} halted: {why}", child_id.unwrap_or_default())),
+        Ok(Outcome::Cancelled) => Attempt::Fail { error: "child run was cancelled".into(), outputs: Some(outputs), retryable: false },
+        Ok(Outcome::Interrupted) => Attempt::Cancelled("child run interrupted".into()),
+        Err(e) => Attempt::Fail { error: format!("child run could not start: {e}"), outputs: None, retryable: false },
+    }
+}

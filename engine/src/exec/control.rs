@@ -1,0 +1,171 @@
+//! The control socket: the process that owns the store answers `status`, `runs`, `logs`,
+//! `approve` and `cancel` from other `phoenix` processes over `STATE/phoenix.sock` (0600).
+//! One JSON request line, one JSON response line.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+
+use super::driver::Msg;
+use super::engine::Engine;
+use super::prepare::now_ms;
+use super::views;
+use crate::state::Approval;
+
+/// Requests larger than this are refused.
+const MAX_REQUEST: u64 = 64 * 1024;
+
+/// The runs this process drives, by id.
+#[derive(Default)]
+pub(crate) struct Registry {
+    runs: Mutex<HashMap<String, mpsc::UnboundedSender<Msg>>>,
+}
+
+impl Registry {
+    pub(crate) fn register(&self, id: &str, tx: mpsc::UnboundedSender<Msg>) {
+        self.runs.lock().expect("poisoned").insert(id.to_string(), tx);
+    }
+    pub(crate) fn unregister(&self, id: &str) {
+        self.runs.lock().expect("poisoned").remove(id);
+    }
+    fn get(&self, id: &str) -> Option<mpsc::UnboundedSender<Msg>> {
+        self.runs.lock().expect("poisoned").get(id).cloned()
+    }
+}
+
+/// The socket's path in a state directory.
+pub fn socket_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("phoenix.sock")
+}
+
+/// Removes the socket when the owner stops.
+pub struct ServerGuard {
+    path: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+pub(crate) fn serve(engine: Engine) -> std::io::Result<ServerGuard> {
+    let path = socket_path(&engine.inner.opts.state_dir);
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    let task = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let _ = answer(engine, stream).await;
+            });
+        }
+    });
+    Ok(ServerGuard { path, task })
+}
+
+async fn answer(engine: Engine, stream: UnixStream) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(read.take(MAX_REQUEST)).read_line(&mut line).await?;
+    let reply = match serde_json::from_str::<Value>(&line) {
+        Ok(req) => handle(&engine, &req).await,
+        Err(e) => json!({ "ok": false, "error": format!("bad request: {e}") }),
+    };
+    write.write_all(format!("{reply}\n").as_bytes()).await?;
+    write.shutdown().await
+}
+
+fn ok(v: Value) -> Value {
+    json!({ "ok": true, "result": v })
+}
+
+fn err(e: impl std::fmt::Display) -> Value {
+    json!({ "ok": false, "error": e.to_string() })
+}
+
+async fn handle(engine: &Engine, req: &Value) -> Value {
+    let store = engine.store();
+    let run = req["run"].as_str();
+    match req["op"].as_str().unwrap_or_default() {
+        "runs" => views::runs(store).map_or_else(err, ok),
+        "status" => match views::status(store, run) {
+            Ok(Some(v)) => ok(v),
+            Ok(None) => err(format!("no run `{}`", run.unwrap_or("(latest)"))),
+            Err(e) => err(e),
+        },
+        "logs" => match views::logs(store, run.unwrap_or_default(), req["step"].as_str()) {
+            Ok(Some(v)) => ok(v),
+            Ok(None) => err(format!("no run `{}`", run.unwrap_or_default())),
+            Err(e) => err(e),
+        },
+        "approve" => {
+            let Some(tx) = run.and_then(|r| engine.inner.registry.get(r)) else {
+                return err("that run is not in progress in this process");
+            };
+            let approval = Approval {
+                approved: req["approved"].as_bool().unwrap_or(false),
+                by: req["by"].as_str().unwrap_or("unknown").to_string(),
+                comment: req["comment"].as_str().map(str::to_string),
+                at: now_ms(),
+            };
+            let (reply, rx) = oneshot::channel();
+            let _ = tx.send(Msg::Approve { step: req["step"].as_str().unwrap_or_default().to_string(), approval, reply });
+            match rx.await {
+                Ok(Ok(())) => ok(json!({ "applied": true })),
+                Ok(Err(e)) => err(e),
+                Err(_) => err("the run ended before the decision was applied"),
+            }
+        }
+        "cancel" => {
+            let Some(tx) = run.and_then(|r| engine.inner.registry.get(r)) else {
+                return err("that run is not in progress in this process");
+            };
+            let (reply, rx) = oneshot::channel();
+            let _ = tx.send(Msg::Cancel { by: req["by"].as_str().unwrap_or("unknown").to_string(), reply });
+            match rx.await {
+                Ok(Ok(())) => ok(json!({ "cancelling": true })),
+                Ok(Err(e)) => err(e),
+                Err(_) => err("the run ended before it could be cancelled"),
+            }
+        }
+        other => err(format!("unknown op `{other}`")),
+    }
+}
+
+/// Sends a request to the process that owns the store. `Err` when no process answers.
+pub async fn request(state_dir: &Path, req: &Value) -> Result<Value, String> {
+    let path = socket_path(state_dir);
+    let mut stream = tokio::time::timeout(Duration::from_secs(5), UnixStream::connect(&path))
+        .await
+        .map_err(|_| "the phoenix process that owns the store did not answer".to_string())?
+        .map_err(|e| format!("no phoenix process answers on {} ({e})", path.display()))?;
+    stream.write_all(format!("{req}\n").as_bytes()).await.map_err(|e| e.to_string())?;
+    let mut buf = String::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_string(&mut buf))
+        .await
+        .map_err(|_| "no answer within 30s".to_string())?
+        .map_err(|e| e.to_string())?;
+    let v: Value = serde_json::from_str(&buf).map_err(|e| format!("bad answer: {e}"))?;
+    if v["ok"].as_bool() == Some(true) { Ok(v["result"].clone()) } else { Err(v["error"].as_str().unwrap_or("failed").to_string()) }
+}
+
+/// Whether another process owns the store and answers.
+pub fn owner_alive(state_dir: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(socket_path(state_dir)).is_ok()
+}
+
+#[allow(dead_code)]
+fn _assert_send(e: Arc<Engine>) -> impl Send {
+    e
+}

@@ -1,0 +1,57 @@
+//! The step lifecycle: one transition table. Every status change goes through [`check`].
+
+use crate::state::StepStatus::{self, *};
+
+/// Whether a step may go from `from` to `to`.
+pub fn allowed(from: StepStatus, to: StepStatus) -> bool {
+    matches!(
+        (from, to),
+        (Pending, Running | Skipped | Waiting | Cancelled)
+            | (Running, Succeeded | Failed | Running | Waiting | Cancelled)
+            | (Waiting, Succeeded | Failed | Cancelled | Waiting)
+            // Resume: failed, cancelled, skipped-for-a-need and crashed (running) steps run again;
+            // an edited runbook may send a changed succeeded step back too.
+            | (Failed | Cancelled | Skipped | Running | Succeeded, Pending)
+    )
+}
+
+/// An illegal transition: a bug in the engine, reported rather than silently applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("illegal step transition for `{step}`: {from:?} -> {to:?}")]
+pub struct IllegalTransition {
+    /// The step.
+    pub step: String,
+    /// Its state.
+    pub from: StepStatus,
+    /// The state asked for.
+    pub to: StepStatus,
+}
+
+/// Checks a transition.
+pub fn check(step: &str, from: StepStatus, to: StepStatus) -> Result<(), IllegalTransition> {
+    if allowed(from, to) { Ok(()) } else { Err(IllegalTransition { step: step.to_string(), from, to }) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [StepStatus; 7] = [Pending, Running, Succeeded, Failed, Skipped, Waiting, Cancelled];
+
+    #[test]
+    fn the_table() {
+        let legal: Vec<(StepStatus, StepStatus)> =
+            ALL.iter().flat_map(|&a| ALL.iter().map(move |&b| (a, b))).filter(|&(a, b)| allowed(a, b)).collect();
+        assert_eq!(legal.len(), 19);
+        // A finished step never runs again without going back to pending first.
+        for done in [Succeeded, Failed, Skipped, Cancelled] {
+            assert!(!allowed(done, Running), "{done:?} -> Running");
+            assert!(!allowed(done, Waiting), "{done:?} -> Waiting");
+        }
+        // Nothing jumps to success without running or being approved.
+        assert!(!allowed(Pending, Succeeded));
+        assert!(!allowed(Pending, Failed));
+        assert!(check("x", Succeeded, Failed).is_err());
+        assert!(check("x", Waiting, Succeeded).is_ok());
+    }
+}

@@ -1,0 +1,20 @@
+//! The executor: runs a runbook's DAG on tokio, checkpointing every transition.
+//!
+//! The driver (one per run) owns the run's records; attempts run as tasks and report back
+//! on a channel; each scheduling round gathers its transitions in one batch and flushes it
+//! before anything it decided is acted on (group commit).
+
+mod attempt;
+mod context;
+pub mod control;
+mod driver;
+mod engine;
+pub mod lifecycle;
+mod observer;
+mod prepare;
+pub mod retry_policy;
+mod score;
+pub mod views;
+
+pub use engine::{Engine, EngineOptions, Outcome, ResumeOptions, RunError, StartOptions, describe_adoption};
+pub use observer::{Observer, Silent, UiEvent};

@@ -1,0 +1,83 @@
+//! What `status`, `runs` and `logs` show, as JSON: the same whether read from the store or
+//! answered by the process that owns it.
+
+use serde_json::{Value, json};
+
+use crate::state::{Store, StoreError};
+
+fn ts(ms: u64) -> String {
+    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)).to_string()
+}
+
+/// Every run, newest first.
+pub fn runs(store: &Store) -> Result<Value, StoreError> {
+    let runs: Vec<Value> = store
+        .runs()?
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id, "runbook": r.runbook, "status": r.status.as_str(), "attempt": r.attempt,
+                "started_at": ts(r.started_at), "finished_at": r.finished_at.map(ts),
+                "duration_ms": r.finished_at.unwrap_or(r.updated_at).saturating_sub(r.started_at),
+                "error": r.error, "lock": r.lock, "parent": r.parent.as_ref().map(|(p, s)| json!({"run": p, "step": s})),
+            })
+        })
+        .collect();
+    Ok(json!({ "runs": runs }))
+}
+
+/// One run with its steps (the latest run when `id` is none).
+pub fn status(store: &Store, id: Option<&str>) -> Result<Option<Value>, StoreError> {
+    let run = match id {
+        Some(id) => store.run(id)?,
+        None => store.runs()?.into_iter().next(),
+    };
+    let Some(r) = run else { return Ok(None) };
+    let steps: Vec<Value> = store
+        .steps(&r.id)?
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id, "plan": s.plan, "status": s.status.as_str(), "attempts": s.attempts,
+                "started_at": s.started_at.map(ts), "finished_at": s.finished_at.map(ts),
+                "duration_ms": match (s.started_at, s.finished_at) { (Some(a), Some(b)) => Some(b.saturating_sub(a)), _ => None },
+                "error": s.error, "inputs": s.inputs, "outputs": s.outputs, "skip": s.skip, "approval": s.approval,
+                "child_run": s.child_run,
+            })
+        })
+        .collect();
+    Ok(Some(json!({
+        "id": r.id, "runbook": r.runbook, "file": r.file, "status": r.status.as_str(), "attempt": r.attempt,
+        "started_at": ts(r.started_at), "finished_at": r.finished_at.map(ts), "error": r.error, "outputs": r.outputs,
+        "params": r.params, "lock": r.lock, "parent": r.parent, "pid": r.pid, "steps": steps,
+    })))
+}
+
+/// A run's log lines and events.
+pub fn logs(store: &Store, id: &str, step: Option<&str>) -> Result<Option<Value>, StoreError> {
+    if store.run(id)?.is_none() {
+        return Ok(None);
+    }
+    let lines: Vec<Value> =
+        store.logs(id, step)?.iter().map(|l| json!({ "at": ts(l.at), "step": l.step, "stream": l.stream, "text": l.text })).collect();
+    let events: Vec<Value> = store
+        .events(id, 0)?
+        .into_iter()
+        .filter(|e| match (&e.kind, step) {
+            (_, None) => true,
+            (
+                crate::state::EventKind::Step { step: s, .. }
+                | crate::state::EventKind::Retry { step: s, .. }
+                | crate::state::EventKind::Approval { step: s, .. },
+                Some(want),
+            ) => s == want || s.starts_with(&format!("{want}[")),
+            _ => false,
+        })
+        .map(|e| {
+            let mut v = serde_json::to_value(&e).expect("events serialize");
+            v["at"] = json!(ts(e.at));
+            v
+        })
+        .collect();
+    Ok(Some(json!({ "run": id, "step": step, "lines": lines, "events": events })))
+}

@@ -1,0 +1,20 @@
+//! Durable state: runs, steps, events, logs, locks and level history.
+//!
+//! Everything lives in one ordered key-value space (sled on disk, a map in tests) under
+//! prefixed keys, so that one batch can carry every transition of a scheduling round and
+//! one flush makes them all durable together (group commit).
+
+mod kv;
+mod records;
+mod sled_kv;
+mod store;
+
+pub use kv::{Entry, Kv, MemKv};
+pub use records::{
+    Approval, EventKind, EventRecord, LevelHistory, LogRecord, PlanKind, RunRecord, RunStatus, SkipReason, StepRecord, StepStatus,
+};
+pub use sled_kv::{OpenError, SledKv, open_sled};
+pub use store::{Batch, Store, StoreError};
+
+/// The version of the stored format; a newer binary reads every older one.
+pub const FORMAT_VERSION: u32 = 1;

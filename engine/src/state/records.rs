@@ -1,0 +1,340 @@
+//! What is stored, as serde types. Every record carries the format version it was written
+//! with; fields added later are `#[serde(default)]` so older stores still read.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A run's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Steps are being run (or the process died while they were).
+    Running,
+    /// Every step succeeded or was skipped.
+    Succeeded,
+    /// A step failed.
+    Failed,
+    /// Interrupted, crashed, or waiting for approval: `phoenix resume` continues it.
+    Halted,
+    /// Cancelled by an operator.
+    Cancelled,
+}
+
+impl RunStatus {
+    /// Whether the run is over for good.
+    pub fn is_final(self) -> bool {
+        matches!(self, RunStatus::Succeeded | RunStatus::Cancelled)
+    }
+    /// Whether a lock held by a run in this state still blocks others.
+    pub fn holds_lock(self) -> bool {
+        matches!(self, RunStatus::Running | RunStatus::Halted | RunStatus::Failed)
+    }
+    /// The lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Halted => "halted",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A step's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    /// Not started.
+    Pending,
+    /// An attempt is under way.
+    Running,
+    /// Done.
+    Succeeded,
+    /// Failed (after its retries).
+    Failed,
+    /// Not run: `when` was false or a need did not succeed.
+    Skipped,
+    /// Waiting for a person (approval).
+    Waiting,
+    /// Stopped by cancel or Ctrl-C.
+    Cancelled,
+}
+
+impl StepStatus {
+    /// The lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Pending => "pending",
+            StepStatus::Running => "running",
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Waiting => "waiting",
+            StepStatus::Cancelled => "cancelled",
+        }
+    }
+    /// Whether the step has ended (for this run attempt).
+    pub fn is_done(self) -> bool {
+        matches!(self, StepStatus::Succeeded | StepStatus::Failed | StepStatus::Skipped | StepStatus::Cancelled)
+    }
+}
+
+/// Why a step was skipped: resume re-runs steps skipped for a need, not for `when`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// `when` was false.
+    When,
+    /// A need did not succeed.
+    Upstream,
+}
+
+/// Which plan a step belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanKind {
+    /// The main DAG.
+    #[default]
+    Main,
+    /// The on_failure steps.
+    OnFailure,
+}
+
+/// An approval decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    /// Approved or rejected.
+    pub approved: bool,
+    /// Who decided.
+    pub by: String,
+    /// Why.
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// When (ms since the epoch).
+    pub at: u64,
+}
+
+/// A run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The stored format's version.
+    pub format: u32,
+    /// The run id.
+    pub id: String,
+    /// The runbook's name.
+    pub runbook: String,
+    /// The file it was started from.
+    pub file: String,
+    /// Its state.
+    pub status: RunStatus,
+    /// The params it runs with.
+    pub params: Value,
+    /// Its vars, rendered at start.
+    pub vars: Value,
+    /// How many times it was started (1 + resumes).
+    pub attempt: u32,
+    /// When it started (ms).
+    pub started_at: u64,
+    /// Its last change (ms).
+    pub updated_at: u64,
+    /// When it ended (ms).
+    #[serde(default)]
+    pub finished_at: Option<u64>,
+    /// Why it failed or halted.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Its outputs, once succeeded.
+    #[serde(default)]
+    pub outputs: Option<Value>,
+    /// The lock key it holds.
+    #[serde(default)]
+    pub lock: Option<String>,
+    /// The parent run and step, for a child run.
+    #[serde(default)]
+    pub parent: Option<(String, String)>,
+    /// The process running it (while `running`).
+    #[serde(default)]
+    pub pid: Option<u32>,
+}
+
+/// A step (or one `for_each` item of a step: `id[3]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// The step id (`id[i]` for an item).
+    pub id: String,
+    /// Its plan.
+    #[serde(default)]
+    pub plan: PlanKind,
+    /// Its state.
+    pub status: StepStatus,
+    /// Attempts started (for this step, across resumes).
+    pub attempts: u32,
+    /// When the latest attempt started (ms).
+    #[serde(default)]
+    pub started_at: Option<u64>,
+    /// When it ended (ms).
+    #[serde(default)]
+    pub finished_at: Option<u64>,
+    /// The rendered `with`, secrets redacted.
+    #[serde(default)]
+    pub inputs: Option<Value>,
+    /// Its outputs.
+    #[serde(default)]
+    pub outputs: Option<Value>,
+    /// Why it failed.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Why it was skipped.
+    #[serde(default)]
+    pub skip: Option<SkipReason>,
+    /// The definition's fingerprint when it ran.
+    #[serde(default)]
+    pub fingerprint: String,
+    /// The approval decision, for `approval` steps.
+    #[serde(default)]
+    pub approval: Option<Approval>,
+    /// When approval was requested (ms), for its timeout.
+    #[serde(default)]
+    pub waiting_since: Option<u64>,
+    /// The child run, for `runbook` steps.
+    #[serde(default)]
+    pub child_run: Option<String>,
+    /// The number of items, for a `for_each` step once expanded.
+    #[serde(default)]
+    pub items: Option<usize>,
+}
+
+impl StepRecord {
+    /// A pending step.
+    pub fn pending(id: impl Into<String>, plan: PlanKind, fingerprint: &str) -> Self {
+        StepRecord {
+            id: id.into(),
+            plan,
+            status: StepStatus::Pending,
+            attempts: 0,
+            started_at: None,
+            finished_at: None,
+            inputs: None,
+            outputs: None,
+            error: None,
+            skip: None,
+            fingerprint: fingerprint.to_string(),
+            approval: None,
+            waiting_since: None,
+            child_run: None,
+            items: None,
+        }
+    }
+}
+
+/// What happened, in an append-only log per run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The run started or resumed.
+    RunStarted {
+        /// 1 for the first start.
+        attempt: u32,
+    },
+    /// The run ended or halted.
+    RunFinished {
+        /// The state it reached.
+        status: RunStatus,
+        /// Why, if not succeeded.
+        error: Option<String>,
+    },
+    /// A step changed state.
+    Step {
+        /// The step.
+        step: String,
+        /// Its new state.
+        status: StepStatus,
+        /// Its attempt number.
+        attempt: u32,
+        /// The error, for failures.
+        error: Option<String>,
+    },
+    /// An attempt failed and will be retried.
+    Retry {
+        /// The step.
+        step: String,
+        /// The attempt that failed.
+        attempt: u32,
+        /// Why.
+        error: String,
+        /// The delay before the next attempt (ms).
+        delay_ms: u64,
+    },
+    /// Approval was requested, given or refused.
+    Approval {
+        /// The step.
+        step: String,
+        /// The decision; none when requested.
+        approved: Option<bool>,
+        /// Who.
+        by: Option<String>,
+        /// Why.
+        comment: Option<String>,
+    },
+    /// An operator action (cancel, resume with changes, skip, retry).
+    Operator {
+        /// What was done.
+        action: String,
+        /// Who did it.
+        by: String,
+        /// Details.
+        detail: Option<String>,
+    },
+    /// A note (for example the analysis of an LLM step).
+    Note {
+        /// The step, if any.
+        step: Option<String>,
+        /// The text.
+        text: String,
+        /// Structured data.
+        data: Option<Value>,
+    },
+}
+
+/// One event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// Its number in the run.
+    pub seq: u64,
+    /// When (ms).
+    pub at: u64,
+    /// What.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// A line of step output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogRecord {
+    /// Its number in the run.
+    pub seq: u64,
+    /// When (ms).
+    pub at: u64,
+    /// The step.
+    pub step: String,
+    /// `stdout`, `stderr` or `info`.
+    pub stream: phoenix_plugins::Stream,
+    /// The text (secrets redacted).
+    pub text: String,
+}
+
+/// The level history of a runbook, for `for:` across evaluations and runs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LevelHistory {
+    /// The latest raw level.
+    pub raw_level: Option<String>,
+    /// How many consecutive evaluations gave it.
+    pub streak: u32,
+    /// The confirmed level.
+    pub level: Option<String>,
+    /// The latest score.
+    pub total: Option<f64>,
+    /// When (ms).
+    pub at: u64,
+}

@@ -1,0 +1,272 @@
+//! The typed store over a [`Kv`] backend.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::FORMAT_VERSION;
+use super::kv::Kv;
+use super::records::{Approval, EventKind, EventRecord, LevelHistory, LogRecord, RunRecord, StepRecord};
+
+/// A store operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("state store: {0}")]
+pub struct StoreError(pub String);
+
+impl From<String> for StoreError {
+    fn from(s: String) -> Self {
+        StoreError(s)
+    }
+}
+
+fn key(parts: &[&str]) -> Vec<u8> {
+    parts.join("/").into_bytes()
+}
+
+fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("records serialize")
+}
+
+fn dec<T: DeserializeOwned>(k: &[u8], v: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(v).map_err(|e| StoreError(format!("record {} is unreadable: {e}", String::from_utf8_lossy(k))))
+}
+
+/// Writes gathered for one atomic commit.
+#[derive(Default, Debug)]
+pub struct Batch {
+    ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl Batch {
+    /// Whether nothing was gathered.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+    /// Writes a run record.
+    pub fn put_run(&mut self, r: &RunRecord) {
+        self.ops.push((key(&["r", &r.id]), Some(enc(r))));
+    }
+    /// Writes a step record.
+    pub fn put_step(&mut self, run: &str, s: &StepRecord) {
+        self.ops.push((key(&["s", run, &s.id]), Some(enc(s))));
+    }
+    /// Removes a step record (a step dropped by an edited runbook).
+    pub fn delete_step(&mut self, run: &str, step: &str) {
+        self.ops.push((key(&["s", run, step]), None));
+    }
+    /// Appends an event.
+    pub fn event(&mut self, run: &str, seq: u64, at: u64, kind: EventKind) {
+        let rec = EventRecord { seq, at, kind };
+        self.ops.push((key(&["e", run, &format!("{seq:016x}")]), Some(enc(&rec))));
+    }
+    /// Appends a log line.
+    pub fn log(&mut self, run: &str, rec: &LogRecord) {
+        self.ops.push((key(&["l", run, &format!("{:016x}", rec.seq)]), Some(enc(rec))));
+    }
+    /// Stores the runbook text a run started with.
+    pub fn source(&mut self, run: &str, text: &str) {
+        self.ops.push((key(&["src", run]), Some(text.as_bytes().to_vec())));
+    }
+    /// Takes a lock for a run.
+    pub fn lock(&mut self, lock: &str, run: &str) {
+        self.ops.push((key(&["k", lock]), Some(run.as_bytes().to_vec())));
+    }
+    /// Releases a lock.
+    pub fn unlock(&mut self, lock: &str) {
+        self.ops.push((key(&["k", lock]), None));
+    }
+    /// Writes a runbook's level history.
+    pub fn history(&mut self, runbook: &str, h: &LevelHistory) {
+        self.ops.push((key(&["h", runbook]), Some(enc(h))));
+    }
+    /// Records an approval decision made while no process owned the run.
+    pub fn approval(&mut self, run: &str, step: &str, a: &Approval) {
+        self.ops.push((key(&["a", run, step]), Some(enc(a))));
+    }
+    /// Removes a recorded decision once applied.
+    pub fn clear_approval(&mut self, run: &str, step: &str) {
+        self.ops.push((key(&["a", run, step]), None));
+    }
+}
+
+/// Runs, steps, events, logs, locks and level history.
+#[derive(Clone)]
+pub struct Store {
+    kv: Arc<dyn Kv>,
+}
+
+impl Store {
+    /// Wraps a backend; writes the format version into a new store, refuses a newer one.
+    pub fn new(kv: Arc<dyn Kv>) -> Result<Self, StoreError> {
+        let store = Store { kv };
+        match store.kv.get(b"meta/format")? {
+            None => {
+                store.kv.apply(vec![(b"meta/format".to_vec(), Some(FORMAT_VERSION.to_string().into_bytes()))])?;
+                store.kv.flush()?;
+            }
+            Some(v) => {
+                let found: u32 =
+                    String::from_utf8_lossy(&v).parse().map_err(|_| StoreError("the store's format version is unreadable".into()))?;
+                if found > FORMAT_VERSION {
+                    return Err(StoreError(format!(
+                        "this store was written by a newer phoenix (format {found}; this binary reads up to {FORMAT_VERSION}): upgrade phoenix"
+                    )));
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    /// Applies a batch atomically; with `durable`, returns only once it is on disk.
+    pub fn commit(&self, batch: Batch, durable: bool) -> Result<(), StoreError> {
+        if !batch.ops.is_empty() {
+            self.kv.apply(batch.ops)?;
+        }
+        if durable {
+            self.kv.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Makes everything applied so far durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        Ok(self.kv.flush()?)
+    }
+
+    fn get<T: DeserializeOwned>(&self, k: Vec<u8>) -> Result<Option<T>, StoreError> {
+        match self.kv.get(&k)? {
+            Some(v) => dec(&k, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn scan<T: DeserializeOwned>(&self, prefix: Vec<u8>) -> Result<Vec<T>, StoreError> {
+        self.kv.scan(&prefix)?.iter().map(|(k, v)| dec(k, v)).collect()
+    }
+
+    /// A run.
+    pub fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.get(key(&["r", id]))
+    }
+
+    /// Every run, newest first.
+    pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let mut runs: Vec<RunRecord> = self.scan(b"r/".to_vec())?;
+        runs.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
+        Ok(runs)
+    }
+
+    /// A run's steps (and items), in key order.
+    pub fn steps(&self, run: &str) -> Result<Vec<StepRecord>, StoreError> {
+        self.scan(key(&["s", run, ""]))
+    }
+
+    /// One step.
+    pub fn step(&self, run: &str, step: &str) -> Result<Option<StepRecord>, StoreError> {
+        self.get(key(&["s", run, step]))
+    }
+
+    /// A run's events from `from` on.
+    pub fn events(&self, run: &str, from: u64) -> Result<Vec<EventRecord>, StoreError> {
+        let all: Vec<EventRecord> = self.scan(key(&["e", run, ""]))?;
+        Ok(all.into_iter().filter(|e| e.seq >= from).collect())
+    }
+
+    /// A run's log lines, optionally of one step (its items included).
+    pub fn logs(&self, run: &str, step: Option<&str>) -> Result<Vec<LogRecord>, StoreError> {
+        let all: Vec<LogRecord> = self.scan(key(&["l", run, ""]))?;
+        Ok(match step {
+            None => all,
+            Some(s) => all.into_iter().filter(|l| l.step == s || l.step.strip_prefix(s).is_some_and(|r| r.starts_with('['))).collect(),
+        })
+    }
+
+    /// The next free sequence numbers for a run's events and logs.
+    pub fn next_seqs(&self, run: &str) -> Result<(u64, u64), StoreError> {
+        let next = |prefix: &str| -> Result<u64, StoreError> {
+            Ok(match self.kv.last(&key(&[prefix, run, ""]))? {
+                Some((k, _)) => {
+                    let k = String::from_utf8_lossy(&k);
+                    u64::from_str_radix(k.rsplit('/').next().unwrap_or("0"), 16).unwrap_or(0) + 1
+                }
+                None => 0,
+            })
+        };
+        Ok((next("e")?, next("l")?))
+    }
+
+    /// The runbook text a run started with.
+    pub fn source(&self, run: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.kv.get(&key(&["src", run]))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// The run holding a lock.
+    pub fn lock_holder(&self, lock: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.kv.get(&key(&["k", lock]))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// A runbook's level history.
+    pub fn history(&self, runbook: &str) -> Result<Option<LevelHistory>, StoreError> {
+        self.get(key(&["h", runbook]))
+    }
+
+    /// A recorded approval decision not yet applied.
+    pub fn approval(&self, run: &str, step: &str) -> Result<Option<Approval>, StoreError> {
+        self.get(key(&["a", run, step]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{MemKv, PlanKind, RunStatus, StepStatus};
+    use serde_json::json;
+
+    fn run(id: &str, at: u64) -> RunRecord {
+        RunRecord {
+            format: 1,
+            id: id.into(),
+            runbook: "rb".into(),
+            file: "rb.yaml".into(),
+            status: RunStatus::Running,
+            params: json!({}),
+            vars: json!({}),
+            attempt: 1,
+            started_at: at,
+            updated_at: at,
+            finished_at: None,
+            error: None,
+            outputs: None,
+            lock: None,
+            parent: None,
+            pid: None,
+        }
+    }
+
+    #[test]
+    fn round_trips_and_orders() {
+        let store = Store::new(Arc::new(MemKv::default())).unwrap();
+        let mut b = Batch::default();
+        b.put_run(&run("a", 1));
+        b.put_run(&run("b", 2));
+        b.put_step("a", &StepRecord::pending("x", PlanKind::Main, "f"));
+        b.event("a", 0, 1, EventKind::RunStarted { attempt: 1 });
+        b.event("a", 1, 1, EventKind::Step { step: "x".into(), status: StepStatus::Running, attempt: 1, error: None });
+        b.lock("dr", "a");
+        store.commit(b, true).unwrap();
+        assert_eq!(store.runs().unwrap().iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+        assert_eq!(store.steps("a").unwrap().len(), 1);
+        assert!(store.steps("b").unwrap().is_empty());
+        assert_eq!(store.events("a", 1).unwrap().len(), 1);
+        assert_eq!(store.next_seqs("a").unwrap(), (2, 0));
+        assert_eq!(store.lock_holder("dr").unwrap().as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn refuses_a_newer_format() {
+        let kv = Arc::new(MemKv::default());
+        kv.apply(vec![(b"meta/format".to_vec(), Some(b"99".to_vec()))]).unwrap();
+        assert!(Store::new(kv).err().unwrap().0.contains("newer phoenix"));
+    }
+}

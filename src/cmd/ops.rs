@@ -1,0 +1,282 @@
+//! `status`, `runs`, `logs`, `approve`, `cancel`: answered from the store, or by the
+//! process that owns it.
+
+use std::path::PathBuf;
+
+use phoenix_engine::exec::{control, views};
+use phoenix_engine::state::{Approval, Batch, EventKind, RunStatus, StepStatus};
+use serde_json::{Value, json};
+
+use super::state::{self, Access};
+use crate::cli::Output;
+use crate::exit::Exit;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Asks the store or its owner; `None` with the error printed.
+fn query(
+    state_dir: &Option<PathBuf>,
+    req: Value,
+    local: impl FnOnce(&phoenix_engine::state::Store) -> Result<Value, String>,
+) -> Result<Value, Exit> {
+    let dir = state::dir(state_dir);
+    let r = match state::open(&dir) {
+        Ok(Access::Direct(store)) => local(&store),
+        Ok(Access::Owner) => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(control::request(&dir, &req))
+        }
+        Err(e) => Err(e),
+    };
+    r.map_err(|e| {
+        eprintln!("error: {e}");
+        if e.starts_with("no run") { Exit::BadInput } else { Exit::Failed }
+    })
+}
+
+fn dur(ms: Option<u64>) -> String {
+    ms.map_or(String::new(), |m| phoenix_plugins::duration::format_duration(std::time::Duration::from_millis(m)))
+}
+
+pub(crate) fn status(state_dir: &Option<PathBuf>, run: Option<&str>, out: Output) -> Exit {
+    let v = match query(state_dir, json!({"op": "status", "run": run}), |s| {
+        views::status(s, run)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no run `{}` (phoenix runs lists them)", run.unwrap_or("(latest)")))
+    }) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    if out == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&v).expect("JSON"));
+        return Exit::Ok;
+    }
+    println!(
+        "run {}  `{}`  {}  (attempt {})",
+        v["id"].as_str().unwrap_or(""),
+        v["runbook"].as_str().unwrap_or(""),
+        v["status"].as_str().unwrap_or(""),
+        v["attempt"]
+    );
+    println!(
+        "started {}{}",
+        v["started_at"].as_str().unwrap_or(""),
+        v["finished_at"].as_str().map_or(String::new(), |f| format!(", finished {f}"))
+    );
+    if let Some(e) = v["error"].as_str() {
+        println!("error: {e}");
+    }
+    println!();
+    println!("{:<28} {:<10} {:>8} {:>9}  NOTE", "STEP", "STATUS", "ATTEMPTS", "DURATION");
+    for s in v["steps"].as_array().into_iter().flatten() {
+        let note = s["error"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| s["child_run"].as_str().map(|c| format!("child run {c}")))
+            .unwrap_or_default();
+        println!(
+            "{:<28} {:<10} {:>8} {:>9}  {}",
+            s["id"].as_str().unwrap_or(""),
+            s["status"].as_str().unwrap_or(""),
+            s["attempts"],
+            dur(s["duration_ms"].as_u64()),
+            note.lines().next().unwrap_or("")
+        );
+    }
+    if let Some(o) = v["outputs"].as_object().filter(|o| !o.is_empty()) {
+        println!("\noutputs: {}", serde_json::to_string(o).expect("JSON"));
+    }
+    Exit::Ok
+}
+
+pub(crate) fn runs(state_dir: &Option<PathBuf>, out: Output) -> Exit {
+    let v = match query(state_dir, json!({"op": "runs"}), |s| views::runs(s).map_err(|e| e.to_string())) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    if out == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&v).expect("JSON"));
+        return Exit::Ok;
+    }
+    let runs = v["runs"].as_array().cloned().unwrap_or_default();
+    if runs.is_empty() {
+        println!("no runs yet");
+        return Exit::Ok;
+    }
+    println!("{:<22} {:<24} {:<10} {:<25} {:>9}", "RUN", "RUNBOOK", "STATUS", "STARTED", "DURATION");
+    for r in runs {
+        println!(
+            "{:<22} {:<24} {:<10} {:<25} {:>9}",
+            r["id"].as_str().unwrap_or(""),
+            r["runbook"].as_str().unwrap_or(""),
+            r["status"].as_str().unwrap_or(""),
+            r["started_at"].as_str().unwrap_or(""),
+            dur(r["duration_ms"].as_u64())
+        );
+    }
+    Exit::Ok
+}
+
+pub(crate) fn logs(state_dir: &Option<PathBuf>, run: &str, step: Option<&str>, out: Output) -> Exit {
+    let v = match query(state_dir, json!({"op": "logs", "run": run, "step": step}), |s| {
+        views::logs(s, run, step).map_err(|e| e.to_string())?.ok_or_else(|| format!("no run `{run}` (phoenix runs lists them)"))
+    }) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    if out == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&v).expect("JSON"));
+        return Exit::Ok;
+    }
+    for e in v["events"].as_array().into_iter().flatten() {
+        let what = match e["kind"].as_str().unwrap_or("") {
+            "step" => format!(
+                "{} {}{}",
+                e["step"].as_str().unwrap_or(""),
+                e["status"].as_str().unwrap_or(""),
+                e["error"].as_str().map_or(String::new(), |x| format!(": {x}"))
+            ),
+            "retry" => format!(
+                "{} attempt {} failed, retrying: {}",
+                e["step"].as_str().unwrap_or(""),
+                e["attempt"],
+                e["error"].as_str().unwrap_or("")
+            ),
+            "approval" => format!(
+                "{} approval {} by {}",
+                e["step"].as_str().unwrap_or(""),
+                match e["approved"].as_bool() {
+                    Some(true) => "given",
+                    Some(false) => "refused",
+                    None => "requested",
+                },
+                e["by"].as_str().unwrap_or("-")
+            ),
+            "run_started" => format!("run started (attempt {})", e["attempt"]),
+            "run_finished" => {
+                format!("run {}{}", e["status"].as_str().unwrap_or(""), e["error"].as_str().map_or(String::new(), |x| format!(": {x}")))
+            }
+            "operator" => format!("{} by {}", e["action"].as_str().unwrap_or(""), e["by"].as_str().unwrap_or("")),
+            other => other.to_string(),
+        };
+        println!("{} event  {what}", e["at"].as_str().unwrap_or(""));
+    }
+    for l in v["lines"].as_array().into_iter().flatten() {
+        println!("{} [{}] {}", l["at"].as_str().unwrap_or(""), l["step"].as_str().unwrap_or(""), l["text"].as_str().unwrap_or(""));
+    }
+    Exit::Ok
+}
+
+pub(crate) fn approve(
+    state_dir: &Option<PathBuf>,
+    run: &str,
+    step: &str,
+    approved: bool,
+    comment: Option<String>,
+    operator: Option<String>,
+    out: Output,
+) -> Exit {
+    let by = state::operator(operator);
+    let dir = state::dir(state_dir);
+    let verdict = if approved { "approved" } else { "rejected" };
+    let r = match state::open(&dir) {
+        Ok(Access::Owner) => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(control::request(
+                &dir,
+                &json!({"op": "approve", "run": run, "step": step, "approved": approved, "by": by, "comment": comment}),
+            ))
+            .map(|_| format!("{verdict} `{step}` of run {run}; the run continues"))
+        }
+        Ok(Access::Direct(store)) => (|| {
+            let r = store.run(run).map_err(|e| e.to_string())?.ok_or_else(|| format!("no run `{run}`"))?;
+            let s = store.step(run, step).map_err(|e| e.to_string())?.ok_or_else(|| format!("run {run} has no step `{step}`"))?;
+            if s.status != StepStatus::Waiting {
+                return Err(format!("step `{step}` is {}, not waiting for approval", s.status.as_str()));
+            }
+            if r.status != RunStatus::Halted && r.status != RunStatus::Running {
+                return Err(format!("run {run} is {}", r.status.as_str()));
+            }
+            let (seq, _) = store.next_seqs(run).map_err(|e| e.to_string())?;
+            let mut b = Batch::default();
+            b.approval(run, step, &Approval { approved, by: by.clone(), comment: comment.clone(), at: now_ms() });
+            b.event(
+                run,
+                seq,
+                now_ms(),
+                EventKind::Operator { action: format!("approval {verdict}"), by: by.clone(), detail: Some(step.to_string()) },
+            );
+            store.commit(b, true).map_err(|e| e.to_string())?;
+            Ok(format!("{verdict} `{step}` of run {run}; continue it with: phoenix resume {run}"))
+        })(),
+        Err(e) => Err(e),
+    };
+    report(r, out)
+}
+
+pub(crate) fn cancel(state_dir: &Option<PathBuf>, run: &str, operator: Option<String>, out: Output) -> Exit {
+    let by = state::operator(operator);
+    let dir = state::dir(state_dir);
+    let r = match state::open(&dir) {
+        Ok(Access::Owner) => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(control::request(&dir, &json!({"op": "cancel", "run": run, "by": by})))
+                .map(|_| format!("cancelling run {run}: its running steps are being stopped"))
+        }
+        Ok(Access::Direct(store)) => (|| {
+            let mut r = store.run(run).map_err(|e| e.to_string())?.ok_or_else(|| format!("no run `{run}`"))?;
+            if r.status.is_final() {
+                return Err(format!("run {run} is already {}", r.status.as_str()));
+            }
+            let now = now_ms();
+            let (mut seq, _) = store.next_seqs(run).map_err(|e| e.to_string())?;
+            let mut b = Batch::default();
+            for mut s in store.steps(run).map_err(|e| e.to_string())? {
+                if matches!(s.status, StepStatus::Pending | StepStatus::Running | StepStatus::Waiting) {
+                    s.status = StepStatus::Cancelled;
+                    s.error = Some("run cancelled".into());
+                    b.put_step(run, &s);
+                }
+            }
+            r.status = RunStatus::Cancelled;
+            r.finished_at = Some(now);
+            r.updated_at = now;
+            r.error = Some(format!("cancelled by {by}"));
+            b.put_run(&r);
+            if let Some(l) = &r.lock {
+                if store.lock_holder(l).map_err(|e| e.to_string())?.as_deref() == Some(run) {
+                    b.unlock(l);
+                }
+            }
+            b.event(run, seq, now, EventKind::Operator { action: "cancel".into(), by: by.clone(), detail: None });
+            seq += 1;
+            b.event(run, seq, now, EventKind::RunFinished { status: RunStatus::Cancelled, error: r.error.clone() });
+            store.commit(b, true).map_err(|e| e.to_string())?;
+            Ok(format!("run {run} cancelled; its lock is released"))
+        })(),
+        Err(e) => Err(e),
+    };
+    report(r, out)
+}
+
+fn report(r: Result<String, String>, out: Output) -> Exit {
+    match r {
+        Ok(msg) => {
+            if out == Output::Json {
+                println!("{}", json!({"ok": true, "message": msg}));
+            } else {
+                println!("{msg}");
+            }
+            Exit::Ok
+        }
+        Err(e) => {
+            if out == Output::Json {
+                println!("{}", json!({"ok": false, "error": e}));
+            }
+            eprintln!("error: {e}");
+            Exit::BadInput
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! `phoenix run` and `phoenix resume`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use phoenix_engine::exec::{Engine, EngineOptions, Outcome, ResumeOptions, RunError, StartOptions, describe_adoption};
+use tokio_util::sync::CancellationToken;
+
+use super::state::{self, Access};
+use crate::cli::Output;
+use crate::display::Display;
+use crate::exit::Exit;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime starts")
+}
+
+fn parse_params(raw: &[String]) -> Result<Vec<(String, String)>, String> {
+    raw.iter()
+        .map(|p| {
+            p.split_once('=').map(|(k, v)| (k.trim().to_string(), v.to_string())).ok_or_else(|| format!("--param `{p}` is not NAME=VALUE"))
+        })
+        .collect()
+}
+
+/// Ctrl-C or SIGTERM fires the token (once: the engine checkpoints and exits 130).
+fn on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("\nstopping: no new steps start; running steps are stopped and checkpointed (press Ctrl-C again to force)");
+        token.cancel();
+        let _ = tokio::signal::ctrl_c().await;
+        std::process::exit(130);
+    });
+}
+
+fn engine_for(dir: &Path, operator: Option<String>, display: Arc<Display>, shutdown: CancellationToken) -> Result<Engine, Exit> {
+    let store = match state::open(dir) {
+        Ok(Access::Direct(s)) => s,
+        Ok(Access::Owner) => {
+            eprintln!(
+                "error: another phoenix process is running a run in {} (one process owns a state directory at a time)\n  see it with: phoenix runs",
+                dir.display()
+            );
+            return Err(Exit::BadInput);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(Exit::Failed);
+        }
+    };
+    let opts = EngineOptions { state_dir: dir.to_path_buf(), grace: Duration::from_secs(10), operator: state::operator(operator) };
+    Ok(Engine::new(store, opts, display, shutdown))
+}
+
+fn finish(engine: &Engine, id: &str, r: Result<Outcome, RunError>, out: Output) -> Exit {
+    let exit = match &r {
+        Ok(Outcome::Succeeded) => Exit::Ok,
+        Ok(Outcome::Failed(_)) => Exit::Failed,
+        Ok(Outcome::Halted(why)) => {
+            eprintln!("halted: {why}");
+            Exit::Halted
+        }
+        Ok(Outcome::Cancelled) => Exit::Failed,
+        Ok(Outcome::Interrupted) => {
+            eprintln!("interrupted; the checkpoint is written. continue with: phoenix resume {id}");
+            Exit::Interrupted
+        }
+        Err(RunError::BadInput(m)) => {
+            eprintln!("error: {m}");
+            return Exit::BadInput;
+        }
+        Err(RunError::Store(e)) => {
+            eprintln!("error: {e}");
+            return Exit::Failed;
+        }
+    };
+    if out == Output::Json {
+        if let Ok(Some(v)) = phoenix_engine::exec::views::status(engine.store(), Some(id)) {
+            println!("{}", serde_json::to_string_pretty(&v).expect("JSON"));
+        }
+    } else if exit == Exit::Failed {
+        eprintln!("see: phoenix status {id}   phoenix logs {id}   resume: phoenix resume {id}");
+    }
+    exit
+}
+
+pub(crate) fn run(
+    state_dir: &Option<PathBuf>,
+    file: &Path,
+    params: &[String],
+    dry_run: bool,
+    no_wait: bool,
+    operator: Option<String>,
+    out: Output,
+) -> Exit {
+    let rb = match super::load_or_report(file, out) {
+        Ok(rb) => rb,
+        Err(e) => return e,
+    };
+    let params = match parse_params(params) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::BadInput;
+        }
+    };
+    let rt = runtime();
+    if dry_run {
+        // A dry run needs no store: an engine over memory renders the plan.
+        let store = phoenix_engine::state::Store::new(Arc::new(phoenix_engine::state::MemKv::default())).expect("memory store");
+        let engine = Engine::new(
+            store,
+            EngineOptions { state_dir: PathBuf::from("."), grace: Duration::from_secs(10), operator: state::operator(operator) },
+            Arc::new(phoenix_engine::exec::Silent),
+            CancellationToken::new(),
+        );
+        return match engine.dry_run(&rb, &params) {
+            Ok(plan) => {
+                print!("{plan}");
+                Exit::Ok
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                Exit::BadInput
+            }
+        };
+    }
+    let dir = state::dir(state_dir);
+    rt.block_on(async move {
+        let shutdown = CancellationToken::new();
+        let display = Arc::new(Display::new(!no_wait));
+        let engine = match engine_for(&dir, operator, display.clone(), shutdown.clone()) {
+            Ok(e) => e,
+            Err(x) => return x,
+        };
+        let _guard = engine.serve_control();
+        on_signals(shutdown);
+        let ticker = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                display.tick();
+            }
+        });
+        let r = engine.start(Arc::new(rb), StartOptions { params, no_wait, parent: None }).await;
+        ticker.abort();
+        match r {
+            Ok((id, outcome)) => finish(&engine, &id, Ok(outcome), out),
+            Err(e) => finish(&engine, "", Err(e), out),
+        }
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn resume(
+    state_dir: &Option<PathBuf>,
+    id: &str,
+    runbook: Option<&Path>,
+    retry: Vec<String>,
+    skip: Vec<String>,
+    no_wait: bool,
+    operator: Option<String>,
+    out: Output,
+) -> Exit {
+    let adopted = match runbook {
+        Some(f) => match super::load_or_report(f, out) {
+            Ok(rb) => Some(rb),
+            Err(e) => return e,
+        },
+        None => None,
+    };
+    let dir = state::dir(state_dir);
+    let rt = runtime();
+    rt.block_on(async move {
+        let shutdown = CancellationToken::new();
+        let display = Arc::new(Display::new(!no_wait));
+        let engine = match engine_for(&dir, operator, display.clone(), shutdown.clone()) {
+            Ok(e) => e,
+            Err(x) => return x,
+        };
+        if let Some(new) = &adopted {
+            let old = engine.store().source(id).ok().flatten().and_then(|t| phoenix_engine::load_str(&t, new.file.as_path()).runbook);
+            if let Some(old) = old {
+                eprintln!("adopting {} for run {id}:", new.file.display());
+                for line in describe_adoption(&old, new) {
+                    eprintln!("  {line}");
+                }
+            }
+        }
+        let _guard = engine.serve_control();
+        on_signals(shutdown);
+        let ticker = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                display.tick();
+            }
+        });
+        let r = engine.resume(id, ResumeOptions { runbook: adopted, retry, skip, no_wait }).await;
+        ticker.abort();
+        finish(&engine, id, r, out)
+    })
+}

@@ -1,0 +1,191 @@
+//! What a person sees while a run goes: a live status line on a terminal, plain
+//! timestamped lines otherwise. Everything goes to stderr; stdout is for results.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use phoenix_engine::exec::{Observer, UiEvent};
+use phoenix_engine::state::{RunStatus, StepStatus};
+
+struct State {
+    running: BTreeMap<String, Instant>,
+    done: usize,
+    total: usize,
+    status_shown: bool,
+}
+
+/// The terminal display.
+pub(crate) struct Display {
+    tty: bool,
+    interactive: bool,
+    state: Mutex<State>,
+}
+
+impl Display {
+    pub(crate) fn new(allow_prompt: bool) -> Self {
+        let tty = std::io::stderr().is_terminal();
+        Display {
+            tty,
+            interactive: allow_prompt && tty && std::io::stdin().is_terminal(),
+            state: Mutex::new(State { running: BTreeMap::new(), done: 0, total: 0, status_shown: false }),
+        }
+    }
+
+    fn stamp() -> String {
+        let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        now.get(11..23).unwrap_or(&now).to_string()
+    }
+
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.tty { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+    }
+
+    fn line(&self, st: &mut State, text: &str) {
+        let mut err = std::io::stderr().lock();
+        if st.status_shown {
+            let _ = write!(err, "\r\x1b[2K");
+        }
+        let _ = writeln!(err, "{} {text}", self.paint("2", &Self::stamp()));
+        st.status_shown = false;
+        if self.tty {
+            self.status(st, &mut err);
+        }
+    }
+
+    fn status(&self, st: &mut State, err: &mut impl Write) {
+        if st.running.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let running: Vec<String> =
+            st.running.iter().take(6).map(|(s, t)| format!("{s} {:.1}s", now.duration_since(*t).as_secs_f64())).collect();
+        let more = if st.running.len() > 6 { format!(" +{}", st.running.len() - 6) } else { String::new() };
+        let _ = write!(err, "{}", self.paint("36", &format!("⏳ {}/{} done · running: {}{more}", st.done, st.total, running.join(", "))));
+        let _ = err.flush();
+        st.status_shown = true;
+    }
+
+    /// Redraws the status line (elapsed times move on).
+    pub(crate) fn tick(&self) {
+        if !self.tty {
+            return;
+        }
+        let mut st = self.state.lock().expect("poisoned");
+        let mut err = std::io::stderr().lock();
+        if st.status_shown {
+            let _ = write!(err, "\r\x1b[2K");
+        }
+        self.status(&mut st, &mut err);
+    }
+}
+
+fn secs(ms: Option<u64>) -> String {
+    ms.map_or(String::new(), |m| format!(" ({:.1}s)", m as f64 / 1000.0))
+}
+
+impl Observer for Display {
+    fn on(&self, e: &UiEvent) {
+        let mut st = self.state.lock().expect("poisoned");
+        match e {
+            UiEvent::RunStarted { run, runbook, total, done } => {
+                st.total = *total;
+                st.done = *done;
+                let resumed = if *done > 0 { format!(", {done} already done") } else { String::new() };
+                self.line(&mut st, &format!("run {run} of `{runbook}`: {total} steps{resumed}"));
+            }
+            UiEvent::Step { step, status, attempt, elapsed_ms, error, .. } => {
+                let is_item = step.ends_with(']');
+                match status {
+                    StepStatus::Running => {
+                        st.running.insert(step.clone(), Instant::now());
+                        let again = if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
+                        self.line(&mut st, &format!("{} {step}{again}", self.paint("34", "▶")));
+                    }
+                    StepStatus::Succeeded => {
+                        st.running.remove(step);
+                        if !is_item {
+                            st.done += 1;
+                        }
+                        self.line(&mut st, &format!("{} {step}{}", self.paint("32", "✓"), secs(*elapsed_ms)));
+                    }
+                    StepStatus::Failed => {
+                        st.running.remove(step);
+                        if !is_item {
+                            st.done += 1;
+                        }
+                        self.line(
+                            &mut st,
+                            &format!("{} {step} failed{}: {}", self.paint("31", "✗"), secs(*elapsed_ms), error.as_deref().unwrap_or("")),
+                        );
+                    }
+                    StepStatus::Skipped => {
+                        st.done += 1;
+                        self.line(
+                            &mut st,
+                            &format!(
+                                "{} {step} skipped{}",
+                                self.paint("33", "○"),
+                                error.as_deref().map_or(String::new(), |e| format!(": {e}"))
+                            ),
+                        );
+                    }
+                    StepStatus::Cancelled => {
+                        st.running.remove(step);
+                        self.line(&mut st, &format!("{} {step} {}", self.paint("33", "■"), error.as_deref().unwrap_or("cancelled")));
+                    }
+                    StepStatus::Waiting => self.line(&mut st, &format!("{} {step} waits for approval", self.paint("35", "?"))),
+                    StepStatus::Pending => {}
+                }
+            }
+            UiEvent::Retry { step, attempt, error, delay_ms, .. } => {
+                self.line(
+                    &mut st,
+                    &format!(
+                        "{} {step} attempt {attempt} failed: {error}; retrying in {:.1}s",
+                        self.paint("33", "↻"),
+                        *delay_ms as f64 / 1000.0
+                    ),
+                );
+            }
+            UiEvent::Log { step, text, stderr, .. } => {
+                let prefix = self.paint(if *stderr { "31" } else { "2" }, &format!("[{step}]"));
+                self.line(&mut st, &format!("{prefix} {text}"));
+            }
+            UiEvent::ApprovalRequested { run, step, message } => {
+                self.line(&mut st, &format!("{} approval needed for {step}: {message}\n    approve: phoenix approve {run} {step}    reject: phoenix approve {run} {step} --reject", self.paint("35", "?")));
+            }
+            UiEvent::RunFinished { run, status, error } => {
+                st.running.clear();
+                let (mark, color) = match status {
+                    RunStatus::Succeeded => ("succeeded", "32"),
+                    RunStatus::Failed => ("failed", "31"),
+                    RunStatus::Halted => ("halted", "33"),
+                    RunStatus::Cancelled => ("cancelled", "33"),
+                    RunStatus::Running => ("running", "34"),
+                };
+                let why = error.as_deref().map_or(String::new(), |e| format!(": {e}"));
+                self.line(&mut st, &format!("run {run} {}{why}", self.paint(color, mark)));
+            }
+        }
+    }
+
+    fn interactive(&self) -> bool {
+        self.interactive
+    }
+
+    fn ask_approval(&self, _run: &str, step: &str, message: &str) -> Option<(bool, Option<String>)> {
+        if !self.interactive {
+            return None;
+        }
+        {
+            let mut st = self.state.lock().expect("poisoned");
+            self.line(&mut st, &format!("{message}\n  approve `{step}`? [y/N] (or answer from another terminal with phoenix approve)"));
+        }
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer).ok()?;
+        let a = answer.trim().to_ascii_lowercase();
+        Some((a == "y" || a == "yes", Some("answered at the terminal".to_string())))
+    }
+}
