@@ -65,6 +65,18 @@ impl Dag {
         seen
     }
 
+    /// Whether `a` must finish before `b` starts (a need of `b`, directly or not).
+    pub fn is_ancestor(&self, a: usize, b: usize) -> bool {
+        if a == b {
+            return false;
+        }
+        let (na, nb) = (NodeIndex::new(a), NodeIndex::new(b));
+        if self.graph.contains_edge(na, nb) {
+            return true;
+        }
+        petgraph::algo::has_path_connecting(&self.graph, na, nb, None)
+    }
+
     /// Every step's ancestors, computed in one pass over the topological order.
     pub fn all_ancestors(&self) -> Vec<FixedBitSet> {
         let n = self.len();
@@ -131,6 +143,7 @@ mod tests {
         assert_eq!(dag.ancestors(2).ones().collect::<Vec<_>>(), vec![0, 1]);
         assert_eq!(dag.all_ancestors()[2].ones().collect::<Vec<_>>(), vec![0, 1]);
         assert!(dag.all_ancestors()[3].contains(0));
+        assert!(dag.is_ancestor(0, 2) && dag.is_ancestor(1, 2) && !dag.is_ancestor(2, 0) && !dag.is_ancestor(3, 2));
     }
 
     #[test]

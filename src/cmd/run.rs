@@ -13,7 +13,7 @@ use crate::display::Display;
 use crate::exit::Exit;
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime starts")
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime starts")
 }
 
 fn parse_params(raw: &[String]) -> Result<Vec<(String, String)>, String> {

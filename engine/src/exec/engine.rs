@@ -230,6 +230,7 @@ impl Engine {
         for (plan, kind) in [(&rb.main, PlanKind::Main), (&rb.on_failure, PlanKind::OnFailure)] {
             for s in &plan.steps {
                 let rec = records.entry(s.id.clone()).or_insert_with(|| StepRecord::pending(&s.id, kind, &s.fingerprint));
+                let before = rec.status;
                 let again = match rec.status {
                     StepStatus::Failed | StepStatus::Cancelled => true,
                     StepStatus::Skipped => rec.skip != Some(SkipReason::When),
@@ -258,8 +259,10 @@ impl Engine {
                     rec.error = None;
                     rec.items = None;
                 }
-                rec.fingerprint.clone_from(&s.fingerprint);
-                batch.put_step(id, rec);
+                if again || rec.status != before || rec.fingerprint != s.fingerprint || adopted {
+                    rec.fingerprint.clone_from(&s.fingerprint);
+                    batch.put_step(id, rec);
+                }
             }
         }
         // Items of for_each steps that run again start over only where they did not succeed.

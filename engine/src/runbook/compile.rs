@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fixedbitset::FixedBitSet;
 use indexmap::IndexMap;
 use serde_json::Value;
 
@@ -56,9 +55,7 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
         retry_policy(Some(r), None, &Path::root().key("defaults").key("retry"), diags);
     }
     let (Some(main_dag), Some(fail_dag)) = (main_dag, fail_dag) else { return None };
-    let main_anc = main_dag.all_ancestors();
-    let fail_anc = fail_dag.all_ancestors();
-    templates::Checker::new(raw, &main, &fail, &main_anc, &fail_anc, diags).run();
+    templates::Checker::new(raw, &main, &fail, &main_dag, &fail_dag, diags).run();
     if diags.len() > before || !sections.broken.is_empty() {
         return None;
     }
@@ -66,7 +63,6 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
         |defs: &[Def<'_>], needs: &[Vec<usize>]| -> Vec<Step> { defs.iter().zip(needs).map(|(d, n)| step(d, n, defs, raw)).collect() };
     let main_steps = steps(&main, &main_needs);
     let fail_steps = steps(&fail, &fail_needs);
-    let _ = FixedBitSet::default();
     Some(Runbook {
         name: raw.name.clone(),
         description: raw.description.clone(),

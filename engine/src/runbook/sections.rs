@@ -50,6 +50,16 @@ impl Reader<'_> {
     /// again, so that every faulty field of the entry is reported, and the rest of the entry
     /// is still checked (the entry stays marked broken).
     fn entry<T: DeserializeOwned>(&mut self, node: &Node, path: &Path, mut mark_broken: impl FnMut()) -> Option<T> {
+        // The common case reads the entry in place; a copy is made only to drop bad fields.
+        match from_node(node, path, &self.unknown) {
+            Ok(t) => return Some(t),
+            Err(e) if e.path.as_ref().is_none_or(|p| p.segs().len() <= path.segs().len()) => {
+                mark_broken();
+                self.diags.push(diag_from(e));
+                return None;
+            }
+            Err(_) => {}
+        }
         let mut node = node.clone();
         let mut dropped: Vec<String> = Vec::new();
         for _ in 0..32 {

@@ -1,11 +1,11 @@
 //! Templates parse, and read only what exists and is ready: known params, vars and secrets,
 //! and steps that are guaranteed to have finished (ancestors), never a race.
 
-use fixedbitset::FixedBitSet;
 use phoenix_plugins::find;
 use serde_json::Value;
 
 use super::defs::{Def, SCORE, Section};
+use crate::dag::Dag;
 use crate::diag::{Code, Diagnostic};
 use crate::runbook::raw::{Cond, RawRunbook};
 use crate::suggest;
@@ -16,9 +16,9 @@ use crate::yaml::Path;
 #[derive(Clone, Copy)]
 enum Scope<'s> {
     /// A step of the main plan: its ancestors are ready.
-    Step { index: usize, ancestors: &'s FixedBitSet, item: bool },
+    Step { index: usize, dag: &'s Dag, item: bool },
     /// An on_failure step: every main step has ended; on_failure ancestors are ready.
-    Failure { ancestors: &'s FixedBitSet, item: bool },
+    Failure { index: usize, dag: &'s Dag, item: bool },
     /// A signal's probe inputs: run before any step.
     Probe,
     /// A weight rule: the probe's own `outputs`, `status` and `error`.
@@ -35,8 +35,8 @@ pub(crate) struct Checker<'a> {
     raw: &'a RawRunbook,
     main: &'a [Def<'a>],
     fail: &'a [Def<'a>],
-    main_anc: &'a [FixedBitSet],
-    fail_anc: &'a [FixedBitSet],
+    main_dag: &'a Dag,
+    fail_dag: &'a Dag,
     out: &'a mut Vec<Diagnostic>,
 }
 
@@ -47,11 +47,11 @@ impl<'a> Checker<'a> {
         raw: &'a RawRunbook,
         main: &'a [Def<'a>],
         fail: &'a [Def<'a>],
-        main_anc: &'a [FixedBitSet],
-        fail_anc: &'a [FixedBitSet],
+        main_dag: &'a Dag,
+        fail_dag: &'a Dag,
         out: &'a mut Vec<Diagnostic>,
     ) -> Self {
-        Checker { raw, main, fail, main_anc, fail_anc, out }
+        Checker { raw, main, fail, main_dag, fail_dag, out }
     }
 
     pub(crate) fn run(mut self) {
@@ -72,16 +72,16 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        let (main, fail, main_anc, fail_anc) = (self.main, self.fail, self.main_anc, self.fail_anc);
+        let (main, fail, main_dag, fail_dag) = (self.main, self.fail, self.main_dag, self.fail_dag);
         for (i, def) in main.iter().enumerate() {
             let scope = |item| match def.section {
                 Section::Signals => Scope::Probe,
-                _ => Scope::Step { index: i, ancestors: &main_anc[i], item },
+                _ => Scope::Step { index: i, dag: main_dag, item },
             };
             self.def(def, scope(false), scope(def.for_each.is_some()));
         }
         for (i, def) in fail.iter().enumerate() {
-            let scope = |item| Scope::Failure { ancestors: &fail_anc[i], item };
+            let scope = |item| Scope::Failure { index: i, dag: fail_dag, item };
             self.def(def, scope(false), scope(def.for_each.is_some()));
         }
     }
@@ -260,9 +260,9 @@ impl<'a> Checker<'a> {
             );
             return;
         }
-        if let Scope::Step { index, ancestors, .. } = scope {
+        if let Scope::Step { index, dag, .. } = scope {
             let score = self.main.iter().position(|d| d.id == SCORE).expect("signals imply a score step");
-            if !ancestors.contains(score) {
+            if !dag.is_ancestor(score, index) {
                 let id = self.main[index].id;
                 self.out.push(
                     Diagnostic::new(
@@ -295,8 +295,8 @@ impl<'a> Checker<'a> {
             return;
         }
         let ready = match scope {
-            Scope::Step { ancestors, .. } => in_main.is_some_and(|i| ancestors.contains(i)),
-            Scope::Failure { ancestors, .. } => in_main.is_some() || in_fail.is_some_and(|i| ancestors.contains(i)),
+            Scope::Step { index, dag, .. } => in_main.is_some_and(|i| dag.is_ancestor(i, index)),
+            Scope::Failure { index, dag, .. } => in_main.is_some() || in_fail.is_some_and(|i| dag.is_ancestor(i, index)),
             Scope::Outputs => in_main.is_some(),
             _ => false,
         };

@@ -30,7 +30,7 @@ fn point(m: &Marker) -> Span {
 
 enum Frame {
     Seq { items: Vec<Node>, span: Span, anchor: usize },
-    Map { entries: Vec<(Key, Node)>, pending_key: Option<Node>, span: Span, anchor: usize },
+    Map { entries: Vec<(Key, Node)>, index: HashMap<String, usize>, pending_key: Option<Node>, span: Span, anchor: usize },
 }
 
 /// Parses exactly one YAML document.
@@ -95,7 +95,7 @@ pub(crate) fn parse(src: &str) -> Result<Node, ParseError> {
                 if stack.len() >= MAX_DEPTH {
                     return Err(too_deep(span));
                 }
-                stack.push(Frame::Map { entries: Vec::new(), pending_key: None, span, anchor });
+                stack.push(Frame::Map { entries: Vec::new(), index: HashMap::new(), pending_key: None, span, anchor });
                 None
             }
             Event::SequenceEnd => match stack.pop() {
@@ -120,9 +120,9 @@ pub(crate) fn parse(src: &str) -> Result<Node, ParseError> {
         match stack.last_mut() {
             None => root = Some(node),
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, pending_key, .. }) => match pending_key.take() {
+            Some(Frame::Map { entries, index, pending_key, .. }) => match pending_key.take() {
                 None => *pending_key = Some(node),
-                Some(key) => insert(entries, key, node)?,
+                Some(key) => insert(entries, index, key, node)?,
             },
         }
     }
@@ -150,7 +150,8 @@ fn count(node: &Node) -> usize {
     }
 }
 
-fn insert(entries: &mut Vec<(Key, Node)>, key: Node, value: Node) -> Result<(), ParseError> {
+/// Adds a key to a mapping; `index` maps names to positions (mappings can have 10,000 keys).
+fn insert(entries: &mut Vec<(Key, Node)>, index: &mut HashMap<String, usize>, key: Node, value: Node) -> Result<(), ParseError> {
     let name = match key.kind {
         NodeKind::Str(s) => s,
         NodeKind::Int(i) => i.to_string(),
@@ -166,25 +167,27 @@ fn insert(entries: &mut Vec<(Key, Node)>, key: Node, value: Node) -> Result<(), 
         }
     };
     if name == "<<" {
-        return merge(entries, value, key.span);
+        return merge(entries, index, value, key.span);
     }
-    if let Some(pos) = entries.iter().position(|(k, _)| k.name == name && k.merged) {
-        entries[pos] = (Key { name, span: key.span, merged: false }, value);
-        return Ok(());
-    }
-    if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == name) {
+    if let Some(&pos) = index.get(&name) {
+        let first = &entries[pos].0;
+        if first.merged {
+            entries[pos] = (Key { name, span: key.span, merged: false }, value);
+            return Ok(());
+        }
         return Err(ParseError {
             message: format!("the key `{name}` appears twice in this mapping (first at line {})", first.span.line),
             span: key.span,
             help: Some("remove one of them; YAML would silently keep only the last".into()),
         });
     }
+    index.insert(name.clone(), entries.len());
     entries.push((Key { name, span: key.span, merged: false }, value));
     Ok(())
 }
 
 /// `<<: *base` (or a list of them) copies keys the mapping does not set itself.
-fn merge(entries: &mut Vec<(Key, Node)>, value: Node, span: Span) -> Result<(), ParseError> {
+fn merge(entries: &mut Vec<(Key, Node)>, index: &mut HashMap<String, usize>, value: Node, span: Span) -> Result<(), ParseError> {
     let sources = match value.kind {
         NodeKind::Map(_) => vec![value],
         NodeKind::Seq(items) if items.iter().all(|n| matches!(n.kind, NodeKind::Map(_))) => items,
@@ -199,7 +202,8 @@ fn merge(entries: &mut Vec<(Key, Node)>, value: Node, span: Span) -> Result<(), 
     for source in sources {
         if let NodeKind::Map(src) = source.kind {
             for (k, v) in src {
-                if !entries.iter().any(|(e, _)| e.name == k.name) {
+                if !index.contains_key(&k.name) {
+                    index.insert(k.name.clone(), entries.len());
                     entries.push((Key { merged: true, ..k }, v));
                 }
             }

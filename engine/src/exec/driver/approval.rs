@@ -1,0 +1,96 @@
+//! Approvals: asking, recording a decision, enforcing approvers and timeouts.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use super::{Driver, Msg};
+use crate::exec::observer::UiEvent;
+use crate::exec::prepare::now_ms;
+use crate::state::{Approval, EventKind, PlanKind, StepStatus};
+use crate::template::render_tree;
+
+impl Driver {
+    pub(super) fn request_approval(&mut self, k: PlanKind, i: usize) {
+        self.waiting.insert((k, i));
+        let step = self.plan(k).steps[i].clone();
+        let message = step
+            .with
+            .get("message")
+            .map(|m| {
+                render_tree(&json!({"m": m}), &self.ctx.value(None), &[], &[])
+                    .map_or_else(|_| m.to_string(), |v| v["m"].as_str().map_or_else(|| v["m"].to_string(), str::to_string))
+            })
+            .unwrap_or_default();
+        let run_id = self.run.id.clone();
+        // A decision recorded while no process owned the run (approve, then resume).
+        if let Ok(Some(decision)) = self.engine.inner.store.approval(&run_id, &step.id) {
+            self.batch.clear_approval(&run_id, &step.id);
+            let _ = self.apply_approval(&step.id, decision);
+            return;
+        }
+        self.event(EventKind::Approval { step: step.id.clone(), approved: None, by: None, comment: Some(message.clone()) });
+        self.engine.inner.observer.on(&UiEvent::ApprovalRequested { run: run_id.clone(), step: step.id.clone(), message: message.clone() });
+        if let Some(t) = step.timeout {
+            let since = self.recs(k)[i].waiting_since.unwrap_or_else(now_ms);
+            let left = Duration::from_millis((since + t.as_millis() as u64).saturating_sub(now_ms()));
+            let tx = self.tx.clone();
+            let id = step.id.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(left).await;
+                let _ = tx.send(Msg::ApprovalTimeout { step: id });
+            });
+        }
+        if !self.no_wait && self.engine.inner.observer.interactive() {
+            let obs = self.engine.inner.observer.clone();
+            let tx = self.tx.clone();
+            let operator = self.engine.inner.opts.operator.clone();
+            let id = step.id.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Some((approved, comment)) = obs.ask_approval(&run_id, &id, &message) {
+                    let (reply, _) = oneshot::channel();
+                    let _ = tx.send(Msg::Approve { step: id, approval: Approval { approved, by: operator, comment, at: now_ms() }, reply });
+                }
+            });
+        }
+    }
+
+    pub(super) fn find(&self, id: &str) -> Option<(PlanKind, usize)> {
+        self.rb.main.find(id).map(|i| (PlanKind::Main, i)).or_else(|| self.rb.on_failure.find(id).map(|i| (PlanKind::OnFailure, i)))
+    }
+
+    pub(super) fn apply_approval(&mut self, step: &str, a: Approval) -> Result<(), String> {
+        let (k, i) = self.find(step).ok_or_else(|| format!("run {} has no step `{step}`", self.run.id))?;
+        if self.recs(k)[i].status != StepStatus::Waiting {
+            return Err(format!("step `{step}` is {}, not waiting for approval", self.recs(k)[i].status.as_str()));
+        }
+        let approvers: Vec<String> = self.plan(k).steps[i]
+            .with
+            .get("approvers")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        if !approvers.is_empty() && !approvers.contains(&a.by) {
+            return Err(format!("`{}` may not decide on `{step}`: approvers are {}", a.by, approvers.join(", ")));
+        }
+        self.waiting.remove(&(k, i));
+        self.event(EventKind::Approval {
+            step: step.to_string(),
+            approved: Some(a.approved),
+            by: Some(a.by.clone()),
+            comment: a.comment.clone(),
+        });
+        let at = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(a.at)).to_string();
+        let rec = self.rec_mut((k, i, None));
+        rec.approval = Some(a.clone());
+        rec.outputs = Some(json!({ "approved": a.approved, "by": a.by, "comment": a.comment, "at": at }));
+        if a.approved {
+            self.transition((k, i, None), StepStatus::Succeeded, None);
+        } else {
+            let why = a.comment.as_deref().map_or(String::new(), |c| format!(": {c}"));
+            self.transition((k, i, None), StepStatus::Failed, Some(format!("rejected by {}{why}", a.by)));
+        }
+        Ok(())
+    }
+}

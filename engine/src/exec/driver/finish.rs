@@ -1,0 +1,127 @@
+//! Ending a phase or the run: success, failure (then on_failure), halt, cancel.
+
+use serde_json::{Value, json};
+
+use super::{Driver, Stop};
+use crate::exec::engine::{Outcome, RunError};
+use crate::exec::observer::UiEvent;
+use crate::exec::prepare::now_ms;
+use crate::runbook::{Plan, Role};
+use crate::state::{EventKind, PlanKind, RunStatus, StepRecord, StepStatus};
+use crate::template::render_tree;
+
+impl Driver {
+    pub(super) fn can_progress(&self) -> bool {
+        !self.waiting.is_empty() && !self.no_wait && self.engine.inner.observer.interactive()
+    }
+
+    /// Nothing runs and nothing can start: the phase (or the run) is over.
+    pub(super) fn settle(&mut self) -> Result<Option<Outcome>, RunError> {
+        if let Some(stop) = self.stopping {
+            return self.finish_stopped(stop).map(Some);
+        }
+        if !self.waiting.is_empty() {
+            if self.can_progress() {
+                return Ok(None);
+            }
+            let steps: Vec<String> = self.waiting.iter().map(|&(k, i)| self.plan(k).steps[i].id.clone()).collect();
+            let cmds: Vec<String> = steps.iter().map(|s| format!("phoenix approve {} {s}", self.run.id)).collect();
+            let why =
+                format!("waiting for approval of {}:\n  {}\n  then: phoenix resume {}", steps.join(", "), cmds.join("\n  "), self.run.id);
+            return self.finish(RunStatus::Halted, Some(why.clone())).map(|_| Some(Outcome::Halted(why)));
+        }
+        if !self.halted.is_empty() {
+            let why = self.halted.join("; ");
+            return self.finish(RunStatus::Halted, Some(why.clone())).map(|_| Some(Outcome::Halted(why)));
+        }
+        let failed = |plan: &Plan, recs: &[StepRecord]| -> Vec<String> {
+            recs.iter()
+                .enumerate()
+                .filter(|(i, r)| {
+                    r.status == StepStatus::Failed && !plan.steps[*i].continue_on_error && !matches!(plan.steps[*i].role, Role::Probe(_))
+                })
+                .map(|(_, r)| r.id.clone())
+                .collect()
+        };
+        match self.phase {
+            PlanKind::Main => {
+                let failed = failed(&self.rb.main, &self.main);
+                if failed.is_empty() {
+                    let outputs = self.render_outputs();
+                    return match outputs {
+                        Ok(o) => {
+                            self.run.outputs = Some(o);
+                            self.finish(RunStatus::Succeeded, None).map(|_| Some(Outcome::Succeeded))
+                        }
+                        Err(e) => self.finish(RunStatus::Failed, Some(e.clone())).map(|_| Some(Outcome::Failed(e))),
+                    };
+                }
+                let why = format!("step(s) failed: {}", failed.join(", "));
+                self.run.error = Some(why.clone());
+                if self.fail.is_empty() {
+                    return self.finish(RunStatus::Failed, Some(why.clone())).map(|_| Some(Outcome::Failed(why)));
+                }
+                // on_failure steps see the failure in `run`.
+                self.ctx.run["status"] = json!("failed");
+                self.ctx.run["failed_steps"] = json!(failed);
+                self.ctx.run["error"] = json!(why);
+                self.phase = PlanKind::OnFailure;
+                Ok(None)
+            }
+            PlanKind::OnFailure => {
+                let why = self.run.error.clone().unwrap_or_else(|| "a step failed".into());
+                let also = failed(&self.rb.on_failure, &self.fail);
+                let why = if also.is_empty() { why } else { format!("{why}; on_failure step(s) failed too: {}", also.join(", ")) };
+                self.finish(RunStatus::Failed, Some(why.clone())).map(|_| Some(Outcome::Failed(why)))
+            }
+        }
+    }
+
+    pub(super) fn render_outputs(&self) -> Result<Value, String> {
+        let tree = Value::Object(self.rb.outputs.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+        let v = render_tree(&tree, &self.ctx.value(None), &[], &[]).map_err(|(p, e)| format!("outputs.{p}: {e}"))?;
+        Ok(self.redactor.read().expect("poisoned").json(&v))
+    }
+
+    pub(super) fn finish_stopped(&mut self, stop: Stop) -> Result<Outcome, RunError> {
+        match stop {
+            Stop::Interrupt => {
+                self.finish(RunStatus::Halted, Some("interrupted".into()))?;
+                Ok(Outcome::Interrupted)
+            }
+            Stop::Cancel => {
+                for k in [PlanKind::Main, PlanKind::OnFailure] {
+                    for i in 0..self.recs(k).len() {
+                        let s = self.recs(k)[i].status;
+                        if matches!(s, StepStatus::Pending | StepStatus::Waiting | StepStatus::Running) {
+                            self.transition((k, i, None), StepStatus::Cancelled, Some("run cancelled".into()));
+                        }
+                    }
+                }
+                self.finish(RunStatus::Cancelled, Some("cancelled by an operator".into()))?;
+                Ok(Outcome::Cancelled)
+            }
+        }
+    }
+
+    pub(super) fn finish(&mut self, status: RunStatus, error: Option<String>) -> Result<(), RunError> {
+        let now = now_ms();
+        self.run.status = status;
+        self.run.error = error.clone().or(self.run.error.take()).filter(|_| status != RunStatus::Succeeded);
+        self.run.updated_at = now;
+        self.run.finished_at = Some(now);
+        self.run.pid = None;
+        self.batch.put_run(&self.run);
+        if matches!(status, RunStatus::Succeeded | RunStatus::Cancelled) {
+            if let Some(l) = &self.run.lock {
+                if self.engine.inner.store.lock_holder(l)?.as_deref() == Some(self.run.id.as_str()) {
+                    self.batch.unlock(l);
+                }
+            }
+        }
+        self.event(EventKind::RunFinished { status, error: error.clone() });
+        self.commit()?;
+        self.engine.inner.observer.on(&UiEvent::RunFinished { run: self.run.id.clone(), status, error });
+        Ok(())
+    }
+}

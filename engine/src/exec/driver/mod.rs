@@ -1,0 +1,453 @@
+//! The driver of one run: owns its records, schedules ready steps, commits each round's
+//! transitions durably before acting on them, and ends the run.
+//!
+//! `schedule` decides what starts, `approval` handles people's decisions, `finish` ends
+//! phases and the run; this file holds the records, the transitions and the loop.
+
+mod approval;
+mod finish;
+mod schedule;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use phoenix_plugins::LogLine;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::attempt::{self, Unit};
+use super::context::{Context, Secrets};
+use super::engine::{Engine, Outcome, RunError, step_view};
+use super::lifecycle;
+use super::observer::UiEvent;
+use super::prepare::{self, now_ms};
+use crate::runbook::{Plan, Runbook};
+use crate::state::{Approval, Batch, EventKind, LevelHistory, LogRecord, PlanKind, RunRecord, RunStatus, StepRecord, StepStatus};
+use crate::template::{Redactor, to_mj};
+
+/// A runnable unit: a step, or one item of a `for_each` step.
+pub(crate) type UnitKey = (PlanKind, usize, Option<usize>);
+
+/// How an attempt (with its retries) ended.
+#[derive(Debug)]
+pub(crate) enum UnitResult {
+    Ok(Value),
+    Failed {
+        error: String,
+        outputs: Option<Value>,
+    },
+    Cancelled(String),
+    /// A child run halted: the step stays running, the parent halts with it.
+    Halted(String),
+}
+
+/// What the driver hears from attempts and operators.
+pub(crate) enum Msg {
+    Retry { key: UnitKey, attempt: u32, error: String, delay: Duration, ack: oneshot::Sender<()> },
+    Done { key: UnitKey, result: UnitResult, inputs: Option<Value>, history: Option<LevelHistory> },
+    Log { step: String, line: LogLine },
+    Child { key: UnitKey, run_id: String, ack: oneshot::Sender<()> },
+    Approve { step: String, approval: Approval, reply: oneshot::Sender<Result<(), String>> },
+    ApprovalTimeout { step: String },
+    Cancel { by: String, reply: oneshot::Sender<Result<(), String>> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Interrupt,
+    Cancel,
+}
+
+enum Need {
+    Wait,
+    Run,
+    Skip,
+}
+
+pub(crate) struct Driver {
+    engine: Engine,
+    rb: Arc<Runbook>,
+    run: RunRecord,
+    main: Vec<StepRecord>,
+    fail: Vec<StepRecord>,
+    items: HashMap<(PlanKind, usize), Vec<StepRecord>>,
+    lists: HashMap<(PlanKind, usize), Vec<Value>>,
+    ctx: Context,
+    redactor: Arc<RwLock<Redactor>>,
+    batch: Batch,
+    durable: bool,
+    seq_e: u64,
+    seq_l: u64,
+    running: HashMap<UnitKey, CancellationToken>,
+    tx: mpsc::UnboundedSender<Msg>,
+    rx: mpsc::UnboundedReceiver<Msg>,
+    phase: PlanKind,
+    stopping: Option<Stop>,
+    no_wait: bool,
+    acks: Vec<oneshot::Sender<()>>,
+    waiting: HashSet<(PlanKind, usize)>,
+    halted: Vec<String>,
+    halted_units: HashSet<UnitKey>,
+    cancel_all: CancellationToken,
+    pending_spawn: Vec<Unit>,
+    /// What scheduling looks at, so a round costs what changed, not the size of the plan.
+    frontier: schedule::Frontier,
+}
+
+fn item_id(step: &str, i: usize) -> String {
+    format!("{step}[{i}]")
+}
+
+impl Driver {
+    pub(crate) fn new(
+        engine: Engine,
+        rb: Arc<Runbook>,
+        run: RunRecord,
+        records: Vec<StepRecord>,
+        no_wait: bool,
+        attempt: u32,
+    ) -> Result<Self, RunError> {
+        let store = engine.inner.store.clone();
+        let (seq_e, seq_l) = store.next_seqs(&run.id)?;
+        let redactor = Arc::new(RwLock::new(Redactor::default()));
+        let mut by_id: HashMap<String, StepRecord> = records.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let take = |plan: &Plan, kind: PlanKind, by_id: &mut HashMap<String, StepRecord>| -> Vec<StepRecord> {
+            plan.steps.iter().map(|s| by_id.remove(&s.id).unwrap_or_else(|| StepRecord::pending(&s.id, kind, &s.fingerprint))).collect()
+        };
+        let main = take(&rb.main, PlanKind::Main, &mut by_id);
+        let fail = take(&rb.on_failure, PlanKind::OnFailure, &mut by_id);
+        let mut items: HashMap<(PlanKind, usize), Vec<StepRecord>> = HashMap::new();
+        for (kind, plan, recs) in [(PlanKind::Main, &rb.main, &main), (PlanKind::OnFailure, &rb.on_failure, &fail)] {
+            for (i, r) in recs.iter().enumerate() {
+                if let Some(n) = r.items {
+                    let list = (0..n)
+                        .map(|j| {
+                            by_id
+                                .remove(&item_id(&plan.steps[i].id, j))
+                                .unwrap_or_else(|| StepRecord::pending(item_id(&plan.steps[i].id, j), kind, ""))
+                        })
+                        .collect();
+                    items.insert((kind, i), list);
+                }
+            }
+        }
+        let run_v = prepare::run_value(&rb, &run.id, run.started_at, attempt, false);
+        let ctx = Context {
+            params: to_mj(&run.params),
+            vars: to_mj(&run.vars),
+            run: run_v,
+            secrets: Arc::new(Secrets::new(&rb, redactor.clone())),
+            steps: Arc::default(),
+        };
+        for r in main.iter().chain(&fail) {
+            if r.status.is_done() {
+                ctx.steps.set(&r.id, &step_view(r));
+            }
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let cancel_all = engine.inner.shutdown.child_token();
+        let phase =
+            if fail.iter().any(|r| r.status != StepStatus::Pending && r.status != StepStatus::Skipped) && run.status == RunStatus::Failed {
+                PlanKind::OnFailure
+            } else {
+                PlanKind::Main
+            };
+        Ok(Driver {
+            engine,
+            rb,
+            run,
+            main,
+            fail,
+            items,
+            lists: HashMap::new(),
+            ctx,
+            redactor,
+            batch: Batch::default(),
+            durable: false,
+            seq_e,
+            seq_l,
+            running: HashMap::new(),
+            tx,
+            rx,
+            phase,
+            stopping: None,
+            no_wait,
+            acks: Vec::new(),
+            waiting: HashSet::new(),
+            halted: Vec::new(),
+            halted_units: HashSet::new(),
+            cancel_all,
+            pending_spawn: Vec::new(),
+            frontier: schedule::Frontier::default(),
+        })
+        .map(|mut d| {
+            d.frontier = schedule::Frontier::build(&d);
+            d
+        })
+    }
+
+    pub(super) fn plan(&self, k: PlanKind) -> &Plan {
+        match k {
+            PlanKind::Main => &self.rb.main,
+            PlanKind::OnFailure => &self.rb.on_failure,
+        }
+    }
+
+    pub(super) fn recs(&self, k: PlanKind) -> &Vec<StepRecord> {
+        match k {
+            PlanKind::Main => &self.main,
+            PlanKind::OnFailure => &self.fail,
+        }
+    }
+
+    pub(super) fn rec_mut(&mut self, key: UnitKey) -> &mut StepRecord {
+        match key {
+            (k, i, Some(j)) => &mut self.items.get_mut(&(k, i)).expect("items expanded")[j],
+            (PlanKind::Main, i, None) => &mut self.main[i],
+            (PlanKind::OnFailure, i, None) => &mut self.fail[i],
+        }
+    }
+
+    pub(super) fn event(&mut self, kind: EventKind) {
+        self.batch.event(&self.run.id, self.seq_e, now_ms(), kind);
+        self.seq_e += 1;
+        self.durable = true;
+    }
+
+    /// Moves a step or item to a new state, in memory and in the batch.
+    pub(super) fn transition(&mut self, key: UnitKey, to: StepStatus, error: Option<String>) {
+        let now = now_ms();
+        let run_id = self.run.id.clone();
+        let rec = self.rec_mut(key);
+        debug_assert!(
+            lifecycle::allowed(rec.status, to),
+            "{}",
+            lifecycle::IllegalTransition { step: rec.id.clone(), from: rec.status, to }
+        );
+        let retrying = rec.status == StepStatus::Running && to == StepStatus::Running;
+        rec.status = to;
+        match to {
+            StepStatus::Running if !retrying => {
+                rec.attempts += 1;
+                rec.started_at = Some(now);
+                rec.finished_at = None;
+                rec.error = None;
+            }
+            StepStatus::Succeeded | StepStatus::Failed | StepStatus::Cancelled | StepStatus::Skipped => {
+                rec.finished_at = Some(now);
+                rec.error.clone_from(&error);
+            }
+            _ => {}
+        }
+        let rec = rec.clone();
+        self.batch.put_step(&run_id, &rec);
+        let elapsed_ms = match (rec.started_at, rec.finished_at) {
+            (Some(s), Some(f)) if to.is_done() => Some(f.saturating_sub(s)),
+            _ => None,
+        };
+        self.event(EventKind::Step { step: rec.id.clone(), status: to, attempt: rec.attempts, error: error.clone() });
+        if key.2.is_none() {
+            self.frontier.moved(&self.rb, &self.main, &self.fail, key.0, key.1, to);
+        }
+        if to.is_done() && key.2.is_none() {
+            self.ctx.steps.set(&rec.id, &step_view(&rec));
+        }
+        self.engine.inner.observer.on(&UiEvent::Step { run: run_id, step: rec.id, status: to, attempt: rec.attempts, elapsed_ms, error });
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Log { step, line } => {
+                let text = self.redactor.read().expect("poisoned").text(&line.text);
+                let rec = LogRecord { seq: self.seq_l, at: now_ms(), step: step.clone(), stream: line.stream, text: text.clone() };
+                self.seq_l += 1;
+                self.batch.log(&self.run.id, &rec);
+                self.engine.inner.observer.on(&UiEvent::Log {
+                    run: self.run.id.clone(),
+                    step,
+                    text,
+                    stderr: line.stream == phoenix_plugins::Stream::Stderr,
+                });
+            }
+            Msg::Retry { key, attempt, error, delay, ack } => {
+                let error = self.redactor.read().expect("poisoned").text(&error);
+                let run_id = self.run.id.clone();
+                let rec = self.rec_mut(key);
+                rec.attempts = attempt + 1;
+                rec.error = Some(error.clone());
+                let rec = rec.clone();
+                self.batch.put_step(&run_id, &rec);
+                self.event(EventKind::Retry { step: rec.id.clone(), attempt, error: error.clone(), delay_ms: delay.as_millis() as u64 });
+                self.engine.inner.observer.on(&UiEvent::Retry {
+                    run: run_id,
+                    step: rec.id,
+                    attempt,
+                    error,
+                    delay_ms: delay.as_millis() as u64,
+                });
+                self.acks.push(ack);
+            }
+            Msg::Child { key, run_id, ack } => {
+                let parent = self.run.id.clone();
+                let rec = self.rec_mut(key);
+                rec.child_run = Some(run_id);
+                let rec = rec.clone();
+                self.batch.put_step(&parent, &rec);
+                self.durable = true;
+                self.acks.push(ack);
+            }
+            Msg::Done { key, result, inputs, history } => self.done(key, result, inputs, history),
+            Msg::Approve { step, approval, reply } => {
+                let r = self.apply_approval(&step, approval);
+                let _ = reply.send(r);
+            }
+            Msg::ApprovalTimeout { step } => {
+                if let Some((k, i)) = self.find(&step) {
+                    if self.recs(k)[i].status == StepStatus::Waiting {
+                        let t = self.plan(k).steps[i].timeout.map(phoenix_plugins::duration::format_duration).unwrap_or_default();
+                        self.waiting.remove(&(k, i));
+                        self.event(EventKind::Approval {
+                            step: step.clone(),
+                            approved: Some(false),
+                            by: Some("timeout".into()),
+                            comment: Some(format!("no decision within {t}")),
+                        });
+                        self.transition((k, i, None), StepStatus::Failed, Some(format!("approval timed out after {t}: rejected")));
+                    }
+                }
+            }
+            Msg::Cancel { by, reply } => {
+                self.event(EventKind::Operator { action: "cancel".into(), by, detail: None });
+                self.stop(Stop::Cancel);
+                let _ = reply.send(Ok(()));
+            }
+        }
+    }
+
+    fn done(&mut self, key: UnitKey, result: UnitResult, inputs: Option<Value>, history: Option<LevelHistory>) {
+        self.running.remove(&key);
+        let redactor = self.redactor.read().expect("poisoned").clone();
+        let run_id = self.run.id.clone();
+        {
+            let rec = self.rec_mut(key);
+            rec.inputs = inputs.map(|v| redactor.json(&v));
+        }
+        if let Some(h) = history {
+            self.batch.history(&self.rb.name, &h);
+        }
+        match result {
+            UnitResult::Ok(outputs) => {
+                self.rec_mut(key).outputs = Some(redactor.json(&outputs));
+                self.transition(key, StepStatus::Succeeded, None);
+            }
+            UnitResult::Failed { error, outputs } => {
+                self.rec_mut(key).outputs = outputs.map(|o| redactor.json(&o));
+                self.transition(key, StepStatus::Failed, Some(redactor.text(&error)));
+            }
+            UnitResult::Cancelled(why) => {
+                if self.stopping == Some(Stop::Interrupt) {
+                    // Interrupted: it runs again on resume.
+                    self.transition(key, StepStatus::Cancelled, Some(format!("interrupted: {why}")));
+                } else {
+                    self.transition(key, StepStatus::Cancelled, Some(why));
+                }
+            }
+            UnitResult::Halted(why) => {
+                self.halted_units.insert(key);
+                self.halted.push(why);
+                let rec = self.rec_mut(key).clone();
+                self.batch.put_step(&run_id, &rec);
+                self.durable = true;
+            }
+        }
+        if let (k, i, Some(_)) = key {
+            if self.stopping.is_none() {
+                // Start the next items (and end the step once all have ended).
+                let mut out = Vec::new();
+                self.start_items(k, i, &mut out);
+                self.spawn_later(out);
+            } else {
+                self.finish_items(k, i);
+            }
+        }
+    }
+
+    fn spawn_later(&mut self, units: Vec<Unit>) {
+        // Units decided in a message handler are spawned after the next commit.
+        self.pending_spawn.extend(units);
+    }
+
+    fn stop(&mut self, how: Stop) {
+        if self.stopping.is_none() {
+            self.stopping = Some(how);
+        }
+        for t in self.running.values() {
+            t.cancel();
+        }
+    }
+
+    fn commit(&mut self) -> Result<(), RunError> {
+        let batch = std::mem::take(&mut self.batch);
+        let durable = std::mem::take(&mut self.durable);
+        self.engine.inner.store.commit(batch, durable)?;
+        for ack in self.acks.drain(..) {
+            let _ = ack.send(());
+        }
+        Ok(())
+    }
+
+    fn spawn(&self, units: Vec<Unit>) {
+        for u in units {
+            attempt::spawn(self.engine.clone(), self.rb.clone(), self.run.id.clone(), u, self.ctx.clone(), self.tx.clone());
+        }
+    }
+
+    /// Drives the run until it ends or halts.
+    pub(crate) async fn drive(mut self) -> Result<Outcome, RunError> {
+        let store_total = self.main.len();
+        let done = self.main.iter().filter(|r| r.status.is_done()).count();
+        self.engine.inner.observer.on(&UiEvent::RunStarted {
+            run: self.run.id.clone(),
+            runbook: self.rb.name.clone(),
+            total: store_total,
+            done,
+        });
+        self.engine.inner.registry.register(&self.run.id, self.tx.clone());
+        let result = self.drive_inner().await;
+        self.engine.inner.registry.unregister(&self.run.id);
+        result
+    }
+
+    async fn drive_inner(&mut self) -> Result<Outcome, RunError> {
+        loop {
+            let mut units = std::mem::take(&mut self.pending_spawn);
+            units.extend(self.schedule());
+            self.commit()?;
+            let started = !units.is_empty();
+            self.spawn(units);
+            if self.running.is_empty() && !started {
+                if let Some(outcome) = self.settle()? {
+                    return Ok(outcome);
+                }
+                if !self.can_progress() {
+                    // The phase changed (on_failure starts): schedule again.
+                    continue;
+                }
+            }
+            let shutdown = self.engine.inner.shutdown.clone();
+            tokio::select! {
+                msg = self.rx.recv() => {
+                    if let Some(m) = msg {
+                        self.handle(m);
+                    }
+                }
+                _ = shutdown.cancelled(), if self.stopping.is_none() => self.stop(Stop::Interrupt),
+            }
+            while let Ok(m) = self.rx.try_recv() {
+                self.handle(m);
+            }
+        }
+    }
+}
