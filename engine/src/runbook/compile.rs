@@ -22,7 +22,7 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
     let raw = &sections.raw;
     let before = diags.len();
     names::check(raw, diags);
-    params::check(raw, diags);
+    params::check(raw, &sections.broken_params, diags);
     levels::check(raw, diags);
     let (main, fail) = defs::defs(raw);
     actions::check(&main, diags);
@@ -52,7 +52,7 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
         }
     }
     if let Some(r) = &defaults.retry {
-        retry_policy(Some(r), None, &Path::root().key("defaults").key("retry"), diags);
+        retry_policy(None, Some(r), &Path::root().key("defaults").key("retry"), diags);
     }
     let (Some(main_dag), Some(fail_dag)) = (main_dag, fail_dag) else { return None };
     templates::Checker::new(raw, &main, &fail, &main_dag, &fail_dag, diags).run();
@@ -138,7 +138,9 @@ fn retry_policy(defaults: Option<&RawRetry>, own: Option<&RawRetry>, path: &Path
             Some(Jitter::Fraction(f)) => f,
         },
     };
-    if policy.attempts == 0 {
+    // A problem of `defaults.retry` alone is reported there, once, not again at every step.
+    let own_sets = |field: fn(&RawRetry) -> bool| own.is_some_and(field);
+    if policy.attempts == 0 && own_sets(|o| o.attempts.is_some()) {
         diags.push(
             Diagnostic::new(
                 Code::Retry,
@@ -148,7 +150,7 @@ fn retry_policy(defaults: Option<&RawRetry>, own: Option<&RawRetry>, path: &Path
             .help("`attempts: 1` means no retry"),
         );
     }
-    if policy.max_delay < policy.delay {
+    if policy.max_delay < policy.delay && own_sets(|o| o.delay.is_some() || o.max_delay.is_some()) {
         diags.push(
             Diagnostic::new(
                 Code::Retry,

@@ -18,6 +18,9 @@ use crate::yaml::{Node, NodeKind, Path};
 pub(crate) struct Sections {
     pub(crate) raw: RawRunbook,
     pub(crate) broken: HashSet<String>,
+    /// Params with a faulty field: already reported, so their defaults are not checked
+    /// against a type that was never read.
+    pub(crate) broken_params: HashSet<String>,
 }
 
 struct Reader<'a> {
@@ -150,7 +153,23 @@ pub(crate) fn read(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Sections>
             );
         }
     }
+    // Judged on what was written, so a section or step that failed to read is not also
+    // reported as missing.
+    let written = |key: &str| {
+        root.get(key).is_some_and(|n| match &n.kind {
+            NodeKind::Null => false,
+            NodeKind::Map(entries) => !entries.is_empty(),
+            _ => true,
+        })
+    };
+    if !written("steps") && !written("signals") {
+        r.diags.push(
+            Diagnostic::new(Code::MissingField, Path::root(), "the runbook has no `steps` and no `signals`: there is nothing to run")
+                .help("add a `steps:` section"),
+        );
+    }
     let mut broken = HashSet::new();
+    let mut broken_params = HashSet::new();
     let mut ignored = HashSet::new();
     let version = r.one::<u32>("version");
     let name = r.one::<String>("name");
@@ -158,7 +177,7 @@ pub(crate) fn read(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Sections>
         version: version.unwrap_or(1),
         name: name.unwrap_or_default(),
         description: r.one("description"),
-        params: r.map_of("params", &mut ignored),
+        params: r.map_of("params", &mut broken_params),
         vars: r.map_of("vars", &mut ignored),
         secrets: r.map_of("secrets", &mut ignored),
         lock: r.one("lock"),
@@ -174,5 +193,5 @@ pub(crate) fn read(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Sections>
     let mut all = r.diags;
     all.extend(unknown.drain(..).map(diag_from));
     diags.extend(all);
-    Some(Sections { raw, broken })
+    Some(Sections { raw, broken, broken_params })
 }

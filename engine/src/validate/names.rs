@@ -110,12 +110,6 @@ pub(crate) fn check(raw: &RawRunbook, out: &mut Vec<Diagnostic>) {
     if raw.max_parallel == Some(0) {
         out.push(Diagnostic::new(Code::InvalidValue, Path::root().key("max_parallel"), "`max_parallel` must be at least 1"));
     }
-    if raw.steps.is_empty() && raw.signals.is_empty() {
-        out.push(
-            Diagnostic::new(Code::MissingField, Path::root(), "the runbook has no `steps` and no `signals`: there is nothing to run")
-                .help("add a `steps:` section"),
-        );
-    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Params: defaults and enum values fit the declared type; command-line values are typed.
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use crate::diag::{Code, Diagnostic};
@@ -18,8 +20,9 @@ pub(crate) fn fits(ty: ParamType, v: &Value) -> bool {
     }
 }
 
-pub(crate) fn check(raw: &RawRunbook, out: &mut Vec<Diagnostic>) {
-    for (name, p) in &raw.params {
+/// `broken` params had a field that did not read (reported already); they are skipped.
+pub(crate) fn check(raw: &RawRunbook, broken: &HashSet<String>, out: &mut Vec<Diagnostic>) {
+    for (name, p) in raw.params.iter().filter(|(name, _)| !broken.contains(*name)) {
         let path = Path::root().key("params").key(name);
         if let Some(d) = &p.default {
             if !fits(p.ty, d) {

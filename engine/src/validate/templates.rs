@@ -112,7 +112,9 @@ impl<'a> Checker<'a> {
         for (k, v) in with {
             let p = path.key("with").key(k);
             match v {
-                Value::String(s) if exprs.contains(&k.as_str()) => self.string(s, &p, inner, true),
+                // `that: "{{ x }}"` is reported once, by the action's own check (`{{ }}` is not
+                // needed); the names inside are still checked here.
+                Value::String(s) if exprs.contains(&k.as_str()) => self.string(whole_expression(s).unwrap_or(s), &p, inner, true),
                 other => self.value(other, &p, inner),
             }
         }
