@@ -68,6 +68,12 @@ pub(crate) fn status(state_dir: &Option<PathBuf>, run: Option<&str>, out: Output
     if let Some(e) = v["error"].as_str() {
         println!("error: {e}");
     }
+    if v["process_gone"].as_bool() == Some(true) {
+        println!(
+            "the process that ran it is gone (crashed or killed): continue it with `phoenix resume {}`",
+            v["id"].as_str().unwrap_or("")
+        );
+    }
     println!();
     println!("{:<28} {:<10} {:>8} {:>9}  NOTE", "STEP", "STATUS", "ATTEMPTS", "DURATION");
     for s in v["steps"].as_array().into_iter().flatten() {

@@ -176,8 +176,8 @@ impl Engine {
             batch.lock(l, &id);
         }
         for (plan, kind) in [(&rb.main, PlanKind::Main), (&rb.on_failure, PlanKind::OnFailure)] {
-            for s in &plan.steps {
-                let r = StepRecord::pending(&s.id, kind, &s.fingerprint);
+            for (n, s) in plan.steps.iter().enumerate() {
+                let r = StepRecord { order: n as u32, ..StepRecord::pending(&s.id, kind, &s.fingerprint) };
                 batch.put_step(&id, &r);
                 records.push(r);
             }
@@ -228,8 +228,9 @@ impl Engine {
         // Decide what runs again.
         let mut blocked = Vec::new();
         for (plan, kind) in [(&rb.main, PlanKind::Main), (&rb.on_failure, PlanKind::OnFailure)] {
-            for s in &plan.steps {
+            for (n, s) in plan.steps.iter().enumerate() {
                 let rec = records.entry(s.id.clone()).or_insert_with(|| StepRecord::pending(&s.id, kind, &s.fingerprint));
+                rec.order = n as u32;
                 let before = rec.status;
                 let again = match rec.status {
                     StepStatus::Failed | StepStatus::Cancelled => true,
@@ -257,7 +258,6 @@ impl Engine {
                     rec.status = StepStatus::Pending;
                     rec.skip = None;
                     rec.error = None;
-                    rec.items = None;
                 }
                 if again || rec.status != before || rec.fingerprint != s.fingerprint || adopted {
                     rec.fingerprint.clone_from(&s.fingerprint);

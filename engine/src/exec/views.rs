@@ -33,8 +33,13 @@ pub fn status(store: &Store, id: Option<&str>) -> Result<Option<Value>, StoreErr
         None => store.runs()?.into_iter().next(),
     };
     let Some(r) = run else { return Ok(None) };
-    let steps: Vec<Value> = store
-        .steps(&r.id)?
+    let mut records = store.steps(&r.id)?;
+    // Plan order (file order), each step followed by its items in item order.
+    records.sort_by_key(|s| {
+        let item = s.id.rsplit_once('[').and_then(|(_, n)| n.trim_end_matches(']').parse::<usize>().ok());
+        (s.plan == crate::state::PlanKind::OnFailure, s.order, item.map_or(0, |n| n + 1))
+    });
+    let steps: Vec<Value> = records
         .iter()
         .map(|s| {
             json!({
@@ -49,7 +54,9 @@ pub fn status(store: &Store, id: Option<&str>) -> Result<Option<Value>, StoreErr
     Ok(Some(json!({
         "id": r.id, "runbook": r.runbook, "file": r.file, "status": r.status.as_str(), "attempt": r.attempt,
         "started_at": ts(r.started_at), "finished_at": r.finished_at.map(ts), "error": r.error, "outputs": r.outputs,
-        "params": r.params, "lock": r.lock, "parent": r.parent, "pid": r.pid, "steps": steps,
+        "params": r.params, "lock": r.lock, "parent": r.parent, "pid": r.pid,
+        "process_gone": r.status == crate::state::RunStatus::Running && !r.pid.is_some_and(alive),
+        "steps": steps,
     })))
 }
 
@@ -80,4 +87,9 @@ pub fn logs(store: &Store, id: &str, step: Option<&str>) -> Result<Option<Value>
         })
         .collect();
     Ok(Some(json!({ "run": id, "step": step, "lines": lines, "events": events })))
+}
+
+/// Whether a process is alive (a `running` run whose process is gone crashed).
+fn alive(pid: u32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
 }

@@ -166,6 +166,9 @@ pub struct StepRecord {
     /// Its plan.
     #[serde(default)]
     pub plan: PlanKind,
+    /// Its position in the plan (file order), for display.
+    #[serde(default)]
+    pub order: u32,
     /// Its state.
     pub status: StepStatus,
     /// Attempts started (for this step, across resumes).
@@ -211,6 +214,7 @@ impl StepRecord {
         StepRecord {
             id: id.into(),
             plan,
+            order: 0,
             status: StepStatus::Pending,
             attempts: 0,
             started_at: None,

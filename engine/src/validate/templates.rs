@@ -248,9 +248,13 @@ impl<'a> Checker<'a> {
             "vars" => "var",
             _ => "secret",
         };
+        let help = if names.clone().next().is_none() {
+            format!("this runbook declares no {what}s here: add it under `{root}:`")
+        } else {
+            suggest::hint(name, names.map(String::as_str))
+        };
         self.out.push(
-            Diagnostic::new(Code::UnknownReference, path.clone(), format!("`{root}.{name}` names no {what} of this runbook"))
-                .help(suggest::hint(name, names.map(String::as_str))),
+            Diagnostic::new(Code::UnknownReference, path.clone(), format!("`{root}.{name}` names no {what} of this runbook")).help(help),
         );
     }
 

@@ -18,6 +18,9 @@ impl Driver {
             match recs[n].status {
                 StepStatus::Succeeded => {}
                 StepStatus::Failed if plan.steps[n].continue_on_error || matches!(plan.steps[n].role, Role::Probe(_)) => {}
+                // A step its own `when` turned off is optional, not a failure (as in Argo's
+                // `depends`): its dependents run. A skip caused by a failure propagates.
+                StepStatus::Skipped if recs[n].skip == Some(SkipReason::When) => {}
                 StepStatus::Pending | StepStatus::Running | StepStatus::Waiting => need = Need::Wait,
                 StepStatus::Failed | StepStatus::Skipped | StepStatus::Cancelled => return Need::Skip,
             }
@@ -127,7 +130,15 @@ impl Driver {
                     self.rec_mut((k, i, None)).items = Some(n);
                     let parent = self.rec_mut((k, i, None)).clone();
                     self.batch.put_step(&run_id, &parent);
-                    let recs: Vec<StepRecord> = (0..n).map(|j| StepRecord::pending(item_id(&step.id, j), k, &step.fingerprint)).collect();
+                    // On resume, items that succeeded keep their results; the others run again.
+                    let old = self.items.remove(&(k, i)).filter(|o| o.len() == n);
+                    let recs: Vec<StepRecord> = (0..n)
+                        .map(|j| match old.as_ref().map(|o| &o[j]) {
+                            Some(r) if r.status == StepStatus::Succeeded => r.clone(),
+                            Some(r) => StepRecord { status: StepStatus::Pending, error: None, ..r.clone() },
+                            None => StepRecord { order: i as u32, ..StepRecord::pending(item_id(&step.id, j), k, &step.fingerprint) },
+                        })
+                        .collect();
                     for r in &recs {
                         self.batch.put_step(&run_id, r);
                     }
