@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what building, testing and the demo need on a fresh Debian machine of this kind
+# (the Rust toolchain is already there). Idempotent: it installs only what is missing.
+set -euo pipefail
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have python3 || need+=(python3)
+have pgrep || need+=(procps)
+have curl || need+=(curl)
+[ -x /usr/bin/time ] || need+=(time)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}" >&2
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Crates are fetched by cargo on first build; fetching up front gives one clear failure.
+cargo fetch --locked -q 2>/dev/null || cargo fetch -q
