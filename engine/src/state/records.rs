@@ -342,3 +342,25 @@ pub struct LevelHistory {
     /// When (ms).
     pub at: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records as the first release wrote them, before later optional fields existed:
+    /// a newer binary must still read them.
+    #[test]
+    fn reads_records_written_before_optional_fields_existed() {
+        let step: StepRecord = serde_json::from_str(r#"{"id":"a","status":"succeeded","attempts":1}"#).unwrap();
+        assert_eq!((step.plan, step.order, step.status), (PlanKind::Main, 0, StepStatus::Succeeded));
+        assert!(step.outputs.is_none() && step.child_run.is_none() && step.items.is_none());
+        let run: RunRecord = serde_json::from_str(
+            r#"{"format":1,"id":"r","runbook":"rb","file":"rb.yaml","status":"halted","params":{},"vars":{},"attempt":2,"started_at":1,"updated_at":2}"#,
+        )
+        .unwrap();
+        assert_eq!(run.status, RunStatus::Halted);
+        assert!(run.lock.is_none() && run.parent.is_none());
+        let ev: EventRecord = serde_json::from_str(r#"{"seq":3,"at":4,"kind":"step","step":"a","status":"failed","attempt":1,"error":"x"}"#).unwrap();
+        assert!(matches!(ev.kind, EventKind::Step { status: StepStatus::Failed, .. }));
+    }
+}
