@@ -205,6 +205,7 @@ pub(crate) fn approve(
             if r.status != RunStatus::Halted && r.status != RunStatus::Running {
                 return Err(format!("run {run} is {}", r.status.as_str()));
             }
+            may_decide(&store, &r, &s, &by)?;
             let (seq, _) = store.next_seqs(run).map_err(|e| e.to_string())?;
             let mut b = Batch::default();
             b.approval(run, step, &Approval { approved, by: by.clone(), comment: comment.clone(), at: now_ms() });
@@ -220,6 +221,42 @@ pub(crate) fn approve(
         Err(e) => Err(e),
     };
     report(r, out)
+}
+
+/// The rules of an approval step, as the run's stored runbook states them: only its
+/// approvers decide, and only before its timeout (after it, the step counts as rejected).
+/// The process that owns a run checks the same itself.
+fn may_decide(
+    store: &phoenix_engine::state::Store,
+    run: &phoenix_engine::state::RunRecord,
+    rec: &phoenix_engine::state::StepRecord,
+    by: &str,
+) -> Result<(), String> {
+    let text = store.source(&run.id).map_err(|e| e.to_string())?.ok_or_else(|| format!("run {} has no stored runbook", run.id))?;
+    let rb = phoenix_engine::load_str(&text, std::path::Path::new(&run.file))
+        .runbook
+        .ok_or_else(|| format!("the runbook stored with run {} no longer validates", run.id))?;
+    let Some(step) =
+        rb.main.find(&rec.id).map(|i| &rb.main.steps[i]).or_else(|| rb.on_failure.find(&rec.id).map(|i| &rb.on_failure.steps[i]))
+    else {
+        return Err(format!("the runbook of run {} has no step `{}`", run.id, rec.id));
+    };
+    let approvers: Vec<&str> =
+        step.with.get("approvers").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+    if !approvers.is_empty() && !approvers.contains(&by) {
+        return Err(format!("`{by}` may not decide on `{}`: approvers are {}", rec.id, approvers.join(", ")));
+    }
+    if let (Some(t), Some(since)) = (step.timeout, rec.waiting_since) {
+        if now_ms() > since + t.as_millis() as u64 {
+            return Err(format!(
+                "the approval of `{}` timed out (no decision within {}): it counts as rejected; `phoenix resume {}` records that",
+                rec.id,
+                phoenix_plugins::duration::format_duration(t),
+                run.id
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn cancel(state_dir: &Option<PathBuf>, run: &str, operator: Option<String>, out: Output) -> Exit {

@@ -24,10 +24,19 @@ impl Driver {
             })
             .unwrap_or_default();
         let run_id = self.run.id.clone();
-        // A decision recorded while no process owned the run (approve, then resume).
+        let deadline = step.timeout.map(|t| self.recs(k)[i].waiting_since.unwrap_or_else(now_ms) + t.as_millis() as u64);
+        // A decision recorded while no process owned the run (approve, then resume) counts
+        // if it was made in time.
         if let Ok(Some(decision)) = self.engine.inner.store.approval(&run_id, &step.id) {
             self.batch.clear_approval(&run_id, &step.id);
-            let _ = self.apply_approval(&step.id, decision);
+            if deadline.is_none_or(|d| decision.at <= d) {
+                let _ = self.apply_approval(&step.id, decision);
+                return;
+            }
+        }
+        // The deadline passed while the run was halted: rejected, never left waiting.
+        if deadline.is_some_and(|d| now_ms() >= d) {
+            self.time_out_approval(k, i);
             return;
         }
         self.event(EventKind::Approval { step: step.id.clone(), approved: None, by: None, comment: Some(message.clone()) });
@@ -54,6 +63,23 @@ impl Driver {
                 }
             });
         }
+    }
+
+    /// No decision within the step's timeout: the approval is rejected and the step fails.
+    pub(super) fn time_out_approval(&mut self, k: PlanKind, i: usize) {
+        if self.recs(k)[i].status != StepStatus::Waiting {
+            return;
+        }
+        let step = self.plan(k).steps[i].id.clone();
+        let t = self.plan(k).steps[i].timeout.map(phoenix_plugins::duration::format_duration).unwrap_or_default();
+        self.waiting.remove(&(k, i));
+        self.event(EventKind::Approval {
+            step,
+            approved: Some(false),
+            by: Some("timeout".into()),
+            comment: Some(format!("no decision within {t}")),
+        });
+        self.transition((k, i, None), StepStatus::Failed, Some(format!("approval timed out after {t}: rejected")));
     }
 
     pub(super) fn find(&self, id: &str) -> Option<(PlanKind, usize)> {

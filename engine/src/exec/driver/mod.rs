@@ -305,17 +305,7 @@ impl Driver {
             }
             Msg::ApprovalTimeout { step } => {
                 if let Some((k, i)) = self.find(&step) {
-                    if self.recs(k)[i].status == StepStatus::Waiting {
-                        let t = self.plan(k).steps[i].timeout.map(phoenix_plugins::duration::format_duration).unwrap_or_default();
-                        self.waiting.remove(&(k, i));
-                        self.event(EventKind::Approval {
-                            step: step.clone(),
-                            approved: Some(false),
-                            by: Some("timeout".into()),
-                            comment: Some(format!("no decision within {t}")),
-                        });
-                        self.transition((k, i, None), StepStatus::Failed, Some(format!("approval timed out after {t}: rejected")));
-                    }
+                    self.time_out_approval(k, i);
                 }
             }
             Msg::Cancel { by, reply } => {

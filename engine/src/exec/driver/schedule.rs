@@ -39,6 +39,13 @@ impl Driver {
             return out;
         }
         let k = self.phase;
+        // Approvals not yet asked for in this process (a resumed run) first: a decision
+        // recorded meanwhile, or a timeout that passed, ends them and readies their dependents.
+        let unasked: Vec<usize> =
+            self.frontier.active(k).filter(|&i| self.recs(k)[i].status == StepStatus::Waiting && !self.waiting.contains(&(k, i))).collect();
+        for i in unasked {
+            self.request_approval(k, i);
+        }
         // Steps whose needs have all ended, in plan order; a skip can add more this round.
         let mut seen = std::collections::HashSet::new();
         loop {
@@ -73,7 +80,6 @@ impl Driver {
                 {
                     out.push(self.unit((k, i, None)));
                 }
-                StepStatus::Waiting if !self.waiting.contains(&(k, i)) => self.request_approval(k, i),
                 _ => {}
             }
         }
