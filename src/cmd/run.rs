@@ -132,7 +132,7 @@ pub(crate) fn run(
         };
     }
     let dir = state::dir(state_dir);
-    rt.block_on(async move {
+    let exit = rt.block_on(async move {
         let shutdown = CancellationToken::new();
         let display = Arc::new(Display::new(!no_wait));
         let engine = match engine_for(&dir, operator, display.clone(), shutdown.clone()) {
@@ -153,7 +153,10 @@ pub(crate) fn run(
             Ok((id, outcome)) => finish(&engine, &id, Ok(outcome), out),
             Err(e) => finish(&engine, "", Err(e), out),
         }
-    })
+    });
+    // A terminal prompt may still be reading stdin: do not wait for it.
+    rt.shutdown_background();
+    exit
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -176,7 +179,7 @@ pub(crate) fn resume(
     };
     let dir = state::dir(state_dir);
     let rt = runtime();
-    rt.block_on(async move {
+    let exit = rt.block_on(async move {
         let shutdown = CancellationToken::new();
         let display = Arc::new(Display::new(!no_wait));
         let engine = match engine_for(&dir, operator, display.clone(), shutdown.clone()) {
@@ -203,5 +206,7 @@ pub(crate) fn resume(
         let r = engine.resume(id, ResumeOptions { runbook: adopted, retry, skip, no_wait }).await;
         ticker.abort();
         finish(&engine, id, r, out)
-    })
+    });
+    rt.shutdown_background();
+    exit
 }
