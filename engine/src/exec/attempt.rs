@@ -123,7 +123,11 @@ async fn one(
     let exprs = action.map_or(&[][..], |a| a.expression_fields());
     let with = match render_tree(&step.with, &tctx, shell, exprs) {
         Ok(w) => w,
-        Err((path, e)) => return Attempt::Fail { error: format!("with.{path}: {e}"), outputs: None, retryable: false },
+        Err((path, e)) => {
+            // "undefined" is all minijinja can say about a secret that cannot be read: say why.
+            let why = secret_problem(&step.with, ctx).map_or(String::new(), |p| format!(" ({p})"));
+            return Attempt::Fail { error: format!("with.{path}: {e}{why}"), outputs: None, retryable: false };
+        }
     };
     *inputs = Some(with.clone());
     match step.uses.as_str() {
@@ -242,4 +246,18 @@ async fn child(
         Ok(Outcome::Interrupted) => Attempt::Cancelled("child run interrupted".into()),
         Err(e) => Attempt::Fail { error: format!("child run could not start: {e}"), outputs: None, retryable: false },
     }
+}
+
+/// The first secret named in `with` that cannot be resolved, and why.
+fn secret_problem(with: &Value, ctx: &Context) -> Option<String> {
+    let text = with.to_string();
+    let mut rest = text.as_str();
+    while let Some(pos) = rest.find("secrets.") {
+        rest = &rest[pos + "secrets.".len()..];
+        let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        if let Err(e) = ctx.secrets.resolve(&name) {
+            return Some(e);
+        }
+    }
+    None
 }
