@@ -40,11 +40,17 @@ pub fn runbook_schema() -> Value {
             o.remove("title");
             o.insert("description".into(), json!(format!("Inputs of `{}`: {}", info.name, info.summary)));
         }
+        // An action with required inputs needs a `with` (as `phoenix validate` says too).
+        let needs_with = s.get("required").and_then(Value::as_array).is_some_and(|r| !r.is_empty());
         let with_name = format!("{}.with", info.name);
         defs.insert(with_name.clone(), templatable(s));
+        let mut then = json!({ "properties": { "with": { "$ref": format!("#/$defs/{with_name}") } } });
+        if needs_with {
+            then["required"] = json!(["with"]);
+        }
         let branch = json!({
             "if": { "properties": { "uses": { "const": info.name } }, "required": ["uses"] },
-            "then": { "properties": { "with": { "$ref": format!("#/$defs/{with_name}") } } }
+            "then": then
         });
         if info.caps.probe {
             probe_branches.push(branch.clone());
