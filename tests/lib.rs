@@ -1,1 +1,14 @@
+//! Phoenix's integration tests: one binary that drives the real `phoenix` executable
+//! through the fluent harness in `support`, one module per feature.
 
+#[path = "support/process.rs"]
+mod process;
+mod support;
+
+// One module per feature file (`tests/<feature>.rs`), in alphabetical order.
+// Add new features here: `mod run;`, `mod resume;`, `mod locks;`, …
+mod graph;
+mod plugins_cli;
+mod runbooks;
+mod schema;
+mod validate;

@@ -1,0 +1,94 @@
+//! Every runbook the project ships, and every runbook example in its docs, is valid.
+
+use std::path::PathBuf;
+
+use crate::support::{Test, repo_root};
+
+fn runbooks() -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(repo_root().join("runbooks")) else { return vec![] };
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_runbook_in_runbooks_validates() {
+    let files = runbooks();
+    assert!(!files.is_empty(), "runbooks/ holds no runbook");
+    let out = Test::new().arg("validate").args(&files).run();
+    assert_eq!(out.exit_code(), Some(0), "a runbook in runbooks/ does not validate:\n{}", out.stderr());
+}
+
+/// A fenced ```yaml block whose first line that is not a comment is `version: 1`.
+struct Example {
+    doc: String,
+    line: usize,
+    text: String,
+}
+
+fn examples_in(doc: &str, text: &str) -> Vec<Example> {
+    let mut out = Vec::new();
+    let mut lines = text.lines().enumerate();
+    while let Some((n, line)) = lines.next() {
+        let fence = line.trim_start();
+        if !(fence.starts_with("```yaml") || fence.starts_with("```yml")) {
+            continue;
+        }
+        let indent = line.len() - fence.len();
+        let body: Vec<&str> = lines.by_ref().map(|(_, l)| l).take_while(|l| !l.trim_start().starts_with("```")).collect();
+        let body: Vec<&str> = body.iter().map(|l| l.get(indent..).unwrap_or(l.trim_start())).collect();
+        let first = body.iter().map(|l| l.trim()).find(|l| !l.is_empty() && !l.starts_with('#'));
+        if first.is_some_and(|l| l.starts_with("version: 1")) {
+            out.push(Example { doc: doc.to_string(), line: n + 2, text: body.join("\n") + "\n" });
+        }
+    }
+    out
+}
+
+fn doc_examples() -> Vec<Example> {
+    let root = repo_root();
+    let mut docs: Vec<PathBuf> = vec![root.join("README.md")];
+    if let Ok(entries) = std::fs::read_dir(root.join("docs")) {
+        let mut md: Vec<PathBuf> =
+            entries.map(|e| e.expect("a directory entry").path()).filter(|p| p.extension().is_some_and(|e| e == "md")).collect();
+        md.sort();
+        docs.extend(md);
+    }
+    docs.iter()
+        .filter_map(|p| {
+            let text = std::fs::read_to_string(p).ok()?;
+            let name = p.strip_prefix(&root).unwrap_or(p).display().to_string();
+            Some(examples_in(&name, &text))
+        })
+        .flatten()
+        .collect()
+}
+
+#[test]
+fn every_runbook_example_in_the_docs_validates() {
+    let examples = doc_examples();
+    if examples.is_empty() {
+        // Nothing to check yet: README.md and docs/*.md hold no ```yaml block with `version: 1`.
+        return;
+    }
+    let mut failures = Vec::new();
+    for ex in &examples {
+        let out = Test::new().file("example.yaml", &ex.text).args(["validate", "example.yaml"]).run();
+        if out.exit_code() != Some(0) {
+            failures.push(format!("{} (the block starting at line {}):\n{}", ex.doc, ex.line, out.stderr()));
+        }
+    }
+    assert!(failures.is_empty(), "runbook examples in the docs do not validate:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn examples_are_found_in_markdown() {
+    let md = "# Doc\n\n```yaml\n# a comment\nversion: 1\nname: x\n```\n\n```yaml\nnot: a runbook\n```\n\n  ```yaml\n  version: 1\n  name: y\n  ```\n";
+    let found = examples_in("doc.md", md);
+    assert_eq!(found.len(), 2);
+    assert_eq!((found[0].line, found[0].text.as_str()), (4, "# a comment\nversion: 1\nname: x\n"));
+    assert_eq!(found[1].text, "version: 1\nname: y\n");
+}
