@@ -7,8 +7,10 @@ mod support;
 
 // One module per feature file (`tests/<feature>.rs`), in alphabetical order.
 // Add new features here: `mod run;`, `mod resume;`, `mod locks;`, …
+mod exec_plugin;
 mod graph;
 mod plugins_cli;
+mod run;
 mod runbooks;
 mod schema;
 mod validate;

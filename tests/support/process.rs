@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 /// The phoenix binary under test.
 pub(crate) fn phoenix_bin() -> &'static str {
     env!("CARGO_BIN_EXE_phoenix")
@@ -119,18 +121,18 @@ pub(crate) struct Ended {
 impl Background {
     /// Starts `phoenix ARGS` in `dir` with stdin closed; output is kept in `dir`.
     pub(crate) fn start(dir: &Path, args: &[&str]) -> Background {
-        Self::start_env(dir, args, &[])
+        let mut cmd = Command::new(phoenix_bin());
+        cmd.args(args).current_dir(dir);
+        Self::spawn(cmd, dir)
     }
 
-    /// The same, with extra environment variables.
-    pub(crate) fn start_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Background {
+    /// Starts a prepared command (as the harness builds it) with stdin closed; its output
+    /// is kept in files in `dir`.
+    pub(crate) fn spawn(mut cmd: Command, dir: &Path) -> Background {
         let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
         let out = dir.join(format!("bg-{n}.out"));
         let err = dir.join(format!("bg-{n}.err"));
-        let child = Command::new(phoenix_bin())
-            .args(args)
-            .envs(env.iter().copied())
-            .current_dir(dir)
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out).expect("stdout file"))
             .stderr(std::fs::File::create(&err).expect("stderr file"))
@@ -184,4 +186,98 @@ impl Drop for Background {
             let _ = self.child.wait();
         }
     }
+}
+
+/// `phoenix --state STATE ARGS --output json`; panics unless it exits 0 with JSON.
+pub(crate) fn json(state: &Path, args: &[&str]) -> Value {
+    let out = Command::new(phoenix_bin())
+        .arg("--state")
+        .arg(state)
+        .args(args)
+        .args(["--output", "json"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("phoenix runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "phoenix {args:?} exited {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status.code());
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("phoenix {args:?} printed no JSON ({e}):\n{stdout}"))
+}
+
+/// The ids of the runs in a state directory, newest first.
+pub(crate) fn run_ids(state: &Path) -> Vec<String> {
+    json(state, &["runs"])["runs"]
+        .as_array()
+        .expect("a list of runs")
+        .iter()
+        .map(|r| r["id"].as_str().expect("an id").to_string())
+        .collect()
+}
+
+/// The id of the newest run.
+pub(crate) fn latest_run(state: &Path) -> String {
+    run_ids(state).into_iter().next().expect("a run in the state directory")
+}
+
+/// The id of the newest run of a runbook (by name).
+pub(crate) fn run_of(state: &Path, runbook: &str) -> String {
+    let runs = json(state, &["runs"]);
+    let found = runs["runs"].as_array().expect("a list of runs").iter().find(|r| r["runbook"] == runbook).map(|r| r["id"].clone());
+    found.and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| panic!("no run of `{runbook}`: {runs:#}"))
+}
+
+/// `phoenix status RUN --output json`.
+pub(crate) fn status(state: &Path, run: &str) -> Value {
+    json(state, &["status", run])
+}
+
+/// One step of a status, by id.
+pub(crate) fn step<'a>(status: &'a Value, id: &str) -> &'a Value {
+    status["steps"]
+        .as_array()
+        .expect("status lists steps")
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step `{id}` in the status:\n{status:#}"))
+}
+
+/// Each step's status, as `id=status` in the order shown (for compact assertions).
+pub(crate) fn step_states(status: &Value) -> Vec<String> {
+    status["steps"]
+        .as_array()
+        .expect("status lists steps")
+        .iter()
+        .map(|s| format!("{}={}", s["id"].as_str().unwrap_or("?"), s["status"].as_str().unwrap_or("?")))
+        .collect()
+}
+
+/// The lines of a file steps append to (empty if it does not exist).
+pub(crate) fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect()
+}
+
+/// How many times `line` occurs in a ledger.
+pub(crate) fn count(ledger: &[String], line: &str) -> usize {
+    ledger.iter().filter(|l| *l == line).count()
+}
+
+/// The most `start X` lines open (without their `end X`) at once in a ledger.
+pub(crate) fn max_overlap(ledger: &[String]) -> usize {
+    let (mut open, mut max) = (0usize, 0usize);
+    for l in ledger {
+        if l.starts_with("start ") {
+            open += 1;
+            max = max.max(open);
+        } else if l.starts_with("end ") {
+            open = open.saturating_sub(1);
+        }
+    }
+    max
+}
+
+/// A string no other test (or leftover process) uses: for markers in command lines.
+pub(crate) fn unique() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{}{:03}{:09}", std::process::id() % 1000, n % 1000, t)
 }

@@ -30,20 +30,20 @@ pub enum Parse {
 pub struct ExecInput {
     /// The program and its arguments. Never goes through a shell: templated values cannot
     /// inject commands.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "texts")]
     pub cmd: Option<Vec<String>>,
     /// A script run by `bash -euo pipefail`. Every `{{ }}` in it is shell-quoted unless
     /// marked `| safe`.
     #[serde(default)]
     pub script: Option<String>,
     /// Extra environment variables.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "text_map")]
     pub env: BTreeMap<String, String>,
     /// The working directory.
     #[serde(default)]
     pub dir: Option<String>,
     /// Text written to the program's standard input.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "opt_text")]
     pub stdin: Option<String>,
     /// `json`: parse stdout into `outputs.json` (the step fails if it is not JSON).
     #[serde(default)]
@@ -54,6 +54,28 @@ pub struct ExecInput {
     /// How many bytes of stdout and of stderr the outputs keep (default 16384).
     #[serde(default)]
     pub tail_bytes: Option<usize>,
+}
+
+/// A template that is one whole expression keeps its type (`"{{ params.replicas }}"` renders
+/// as the number 3), but an argument, a variable or stdin is text: a number or a boolean
+/// becomes its JSON text (`3`, `true`), and so does a list or a mapping.
+fn text(v: Value) -> String {
+    match v {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+fn texts<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    Ok(Option::<Vec<Value>>::deserialize(d)?.map(|v| v.into_iter().map(text).collect()))
+}
+
+fn text_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    Ok(BTreeMap::<String, Value>::deserialize(d)?.into_iter().map(|(k, v)| (k, text(v))).collect())
+}
+
+fn opt_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<Value>::deserialize(d)?.map(text))
 }
 
 const DEFAULT_TAIL: usize = 16 * 1024;
