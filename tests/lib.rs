@@ -9,6 +9,7 @@ mod support;
 // Add new features here: `mod run;`, `mod resume;`, `mod locks;`, …
 mod exec_plugin;
 mod graph;
+mod http_plugin;
 mod plugins_cli;
 mod run;
 mod runbooks;
