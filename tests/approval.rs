@@ -1,0 +1,159 @@
+//! Approval steps: halting without a terminal, `approve` (or `--reject`) then `resume`,
+//! approvers, timeouts, and what is recorded about the decision.
+
+use std::time::Duration;
+
+use crate::process::{self, Background, lines, step, step_states};
+use crate::support::{Output, Test};
+
+const GATED: &str = r#"version: 1
+name: gated
+lock: gated
+steps:
+  prepare:
+    uses: exec
+    with: { script: "echo prepare >> ledger" }
+  gate:
+    needs: [prepare]
+    uses: approval
+    with: { message: "Switch DNS to the standby?", approvers: [alice, carol] }
+  switch:
+    needs: [gate]
+    uses: exec
+    with: { script: "echo switch >> ledger" }
+"#;
+
+/// Runs GATED with `--no-wait`: it halts at the gate with exit 3.
+fn halted() -> (Output, String) {
+    let out = Test::new().file("r.yaml", GATED).args(["run", "r.yaml", "--no-wait"]).run().code(3);
+    let run = process::latest_run(&out.state_dir());
+    let out = out
+        .stderr_contains("waiting for approval of gate")
+        .stderr_contains(&format!("phoenix approve {run} gate"))
+        .stderr_contains(&format!("phoenix resume {run}"));
+    (out, run)
+}
+
+#[test]
+fn no_wait_halts_at_an_approval_then_approve_and_resume_finish_the_run() {
+    let (out, run) = halted();
+    let s = process::status(&out.state_dir(), &run);
+    assert_eq!(s["status"], "halted");
+    assert_eq!(step_states(&s), ["prepare=succeeded", "gate=waiting", "switch=pending"]);
+    out.then().args(["approve", &run, "gate", "--as", "alice", "--comment", "standby is healthy"]).run().success();
+    out.then().args(["resume", &run]).run().success();
+    // prepare ran once, before the halt; switch once, after the approval.
+    assert_eq!(lines(&out.path().join("ledger")), ["prepare", "switch"]);
+    let s = process::status(&out.state_dir(), &run);
+    assert_eq!(s["status"], "succeeded");
+    let gate = step(&s, "gate");
+    assert_eq!(gate["status"], "succeeded");
+    assert_eq!(gate["approval"]["approved"], true);
+    assert_eq!(gate["approval"]["by"], "alice");
+    assert_eq!(gate["approval"]["comment"], "standby is healthy");
+    assert!(gate["approval"]["at"].as_u64().is_some_and(|t| t > 0), "{gate:#}");
+    assert_eq!(gate["outputs"]["approved"], true);
+    assert_eq!(gate["outputs"]["by"], "alice");
+    // The event log tells who decided, and why.
+    let logs = process::json(&out.state_dir(), &["logs", &run, "gate"]);
+    assert!(
+        logs["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "approval" && e["approved"] == true && e["by"] == "alice" && e["comment"] == "standby is healthy"),
+        "{logs:#}"
+    );
+}
+
+#[test]
+fn a_rejection_fails_the_step_and_skips_what_needs_it() {
+    let (out, run) = halted();
+    out.then().args(["approve", &run, "gate", "--reject", "--as", "carol", "--comment", "lag too high"]).run().success();
+    out.then().args(["resume", &run]).run().code(1);
+    assert_eq!(lines(&out.path().join("ledger")), ["prepare"]);
+    let s = process::status(&out.state_dir(), &run);
+    assert_eq!(s["status"], "failed");
+    assert_eq!(step_states(&s), ["prepare=succeeded", "gate=failed", "switch=skipped"]);
+    let gate = step(&s, "gate");
+    assert_eq!(gate["approval"]["approved"], false);
+    assert_eq!(gate["approval"]["by"], "carol");
+    assert!(gate["error"].as_str().unwrap().contains("rejected by carol: lag too high"), "{gate:#}");
+}
+
+#[test]
+fn only_the_listed_approvers_may_decide() {
+    let (out, run) = halted();
+    out.then()
+        .args(["approve", &run, "gate", "--as", "mallory"])
+        .run()
+        .code(2)
+        .stderr_contains("`mallory` may not decide on `gate`")
+        .stderr_contains("alice, carol");
+    // The refused decision was not recorded: the run halts at the gate again.
+    out.then().args(["resume", &run]).run().code(3);
+    assert_eq!(step(&process::status(&out.state_dir(), &run), "gate")["status"], "waiting");
+    out.then().args(["approve", &run, "gate", "--as", "carol"]).run().success();
+    out.then().args(["resume", &run]).run().success();
+    assert_eq!(step(&process::status(&out.state_dir(), &run), "gate")["approval"]["by"], "carol");
+}
+
+#[test]
+fn only_a_waiting_step_can_be_decided() {
+    let (out, run) = halted();
+    out.then().args(["approve", &run, "prepare", "--as", "alice"]).run().code(2).stderr_contains("not waiting for approval");
+    out.then().args(["approve", &run, "nosuch", "--as", "alice"]).run().code(2);
+    out.then().args(["approve", "no-such-run", "gate", "--as", "alice"]).run().code(2);
+}
+
+const TIMED: &str = r#"version: 1
+name: timed
+steps:
+  gate:
+    uses: approval
+    timeout: 300ms
+    with: { message: "Proceed?" }
+  after:
+    needs: [gate]
+    uses: exec
+    with: { script: "touch after.ran" }
+"#;
+
+#[test]
+fn an_approval_whose_timeout_passed_while_halted_is_rejected() {
+    let out = Test::new().file("r.yaml", TIMED).args(["run", "r.yaml", "--no-wait"]).run().code(3);
+    let run = process::latest_run(&out.state_dir());
+    // Let the deadline pass (the step has waited since the run halted).
+    std::thread::sleep(Duration::from_millis(600));
+    out.then().args(["approve", &run, "gate", "--as", "alice"]).run().code(2).stderr_contains("timed out");
+    out.then().args(["resume", &run]).run().code(1);
+    assert!(!out.path().join("after.ran").exists(), "a timed-out approval let its dependent run");
+    let s = process::status(&out.state_dir(), &run);
+    assert_eq!(step_states(&s), ["gate=failed", "after=skipped"]);
+    assert!(step(&s, "gate")["error"].as_str().unwrap().contains("timed out after 300ms"), "{s:#}");
+}
+
+#[test]
+fn an_approval_times_out_while_the_run_is_in_progress() {
+    // A second branch keeps the run going until the test has seen the gate fail.
+    let yaml = format!(
+        "{TIMED}  busy:\n    uses: exec\n    with: {{ script: \"for i in $(seq 600); do [ -e release ] && exit 0; sleep 0.05; done; exit 1\" }}\n"
+    );
+    let setup = Test::new().file("r.yaml", yaml).args(["validate", "r.yaml"]).run().success();
+    let bg = Background::spawn(setup.then().args(["run", "r.yaml", "--no-wait"]).command(), setup.path());
+    let state = setup.state_dir();
+    process::wait_for("the control socket", Duration::from_secs(30), || state.join("phoenix.sock").exists());
+    process::wait_for("the run to be recorded", Duration::from_secs(30), || !process::run_ids(&state).is_empty());
+    let run = process::latest_run(&state);
+    process::wait_for("the gate to time out", Duration::from_secs(30), || {
+        step(&process::status(&state, &run), "gate")["status"] == "failed"
+    });
+    std::fs::write(setup.path().join("release"), "").unwrap();
+    let end = bg.wait(Duration::from_secs(60));
+    assert_eq!(end.code, Some(1), "{}", end.stderr);
+    assert!(!setup.path().join("after.ran").exists());
+    let s = process::status(&state, &run);
+    assert_eq!(step_states(&s), ["gate=failed", "after=skipped", "busy=succeeded"]);
+    let logs = process::json(&state, &["logs", &run, "gate"]);
+    assert!(logs["events"].as_array().unwrap().iter().any(|e| e["kind"] == "approval" && e["approved"] == false && e["by"] == "timeout"));
+}
