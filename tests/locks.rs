@@ -35,7 +35,7 @@ fn a_halted_run_holds_its_lock() {
     let holder = process::latest_run(&first.state_dir());
     let second = first.then().args(["run", "a.yaml", "--no-wait"]).run();
     refused_by(second, &holder, "halted");
-    assert_eq!(process::run_ids(&first.state_dir()), [holder.clone()], "a refused run must not be recorded");
+    assert_eq!(process::run_ids(&first.state_dir()), [holder.as_str()], "a refused run must not be recorded");
     assert!(!first.path().join("worked").exists());
 }
 
