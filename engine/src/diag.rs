@@ -223,7 +223,7 @@ impl Diagnostic {
         match self.span {
             Some(span) => {
                 out += &format!("  --> {file}:{}:{}\n", span.line, span.col);
-                if let Some(line) = source.and_then(|s| s.lines().nth(span.line.saturating_sub(1))) {
+                if let Some(line) = source.and_then(|s| yaml_lines(s).nth(span.line.saturating_sub(1))) {
                     let num = span.line.to_string();
                     let pad = " ".repeat(num.len());
                     let shown: String = line.chars().map(|c| if c == '\t' { ' ' } else { c }).collect();
@@ -244,6 +244,12 @@ impl Diagnostic {
     }
 }
 
+/// The source's lines as YAML (and so a span's line number) counts them: a line ends at
+/// `\n`, `\r\n` or a lone `\r`.
+fn yaml_lines(source: &str) -> impl Iterator<Item = &str> {
+    source.split('\n').flat_map(|l| l.strip_suffix('\r').unwrap_or(l).split('\r'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +261,12 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), n);
+    }
+
+    #[test]
+    fn counts_lines_as_yaml_does() {
+        let lines: Vec<&str> = yaml_lines("a\r\nb\rc\nd").collect();
+        assert_eq!(lines, ["a", "b", "c", "d"]);
     }
 
     #[test]
