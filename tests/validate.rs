@@ -330,6 +330,19 @@ fn all_valid_files_exit_0() {
 }
 
 #[test]
+fn carriage_returns_end_lines_as_in_yaml() {
+    for (name, eol) in [("crlf.yaml", "\r\n"), ("cr.yaml", "\r")] {
+        let text = ["version: 1", "name: eol", "steps:", "  a:", "    uses: exce", ""].join(eol);
+        Test::new()
+            .file(name, text)
+            .args(["validate", name])
+            .run()
+            .code(2)
+            .stderr_contains(&format!("  --> {name}:5:11\n  |\n5 |     uses: exce\n  |           ^^^^\n"));
+    }
+}
+
+#[test]
 fn a_missing_file_is_phx0001() {
     let out = Test::new()
         .args(["validate", "nope.yaml"])
