@@ -246,7 +246,7 @@ impl Diagnostic {
 
 /// The source's lines as YAML (and so a span's line number) counts them: a line ends at
 /// `\n`, `\r\n` or a lone `\r`.
-fn yaml_lines(source: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn yaml_lines(source: &str) -> impl Iterator<Item = &str> {
     source.split('\n').flat_map(|l| l.strip_suffix('\r').unwrap_or(l).split('\r'))
 }
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use super::compile::compile;
 use super::model::Runbook;
 use super::sections;
-use crate::diag::{Code, Diagnostic};
-use crate::yaml::{self, Path};
+use crate::diag::{Code, Diagnostic, yaml_lines};
+use crate::yaml::{self, Path, Span};
 
 /// The outcome of loading a runbook: the runbook, or the diagnostics with the source they
 /// point into (for drawing them).
@@ -55,6 +55,16 @@ pub fn load_file(path: &FsPath) -> Loaded {
     }
 }
 
+/// An error at the very end of a file that has no final newline is placed just after its
+/// last character, where the snippet can show it, not on a line that does not exist.
+fn within(span: Span, text: &str) -> Span {
+    let lines: Vec<&str> = yaml_lines(text).collect();
+    match lines.last() {
+        Some(last) if span.line > lines.len() => Span { line: lines.len(), col: last.chars().count() + 1, len: 1 },
+        _ => span,
+    }
+}
+
 /// Checks a runbook given as text; `path` names it in diagnostics and anchors relative paths.
 pub fn load_str(text: &str, path: &FsPath) -> Loaded {
     let file = path.display().to_string();
@@ -65,7 +75,7 @@ pub fn load_str(text: &str, path: &FsPath) -> Loaded {
         Err(e) => {
             let mut d = Diagnostic::new(Code::Syntax, Path::root(), e.message);
             d.help = e.help;
-            d.span = Some(e.span);
+            d.span = Some(within(e.span, text));
             d.file = Some(file.clone());
             return Loaded { runbook: None, diagnostics: vec![d], source, file };
         }
