@@ -8,11 +8,13 @@ mod support;
 // One module per feature file (`tests/<feature>.rs`), in alphabetical order.
 // Add new features here: `mod run;`, `mod resume;`, `mod locks;`, …
 mod approval;
+mod control;
 mod exec_plugin;
 mod graph;
 mod http_plugin;
 mod locks;
 mod plugins_cli;
+mod resume;
 mod run;
 mod runbooks;
 mod schema;

@@ -1,0 +1,183 @@
+//! Operating a run from another process while it is in progress: the owner of the store
+//! answers `status`, `runs`, `logs`, `approve` and `cancel` over `STATE/phoenix.sock`
+//! (mode 0600). And stopping a run with Ctrl-C or SIGTERM: exit 130, the running step is
+//! stopped and checkpointed, and `resume` finishes the run.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::process::{self, Background, count, lines, step, step_states};
+use crate::support::{Output, Test};
+
+/// `slow` runs until the file `release` appears; its `sleep` carries a marker so the test
+/// can tell whether its processes are still alive.
+fn in_progress(marker: &str) -> String {
+    format!(
+        r#"version: 1
+name: live
+lock: live
+steps:
+  first:
+    uses: exec
+    with: {{ script: "echo first >> ledger; echo hello from first" }}
+  slow:
+    needs: [first]
+    uses: exec
+    with:
+      script: |
+        echo slow >> ledger
+        touch slow.started
+        while [ ! -e release ]; do sleep {marker}; done
+  gate:
+    uses: approval
+    with: {{ message: "carry on?", approvers: [ops] }}
+  after:
+    needs: [slow, gate]
+    uses: exec
+    with: {{ script: "echo after >> ledger" }}
+"#
+    )
+}
+
+struct Live {
+    setup: Output,
+    bg: Background,
+    run: String,
+    marker: String,
+}
+
+impl Live {
+    fn state(&self) -> PathBuf {
+        self.setup.state_dir()
+    }
+
+    fn release(&self) {
+        std::fs::write(self.setup.path().join("release"), "").unwrap();
+    }
+
+    fn ledger(&self) -> Vec<String> {
+        lines(&self.setup.path().join("ledger"))
+    }
+}
+
+/// Starts the run in the background and waits until `slow` is running.
+fn start() -> Live {
+    // A short sleep, so a released step ends quickly; unique, so its processes can be found.
+    let marker = format!("0.0{}", process::unique());
+    let setup = Test::new().file("r.yaml", in_progress(&marker)).args(["validate", "r.yaml"]).run().success();
+    let bg = Background::spawn(setup.then().args(["run", "r.yaml", "--no-wait"]).command(), setup.path());
+    process::wait_for("slow to start", Duration::from_secs(30), || setup.path().join("slow.started").exists());
+    let run = process::latest_run(&setup.state_dir());
+    Live { setup, bg, run, marker }
+}
+
+#[test]
+fn status_runs_and_logs_answer_while_a_run_is_in_progress() {
+    let live = start();
+    let sock = live.state().join("phoenix.sock");
+    assert_eq!(std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777, 0o600, "the socket is for its owner only");
+
+    let s = process::status(&live.state(), &live.run);
+    assert_eq!(s["status"], "running");
+    assert_eq!(step_states(&s), ["first=succeeded", "slow=running", "gate=waiting", "after=pending"]);
+    let runs = process::json(&live.state(), &["runs"]);
+    assert_eq!(runs["runs"][0]["id"], live.run.as_str());
+    assert_eq!(runs["runs"][0]["status"], "running");
+    let logs = process::json(&live.state(), &["logs", &live.run, "first"]);
+    assert!(logs["lines"].as_array().unwrap().iter().any(|l| l["text"] == "hello from first"), "{logs:#}");
+    // The text forms go through the socket too.
+    live.setup.then().args(["status", &live.run]).run().success().stdout_contains("slow").stdout_contains("running");
+    live.setup.then().args(["runs"]).run().success().stdout_contains(&live.run);
+    live.setup.then().args(["logs", &live.run]).run().success().stdout_contains("hello from first");
+    live.setup.then().args(["status", "no-such-run"]).run().code(2);
+
+    live.release();
+    live.setup.then().args(["approve", &live.run, "gate", "--as", "ops"]).run().success();
+    let Live { setup, bg, run, .. } = live;
+    let end = bg.wait(Duration::from_secs(60));
+    assert_eq!(end.code, Some(0), "{}", end.stderr);
+    assert!(!sock.exists(), "the socket is removed when its owner ends");
+    assert_eq!(process::status(&setup.state_dir(), &run)["status"], "succeeded");
+}
+
+#[test]
+fn approve_answers_the_running_process() {
+    let live = start();
+    live.setup.then().args(["approve", &live.run, "gate", "--as", "intruder"]).run().code(2).stderr_contains("may not decide");
+    live.setup
+        .then()
+        .args(["approve", &live.run, "gate", "--as", "ops", "--comment", "go ahead"])
+        .run()
+        .success()
+        .stdout_contains("the run continues");
+    // Applied at once, by the owner: visible before the run ends.
+    let s = process::status(&live.state(), &live.run);
+    assert_eq!(step(&s, "gate")["status"], "succeeded");
+    assert_eq!(step(&s, "gate")["approval"]["by"], "ops");
+    assert_eq!(step(&s, "gate")["approval"]["comment"], "go ahead");
+    assert_eq!(s["status"], "running");
+    live.release();
+    let ledger_path = live.setup.path().join("ledger");
+    let end = live.bg.wait(Duration::from_secs(60));
+    assert_eq!(end.code, Some(0), "{}", end.stderr);
+    assert_eq!(lines(&ledger_path), ["first", "slow", "after"]);
+}
+
+#[test]
+fn cancel_stops_the_running_step_and_releases_the_lock() {
+    let live = start();
+    live.setup.then().args(["cancel", &live.run]).run().success().stdout_contains("cancelling");
+    let Live { setup, bg, run, marker } = live;
+    let end = bg.wait(Duration::from_secs(60));
+    assert_eq!(end.code, Some(1), "a cancelled run does not succeed: {}", end.stderr);
+    process::wait_for("the step's processes to go", Duration::from_secs(20), || process::alive_with_marker(&marker).is_empty());
+    let s = process::status(&setup.state_dir(), &run);
+    assert_eq!(s["status"], "cancelled");
+    assert_eq!(step_states(&s), ["first=succeeded", "slow=cancelled", "gate=cancelled", "after=cancelled"]);
+    let logs = process::json(&setup.state_dir(), &["logs", &run]);
+    assert!(logs["events"].as_array().unwrap().iter().any(|e| e["kind"] == "operator" && e["action"] == "cancel"));
+    // The lock is free: a new run of the same runbook starts (and halts at its gate).
+    std::fs::write(setup.path().join("release"), "").unwrap();
+    setup.then().args(["run", "r.yaml", "--no-wait"]).run().code(3);
+}
+
+#[test]
+fn a_second_process_cannot_start_a_run_in_a_busy_state_directory() {
+    let live = start();
+    live.setup.then().args(["run", "r.yaml", "--no-wait"]).run().code(2).stderr_contains("another phoenix process");
+    assert_eq!(process::run_ids(&live.state()), [live.run.as_str()]);
+    live.setup.then().args(["cancel", &live.run]).run().success();
+}
+
+fn interrupted_then_resumed(signal: &str) {
+    let live = start();
+    process::signal(signal, &[live.bg.pid()]);
+    let Live { setup, bg, run, marker } = live;
+    let end = bg.wait(Duration::from_secs(60));
+    assert_eq!(end.code, Some(130), "{}", end.stderr);
+    assert!(end.stderr.contains(&format!("phoenix resume {run}")), "{}", end.stderr);
+    process::wait_for("the step's processes to go", Duration::from_secs(20), || process::alive_with_marker(&marker).is_empty());
+    let s = process::status(&setup.state_dir(), &run);
+    assert_eq!(s["status"], "halted");
+    assert_eq!(step(&s, "slow")["status"], "cancelled");
+    assert!(step(&s, "slow")["error"].as_str().unwrap().contains("interrupted"), "{s:#}");
+    assert_eq!(step(&s, "after")["status"], "pending", "nothing new starts after the signal");
+
+    std::fs::write(setup.path().join("release"), "").unwrap();
+    setup.then().args(["approve", &run, "gate", "--as", "ops"]).run().success();
+    setup.then().args(["resume", &run]).run().success();
+    let l = lines(&setup.path().join("ledger"));
+    assert_eq!((count(&l, "first"), count(&l, "slow"), count(&l, "after")), (1, 2, 1), "{l:?}");
+    assert_eq!(process::status(&setup.state_dir(), &run)["status"], "succeeded");
+}
+
+#[test]
+fn ctrl_c_checkpoints_exits_130_and_resume_finishes() {
+    interrupted_then_resumed("INT");
+}
+
+#[test]
+fn sigterm_checkpoints_exits_130_and_resume_finishes() {
+    interrupted_then_resumed("TERM");
+}
