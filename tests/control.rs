@@ -55,10 +55,6 @@ impl Live {
     fn release(&self) {
         std::fs::write(self.setup.path().join("release"), "").unwrap();
     }
-
-    fn ledger(&self) -> Vec<String> {
-        lines(&self.setup.path().join("ledger"))
-    }
 }
 
 /// Starts the run in the background and waits until `slow` is running.
