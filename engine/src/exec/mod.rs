@@ -11,10 +11,13 @@ mod driver;
 mod engine;
 pub mod lifecycle;
 mod observer;
+mod plan;
 mod prepare;
+mod resume;
 pub mod retry_policy;
 mod score;
 pub mod views;
 
-pub use engine::{Engine, EngineOptions, Outcome, ResumeOptions, RunError, StartOptions, describe_adoption};
+pub use engine::{Engine, EngineOptions, Outcome, ResumeOptions, RunError, StartOptions};
 pub use observer::{Observer, Silent, UiEvent};
+pub use resume::describe_adoption;

@@ -360,7 +360,8 @@ mod tests {
         .unwrap();
         assert_eq!(run.status, RunStatus::Halted);
         assert!(run.lock.is_none() && run.parent.is_none());
-        let ev: EventRecord = serde_json::from_str(r#"{"seq":3,"at":4,"kind":"step","step":"a","status":"failed","attempt":1,"error":"x"}"#).unwrap();
+        let ev: EventRecord =
+            serde_json::from_str(r#"{"seq":3,"at":4,"kind":"step","step":"a","status":"failed","attempt":1,"error":"x"}"#).unwrap();
         assert!(matches!(ev.kind, EventKind::Step { status: StepStatus::Failed, .. }));
     }
 }

@@ -1,0 +1,174 @@
+//! `phoenix resume`: continue a run from its checkpoint, optionally adopting an edited runbook.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::driver::Driver;
+use super::engine::{Engine, Outcome, ResumeOptions, RunError};
+use super::lifecycle;
+use super::prepare::now_ms;
+use crate::runbook::Runbook;
+use crate::state::{Batch, EventKind, PlanKind, RunStatus, SkipReason, StepRecord, StepStatus};
+
+impl Engine {
+    /// Resumes a run from its checkpoint.
+    pub async fn resume(&self, id: &str, opts: ResumeOptions) -> Result<Outcome, RunError> {
+        let store = &self.inner.store;
+        let mut run = store
+            .run(id)?
+            .ok_or_else(|| RunError::BadInput(format!("there is no run `{id}` in this state directory (`phoenix runs` lists them)")))?;
+        match run.status {
+            RunStatus::Succeeded => return Err(RunError::BadInput(format!("run {id} has succeeded: there is nothing to resume"))),
+            RunStatus::Cancelled => return Err(RunError::BadInput(format!("run {id} was cancelled: start a new run instead"))),
+            _ => {}
+        }
+        let stored_text = store.source(id)?.ok_or_else(|| RunError::BadInput(format!("run {id} has no stored runbook text")))?;
+        let old = crate::runbook::load_str(&stored_text, std::path::Path::new(&run.file))
+            .runbook
+            .ok_or_else(|| RunError::BadInput(format!("the runbook stored with run {id} no longer validates with this phoenix")))?;
+        let (rb, adopted) = match opts.runbook {
+            Some(new) => (new, true),
+            None => (old.clone(), false),
+        };
+        let mut records: HashMap<String, StepRecord> = store.steps(id)?.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let mut batch = Batch::default();
+        let (mut seq, _) = store.next_seqs(id)?;
+        let now = now_ms();
+        let mut event = |batch: &mut Batch, kind: EventKind| {
+            batch.event(id, seq, now, kind);
+            seq += 1;
+        };
+        if adopted {
+            if rb.name != old.name {
+                return Err(RunError::BadInput(format!("run {id} is of runbook `{}`, not `{}`", old.name, rb.name)));
+            }
+            let diff = diff_plans(&old, &rb, &mut records, id, &mut batch);
+            event(
+                &mut batch,
+                EventKind::Operator { action: "adopt-runbook".into(), by: self.inner.opts.operator.clone(), detail: Some(diff.join("; ")) },
+            );
+            batch.source(id, &rb.source);
+        }
+        // Decide what runs again.
+        let mut blocked = Vec::new();
+        for (plan, kind) in [(&rb.main, PlanKind::Main), (&rb.on_failure, PlanKind::OnFailure)] {
+            for (n, s) in plan.steps.iter().enumerate() {
+                let rec = records.entry(s.id.clone()).or_insert_with(|| StepRecord::pending(&s.id, kind, &s.fingerprint));
+                rec.order = n as u32;
+                let before = rec.status;
+                let again = match rec.status {
+                    StepStatus::Failed | StepStatus::Cancelled => true,
+                    StepStatus::Skipped => rec.skip != Some(SkipReason::When),
+                    StepStatus::Running if rec.child_run.is_some() => false,
+                    StepStatus::Running if s.idempotent || opts.retry.contains(&s.id) => true,
+                    StepStatus::Running if opts.skip.contains(&s.id) => {
+                        rec.status = StepStatus::Succeeded;
+                        rec.error = Some("skipped by the operator after a crash".into());
+                        event(
+                            &mut batch,
+                            EventKind::Operator { action: "skip".into(), by: self.inner.opts.operator.clone(), detail: Some(s.id.clone()) },
+                        );
+                        false
+                    }
+                    StepStatus::Running => {
+                        blocked.push(s.id.clone());
+                        false
+                    }
+                    _ => false,
+                };
+                // On failure steps run again only if the run fails again.
+                if again || (kind == PlanKind::OnFailure && rec.status.is_done()) {
+                    lifecycle::check(&rec.id, rec.status, StepStatus::Pending).map_err(|e| RunError::BadInput(e.to_string()))?;
+                    rec.status = StepStatus::Pending;
+                    rec.skip = None;
+                    rec.error = None;
+                }
+                if again || rec.status != before || rec.fingerprint != s.fingerprint || adopted {
+                    rec.fingerprint.clone_from(&s.fingerprint);
+                    batch.put_step(id, rec);
+                }
+            }
+        }
+        // Items of for_each steps that run again start over only where they did not succeed.
+        let item_ids: Vec<String> = records.keys().filter(|k| k.contains('[')).cloned().collect();
+        for k in item_ids {
+            let parent = k.split('[').next().unwrap_or_default().to_string();
+            let parent_pending = records.get(&parent).is_some_and(|p| p.status == StepStatus::Pending);
+            let rec = records.get_mut(&k).expect("listed");
+            if parent_pending && rec.status != StepStatus::Succeeded && rec.status != StepStatus::Pending {
+                rec.status = StepStatus::Pending;
+                rec.error = None;
+                batch.put_step(id, rec);
+            }
+        }
+        if !blocked.is_empty() {
+            let list = blocked.join(", ");
+            let flags: Vec<String> = blocked.iter().map(|s| format!("--retry {s}")).collect();
+            let skips: Vec<String> = blocked.iter().map(|s| format!("--skip {s}")).collect();
+            return Ok(Outcome::Halted(format!(
+                "step(s) {list} were running when the run stopped and are not idempotent: they may or may not have taken effect.\n  check, then either run them again:  phoenix resume {id} {}\n  or count them as done:  phoenix resume {id} {}",
+                flags.join(" "),
+                skips.join(" ")
+            )));
+        }
+        run.attempt += 1;
+        run.status = RunStatus::Running;
+        run.error = None;
+        run.finished_at = None;
+        run.updated_at = now;
+        run.pid = Some(std::process::id());
+        batch.put_run(&run);
+        event(&mut batch, EventKind::RunStarted { attempt: run.attempt });
+        store.commit(batch, true)?;
+        let attempt = run.attempt;
+        let mut ordered: Vec<StepRecord> = records.into_values().collect();
+        ordered.sort_by(|a, b| a.id.cmp(&b.id));
+        Driver::new(self.clone(), Arc::new(rb), run, ordered, opts.no_wait, attempt)?.drive().await
+    }
+}
+
+/// Applies an edited runbook to a run's records; returns the difference, one line per step.
+fn diff_plans(old: &Runbook, new: &Runbook, records: &mut HashMap<String, StepRecord>, run: &str, batch: &mut Batch) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (plan, old_plan, kind) in [(&new.main, &old.main, PlanKind::Main), (&new.on_failure, &old.on_failure, PlanKind::OnFailure)] {
+        for s in &plan.steps {
+            match old_plan.find(&s.id).map(|i| &old_plan.steps[i]) {
+                None => {
+                    lines.push(format!("+ {} (new: will run)", s.id));
+                    records.insert(s.id.clone(), StepRecord::pending(&s.id, kind, &s.fingerprint));
+                }
+                Some(o) if o.fingerprint != s.fingerprint => {
+                    lines.push(format!("~ {} (changed: will run again)", s.id));
+                    if let Some(r) = records.get_mut(&s.id) {
+                        r.status = StepStatus::Pending;
+                        r.skip = None;
+                        r.items = None;
+                        r.child_run = None;
+                    }
+                    let prefix = format!("{}[", s.id);
+                    let items: Vec<String> = records.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
+                    for k in items {
+                        records.remove(&k);
+                        batch.delete_step(run, &k);
+                    }
+                }
+                Some(_) => lines.push(format!("= {} (unchanged: keeps its result)", s.id)),
+            }
+        }
+        for o in &old_plan.steps {
+            if plan.find(&o.id).is_none() {
+                lines.push(format!("- {} (removed)", o.id));
+                records.remove(&o.id);
+                batch.delete_step(run, &o.id);
+            }
+        }
+    }
+    lines
+}
+
+/// What `phoenix resume --runbook` will change, for showing before it runs.
+pub fn describe_adoption(old: &Runbook, new: &Runbook) -> Vec<String> {
+    let mut records = HashMap::new();
+    let mut batch = Batch::default();
+    diff_plans(old, new, &mut records, "", &mut batch)
+}
