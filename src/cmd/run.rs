@@ -43,10 +43,25 @@ fn engine_for(dir: &Path, operator: Option<String>, display: Arc<Display>, shutd
     let store = match state::open(dir) {
         Ok(Access::Direct(s)) => s,
         Ok(Access::Owner) => {
-            eprintln!(
-                "error: another phoenix process is running a run in {} (one process owns a state directory at a time)\n  see it with: phoenix runs",
-                dir.display()
-            );
+            eprintln!("error: another phoenix process owns the state directory {} (one process at a time):", dir.display());
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let runs = std::thread::spawn({
+                let dir = dir.to_path_buf();
+                move || rt.block_on(phoenix_engine::exec::control::request(&dir, &serde_json::json!({"op": "runs"})))
+            })
+            .join()
+            .ok()
+            .and_then(Result::ok);
+            for r in runs.as_ref().and_then(|v| v["runs"].as_array()).into_iter().flatten().filter(|r| r["status"] == "running") {
+                let id = r["id"].as_str().unwrap_or("");
+                eprintln!(
+                    "  run {id} of `{}` is running (lock {})",
+                    r["runbook"].as_str().unwrap_or(""),
+                    r["lock"].as_str().unwrap_or("none")
+                );
+                eprintln!("    watch it:  phoenix status {id}    cancel it:  phoenix cancel {id}");
+            }
+            eprintln!("  wait for it to end, or use another --state directory for an unrelated runbook");
             return Err(Exit::BadInput);
         }
         Err(e) => {
