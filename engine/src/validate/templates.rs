@@ -1,6 +1,8 @@
 //! Templates parse, and read only what exists and is ready: known params, vars and secrets,
 //! and steps that are guaranteed to have finished (ancestors), never a race.
 
+use std::collections::HashMap;
+
 use phoenix_plugins::find;
 use serde_json::Value;
 
@@ -37,7 +39,19 @@ pub(crate) struct Checker<'a> {
     fail: &'a [Def<'a>],
     main_dag: &'a Dag,
     fail_dag: &'a Dag,
+    /// Step id → index in `main` / `fail` (a runbook can have 10,000 steps, each read by id).
+    main_index: HashMap<&'a str, usize>,
+    fail_index: HashMap<&'a str, usize>,
     out: &'a mut Vec<Diagnostic>,
+}
+
+/// The first index of each id (a duplicate id is reported elsewhere).
+fn index_of<'a>(defs: &'a [Def<'a>]) -> HashMap<&'a str, usize> {
+    let mut index = HashMap::with_capacity(defs.len());
+    for (i, d) in defs.iter().enumerate() {
+        index.entry(d.id).or_insert(i);
+    }
+    index
 }
 
 const RUN_KEYS: &[&str] = &["id", "runbook", "started_at", "attempt", "dry_run", "status", "failed_steps", "error", "file", "dir"];
@@ -51,7 +65,7 @@ impl<'a> Checker<'a> {
         fail_dag: &'a Dag,
         out: &'a mut Vec<Diagnostic>,
     ) -> Self {
-        Checker { raw, main, fail, main_dag, fail_dag, out }
+        Checker { raw, main, fail, main_dag, fail_dag, main_index: index_of(main), fail_index: index_of(fail), out }
     }
 
     pub(crate) fn run(mut self) {
@@ -267,7 +281,7 @@ impl<'a> Checker<'a> {
             return;
         }
         if let Scope::Step { index, dag, .. } = scope {
-            let score = self.main.iter().position(|d| d.id == SCORE).expect("signals imply a score step");
+            let score = *self.main_index.get(SCORE).expect("signals imply a score step");
             if !dag.is_ancestor(score, index) {
                 let id = self.main[index].id;
                 self.out.push(
@@ -283,8 +297,8 @@ impl<'a> Checker<'a> {
     }
 
     fn step(&mut self, id: &str, field: Option<&str>, path: &Path, scope: Scope<'_>) {
-        let in_main = self.main.iter().position(|d| d.id == id);
-        let in_fail = self.fail.iter().position(|d| d.id == id);
+        let in_main = self.main_index.get(id).copied();
+        let in_fail = self.fail_index.get(id).copied();
         if in_main.is_none() && in_fail.is_none() {
             let all = self.main.iter().chain(self.fail).map(|d| d.id);
             self.out.push(
