@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::process::{self, Background, lines, step, step_states};
+use crate::process::{self, Background, Terminal, lines, step, step_states};
 use crate::support::{Output, Test};
 
 const GATED: &str = r#"version: 1
@@ -156,4 +156,32 @@ fn an_approval_times_out_while_the_run_is_in_progress() {
     assert_eq!(step_states(&s), ["gate=failed", "after=skipped", "busy=succeeded"]);
     let logs = process::json(&state, &["logs", &run, "gate"]);
     assert!(logs["events"].as_array().unwrap().iter().any(|e| e["kind"] == "approval" && e["approved"] == false && e["by"] == "timeout"));
+}
+
+#[test]
+fn on_a_terminal_the_run_asks_and_waits_for_an_answer() {
+    let out = Test::new().file("r.yaml", GATED).args(["validate", "r.yaml"]).run().success();
+    let mut term = Terminal::start(out.path(), &out.state_dir(), "run r.yaml --as alice");
+    process::wait_for("the question on the terminal", Duration::from_secs(30), || term.screen().contains("approve `gate`?"));
+    assert!(term.screen().contains("Switch DNS to the standby?"), "{}", term.screen());
+    term.type_line("y");
+    assert_eq!(term.wait(), Some(0));
+    assert_eq!(lines(&out.path().join("ledger")), ["prepare", "switch"]);
+    let s = process::status(&out.state_dir(), &process::latest_run(&out.state_dir()));
+    assert_eq!(step(&s, "gate")["approval"]["by"], "alice");
+    assert_eq!(step(&s, "gate")["approval"]["comment"], "answered at the terminal");
+}
+
+#[test]
+fn on_a_terminal_an_approval_from_elsewhere_ends_the_wait() {
+    let out = Test::new().file("r.yaml", GATED).args(["validate", "r.yaml"]).run().success();
+    let term = Terminal::start(out.path(), &out.state_dir(), "run r.yaml --as alice");
+    process::wait_for("the question on the terminal", Duration::from_secs(30), || term.screen().contains("approve `gate`?"));
+    let run = process::latest_run(&out.state_dir());
+    out.then().args(["approve", &run, "gate", "--as", "carol", "--comment", "from my laptop"]).run().success();
+    // Nobody answers at the terminal; the run still finishes and the process ends.
+    assert_eq!(term.wait(), Some(0));
+    let s = process::status(&out.state_dir(), &run);
+    assert_eq!(s["status"], "succeeded");
+    assert_eq!(step(&s, "gate")["approval"]["by"], "carol");
 }

@@ -18,4 +18,5 @@ mod resume;
 mod run;
 mod runbooks;
 mod schema;
+mod state;
 mod validate;

@@ -281,3 +281,61 @@ pub(crate) fn unique() -> String {
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     format!("{}{:03}{:09}", std::process::id() % 1000, n % 1000, t)
 }
+
+/// Runs `phoenix ARGS` on a pseudo-terminal (through script(1)), as a person would. The
+/// returned stdin stays open until dropped: that is the person at the keyboard.
+pub(crate) struct Terminal {
+    child: std::process::Child,
+    keys: Option<std::process::ChildStdin>,
+    screen: std::path::PathBuf,
+}
+
+impl Terminal {
+    /// Starts `phoenix ARGS` in `dir` with `PHOENIX_STATE=state`.
+    pub(crate) fn start(dir: &Path, state: &Path, args: &str) -> Terminal {
+        let screen = dir.join(format!("screen-{}.txt", unique()));
+        let child = std::process::Command::new("script")
+            .args(["-q", "-e", "-c", &format!("'{}' {args}", phoenix_bin()), "/dev/null"])
+            .current_dir(dir)
+            .env("PHOENIX_STATE", state)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::fs::File::create(&screen).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("script(1) runs");
+        let mut t = Terminal { child, keys: None, screen };
+        t.keys = t.child.stdin.take();
+        t
+    }
+
+    /// What the terminal showed so far.
+    pub(crate) fn screen(&self) -> String {
+        std::fs::read_to_string(&self.screen).unwrap_or_default()
+    }
+
+    /// The file the terminal's output goes to.
+    pub(crate) fn screen_path(&self) -> PathBuf {
+        self.screen.clone()
+    }
+
+    /// Types a line.
+    pub(crate) fn type_line(&mut self, line: &str) {
+        use std::io::Write;
+        writeln!(self.keys.as_mut().expect("the keyboard"), "{line}").unwrap();
+    }
+
+    /// Waits for the process to end (the keyboard stays open); its exit code.
+    pub(crate) fn wait(mut self) -> Option<i32> {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code();
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                let _ = self.child.kill();
+                panic!("phoenix did not end on the terminal; screen:\n{}", self.screen());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! What the state store keeps: the runbook text a run started with, every step's record,
+//! an append-only event log, level history across runs, and a versioned format that a
+//! newer binary still reads (and an older one refuses).
+
+use phoenix_engine::state::{Kv, open_sled};
+use serde_json::{Value, json};
+
+use crate::process::{self, count, lines, step};
+use crate::support::{Output, Test};
+
+const TWO_STEPS: &str = r#"version: 1
+name: kept
+params:
+  who: { type: string, default: world }
+steps:
+  a:
+    uses: exec
+    with: { script: "echo a >> ledger; echo hello {{ params.who }}" }
+  b:
+    needs: [a]
+    uses: exec
+    with: { script: "echo b >> ledger; test -e fixed" }
+"#;
+
+fn events(out: &Output, run: &str) -> Vec<Value> {
+    process::json(&out.state_dir(), &["logs", run])["events"].as_array().unwrap().clone()
+}
+
+#[test]
+fn resume_runs_the_text_the_run_started_with_not_the_file_as_it_is_now() {
+    let out = Test::new().file("r.yaml", TWO_STEPS).args(["run", "r.yaml"]).run().code(1);
+    let run = process::latest_run(&out.state_dir());
+    // Someone edits the file while the run is halted; only --runbook may adopt that.
+    std::fs::write(out.path().join("r.yaml"), TWO_STEPS.replace("echo b >>", "echo b-edited >>")).unwrap();
+    std::fs::write(out.path().join("fixed"), "").unwrap();
+    out.then().args(["resume", &run]).run().success();
+    let l = lines(&out.path().join("ledger"));
+    assert_eq!((count(&l, "b"), count(&l, "b-edited")), (2, 0), "{l:?}");
+}
+
+#[test]
+fn a_step_record_holds_status_attempts_times_inputs_outputs_and_error() {
+    let out = Test::new().file("r.yaml", TWO_STEPS).args(["run", "r.yaml", "--param", "who=ops"]).run().code(1);
+    let s = process::status(&out.state_dir(), &process::latest_run(&out.state_dir()));
+    assert_eq!(s["params"], json!({"who": "ops"}));
+    let a = step(&s, "a");
+    assert_eq!(a["status"], "succeeded");
+    assert_eq!(a["attempts"], 1);
+    assert!(a["started_at"].is_string() && a["finished_at"].is_string(), "{a:#}");
+    assert_eq!(a["inputs"]["script"], "echo a >> ledger; echo hello ops", "inputs are stored as rendered");
+    assert_eq!(a["outputs"]["stdout"], "hello ops\n");
+    let b = step(&s, "b");
+    assert_eq!(b["status"], "failed");
+    assert_eq!(b["outputs"]["exit_code"], 1);
+    assert!(b["error"].as_str().unwrap().contains("exited with 1"), "{b:#}");
+}
+
+#[test]
+fn the_event_log_only_grows() {
+    let out = Test::new().file("r.yaml", TWO_STEPS).args(["run", "r.yaml"]).run().code(1);
+    let run = process::latest_run(&out.state_dir());
+    let before = events(&out, &run);
+    std::fs::write(out.path().join("fixed"), "").unwrap();
+    out.then().args(["resume", &run]).run().success();
+    let after = events(&out, &run);
+    assert_eq!(after[..before.len()], before[..], "a resume rewrote history");
+    let seqs: Vec<u64> = after.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (0..after.len() as u64).collect::<Vec<_>>());
+    let kinds: Vec<String> = after
+        .iter()
+        .map(|e| match e["kind"].as_str().unwrap() {
+            "step" => format!("{} {}", e["step"].as_str().unwrap(), e["status"].as_str().unwrap()),
+            "run_started" => format!("started {}", e["attempt"]),
+            "run_finished" => format!("finished {}", e["status"].as_str().unwrap()),
+            other => other.to_string(),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "started 1",
+            "a running",
+            "a succeeded",
+            "b running",
+            "b failed",
+            "finished failed",
+            "started 2",
+            "b running",
+            "b succeeded",
+            "finished succeeded"
+        ]
+    );
+}
+
+#[test]
+fn level_history_carries_for_across_runs() {
+    let t = Test::new().file(
+        "r.yaml",
+        r#"version: 1
+name: levels
+signals:
+  svc:
+    uses: exec
+    with: { cmd: [echo, '{"state": "down"}'], parse: json }
+    weight:
+      - { when: "outputs.json.state == 'up'", weight: 0 }
+      - { weight: 5 }
+levels:
+  - { name: fine, max: 3 }
+  - { name: failover, for: 2 }
+steps:
+  show:
+    needs: [score]
+    uses: exec
+    with: { script: "echo {{ score.raw_level }} {{ score.streak }} {{ score.level }} >> levels" }
+"#,
+    );
+    let out = t.args(["run", "r.yaml"]).run().success();
+    out.then().args(["run", "r.yaml"]).run().success();
+    out.then().args(["run", "r.yaml"]).run().success();
+    // `for: 2`: the level is confirmed on the second evaluation in a row, in another run.
+    assert_eq!(lines(&out.path().join("levels")), ["failover 1 fine", "failover 2 failover", "failover 3 failover"]);
+}
+
+/// Writes raw records into a state directory's store, as another phoenix would have.
+fn write_store(dir: &std::path::Path, records: &[(&str, &str)]) {
+    let kv = open_sled(dir).unwrap_or_else(|e| panic!("open the store: {e}"));
+    kv.apply(records.iter().map(|(k, v)| (k.as_bytes().to_vec(), Some(v.as_bytes().to_vec()))).collect()).unwrap();
+    kv.flush().unwrap();
+}
+
+#[test]
+fn a_store_written_by_a_newer_phoenix_is_refused_untouched() {
+    let out = Test::new().file("r.yaml", TWO_STEPS).args(["run", "r.yaml"]).run().code(1);
+    write_store(&out.state_dir(), &[("meta/format", "99")]);
+    out.then().args(["runs"]).run().code(1).stderr_contains("newer phoenix");
+    out.then().args(["run", "r.yaml"]).run().code(1).stderr_contains("newer phoenix");
+    assert_eq!(lines(&out.path().join("ledger")), ["a", "b"], "nothing ran against a store it cannot read");
+}
+
+#[test]
+fn records_written_by_an_older_phoenix_still_read_and_resume() {
+    // Format 1 records with only the fields the first version wrote.
+    let run = "20250101-000000-0a1d";
+    let src = "version: 1\nname: old\nsteps:\n  a: { uses: noop }\n  b:\n    needs: [a]\n    uses: exec\n    with: { script: \"echo b >> ledger\" }\n";
+    let run_rec = json!({
+        "format": 1, "id": run, "runbook": "old", "file": "old.yaml", "status": "halted", "params": {}, "vars": {},
+        "attempt": 1, "started_at": 1_735_689_600_000u64, "updated_at": 1_735_689_601_000u64,
+    });
+    let a = json!({ "id": "a", "status": "succeeded", "attempts": 1 });
+    let b = json!({ "id": "b", "status": "pending", "attempts": 0 });
+    let ev = json!({ "seq": 0, "at": 1_735_689_600_000u64, "kind": "run_started", "attempt": 1 });
+    let t = Test::new().file("old.yaml", src);
+    let dir = t.state_dir();
+    write_store(
+        &dir,
+        &[
+            ("meta/format", "1"),
+            (&format!("r/{run}"), &run_rec.to_string()),
+            (&format!("s/{run}/a"), &a.to_string()),
+            (&format!("s/{run}/b"), &b.to_string()),
+            (&format!("e/{run}/{:016x}", 0), &ev.to_string()),
+            (&format!("src/{run}"), src),
+        ],
+    );
+    let out = t.args(["runs"]).run().success().stdout_contains(run);
+    out.then().args(["status", run]).run().success().stdout_contains("halted");
+    out.then().args(["logs", run]).run().success();
+    out.then().args(["resume", run]).run().success();
+    assert_eq!(lines(&out.path().join("ledger")), ["b"], "a kept its old result; b ran");
+    let s = process::status(&out.state_dir(), run);
+    assert_eq!(s["status"], "succeeded");
+    assert_eq!(s["attempt"], 2);
+    assert_eq!(events(&out, run)[0], json!({ "seq": 0, "at": "2025-01-01T00:00:00.000Z", "kind": "run_started", "attempt": 1 }));
+}
