@@ -54,7 +54,7 @@ impl Driver {
             Msg::Done { key, result, inputs, history } => self.done(key, result, inputs, history),
             Msg::Approve { step, approval, reply } => {
                 let r = self.apply_approval(&step, approval);
-                let _ = reply.send(r);
+                self.replies.push((reply, r));
             }
             Msg::ApprovalTimeout { step } => {
                 if let Some((k, i)) = self.find(&step) {
@@ -64,7 +64,7 @@ impl Driver {
             Msg::Cancel { by, reply } => {
                 self.event(EventKind::Operator { action: "cancel".into(), by, detail: None });
                 self.stop(Stop::Cancel);
-                let _ = reply.send(Ok(()));
+                self.replies.push((reply, Ok(())));
             }
         }
     }

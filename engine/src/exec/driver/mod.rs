@@ -88,6 +88,8 @@ pub(crate) struct Driver {
     stopping: Option<Stop>,
     no_wait: bool,
     acks: Vec<oneshot::Sender<()>>,
+    /// Answers to operators (approve, cancel), sent once what they decided is durable.
+    replies: Vec<(oneshot::Sender<Result<(), String>>, Result<(), String>)>,
     waiting: HashSet<(PlanKind, usize)>,
     halted: Vec<String>,
     halted_units: HashSet<UnitKey>,
@@ -176,6 +178,7 @@ impl Driver {
             stopping: None,
             no_wait,
             acks: Vec::new(),
+            replies: Vec::new(),
             waiting: HashSet::new(),
             halted: Vec::new(),
             halted_units: HashSet::new(),
@@ -264,6 +267,9 @@ impl Driver {
         self.engine.inner.store.commit(batch, durable)?;
         for ack in self.acks.drain(..) {
             let _ = ack.send(());
+        }
+        for (reply, r) in self.replies.drain(..) {
+            let _ = reply.send(r);
         }
         Ok(())
     }
