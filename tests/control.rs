@@ -177,3 +177,80 @@ fn ctrl_c_checkpoints_exits_130_and_resume_finishes() {
 fn sigterm_checkpoints_exits_130_and_resume_finishes() {
     interrupted_then_resumed("TERM");
 }
+
+/// Starts `r.yaml` in the background in a new test directory and waits for `file`.
+fn started(yaml: &str, file: &str) -> (Output, Background) {
+    let setup = Test::new().file("r.yaml", yaml).args(["validate", "r.yaml"]).run().success();
+    let bg = Background::spawn(setup.then().args(["run", "r.yaml", "--no-wait"]).command(), setup.path());
+    process::wait_for(file, Duration::from_secs(30), || setup.path().join(file).exists());
+    (setup, bg)
+}
+
+#[test]
+fn ctrl_c_in_a_for_each_keeps_the_finished_items_for_resume() {
+    let (setup, bg) = started(
+        r#"version: 1
+name: items
+steps:
+  fan:
+    uses: exec
+    for_each: [1, 2, 3, 4]
+    max_parallel: 4
+    with:
+      script: |
+        echo "start {{ item }}" >> ledger
+        if [ {{ item }} -eq 3 ]; then touch three.started; while [ ! -e release ]; do sleep 0.05; done; fi
+        echo "end {{ item }}" >> ledger
+  after:
+    needs: [fan]
+    uses: exec
+    with: { script: "echo after >> ledger" }
+"#,
+        "three.started",
+    );
+    // Wait until the other three items are done, so that only item 3 is in flight.
+    process::wait_for("items 1, 2 and 4", Duration::from_secs(30), || {
+        let l = lines(&setup.path().join("ledger"));
+        ["end 1", "end 2", "end 4"].iter().all(|e| l.iter().any(|x| x == e))
+    });
+    process::signal("INT", &[bg.pid()]);
+    assert_eq!(bg.wait(Duration::from_secs(60)).code, Some(130));
+    let run = process::latest_run(&setup.state_dir());
+    std::fs::write(setup.path().join("release"), "").unwrap();
+    setup.then().args(["resume", &run]).run().success();
+    let l = lines(&setup.path().join("ledger"));
+    for (line, n) in [("start 1", 1), ("start 2", 1), ("start 4", 1), ("start 3", 2), ("end 3", 1), ("after", 1)] {
+        assert_eq!(count(&l, line), n, "{line}: {l:?}");
+    }
+    let s = process::status(&setup.state_dir(), &run);
+    assert_eq!(step(&s, "fan[2]")["attempts"], 2);
+    assert_eq!(step(&s, "fan[0]")["attempts"], 1);
+}
+
+#[test]
+fn ctrl_c_stops_a_child_run_too_and_resume_continues_both() {
+    let setup = Test::new()
+        .file(
+            "child.yaml",
+            "version: 1\nname: child\nsteps:\n  work:\n    uses: exec\n    with: { script: \"echo child >> ledger; touch child.started; while [ ! -e release ]; do sleep 0.05; done\" }\noutputs:\n  said: done\n",
+        )
+        .file(
+            "r.yaml",
+            "version: 1\nname: parent\nsteps:\n  sub: { uses: runbook, with: { file: child.yaml } }\n  after:\n    needs: [sub]\n    uses: exec\n    with: { script: \"echo after-{{ steps.sub.outputs.outputs.said }} >> ledger\" }\n",
+        )
+        .args(["validate", "r.yaml", "child.yaml"])
+        .run()
+        .success();
+    let bg = Background::spawn(setup.then().args(["run", "r.yaml", "--no-wait"]).command(), setup.path());
+    process::wait_for("the child's step", Duration::from_secs(30), || setup.path().join("child.started").exists());
+    process::signal("INT", &[bg.pid()]);
+    assert_eq!(bg.wait(Duration::from_secs(60)).code, Some(130));
+    let (parent, child) = (process::run_of(&setup.state_dir(), "parent"), process::run_of(&setup.state_dir(), "child"));
+    assert_eq!(process::status(&setup.state_dir(), &parent)["status"], "halted");
+    assert_eq!(process::status(&setup.state_dir(), &child)["status"], "halted");
+    std::fs::write(setup.path().join("release"), "").unwrap();
+    setup.then().args(["resume", &parent]).run().success();
+    assert_eq!(lines(&setup.path().join("ledger")), ["child", "child", "after-done"]);
+    assert_eq!(process::status(&setup.state_dir(), &child)["status"], "succeeded");
+    assert_eq!(process::run_ids(&setup.state_dir()).len(), 2, "the child was resumed, not started again");
+}

@@ -173,3 +173,18 @@ fn records_written_by_an_older_phoenix_still_read_and_resume() {
     assert_eq!(s["attempt"], 2);
     assert_eq!(events(&out, run)[0], json!({ "seq": 0, "at": "2025-01-01T00:00:00.000Z", "kind": "run_started", "attempt": 1 }));
 }
+
+#[test]
+fn status_shows_the_newest_run_and_runs_lists_newest_first() {
+    let out = Test::new().file("r.yaml", TWO_STEPS).args(["run", "r.yaml"]).run().code(1);
+    let first = process::latest_run(&out.state_dir());
+    std::fs::write(out.path().join("fixed"), "").unwrap();
+    out.then().args(["run", "r.yaml"]).run().success();
+    let ids = process::run_ids(&out.state_dir());
+    assert_eq!(ids.len(), 2);
+    assert_eq!(ids[1], first);
+    let latest = process::json(&out.state_dir(), &["status"]);
+    assert_eq!(latest["id"], ids[0].as_str());
+    assert_eq!(latest["status"], "succeeded");
+    out.then().args(["runs"]).run().success().stdout_contains(&ids[0]).stdout_contains("failed").stdout_contains("succeeded");
+}
