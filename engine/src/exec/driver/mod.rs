@@ -44,6 +44,9 @@ pub(crate) enum UnitResult {
     Halted(String),
 }
 
+/// Where an operator's request (approve, cancel) is answered.
+pub(crate) type Reply = oneshot::Sender<Result<(), String>>;
+
 /// What the driver hears from attempts and operators.
 pub(crate) enum Msg {
     Retry { key: UnitKey, attempt: u32, error: String, delay: Duration, ack: oneshot::Sender<()> },
@@ -89,7 +92,7 @@ pub(crate) struct Driver {
     no_wait: bool,
     acks: Vec<oneshot::Sender<()>>,
     /// Answers to operators (approve, cancel), sent once what they decided is durable.
-    replies: Vec<(oneshot::Sender<Result<(), String>>, Result<(), String>)>,
+    replies: Vec<(Reply, Result<(), String>)>,
     waiting: HashSet<(PlanKind, usize)>,
     halted: Vec<String>,
     halted_units: HashSet<UnitKey>,
