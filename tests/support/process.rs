@@ -57,13 +57,14 @@ pub(crate) fn descendants(root: u32) -> Vec<u32> {
     found
 }
 
-/// Crashes a process tree as a dying machine would: freezes `root` (the instant of the
-/// crash: it writes nothing more), freezes everything below it until nothing new appears,
-/// then SIGKILLs them all. Nothing in the tree runs a single instruction after the freeze
-/// of its parent has been observed.
+/// Crashes a process tree as a dying machine would: freezes `root` and everything below it
+/// (the instant of the crash: phoenix writes nothing more), then whatever appeared in
+/// between until nothing new does, then SIGKILLs them all.
 pub(crate) fn crash_tree(root: u32) {
-    signal("STOP", &[root]);
+    // Freeze the tree as it is now in one go, then whatever it spawned meanwhile.
     let mut all = vec![root];
+    all.extend(descendants(root));
+    signal("STOP", &all);
     loop {
         let new: Vec<u32> = descendants(root).into_iter().filter(|p| !all.contains(p)).collect();
         if new.is_empty() {
