@@ -106,4 +106,8 @@ fn a_run_that_crashed_still_holds_its_lock() {
     let holder = process::latest_run(&setup.state_dir());
     // The record still says running; its process is gone. Nothing else may start.
     refused_by(setup.then().args(["run", "r.yaml", "--no-wait"]).run(), &holder, "running");
+    // Until an operator cancels it.
+    setup.then().args(["cancel", &holder]).run().success();
+    std::fs::write(setup.path().join("other.yaml"), "version: 1\nname: other\nlock: dr\nsteps:\n  a: { uses: noop }\n").unwrap();
+    setup.then().args(["run", "other.yaml"]).run().success();
 }

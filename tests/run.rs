@@ -558,3 +558,24 @@ fn on_a_terminal_a_live_line_shows_what_runs_and_how_far_the_run_is() {
     assert!(screen.contains("1/2 done · running: slow"), "{screen:?}");
     assert!(screen.contains("succeeded"), "{screen:?}");
 }
+
+#[test]
+fn for_each_takes_its_list_from_an_earlier_step_and_gathers_item_outputs() {
+    let out = run(r#"version: 1
+name: regions
+steps:
+  list:
+    uses: exec
+    with: { cmd: [echo, '["east", "west", "north"]'], parse: json }
+  fan:
+    needs: [list]
+    for_each: "{{ steps.list.outputs.json }}"
+    uses: exec
+    with: { cmd: [echo, "region={{ item }}"] }
+outputs:
+  said: "{{ steps.fan.outputs['items'] | map(attribute='stdout') | map('trim') | list }}"
+  count: "{{ steps.fan.outputs.count }}"
+"#)
+    .success();
+    assert_eq!(status(&out)["outputs"], serde_json::json!({"said": ["region=east", "region=west", "region=north"], "count": 3}));
+}
