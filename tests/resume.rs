@@ -280,3 +280,35 @@ outputs:
     assert_eq!(p["outputs"]["child_said"], "promoted");
     assert_eq!(process::run_ids(&out.state_dir()).len(), 2, "resuming resumed the child; it started no new one");
 }
+
+#[test]
+fn resume_first_stops_step_processes_that_outlived_a_killed_phoenix() {
+    // Only phoenix dies (as under the OOM killer): its step's processes live on as orphans.
+    let marker = format!("phoenix-orphan-{}", process::unique());
+    let yaml = format!(
+        r#"version: 1
+name: orphan
+steps:
+  long:
+    uses: exec
+    with: {{ script: "echo long >> ledger; if [ ! -e once ]; then touch once; exec -a {marker} sleep 1000; fi" }}
+  after:
+    needs: [long]
+    uses: exec
+    with: {{ script: "echo after >> ledger" }}
+"#
+    );
+    let setup = Test::new().file("r.yaml", yaml).args(["validate", "r.yaml"]).run().success();
+    let bg = Background::spawn(setup.then().args(["run", "r.yaml", "--no-wait"]).command(), setup.path());
+    process::wait_for("the long step to start", Duration::from_secs(30), || !process::alive_with_marker(&marker).is_empty());
+    process::signal("KILL", &[bg.pid()]);
+    drop(bg);
+    assert!(!process::alive_with_marker(&marker).is_empty(), "the step's process outlived phoenix");
+    let run = process::latest_run(&setup.state_dir());
+    setup.then().args(["resume", &run]).run().success();
+    assert!(process::alive_with_marker(&marker).is_empty(), "resume stopped the leftover process");
+    let l = ledger(&setup);
+    assert_eq!((count(&l, "long"), count(&l, "after")), (2, 1), "{l:?}");
+    let logs = process::json(&setup.state_dir(), &["logs", &run]);
+    assert!(logs["events"].as_array().unwrap().iter().any(|e| e["kind"] == "operator" && e["action"] == "stop-orphans"), "{logs:#}");
+}

@@ -145,9 +145,6 @@ steps:
 }
 
 #[test]
-#[ignore = "conflicts with commit 1f1c38b, which lets dependents of a `when`-skipped step run \
-            (Argo `depends`); RUNBOOK.md says a step runs only when all its needs succeeded, \
-            otherwise it and its dependents are skipped. Un-ignore once the contract is settled."]
 fn when_false_skips_the_dependents_too() {
     let out = run(r#"version: 1
 name: optional
@@ -164,6 +161,44 @@ steps:
     .success();
     assert!(!out.path().join("after_off.ran").exists(), "a dependent of a skipped step ran");
     assert_eq!(step_states(&status(&out)), ["off=skipped", "after_off=skipped"]);
+}
+
+#[test]
+fn trigger_rules_let_a_step_follow_an_optional_gate_or_clean_up_after_a_failure() {
+    let out = run(r#"version: 1
+name: rules
+steps:
+  gate:
+    uses: exec
+    when: "false"
+    with: { script: "touch gate.ran" }
+  after_gate:
+    needs: [gate]
+    trigger_rule: none_failed
+    uses: exec
+    with: { script: "touch after_gate.ran" }
+  broken:
+    uses: exec
+    with: { script: "exit 3" }
+  not_after_failure:
+    needs: [broken]
+    trigger_rule: none_failed
+    uses: exec
+    with: { script: "touch not_after_failure.ran" }
+  cleanup:
+    needs: [broken, after_gate]
+    trigger_rule: all_done
+    uses: exec
+    with: { script: "touch cleanup.ran" }
+"#)
+    .code(1);
+    assert!(out.path().join("after_gate.ran").exists(), "none_failed: a skipped need counts as done");
+    assert!(!out.path().join("not_after_failure.ran").exists(), "none_failed: a failed need still skips");
+    assert!(out.path().join("cleanup.ran").exists(), "all_done: runs after a failure");
+    assert_eq!(
+        step_states(&status(&out)),
+        ["gate=skipped", "after_gate=succeeded", "broken=failed", "not_after_failure=skipped", "cleanup=succeeded"]
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod driver;
 mod engine;
 pub mod lifecycle;
 mod observer;
+mod orphans;
 mod plan;
 mod prepare;
 mod resume;

@@ -22,6 +22,9 @@ impl Engine {
             RunStatus::Cancelled => return Err(RunError::BadInput(format!("run {id} was cancelled: start a new run instead"))),
             _ => {}
         }
+        // Steps of a crashed run may still be running as orphans: stop them first.
+        let orphans =
+            if run.status == RunStatus::Running { super::orphans::stop(id, self.inner.opts.grace).await } else { Default::default() };
         let stored_text = store.source(id)?.ok_or_else(|| RunError::BadInput(format!("run {id} has no stored runbook text")))?;
         let old = crate::runbook::load_str(&stored_text, std::path::Path::new(&run.file))
             .runbook
@@ -38,6 +41,17 @@ impl Engine {
             batch.event(id, seq, now, kind);
             seq += 1;
         };
+        if !orphans.is_empty() {
+            let list: Vec<String> = orphans.into_iter().collect();
+            event(
+                &mut batch,
+                EventKind::Operator {
+                    action: "stop-orphans".into(),
+                    by: "phoenix".into(),
+                    detail: Some(format!("processes of {} outlived the crash and were stopped", list.join(", "))),
+                },
+            );
+        }
         if adopted {
             if rb.name != old.name {
                 return Err(RunError::BadInput(format!("run {id} is of runbook `{}`, not `{}`", old.name, rb.name)));

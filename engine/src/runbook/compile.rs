@@ -186,6 +186,7 @@ fn step(def: &Def<'_>, needs: &[usize], plan: &[Def<'_>], raw: &RawRunbook) -> S
         "timeout": timeout.map(|t| t.as_millis() as u64),
         "retry": [retry.attempts, retry.delay.as_millis() as u32, retry.max_delay.as_millis() as u32],
         "continue_on_error": def.continue_on_error,
+        "trigger_rule": def.trigger_rule,
         "idempotent": idempotent,
     }));
     Step {
@@ -198,6 +199,7 @@ fn step(def: &Def<'_>, needs: &[usize], plan: &[Def<'_>], raw: &RawRunbook) -> S
         timeout,
         retry,
         continue_on_error: def.continue_on_error.unwrap_or(false),
+        trigger_rule: def.trigger_rule,
         idempotent,
         for_each: def.for_each.cloned(),
         max_parallel: def.max_parallel.map(|n| n as usize),

@@ -7,4 +7,6 @@ pub mod raw;
 mod sections;
 
 pub use load::{Loaded, load_file, load_str};
-pub use model::{Backoff, Cond, Level, Param, ParamType, Plan, RetryPolicy, Role, Runbook, SecretSource, Signal, Step, StepId, WeightRule};
+pub use model::{
+    Backoff, Cond, Level, Param, ParamType, Plan, RetryPolicy, Role, Runbook, SecretSource, Signal, Step, StepId, TriggerRule, WeightRule,
+};

@@ -7,7 +7,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde_json::Value;
 
-pub use super::raw::{Backoff, Cond, ParamType};
+pub use super::raw::{Backoff, Cond, ParamType, TriggerRule};
 use crate::dag::Dag;
 
 /// A step's index in its [`Plan`].
@@ -137,6 +137,8 @@ pub struct Step {
     pub retry: RetryPolicy,
     /// Whether a failure counts as success for dependents.
     pub continue_on_error: bool,
+    /// When it runs, given how its needs ended.
+    pub trigger_rule: TriggerRule,
     /// Whether it may be re-run after a crash.
     pub idempotent: bool,
     /// The list it runs over: an expression string or a literal list.

@@ -315,6 +315,19 @@ impl<'de> Deserialize<'de> for Cond {
     }
 }
 
+/// When a step runs, given how its needs ended (the names are Airflow's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema, serde::Serialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerRule {
+    /// Every need succeeded (or failed with `continue_on_error`).
+    #[default]
+    AllSuccess,
+    /// No need failed: needs that were skipped count as done.
+    NoneFailed,
+    /// Every need ended, whatever the outcome.
+    AllDone,
+}
+
 /// One step of the DAG.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -341,6 +354,11 @@ pub struct RawStep {
     /// A failure is recorded but counts as success for dependents.
     #[serde(default)]
     pub continue_on_error: Option<bool>,
+    /// When the step runs, given how its needs ended: `all_success` (default: every need
+    /// succeeded), `none_failed` (needs succeeded or were skipped: for steps after an
+    /// optional gate), `all_done` (every need ended, however: for cleanup).
+    #[serde(default)]
+    pub trigger_rule: Option<TriggerRule>,
     /// Whether a step found running after a crash may simply be run again (default true).
     /// If false, `phoenix resume` stops and asks for `--retry STEP` or `--skip STEP`.
     #[serde(default)]

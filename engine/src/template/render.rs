@@ -21,6 +21,11 @@ fn base() -> Environment<'static> {
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_fuel(Some(FUEL));
     env.set_recursion_limit(100);
+    // Values print as they are written in YAML and JSON: `true`, not Python's `True`.
+    env.set_formatter(|out, state, value| match plain_text(value) {
+        Some(t) => out.write_str(t).map_err(minijinja::Error::from),
+        None => minijinja::escape_formatter(out, state, value),
+    });
     env.add_filter("shell_quote", |s: String| shell_quote(&s));
     env.add_filter("basename", |s: String| s.rsplit('/').next().unwrap_or_default().to_string());
     env.add_filter("dirname", |s: String| s.rsplit_once('/').map_or(String::new(), |(d, _)| d.to_string()));
@@ -30,6 +35,15 @@ fn base() -> Environment<'static> {
         Ok(to_mj(&v))
     });
     env
+}
+
+/// How booleans and none print: as in YAML and JSON.
+fn plain_text(v: &MjValue) -> Option<&'static str> {
+    match v.kind() {
+        minijinja::value::ValueKind::Bool => Some(if v.is_true() { "true" } else { "false" }),
+        minijinja::value::ValueKind::None => Some("null"),
+        _ => None,
+    }
 }
 
 /// The environment for ordinary values.
@@ -44,7 +58,9 @@ fn shell_environment() -> &'static Environment<'static> {
     ENV.get_or_init(|| {
         let mut env = base();
         env.set_formatter(|out, _state, value| {
-            if value.is_safe() {
+            if let Some(t) = plain_text(value) {
+                out.write_str(t)?;
+            } else if value.is_safe() {
                 out.write_str(value.as_str().unwrap_or_default())?;
             } else if let Some(s) = value.as_str() {
                 out.write_str(&shell_quote(s))?;
@@ -173,6 +189,13 @@ mod tests {
         assert_eq!(render_string("{{ steps.a.outputs.list }}", &ctx(), Renderer::Value).unwrap(), json!([1, 2]));
         assert_eq!(render_string("n={{ params.n }}", &ctx(), Renderer::Value).unwrap(), json!("n=3"));
         assert_eq!(render_string("{{ params.flag }}", &ctx(), Renderer::Value).unwrap(), json!(false));
+    }
+
+    #[test]
+    fn booleans_and_none_print_as_in_yaml() {
+        assert_eq!(render_string("x{{ params.flag }}", &ctx(), Renderer::Value).unwrap(), json!("xfalse"));
+        assert_eq!(render_string("if {{ params.flag }}; then", &ctx(), Renderer::Shell).unwrap(), json!("if false; then"));
+        assert_eq!(render_string("{{ none }}!", &ctx(), Renderer::Value).unwrap(), json!("null!"));
     }
 
     #[test]

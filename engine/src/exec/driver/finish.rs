@@ -46,7 +46,24 @@ impl Driver {
         match self.phase {
             PlanKind::Main => {
                 let failed = failed(&self.rb.main, &self.main);
+                // Nothing runs and nothing can start: every step must have ended. If one has
+                // not, that is an engine bug, and the run must not claim success.
+                let undecided: Vec<String> = self.main.iter().filter(|r| !r.status.is_done()).map(|r| r.id.clone()).collect();
+                if !undecided.is_empty() {
+                    let why = format!(
+                        "internal error: the run stopped with step(s) never decided: {} (resume it to continue)",
+                        undecided.join(", ")
+                    );
+                    return self.finish(RunStatus::Halted, Some(why.clone())).map(|_| Some(Outcome::Halted(why)));
+                }
                 if failed.is_empty() {
+                    // The on_failure steps will not run: say so rather than leave them pending.
+                    for i in 0..self.fail.len() {
+                        if self.fail[i].status == StepStatus::Pending {
+                            self.fail[i].skip = Some(crate::state::SkipReason::When);
+                            self.transition((PlanKind::OnFailure, i, None), StepStatus::Skipped, Some("the run did not fail".into()));
+                        }
+                    }
                     let outputs = self.render_outputs();
                     return match outputs {
                         Ok(o) => {

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use super::{Driver, Need, UnitKey, item_id};
 use crate::exec::attempt::Unit;
 use crate::exec::prepare::now_ms;
-use crate::runbook::{Cond, Role};
+use crate::runbook::{Cond, Role, TriggerRule};
 use crate::state::{PlanKind, SkipReason, StepRecord, StepStatus};
 use crate::template::{eval_condition, eval_value, render_tree};
 
@@ -13,16 +13,17 @@ impl Driver {
     pub(super) fn needs(&self, k: PlanKind, i: usize) -> Need {
         let plan = self.plan(k);
         let recs = self.recs(k);
+        let rule = plan.steps[i].trigger_rule;
         let mut need = Need::Run;
         for &n in &plan.steps[i].needs {
-            match recs[n].status {
-                StepStatus::Succeeded => {}
-                StepStatus::Failed if plan.steps[n].continue_on_error || matches!(plan.steps[n].role, Role::Probe(_)) => {}
-                // A step its own `when` turned off is optional, not a failure (as in Argo's
-                // `depends`): its dependents run. A skip caused by a failure propagates.
-                StepStatus::Skipped if recs[n].skip == Some(SkipReason::When) => {}
-                StepStatus::Pending | StepStatus::Running | StepStatus::Waiting => need = Need::Wait,
-                StepStatus::Failed | StepStatus::Skipped | StepStatus::Cancelled => return Need::Skip,
+            let tolerated = plan.steps[n].continue_on_error || matches!(plan.steps[n].role, Role::Probe(_));
+            match (recs[n].status, rule) {
+                (StepStatus::Pending | StepStatus::Running | StepStatus::Waiting, _) => need = Need::Wait,
+                (StepStatus::Succeeded, _) | (_, TriggerRule::AllDone) => {}
+                (StepStatus::Failed, _) if tolerated => {}
+                // `none_failed`: a need that was skipped (an optional gate) counts as done.
+                (StepStatus::Skipped, TriggerRule::NoneFailed) => {}
+                (StepStatus::Failed | StepStatus::Skipped | StepStatus::Cancelled, _) => return Need::Skip,
             }
         }
         need
