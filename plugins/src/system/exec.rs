@@ -191,7 +191,7 @@ impl Plugin for Exec {
             use std::os::unix::process::ExitStatusExt;
             128 + status.signal().unwrap_or(0)
         });
-        let mut outputs = json!({ "exit_code": code, "stdout": tail_text(&stdout, cap), "stderr": stderr.text() });
+        let mut outputs = json!({ "exit_code": code, "stdout": stdout.last(cap), "stderr": stderr.text() });
         if let Some(reason) = stopped {
             return Err(ActionError::Cancelled(format!("`{program}` {reason}")));
         }
@@ -223,18 +223,6 @@ impl Plugin for Exec {
         }
         Ok(outputs)
     }
-}
-
-fn tail_text(t: &Tail, cap: usize) -> String {
-    let s = t.text();
-    if s.len() <= cap {
-        return s;
-    }
-    let mut start = s.len() - cap;
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    s[start..].to_string()
 }
 
 /// SIGTERM to the whole process group, then SIGKILL after the grace period.
