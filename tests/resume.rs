@@ -302,7 +302,9 @@ steps:
     let bg = Background::spawn(setup.then().args(["run", "r.yaml", "--no-wait"]).command(), setup.path());
     process::wait_for("the long step to start", Duration::from_secs(30), || !process::alive_with_marker(&marker).is_empty());
     process::signal("KILL", &[bg.pid()]);
-    drop(bg);
+    // Reap phoenix alone (dropping the handle of a live process would kill its whole tree).
+    let ended = bg.wait(Duration::from_secs(30));
+    assert_eq!(ended.code, None, "phoenix was killed by the signal");
     assert!(!process::alive_with_marker(&marker).is_empty(), "the step's process outlived phoenix");
     let run = process::latest_run(&setup.state_dir());
     setup.then().args(["resume", &run]).run().success();

@@ -125,7 +125,6 @@ pub(crate) fn run(
             return Exit::BadInput;
         }
     };
-    let rt = runtime();
     if dry_run {
         // A dry run needs no store: an engine over memory renders the plan.
         let store = phoenix_engine::state::Store::new(Arc::new(phoenix_engine::state::MemKv::default())).expect("memory store");
@@ -146,32 +145,12 @@ pub(crate) fn run(
             }
         };
     }
-    let dir = state::dir(state_dir);
-    let exit = rt.block_on(async move {
-        let shutdown = CancellationToken::new();
-        let display = Arc::new(Display::new(!no_wait));
-        let engine = match engine_for(&dir, operator, display.clone(), shutdown.clone()) {
-            Ok(e) => e,
-            Err(x) => return x,
-        };
-        let _guard = engine.serve_control();
-        on_signals(shutdown);
-        let ticker = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                display.tick();
-            }
-        });
-        let r = engine.start(Arc::new(rb), StartOptions { params, no_wait, parent: None }).await;
-        ticker.abort();
-        match r {
+    drive(state_dir, operator, no_wait, move |engine| async move {
+        match engine.start(Arc::new(rb), StartOptions { params, no_wait, parent: None }).await {
             Ok((id, outcome)) => finish(&engine, &id, Ok(outcome), out),
             Err(e) => finish(&engine, "", Err(e), out),
         }
-    });
-    // A terminal prompt may still be reading stdin: do not wait for it.
-    rt.shutdown_background();
-    exit
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -192,6 +171,30 @@ pub(crate) fn resume(
         },
         None => None,
     };
+    let id = id.to_string();
+    drive(state_dir, operator, no_wait, move |engine| async move {
+        if let Some(new) = &adopted {
+            let old = engine.store().source(&id).ok().flatten().and_then(|t| phoenix_engine::load_str(&t, new.file.as_path()).runbook);
+            if let Some(old) = old {
+                eprintln!("adopting {} for run {id}:", new.file.display());
+                for line in describe_adoption(&old, new) {
+                    eprintln!("  {line}");
+                }
+            }
+        }
+        let r = engine.resume(&id, ResumeOptions { runbook: adopted, retry, skip, no_wait }).await;
+        finish(&engine, &id, r, out)
+    })
+}
+
+/// Sets up what driving a run needs (the store, the display, the control socket, signal
+/// handling, the ticking status line), runs `body`, and ends without waiting for a
+/// terminal prompt that may still be reading stdin.
+pub(crate) fn drive<F, Fut>(state_dir: &Option<PathBuf>, operator: Option<String>, no_wait: bool, body: F) -> Exit
+where
+    F: FnOnce(Engine) -> Fut,
+    Fut: std::future::Future<Output = Exit>,
+{
     let dir = state::dir(state_dir);
     let rt = runtime();
     let exit = rt.block_on(async move {
@@ -201,15 +204,6 @@ pub(crate) fn resume(
             Ok(e) => e,
             Err(x) => return x,
         };
-        if let Some(new) = &adopted {
-            let old = engine.store().source(id).ok().flatten().and_then(|t| phoenix_engine::load_str(&t, new.file.as_path()).runbook);
-            if let Some(old) = old {
-                eprintln!("adopting {} for run {id}:", new.file.display());
-                for line in describe_adoption(&old, new) {
-                    eprintln!("  {line}");
-                }
-            }
-        }
         let _guard = engine.serve_control();
         on_signals(shutdown);
         let ticker = tokio::spawn(async move {
@@ -218,9 +212,9 @@ pub(crate) fn resume(
                 display.tick();
             }
         });
-        let r = engine.resume(id, ResumeOptions { runbook: adopted, retry, skip, no_wait }).await;
+        let exit = body(engine).await;
         ticker.abort();
-        finish(&engine, id, r, out)
+        exit
     });
     rt.shutdown_background();
     exit
