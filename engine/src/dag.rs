@@ -10,6 +10,8 @@ use petgraph::visit::EdgeRef;
 pub struct Dag {
     graph: DiGraph<(), ()>,
     order: Vec<usize>,
+    /// Each step's position in `order`.
+    pos: Vec<usize>,
 }
 
 impl Dag {
@@ -26,7 +28,14 @@ impl Dag {
             }
         }
         match petgraph::algo::toposort(&graph, None) {
-            Ok(order) => Ok(Dag { order: order.into_iter().map(NodeIndex::index).collect(), graph }),
+            Ok(order) => {
+                let order: Vec<usize> = order.into_iter().map(NodeIndex::index).collect();
+                let mut pos = vec![0; order.len()];
+                for (p, &i) in order.iter().enumerate() {
+                    pos[i] = p;
+                }
+                Ok(Dag { order, pos, graph })
+            }
             Err(_) => Err(cycles(&graph)),
         }
     }
@@ -71,10 +80,27 @@ impl Dag {
             return false;
         }
         let (na, nb) = (NodeIndex::new(a), NodeIndex::new(b));
+        if self.pos[a] > self.pos[b] {
+            return false;
+        }
         if self.graph.contains_edge(na, nb) {
             return true;
         }
-        petgraph::algo::has_path_connecting(&self.graph, na, nb, None)
+        // Walk back from `b` through its needs, only among steps ordered after `a`: an
+        // ancestor of `b` that comes before `a` in topological order cannot lead to `a`.
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = vec![nb];
+        while let Some(n) = stack.pop() {
+            for p in self.graph.neighbors_directed(n, petgraph::Direction::Incoming) {
+                if p == na {
+                    return true;
+                }
+                if self.pos[p.index()] > self.pos[a] && seen.insert(p) {
+                    stack.push(p);
+                }
+            }
+        }
+        false
     }
 
     /// Every step's ancestors, computed in one pass over the topological order.
