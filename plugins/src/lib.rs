@@ -8,6 +8,7 @@ mod action;
 pub mod builtin;
 pub mod duration;
 pub mod net;
+pub mod postgres;
 mod registry;
 pub mod system;
 

@@ -3,6 +3,7 @@
 use crate::Action;
 use crate::builtin::{Approval, Assert, Noop, RunbookAction, Sleep};
 use crate::net::Http;
+use crate::postgres::{Query as PostgresQuery, ReplicationLag};
 use crate::system::Exec;
 
 static NOOP: Noop = Noop;
@@ -12,6 +13,8 @@ static APPROVAL: Approval = Approval;
 static RUNBOOK: RunbookAction = RunbookAction;
 static EXEC: Exec = Exec;
 static HTTP: Http = Http;
+static POSTGRES_QUERY: PostgresQuery = PostgresQuery;
+static POSTGRES_REPLICATION_LAG: ReplicationLag = ReplicationLag;
 
 static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("noop", &NOOP),
@@ -21,6 +24,8 @@ static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("runbook", &RUNBOOK),
     ("exec", &EXEC),
     ("http", &HTTP),
+    ("postgres.query", &POSTGRES_QUERY),
+    ("postgres.replication_lag", &POSTGRES_REPLICATION_LAG),
 ];
 
 /// Every action, built-ins first.

@@ -1,0 +1,89 @@
+//! One connection for one attempt: connect within a timeout, run work that a cancel (step
+//! timeout, `phoenix cancel`, Ctrl-C) stops on the server too, and describe errors safely.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls};
+
+use super::dsn::{Dsn, chain};
+use crate::{ActionCtx, ActionError, Stream};
+
+/// A connected client; the connection task ends when it is dropped.
+pub(crate) struct Session {
+    pub(crate) client: Client,
+}
+
+/// Connects, giving up after `timeout` (the whole handshake, not just the TCP connect).
+pub(crate) async fn connect(ctx: &ActionCtx, dsn: &Dsn, timeout: Duration) -> Result<Session, ActionError> {
+    let mut config = dsn.config.clone();
+    config.connect_timeout(timeout);
+    let attempt = tokio::time::timeout(timeout, config.connect(NoTls));
+    let result = tokio::select! {
+        r = attempt => r,
+        _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled(format!("connecting to {} stopped", dsn.described))),
+    };
+    let (client, connection) = match result {
+        Err(_) => {
+            return Err(ActionError::failed(format!(
+                "could not connect to {} within {}",
+                dsn.described,
+                crate::duration::format_duration(timeout)
+            )));
+        }
+        Ok(Err(e)) => return Err(failure(dsn, &format!("could not connect to {}", dsn.described), &e)),
+        Ok(Ok(pair)) => pair,
+    };
+    tokio::spawn(async move {
+        // Errors here surface on the client's next call as "connection closed".
+        let _ = connection.await;
+    });
+    ctx.log(Stream::Info, format!("connected to {}", dsn.described));
+    Ok(Session { client })
+}
+
+impl Session {
+    /// Runs `work`; on cancel, asks the server to cancel the running query and stops.
+    pub(crate) async fn run<T>(
+        &self,
+        ctx: &ActionCtx,
+        what: &str,
+        work: impl Future<Output = Result<T, ActionError>>,
+    ) -> Result<T, ActionError> {
+        let token = self.client.cancel_token();
+        tokio::select! {
+            r = work => r,
+            _ = ctx.cancel.cancelled() => {
+                // Best effort, bounded: the server may be the thing that hangs.
+                let _ = tokio::time::timeout(Duration::from_secs(2), token.cancel_query(NoTls)).await;
+                Err(ActionError::Cancelled(format!("{what} stopped; the server was asked to cancel it")))
+            }
+        }
+    }
+}
+
+/// A failure from tokio-postgres: the server's own words for database errors (with SQLSTATE,
+/// detail and hint), the cause chain otherwise; never the password.
+pub(crate) fn failure(dsn: &Dsn, context: &str, e: &tokio_postgres::Error) -> ActionError {
+    if let Some(db) = e.as_db_error() {
+        let mut msg = format!("{context}: {}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code());
+        if let Some(d) = db.detail() {
+            msg += &format!("; detail: {d}");
+        }
+        if let Some(h) = db.hint() {
+            msg += &format!("; hint: {h}");
+        }
+        let retryable = retryable_state(db.code());
+        return ActionError::Failed { message: dsn.redact(&msg), outputs: Some(json!({ "sqlstate": db.code().code() })), retryable };
+    }
+    ActionError::failed(dsn.redact(&format!("{context}: {}", chain(e))))
+}
+
+/// Connection trouble, serialization failures, shutdowns and resource limits may pass;
+/// bad SQL, missing objects and denied permissions will not.
+fn retryable_state(code: &SqlState) -> bool {
+    let c = code.code();
+    ["08", "40", "53", "57", "58"].iter().any(|class| c.starts_with(class))
+}
