@@ -1,6 +1,8 @@
 //! Phoenix's integration tests: one binary that drives the real `phoenix` executable
 //! through the fluent harness in `support`, one module per feature.
 
+#[path = "support/postgres.rs"]
+mod postgres;
 #[path = "support/process.rs"]
 mod process;
 mod support;
@@ -14,6 +16,7 @@ mod graph;
 mod http_plugin;
 mod locks;
 mod plugins_cli;
+mod postgres_probe;
 mod resume;
 mod run;
 mod runbooks;
