@@ -8,6 +8,9 @@ have python3 || need+=(python3)
 have pgrep || need+=(procps)
 have curl || need+=(curl)
 [ -x /usr/bin/time ] || need+=(time)
+# The postgres.* tests start real clusters from these (initdb, pg_ctl, pg_basebackup, psql);
+# the package also creates the `postgres` user they run as.
+[ -x /usr/lib/postgresql/15/bin/initdb ] && [ -x /usr/lib/postgresql/15/bin/psql ] || need+=(postgresql-15)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
