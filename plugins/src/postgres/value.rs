@@ -63,18 +63,12 @@ fn decode(ty: &Type, raw: &[u8]) -> Result<Value, BoxError> {
 
 /// JSON has no NaN or infinities: those become strings, as PostgreSQL prints them.
 fn float(f: f64) -> Value {
-    Number::from_f64(f).map_or_else(
-        || {
-            Value::String(if f.is_nan() {
-                "NaN".into()
-            } else if f > 0.0 {
-                "Infinity".into()
-            } else {
-                "-Infinity".into()
-            })
-        },
-        Value::Number,
-    )
+    match Number::from_f64(f) {
+        Some(n) => Value::Number(n),
+        None if f.is_nan() => "NaN".into(),
+        None if f > 0.0 => "Infinity".into(),
+        None => "-Infinity".into(),
+    }
 }
 
 /// A numeric is a JSON number when that is exact, else its text (every digit kept).
