@@ -67,6 +67,14 @@ pub(crate) enum Command {
         #[arg(long = "as", value_name = "NAME")]
         operator: Option<String>,
     },
+    /// Evaluate the signals once (no run, no lock), update the level history, print the score (exit 0 whatever the level).
+    Health {
+        /// The runbook.
+        file: PathBuf,
+        /// A param: `--param name=value` (repeatable).
+        #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+        params: Vec<String>,
+    },
     /// Continue a halted, failed or crashed run from its checkpoint.
     Resume {
         /// The run id.

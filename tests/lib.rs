@@ -1,6 +1,8 @@
 //! Phoenix's integration tests: one binary that drives the real `phoenix` executable
 //! through the fluent harness in `support`, one module per feature.
 
+#[path = "support/health_server.rs"]
+mod health_server;
 #[path = "support/postgres.rs"]
 mod postgres;
 #[path = "support/process.rs"]
@@ -13,6 +15,7 @@ mod approval;
 mod control;
 mod exec_plugin;
 mod graph;
+mod health;
 mod http_plugin;
 mod locks;
 mod plugins_cli;

@@ -1,6 +1,7 @@
 //! One module per command; `dispatch` maps each to its exit code.
 
 mod graph;
+mod health;
 mod ops;
 mod plugins;
 mod run;
@@ -21,6 +22,7 @@ pub(crate) fn dispatch(cli: Cli) -> Exit {
         }
         Command::Plugins { name } => plugins::run(name.as_deref(), out),
         Command::Run { file, params, dry_run, no_wait, operator } => run::run(&cli.state, &file, &params, dry_run, no_wait, operator, out),
+        Command::Health { file, params } => health::run(&cli.state, &file, &params, out),
         Command::Resume { run, runbook, retry, skip, no_wait, operator } => {
             run::resume(&cli.state, &run, runbook.as_deref(), retry, skip, no_wait, operator, out)
         }

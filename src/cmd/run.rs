@@ -12,11 +12,11 @@ use crate::cli::Output;
 use crate::display::Display;
 use crate::exit::Exit;
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime starts")
 }
 
-fn parse_params(raw: &[String]) -> Result<Vec<(String, String)>, String> {
+pub(super) fn parse_params(raw: &[String]) -> Result<Vec<(String, String)>, String> {
     raw.iter()
         .map(|p| {
             p.split_once('=').map(|(k, v)| (k.trim().to_string(), v.to_string())).ok_or_else(|| format!("--param `{p}` is not NAME=VALUE"))
@@ -39,7 +39,7 @@ fn on_signals(token: CancellationToken) {
     });
 }
 
-fn engine_for(dir: &Path, operator: Option<String>, display: Arc<Display>, shutdown: CancellationToken) -> Result<Engine, Exit> {
+pub(super) fn engine_for(dir: &Path, operator: Option<String>, display: Arc<Display>, shutdown: CancellationToken) -> Result<Engine, Exit> {
     let store = match state::open(dir) {
         Ok(Access::Direct(s)) => s,
         Ok(Access::Owner) => {

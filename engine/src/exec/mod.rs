@@ -9,6 +9,7 @@ mod context;
 pub mod control;
 mod driver;
 mod engine;
+mod health;
 pub mod lifecycle;
 mod observer;
 mod orphans;

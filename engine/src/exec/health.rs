@@ -1,0 +1,60 @@
+//! `phoenix health`: the signals alone (probes + score), with no run record and no lock.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::engine::{Engine, RunError, StartOptions};
+use super::observer::Silent;
+use crate::dag::Dag;
+use crate::runbook::{Plan, Role, Runbook};
+use crate::state::{Batch, MemKv, Store};
+
+impl Engine {
+    /// Evaluates a runbook's signals once and returns the `score` step's outputs.
+    ///
+    /// The probes and the score run as a throwaway run on an in-memory store, so nothing
+    /// about the evaluation (run, steps, events, lock) is recorded. Only the level history
+    /// is real: it is copied into the scratch store before and written back to this
+    /// engine's store after, so `for:` counts across evaluations and runs.
+    pub async fn evaluate(&self, rb: &Runbook, params: &[(String, String)]) -> Result<Value, RunError> {
+        if rb.signals.is_empty() {
+            return Err(RunError::BadInput(format!("runbook `{}` has no signals to evaluate", rb.name)));
+        }
+        let signals_only = Arc::new(signals_only(rb)?);
+        let scratch = Store::new(Arc::new(MemKv::default()))?;
+        if let Some(h) = self.inner.store.history(&rb.name)? {
+            let mut b = Batch::default();
+            b.history(&rb.name, &h);
+            scratch.commit(b, false)?;
+        }
+        let engine = Engine::new(scratch.clone(), self.inner.opts.clone(), Arc::new(Silent), self.inner.shutdown.child_token());
+        let opts = StartOptions { params: params.to_vec(), ..StartOptions::default() };
+        let (id, _) = engine.start(signals_only, opts).await?;
+        let score = scratch.step(&id, "score")?.and_then(|s| s.outputs);
+        let (Some(score), Some(h)) = (score, scratch.history(&rb.name)?) else {
+            return Err(RunError::BadInput("the evaluation was interrupted before the score was computed".into()));
+        };
+        let mut b = Batch::default();
+        b.history(&rb.name, &h);
+        self.inner.store.commit(b, true)?;
+        Ok(score)
+    }
+}
+
+/// The runbook cut down to its probe steps and `score`: no actions, no on_failure, no lock.
+fn signals_only(rb: &Runbook) -> Result<Runbook, RunError> {
+    let steps: Vec<_> = rb.main.steps.iter().filter(|s| !matches!(s.role, Role::Action)).cloned().collect();
+    let kept: Vec<usize> = rb.main.steps.iter().enumerate().filter(|(_, s)| !matches!(s.role, Role::Action)).map(|(i, _)| i).collect();
+    let needs: Vec<Vec<usize>> = steps.iter().map(|s| s.needs.iter().filter_map(|n| kept.iter().position(|k| k == n)).collect()).collect();
+    let mut steps = steps;
+    for (s, n) in steps.iter_mut().zip(&needs) {
+        s.needs = n.clone();
+    }
+    let dag = Dag::build(&needs).map_err(|_| RunError::BadInput("the signals' steps form a cycle".into()))?;
+    let mut out = rb.clone();
+    out.main = Plan { steps, dag };
+    out.on_failure = Plan::default();
+    out.lock = None;
+    Ok(out)
+}

@@ -1,0 +1,90 @@
+//! `phoenix health FILE`: evaluate the signals once and print the score table.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::run::{engine_for, parse_params, runtime};
+use crate::cli::Output;
+use crate::display::Display;
+use crate::exit::Exit;
+
+/// Exit 0 whatever the level; 2 for bad input.
+pub(crate) fn run(state_dir: &Option<std::path::PathBuf>, file: &Path, raw_params: &[String], out: Output) -> Exit {
+    let rb = match super::load_or_report(file, out) {
+        Ok(rb) => rb,
+        Err(e) => return e,
+    };
+    let params = match parse_params(raw_params) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::BadInput;
+        }
+    };
+    let dir = super::state::dir(state_dir);
+    let rt = runtime();
+    let exit = rt.block_on(async move {
+        let engine = match engine_for(&dir, None, Arc::new(Display::new(false)), CancellationToken::new()) {
+            Ok(e) => e,
+            Err(x) => return x,
+        };
+        match engine.evaluate(&rb, &params).await {
+            Ok(score) => {
+                match out {
+                    Output::Json => println!("{}", serde_json::to_string_pretty(&score).expect("json")),
+                    Output::Text => print!("{}", table(&score)),
+                }
+                Exit::Ok
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                Exit::BadInput
+            }
+        }
+    });
+    rt.shutdown_background();
+    exit
+}
+
+/// The seed's table: signal, status, weight, contribution; the total; the level.
+pub(crate) fn table(score: &Value) -> String {
+    let mut rows = vec![["SIGNAL".to_string(), "STATUS".into(), "WEIGHT".into(), "CONTRIBUTION".into()]];
+    for (name, s) in score["signals"].as_object().into_iter().flatten() {
+        let w = num(&s["weight"]);
+        rows.push([name.clone(), s["status"].as_str().unwrap_or("").to_string(), w.clone(), format!("+{w}")]);
+    }
+    let widths: Vec<usize> = (0..4).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in &rows {
+        out += &format!(
+            "{:<w0$}  {:<w1$}  {:>w2$}  {:>w3$}\n",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3]
+        );
+    }
+    out += &format!("TOTAL {}\n", num(&score["total"]));
+    let (level, raw) = (score["level"].as_str().unwrap_or(""), score["raw_level"].as_str().unwrap_or(""));
+    out += &format!("level: {level}");
+    if level != raw {
+        out += &format!(" (raw level {raw}, streak {})", score["streak"]);
+    }
+    out + "\n"
+}
+
+/// A weight as the runbook wrote it: `2`, not `2.0`.
+fn num(v: &Value) -> String {
+    match v.as_f64() {
+        Some(f) if f.fract() == 0.0 => format!("{}", f as i64),
+        Some(f) => f.to_string(),
+        None => v.to_string(),
+    }
+}
