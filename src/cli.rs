@@ -75,6 +75,20 @@ pub(crate) enum Command {
         #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
         params: Vec<String>,
     },
+    /// Evaluate the signals on a schedule; start a run when the confirmed level is above the lowest.
+    Watch {
+        /// The runbook.
+        file: PathBuf,
+        /// Between evaluations (`30s`, `500ms`).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        every: std::time::Duration,
+        /// After a run, start no other one for this long (evaluations go on).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        cooldown: Option<std::time::Duration>,
+        /// A param: `--param name=value` (repeatable).
+        #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+        params: Vec<String>,
+    },
     /// Continue a halted, failed or crashed run from its checkpoint.
     Resume {
         /// The run id.

@@ -26,3 +26,4 @@ mod runbooks;
 mod schema;
 mod state;
 mod validate;
+mod watch;

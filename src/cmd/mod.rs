@@ -7,6 +7,7 @@ mod plugins;
 mod run;
 mod state;
 mod validate;
+mod watch;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Exit;
@@ -23,6 +24,7 @@ pub(crate) fn dispatch(cli: Cli) -> Exit {
         Command::Plugins { name } => plugins::run(name.as_deref(), out),
         Command::Run { file, params, dry_run, no_wait, operator } => run::run(&cli.state, &file, &params, dry_run, no_wait, operator, out),
         Command::Health { file, params } => health::run(&cli.state, &file, &params, out),
+        Command::Watch { file, every, cooldown, params } => watch::run(&cli.state, &file, every, cooldown, &params),
         Command::Resume { run, runbook, retry, skip, no_wait, operator } => {
             run::resume(&cli.state, &run, runbook.as_deref(), retry, skip, no_wait, operator, out)
         }

@@ -25,7 +25,7 @@ pub(super) fn parse_params(raw: &[String]) -> Result<Vec<(String, String)>, Stri
 }
 
 /// Ctrl-C or SIGTERM fires the token (once: the engine checkpoints and exits 130).
-fn on_signals(token: CancellationToken) {
+pub(super) fn on_signals(token: CancellationToken) {
     tokio::spawn(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {

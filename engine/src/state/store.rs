@@ -80,6 +80,11 @@ impl Batch {
     pub fn history(&mut self, runbook: &str, h: &LevelHistory) {
         self.ops.push((key(&["h", runbook]), Some(enc(h))));
     }
+    /// Records when `phoenix watch` last started a run of a runbook (ms since the epoch),
+    /// so its cooldown survives a restart.
+    pub fn last_action(&mut self, runbook: &str, at: u64) {
+        self.ops.push((key(&["w", runbook]), Some(enc(&at))));
+    }
     /// Records an approval decision made while no process owned the run.
     pub fn approval(&mut self, run: &str, step: &str, a: &Approval) {
         self.ops.push((key(&["a", run, step]), Some(enc(a))));
@@ -209,6 +214,11 @@ impl Store {
     /// A runbook's level history.
     pub fn history(&self, runbook: &str) -> Result<Option<LevelHistory>, StoreError> {
         self.get(key(&["h", runbook]))
+    }
+
+    /// When `phoenix watch` last started a run of a runbook (ms since the epoch).
+    pub fn last_action(&self, runbook: &str) -> Result<Option<u64>, StoreError> {
+        self.get(key(&["w", runbook]))
     }
 
     /// A recorded approval decision not yet applied.

@@ -1,0 +1,123 @@
+//! `phoenix watch FILE --every 30s [--cooldown 15m]`: evaluate again and again; start a run
+//! of the runbook when the confirmed level is above the lowest one.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use phoenix_engine::exec::{Outcome, RunError, StartOptions};
+use phoenix_engine::state::Batch;
+use tokio_util::sync::CancellationToken;
+
+use super::run::{engine_for, on_signals, parse_params, runtime};
+use crate::cli::Output;
+use crate::display::Display;
+use crate::exit::Exit;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Runs until Ctrl-C / SIGTERM (exit 130); 2 for bad input.
+pub(crate) fn run(state_dir: &Option<PathBuf>, file: &Path, every: Duration, cooldown: Option<Duration>, raw_params: &[String]) -> Exit {
+    let rb = match super::load_or_report(file, Output::Text) {
+        Ok(rb) => Arc::new(rb),
+        Err(e) => return e,
+    };
+    if rb.signals.is_empty() {
+        eprintln!("error: runbook `{}` has no signals to watch", rb.name);
+        return Exit::BadInput;
+    }
+    let params = match parse_params(raw_params) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::BadInput;
+        }
+    };
+    let acts = rb.main.steps.iter().any(|s| matches!(s.role, phoenix_engine::runbook::Role::Action));
+    let cooldown_ms = cooldown.map_or(0, |d| d.as_millis() as u64);
+    let dir = super::state::dir(state_dir);
+    let rt = runtime();
+    let exit = rt.block_on(async move {
+        let shutdown = CancellationToken::new();
+        let engine = match engine_for(&dir, None, Arc::new(Display::new(false)), shutdown.clone()) {
+            Ok(e) => e,
+            Err(x) => return x,
+        };
+        let _guard = engine.serve_control();
+        on_signals(shutdown.clone());
+        loop {
+            let score = match engine.evaluate(&rb, &params).await {
+                Ok(s) => s,
+                Err(e @ RunError::BadInput(_)) if !shutdown.is_cancelled() => {
+                    eprintln!("error: {e}");
+                    return Exit::BadInput;
+                }
+                Err(_) if shutdown.is_cancelled() => return Exit::Interrupted,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Exit::Failed;
+                }
+            };
+            let mut level = score["level"].as_str().unwrap_or("").to_string();
+            let lowest = rb.levels.first().is_some_and(|l| l.name == level);
+            if score["raw_level"] != score["level"] {
+                level += &format!(" (raw {}, streak {})", score["raw_level"].as_str().unwrap_or(""), score["streak"]);
+            }
+            let since = engine.store().last_action(&rb.name).ok().flatten().map(|t| now_ms().saturating_sub(t));
+            let did = if !acts || lowest {
+                "nothing to do".to_string()
+            } else if let Some(s) = since.filter(|&s| s < cooldown_ms) {
+                format!("cooldown: {}s left", (cooldown_ms - s).div_ceil(1000))
+            } else {
+                let opts = StartOptions { params: params.clone(), no_wait: true, parent: None };
+                match engine.start(rb.clone(), opts).await {
+                    Ok((id, outcome)) => {
+                        let mut b = Batch::default();
+                        b.last_action(&rb.name, now_ms());
+                        let _ = engine.store().commit(b, true);
+                        if outcome == Outcome::Interrupted {
+                            println!("{} total {} level {level}: run {id} interrupted", stamp(), num(&score["total"]));
+                            return Exit::Interrupted;
+                        }
+                        format!("started run {id}: {}", outcome_word(&outcome))
+                    }
+                    Err(RunError::BadInput(e)) if e.contains("is held by run") => {
+                        format!("not started: {}", e.lines().next().unwrap_or(""))
+                    }
+                    Err(e) => format!("not started: {}", e.to_string().lines().next().unwrap_or("")),
+                }
+            };
+            println!("{} total {} level {level}: {did}", stamp(), num(&score["total"]));
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.cancelled() => return Exit::Interrupted,
+            }
+        }
+    });
+    rt.shutdown_background();
+    exit
+}
+
+fn outcome_word(o: &Outcome) -> String {
+    match o {
+        Outcome::Succeeded => "succeeded".into(),
+        Outcome::Failed(e) => format!("failed ({e})"),
+        Outcome::Halted(e) => format!("halted ({e})"),
+        Outcome::Cancelled => "cancelled".into(),
+        Outcome::Interrupted => "interrupted".into(),
+    }
+}
+
+fn stamp() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+fn num(v: &serde_json::Value) -> String {
+    match v.as_f64() {
+        Some(f) if f.fract() == 0.0 => format!("{}", f as i64),
+        Some(f) => f.to_string(),
+        None => v.to_string(),
+    }
+}
