@@ -11,6 +11,8 @@ have curl || need+=(curl)
 # The postgres.* tests start real clusters from these (initdb, pg_ctl, pg_basebackup, psql);
 # the package also creates the `postgres` user they run as.
 [ -x /usr/lib/postgresql/15/bin/initdb ] && [ -x /usr/lib/postgresql/15/bin/psql ] || need+=(postgresql-15)
+# tests/watch.rs has a real Prometheus scrape `phoenix watch --metrics`.
+[ -x /usr/bin/prometheus ] || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi

@@ -85,6 +85,9 @@ pub(crate) enum Command {
         /// After a run, start no other one for this long (evaluations go on).
         #[arg(long, value_parser = humantime::parse_duration)]
         cooldown: Option<std::time::Duration>,
+        /// Serve GET /metrics (Prometheus text format) on this address, e.g. `127.0.0.1:9464`.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<String>,
         /// A param: `--param name=value` (repeatable).
         #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
         params: Vec<String>,

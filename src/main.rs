@@ -4,6 +4,7 @@ mod cli;
 mod cmd;
 mod display;
 mod exit;
+mod metrics;
 
 use clap::Parser;
 

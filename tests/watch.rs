@@ -105,3 +105,67 @@ fn for_counts_on_across_a_restart() {
     let expect = if last_streak + 1 >= 4 { "level act: started run".to_string() } else { format!("streak {})", last_streak + 1) };
     assert!(lines[0].contains(&expect), "after {first:?}: {lines:?}");
 }
+
+/// GET on 127.0.0.1 with std only; the body.
+fn http_get(url: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_once('/').unwrap();
+    let Ok(mut s) = std::net::TcpStream::connect(host) else { return String::new() };
+    let _ = write!(s, "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn metrics_are_scraped_by_a_real_prometheus() {
+    let server = HealthServer::start(Answer::Status("unhealthy"));
+    let t = Test::new().file("w.yaml", runbook(&server, "", 1)).args(["validate", "w.yaml"]).run().success();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let w = Watch::start(&t, &["--metrics", &addr, "--cooldown", "1h"]);
+    w.until("level", 1);
+    let page = http_get(&format!("http://{addr}/metrics"));
+    assert!(page.contains("text/plain; version=0.0.4"), "{page}");
+    for line in [
+        "# TYPE phoenix_health_score gauge",
+        "phoenix_health_score{runbook=\"watched\"} 5",
+        "phoenix_health_signal_up{runbook=\"watched\",signal=\"svc\"} 1",
+        "phoenix_health_level{runbook=\"watched\",level=\"act\"} 1",
+        "phoenix_health_level{runbook=\"watched\",level=\"no_action\"} 0",
+    ] {
+        assert!(page.contains(line), "no `{line}` in\n{page}");
+    }
+    assert!(http_get(&format!("http://{addr}/other")).starts_with("HTTP/1.1 404"));
+    let prom_port = free_port();
+    let dir = t.path().join("prom");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("p.yml"),
+        format!(
+            "global: {{ scrape_interval: 1s }}\nscrape_configs:\n  - job_name: phoenix\n    static_configs: [{{ targets: ['{addr}'] }}]\n"
+        ),
+    )
+    .unwrap();
+    let mut prom = std::process::Command::new("/usr/bin/prometheus")
+        .arg(format!("--config.file={}", dir.join("p.yml").display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus starts (scripts/install-deps.sh installs it)");
+    let query = format!("http://127.0.0.1:{prom_port}/api/v1/query?query=phoenix_health_score");
+    let mut answer = String::new();
+    wait_for("prometheus to scrape phoenix_health_score", Duration::from_secs(90), || {
+        answer = http_get(&query);
+        answer.contains("\"runbook\":\"watched\"") && answer.contains(",\"5\"]")
+    });
+    let _ = prom.kill();
+    let _ = prom.wait();
+    w.stop();
+}

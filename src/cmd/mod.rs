@@ -24,7 +24,9 @@ pub(crate) fn dispatch(cli: Cli) -> Exit {
         Command::Plugins { name } => plugins::run(name.as_deref(), out),
         Command::Run { file, params, dry_run, no_wait, operator } => run::run(&cli.state, &file, &params, dry_run, no_wait, operator, out),
         Command::Health { file, params } => health::run(&cli.state, &file, &params, out),
-        Command::Watch { file, every, cooldown, params } => watch::run(&cli.state, &file, every, cooldown, &params),
+        Command::Watch { file, every, cooldown, metrics, params } => {
+            watch::run(&cli.state, &file, every, cooldown, metrics.as_deref(), &params)
+        }
         Command::Resume { run, runbook, retry, skip, no_wait, operator } => {
             run::resume(&cli.state, &run, runbook.as_deref(), retry, skip, no_wait, operator, out)
         }

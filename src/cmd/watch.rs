@@ -19,7 +19,14 @@ fn now_ms() -> u64 {
 }
 
 /// Runs until Ctrl-C / SIGTERM (exit 130); 2 for bad input.
-pub(crate) fn run(state_dir: &Option<PathBuf>, file: &Path, every: Duration, cooldown: Option<Duration>, raw_params: &[String]) -> Exit {
+pub(crate) fn run(
+    state_dir: &Option<PathBuf>,
+    file: &Path,
+    every: Duration,
+    cooldown: Option<Duration>,
+    metrics_addr: Option<&str>,
+    raw_params: &[String],
+) -> Exit {
     let rb = match super::load_or_report(file, Output::Text) {
         Ok(rb) => Arc::new(rb),
         Err(e) => return e,
@@ -45,6 +52,13 @@ pub(crate) fn run(state_dir: &Option<PathBuf>, file: &Path, every: Duration, coo
             Ok(e) => e,
             Err(x) => return x,
         };
+        let metrics = crate::metrics::Metrics::new(&rb.name, rb.levels.iter().map(|l| l.name.clone()).collect());
+        if let Some(addr) = metrics_addr {
+            if let Err(e) = crate::metrics::serve(addr, metrics.clone()).await {
+                eprintln!("error: cannot serve metrics on {addr}: {e}");
+                return Exit::BadInput;
+            }
+        }
         let _guard = engine.serve_control();
         on_signals(shutdown.clone());
         loop {
@@ -60,6 +74,7 @@ pub(crate) fn run(state_dir: &Option<PathBuf>, file: &Path, every: Duration, coo
                     return Exit::Failed;
                 }
             };
+            metrics.lock().expect("metrics").record(&score);
             let mut level = score["level"].as_str().unwrap_or("").to_string();
             let lowest = rb.levels.first().is_some_and(|l| l.name == level);
             if score["raw_level"] != score["level"] {
