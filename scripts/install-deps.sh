@@ -5,6 +5,8 @@ set -euo pipefail
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have python3 || need+=(python3)
+# The AWS tests run the moto server from a virtualenv (below).
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 have pgrep || need+=(procps)
 have curl || need+=(curl)
 [ -x /usr/bin/time ] || need+=(time)
@@ -18,6 +20,13 @@ if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# moto[server]: AWS's wire protocols in memory, for the aws.* tests (tests/support/moto.rs).
+venv="${PHOENIX_VENV:-$(cd "$(dirname "$0")/.." && pwd)/.tools/venv}"
+if ! "$venv/bin/python" -c 'import moto.server, boto3' 2>/dev/null; then
+  echo "installing moto[server] into $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5,<6'
 fi
 # Crates are fetched by cargo on first build; fetching up front gives one clear failure.
 cargo fetch --locked -q 2>/dev/null || cargo fetch -q

@@ -3,6 +3,8 @@
 
 #[path = "support/health_server.rs"]
 mod health_server;
+#[path = "support/moto.rs"]
+mod moto;
 #[path = "support/postgres.rs"]
 mod postgres;
 #[path = "support/process.rs"]
@@ -12,10 +14,12 @@ mod support;
 // One module per feature file (`tests/<feature>.rs`), in alphabetical order.
 // Add new features here: `mod run;`, `mod resume;`, `mod locks;`, …
 mod approval;
+mod aws_probes;
 mod control;
 mod exec_plugin;
 mod graph;
 mod health;
+mod health_seed;
 mod http_plugin;
 mod locks;
 mod plugins_cli;

@@ -1,6 +1,7 @@
 //! The one table of actions.
 
 use crate::Action;
+use crate::aws::{EksNodegroups, Reachable};
 use crate::builtin::{Approval, Assert, Noop, RunbookAction, Sleep};
 use crate::net::Http;
 use crate::postgres::{Query as PostgresQuery, ReplicationLag};
@@ -15,6 +16,8 @@ static EXEC: Exec = Exec;
 static HTTP: Http = Http;
 static POSTGRES_QUERY: PostgresQuery = PostgresQuery;
 static POSTGRES_REPLICATION_LAG: ReplicationLag = ReplicationLag;
+static AWS_EKS_NODEGROUPS: EksNodegroups = EksNodegroups;
+static AWS_REACHABLE: Reachable = Reachable;
 
 static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("noop", &NOOP),
@@ -26,6 +29,8 @@ static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("http", &HTTP),
     ("postgres.query", &POSTGRES_QUERY),
     ("postgres.replication_lag", &POSTGRES_REPLICATION_LAG),
+    ("aws.eks_nodegroups", &AWS_EKS_NODEGROUPS),
+    ("aws.reachable", &AWS_REACHABLE),
 ];
 
 /// Every action, built-ins first.

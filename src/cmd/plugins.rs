@@ -53,11 +53,19 @@ pub(crate) fn run(name: Option<&str>, out: Output) -> Exit {
             let schema = serde_json::to_value(a.input_schema()).expect("JSON");
             let required: Vec<&str> =
                 schema["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let width = schema["properties"]
+                .as_object()
+                .into_iter()
+                .flat_map(|p| p.keys().map(String::len))
+                .chain(info.outputs.iter().map(|f| f.name.len()))
+                .max()
+                .unwrap_or(0)
+                .max(16);
             if let Some(props) = schema["properties"].as_object() {
                 for (k, p) in props {
                     let req = if required.contains(&k.as_str()) { " (required)" } else { "" };
                     let doc = p["description"].as_str().unwrap_or("").replace('\n', " ");
-                    println!("  {k:<16}{req} {doc}");
+                    println!("  {k:<width$}{req} {doc}");
                 }
             }
             if props_empty(&schema) {
@@ -68,7 +76,7 @@ pub(crate) fn run(name: Option<&str>, out: Output) -> Exit {
                 println!("  (none)");
             }
             for f in info.outputs {
-                println!("  {:<16} {}", f.name, f.doc);
+                println!("  {:<width$} {}", f.name, f.doc);
             }
             let caps = info.caps;
             println!("\nCapabilities: probe={} idempotent={} spawns={} network={}", caps.probe, caps.idempotent, caps.spawns, caps.network);

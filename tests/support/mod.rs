@@ -121,7 +121,23 @@ impl Test {
             .env("PHOENIX_STATE", self.state_dir())
             .env("XDG_STATE_HOME", self.dir.path().join("xdg-state"))
             .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG");
+            .env_remove("RUST_LOG")
+            // AWS actions read the standard environment: give them none of the machine's (no
+            // profile, no instance metadata), so a test reaches only the endpoints it names.
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", self.dir.path().join("no-aws-config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", self.dir.path().join("no-aws-credentials"));
+        for k in [
+            "AWS_PROFILE",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_ENDPOINT_URL",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+        ] {
+            cmd.env_remove(k);
+        }
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

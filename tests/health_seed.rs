@@ -1,0 +1,125 @@
+//! `runbooks/health.yaml` on real local servers: the seed's scenario gives the seed's table
+//! (total 13, `dr_failover`), and the level boundaries (3/4, 7/8, 10/11) land where the seed
+//! puts them. Services A, B, the external check and the Azure probe are HTTP servers; the lag
+//! is a real PostgreSQL standby; EKS and the cross-region call are the moto server.
+
+use serde_json::{Value, json};
+
+use crate::health_server::{Answer, HealthServer};
+use crate::moto::Moto;
+use crate::postgres::{Postgres, free_port};
+use crate::support::Test;
+
+/// Everything `runbooks/health.yaml` probes, on 127.0.0.1.
+struct Site {
+    service_a: HealthServer,
+    service_b: HealthServer,
+    external: HealthServer,
+    azure: HealthServer,
+    pg: Postgres,
+    moto: Moto,
+}
+
+impl Site {
+    fn healthy() -> Site {
+        let moto = Moto::start();
+        moto.eks_cluster("us-east-1", "all-active", &[("ng-a", "ACTIVE"), ("ng-b", "ACTIVE"), ("ng-c", "ACTIVE")]);
+        moto.eks_cluster("us-east-1", "one-degraded", &[("ng-a", "ACTIVE"), ("ng-b", "DEGRADED"), ("ng-c", "ACTIVE")]);
+        Site {
+            service_a: HealthServer::start(Answer::Status("healthy")),
+            service_b: HealthServer::start(Answer::Status("healthy")),
+            external: HealthServer::start(Answer::Code(200)),
+            azure: HealthServer::start(Answer::Code(200)),
+            pg: Postgres::with_standby(),
+            moto,
+        }
+    }
+
+    /// `phoenix health runbooks/health.yaml --output json` with the Azure probe `azure_up`
+    /// and the EKS cluster `cluster`.
+    fn health(&self, azure_up: bool, cluster: &str) -> (String, Value) {
+        let base = |s: &HealthServer| s.url().trim_end_matches("/health").to_string();
+        let azure = if azure_up { self.azure.url() } else { format!("http://127.0.0.1:{}/health", free_port()) };
+        let params = [
+            format!("service_a={}", base(&self.service_a)),
+            format!("service_b={}", base(&self.service_b)),
+            format!("external_url={}", self.external.url()),
+            format!("azure_probe={azure}"),
+            format!("eks_cluster={cluster}"),
+            format!("aws_endpoint_url={}", self.moto.url()),
+            "probe_timeout=3s".to_string(),
+        ];
+        let mut args = vec!["health".to_string(), "health.yaml".to_string()];
+        args.extend(params.iter().flat_map(|p| ["--param".to_string(), p.clone()]));
+        let out = Test::new()
+            .copy("runbooks/health.yaml", "health.yaml")
+            .env("PHOENIX_REPLICA_DSN", self.pg.standby_dsn())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .args(&args)
+            .run()
+            .success();
+        let text = out.stdout().to_string();
+        let json = out.then().args(&args).args(["--output", "json"]).run().success().stdout_json();
+        (text, json)
+    }
+}
+
+#[test]
+fn the_seeds_scenario_gives_the_seeds_table_total_13_and_dr_failover() {
+    let site = Site::healthy();
+    site.service_a.set(Answer::Status("unhealthy"));
+    site.service_b.set(Answer::Status("degraded"));
+    let (text, score) = site.health(false, "one-degraded");
+    // The seed's table, row for row: signal, status, weight, contribution.
+    let rows = [
+        ("internal_service_a", "5", "+5"),
+        ("internal_service_b", "2", "+2"),
+        ("external_uptime", "0", "+0"),
+        ("azure_probe", "4", "+4"),
+        ("rds_lag", "0", "+0"),
+        ("eks_nodes", "2", "+2"),
+        ("aws_cross_region", "0", "+0"),
+    ];
+    for (name, weight, contribution) in rows {
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no row for {name} in\n{text}"));
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!((cells[2], cells[3]), (weight, contribution), "{name} in\n{text}");
+        assert_eq!(score["signals"][name]["weight"], json!(weight.parse::<f64>().unwrap()), "{name}: {score:#}");
+    }
+    assert!(text.contains("TOTAL 13\n"), "{text}");
+    assert!(text.contains("level: dr_failover"), "{text}");
+    assert_eq!(score["total"], json!(13.0));
+    assert_eq!(score["level"], "dr_failover");
+    // Why each one weighs what it does.
+    assert_eq!(score["signals"]["internal_service_a"]["outputs"]["json"]["status"], "unhealthy");
+    assert_eq!(score["signals"]["azure_probe"]["status"], "failed");
+    assert_eq!(score["signals"]["rds_lag"]["outputs"]["lag_seconds"], json!(0.0));
+    assert_eq!(score["signals"]["eks_nodes"]["outputs"]["unhealthy"], json!(["ng-b"]));
+    assert_eq!(score["signals"]["aws_cross_region"]["outputs"]["status"], "ok");
+}
+
+#[test]
+fn scores_on_each_boundary_take_the_seeds_levels() {
+    let site = Site::healthy();
+    let (_, all_well) = site.health(true, "all-active");
+    assert_eq!((all_well["total"].clone(), all_well["level"].clone()), (json!(0.0), json!("no_action")), "{all_well:#}");
+
+    // (service A, service B, external up, Azure up, EKS cluster) → total, level.
+    let cases: [(&str, &str, u16, bool, &str, f64, &str); 6] = [
+        ("healthy", "healthy", 503, true, "all-active", 3.0, "no_action"),
+        ("healthy", "healthy", 200, false, "all-active", 4.0, "app_self_healing"),
+        ("unhealthy", "degraded", 200, true, "all-active", 7.0, "app_self_healing"),
+        ("unhealthy", "healthy", 503, true, "all-active", 8.0, "region_failover"),
+        ("unhealthy", "unhealthy", 200, true, "all-active", 10.0, "region_failover"),
+        ("unhealthy", "degraded", 200, false, "all-active", 11.0, "dr_failover"),
+    ];
+    for (a, b, external, azure_up, cluster, total, level) in cases {
+        site.service_a.set(Answer::Status(a));
+        site.service_b.set(Answer::Status(b));
+        site.external.set(Answer::Code(external));
+        let (text, score) = site.health(azure_up, cluster);
+        assert_eq!(score["total"], json!(total), "{text}");
+        assert_eq!(score["level"], level, "{text}");
+    }
+}

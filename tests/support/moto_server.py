@@ -1,0 +1,90 @@
+"""The moto server (real AWS wire protocols, in memory) with two test-only routes.
+
+moto's EKS node groups are always ACTIVE and every answer is immediate, so this wraps
+moto's own server application (as `moto_server` builds it) and adds:
+
+  POST /phoenix-test/eks    {"region", "cluster", "nodegroups": {name: status}}
+       creates the cluster and node groups through the EKS API, then sets each status
+       (and a health issue for those not ACTIVE) in moto's backend.
+  POST /phoenix-test/delay  {"seconds": s}   every later AWS answer waits s seconds.
+
+Everything else is moto. Listens on 127.0.0.1 on a free port and prints it on stdout.
+"""
+
+import json
+import sys
+import threading
+import time
+
+import boto3
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.eks.models import eks_backends
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+
+delay = {"seconds": 0.0}
+port = {}
+
+
+def seed_eks(spec):
+    region, cluster = spec["region"], spec["cluster"]
+    eks = boto3.client(
+        "eks",
+        region_name=region,
+        endpoint_url=f"http://127.0.0.1:{port['n']}",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    account = DEFAULT_ACCOUNT_ID
+    eks.create_cluster(
+        name=cluster,
+        roleArn=f"arn:aws:iam::{account}:role/eks",
+        resourcesVpcConfig={"subnetIds": ["subnet-0001"]},
+    )
+    for name, status in spec["nodegroups"].items():
+        eks.create_nodegroup(
+            clusterName=cluster,
+            nodegroupName=name,
+            nodeRole=f"arn:aws:iam::{account}:role/node",
+            subnets=["subnet-0001"],
+        )
+        group = eks_backends[account][region].clusters[cluster].nodegroups[name]
+        group.status = status
+        if status != "ACTIVE":
+            group.health = {"issues": [{"code": "AsgInstanceLaunchFailures", "message": "test: instances fail to launch", "resourceIds": []}]}
+
+
+def main():
+    moto = DomainDispatcherApplication(create_backend_app)
+
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/phoenix-test/"):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            try:
+                if path == "/phoenix-test/eks":
+                    seed_eks(body)
+                elif path == "/phoenix-test/delay":
+                    delay["seconds"] = float(body["seconds"])
+                else:
+                    raise ValueError(f"no test route {path}")
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return [b"ok"]
+            except Exception as e:  # the test shows what went wrong
+                start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+                return [repr(e).encode()]
+        if delay["seconds"]:
+            time.sleep(delay["seconds"])
+        return moto(environ, start_response)
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    port["n"] = server.server_port
+    print(server.server_port, flush=True)
+    # Stop when the test (our parent) closes stdin, even if it was killed.
+    threading.Thread(target=lambda: (sys.stdin.read(), server.shutdown()), daemon=True).start()
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
