@@ -29,8 +29,15 @@ impl Driver {
         need
     }
 
+    /// Whether `max_parallel` leaves room for another step. Signal probes do not count: all
+    /// of a runbook's probes run at once, so a slow probe never delays the others.
     pub(super) fn capacity(&self) -> bool {
-        self.running.len() < self.rb.max_parallel
+        let probes = self.running.keys().filter(|&&(k, i, _)| self.is_probe(k, i)).count();
+        self.running.len() - probes < self.rb.max_parallel
+    }
+
+    fn is_probe(&self, k: PlanKind, i: usize) -> bool {
+        matches!(self.plan(k).steps[i].role, Role::Probe(_))
     }
 
     /// One scheduling round: decides what can start, and returns the units to spawn.
@@ -66,7 +73,9 @@ impl Driver {
                         self.transition((k, i, None), StepStatus::Skipped, Some("a need did not succeed".into()));
                     }
                     // Without room, only approvals and skips can still be decided.
-                    Need::Run if self.capacity() || self.plan(k).steps[i].uses == "approval" => self.start_step(k, i, &mut out),
+                    Need::Run if self.capacity() || self.plan(k).steps[i].uses == "approval" || self.is_probe(k, i) => {
+                        self.start_step(k, i, &mut out)
+                    }
                     Need::Run => {}
                 }
             }
