@@ -51,12 +51,21 @@ fn examples_in(doc: &str, text: &str) -> Vec<Example> {
 fn doc_examples() -> Vec<Example> {
     let root = repo_root();
     let mut docs: Vec<PathBuf> = vec![root.join("README.md")];
-    if let Ok(entries) = std::fs::read_dir(root.join("docs")) {
-        let mut md: Vec<PathBuf> =
-            entries.map(|e| e.expect("a directory entry").path()).filter(|p| p.extension().is_some_and(|e| e == "md")).collect();
-        md.sort();
-        docs.extend(md);
+    // docs/*.md and docs/*/*.md (the plugins' pages).
+    let mut dirs = vec![root.join("docs")];
+    let mut md = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten() {
+            let p = entry.expect("a directory entry").path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|e| e == "md") {
+                md.push(p);
+            }
+        }
     }
+    md.sort();
+    docs.extend(md);
     docs.iter()
         .filter_map(|p| {
             let text = std::fs::read_to_string(p).ok()?;

@@ -188,3 +188,16 @@ fn status_shows_the_newest_run_and_runs_lists_newest_first() {
     assert_eq!(latest["status"], "succeeded");
     out.then().args(["runs"]).run().success().stdout_contains(&ids[0]).stdout_contains("failed").stdout_contains("succeeded");
 }
+
+#[test]
+fn a_reader_that_closes_the_pipe_early_gets_a_quiet_exit_not_a_panic() {
+    let out = Test::new().file("r.yaml", TWO_STEPS).args(["run", "r.yaml"]).run().code(1);
+    let run = process::latest_run(&out.state_dir());
+    // `phoenix logs RUN | head -0`: the reading end is closed before phoenix writes a byte.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let done = out.then().args(["logs", &run]).command().stdout(writer).stderr(std::process::Stdio::piped()).output().expect("run phoenix");
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
