@@ -93,7 +93,7 @@ impl Observer for Display {
                 st.total = *total;
                 st.done = *done;
                 let resumed = if *done > 0 { format!(", {done} already done") } else { String::new() };
-                self.line(&mut st, &format!("run {run} of `{runbook}`: {total} steps{resumed}"));
+                self.line(&mut st, &format!("run {run} of `{runbook}`: {total} step{}{resumed}", if *total == 1 { "" } else { "s" }));
             }
             UiEvent::Step { step, status, attempt, elapsed_ms, error, .. } => {
                 let is_item = step.ends_with(']');
@@ -165,7 +165,8 @@ impl Observer for Display {
                     RunStatus::Cancelled => ("cancelled", "33"),
                     RunStatus::Running => ("running", "34"),
                 };
-                let why = error.as_deref().map_or(String::new(), |e| format!(": {e}"));
+                // Why a run halted (and what to do) is printed once, by the command.
+                let why = error.as_deref().filter(|_| *status != RunStatus::Halted).map_or(String::new(), |e| format!(": {e}"));
                 self.line(&mut st, &format!("run {run} {}{why}", self.paint(color, mark)));
             }
         }

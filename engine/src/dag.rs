@@ -14,6 +14,31 @@ pub struct Dag {
     pos: Vec<usize>,
 }
 
+/// Kahn's algorithm taking, among the steps whose needs are all placed, the one written first:
+/// independent steps start in the order of the file. None when there is a cycle.
+fn file_order_toposort(needs: &[Vec<usize>]) -> Option<Vec<usize>> {
+    use std::cmp::Reverse;
+    let mut blocked: Vec<usize> = needs.iter().map(Vec::len).collect();
+    let mut dependents = vec![Vec::new(); needs.len()];
+    for (step, ns) in needs.iter().enumerate() {
+        for &n in ns {
+            dependents[n].push(step);
+        }
+    }
+    let mut ready: std::collections::BinaryHeap<Reverse<usize>> = (0..needs.len()).filter(|&i| blocked[i] == 0).map(Reverse).collect();
+    let mut order = Vec::with_capacity(needs.len());
+    while let Some(Reverse(i)) = ready.pop() {
+        order.push(i);
+        for &d in &dependents[i] {
+            blocked[d] -= 1;
+            if blocked[d] == 0 {
+                ready.push(Reverse(d));
+            }
+        }
+    }
+    (order.len() == needs.len()).then_some(order)
+}
+
 impl Dag {
     /// Builds the graph of `n` steps from each step's needs. Returns the cycles (as step
     /// index lists, closed: `[a, b, a]`) when there are any.
@@ -27,16 +52,15 @@ impl Dag {
                 graph.add_edge(NodeIndex::new(n), NodeIndex::new(step), ());
             }
         }
-        match petgraph::algo::toposort(&graph, None) {
-            Ok(order) => {
-                let order: Vec<usize> = order.into_iter().map(NodeIndex::index).collect();
+        match file_order_toposort(needs) {
+            Some(order) => {
                 let mut pos = vec![0; order.len()];
                 for (p, &i) in order.iter().enumerate() {
                     pos[i] = p;
                 }
                 Ok(Dag { order, pos, graph })
             }
-            Err(_) => Err(cycles(&graph)),
+            None => Err(cycles(&graph)),
         }
     }
 
@@ -170,6 +194,16 @@ mod tests {
         assert_eq!(dag.all_ancestors()[2].ones().collect::<Vec<_>>(), vec![0, 1]);
         assert!(dag.all_ancestors()[3].contains(0));
         assert!(dag.is_ancestor(0, 2) && dag.is_ancestor(1, 2) && !dag.is_ancestor(2, 0) && !dag.is_ancestor(3, 2));
+    }
+
+    #[test]
+    fn ties_are_broken_in_file_order() {
+        // 0, 1, 2 independent; 3 needs 2; 4 needs 0: a step comes as soon as its needs are
+        // placed, and among those ready the one written first.
+        let dag = Dag::build(&[vec![], vec![], vec![], vec![2], vec![0]]).unwrap();
+        assert_eq!(dag.order(), &[0, 1, 2, 3, 4]);
+        let dag = Dag::build(&[vec![1], vec![], vec![]]).unwrap();
+        assert_eq!(dag.order(), &[1, 0, 2]);
     }
 
     #[test]

@@ -66,7 +66,8 @@ pub(crate) fn status(state_dir: &Option<PathBuf>, run: Option<&str>, out: Output
         v["finished_at"].as_str().map_or(String::new(), |f| format!(", finished {f}"))
     );
     if let Some(e) = v["error"].as_str() {
-        println!("error: {e}");
+        let label = if v["status"] == "halted" { "halted" } else { "error" };
+        println!("{label}: {e}");
     }
     if v["process_gone"].as_bool() == Some(true) {
         println!(
@@ -75,21 +76,24 @@ pub(crate) fn status(state_dir: &Option<PathBuf>, run: Option<&str>, out: Output
         );
     }
     println!();
-    println!("{:<28} {:<10} {:>8} {:>9}  NOTE", "STEP", "STATUS", "ATTEMPTS", "DURATION");
-    for s in v["steps"].as_array().into_iter().flatten() {
+    let steps = v["steps"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let w = steps.iter().filter_map(|s| s["id"].as_str()).map(str::len).max().unwrap_or(0).max(20);
+    println!("{:<w$} {:<10} {:>8} {:>9}  NOTE", "STEP", "STATUS", "ATTEMPTS", "DURATION");
+    for s in steps {
         let note = s["error"]
             .as_str()
             .map(str::to_string)
             .or_else(|| s["child_run"].as_str().map(|c| format!("child run {c}")))
             .unwrap_or_default();
-        println!(
-            "{:<28} {:<10} {:>8} {:>9}  {}",
+        let line = format!(
+            "{:<w$} {:<10} {:>8} {:>9}  {}",
             s["id"].as_str().unwrap_or(""),
             s["status"].as_str().unwrap_or(""),
-            s["attempts"],
+            s["attempts"].to_string(),
             dur(s["duration_ms"].as_u64()),
             note.lines().next().unwrap_or("")
         );
+        println!("{}", line.trim_end());
     }
     if let Some(o) = v["outputs"].as_object().filter(|o| !o.is_empty()) {
         println!("\noutputs: {}", serde_json::to_string(o).expect("JSON"));
@@ -150,16 +154,17 @@ pub(crate) fn logs(state_dir: &Option<PathBuf>, run: &str, step: Option<&str>, o
                 e["attempt"],
                 e["error"].as_str().unwrap_or("")
             ),
-            "approval" => format!(
-                "{} approval {} by {}",
-                e["step"].as_str().unwrap_or(""),
+            "approval" => {
+                let step = e["step"].as_str().unwrap_or("");
+                let by = e["by"].as_str().unwrap_or("unknown");
+                let comment = e["comment"].as_str().filter(|c| !c.is_empty()).map_or(String::new(), |c| format!(": {c}"));
                 match e["approved"].as_bool() {
-                    Some(true) => "given",
-                    Some(false) => "refused",
-                    None => "requested",
-                },
-                e["by"].as_str().unwrap_or("-")
-            ),
+                    Some(true) => format!("{step} approved by {by}{comment}"),
+                    Some(false) => format!("{step} rejected by {by}{comment}"),
+                    // The request's `comment` is the question asked.
+                    None => format!("{step} waits for approval{comment}"),
+                }
+            }
             "run_started" => format!("run started (attempt {})", e["attempt"]),
             "run_finished" => {
                 format!("run {}{}", e["status"].as_str().unwrap_or(""), e["error"].as_str().map_or(String::new(), |x| format!(": {x}")))

@@ -77,6 +77,7 @@ fn finish(engine: &Engine, id: &str, r: Result<Outcome, RunError>, out: Output) 
     let exit = match &r {
         Ok(Outcome::Succeeded) => Exit::Ok,
         Ok(Outcome::Failed(_)) => Exit::Failed,
+        // Said once, here: a resume can halt before the run (and its display) starts.
         Ok(Outcome::Halted(why)) => {
             eprintln!("halted: {why}");
             Exit::Halted
@@ -99,7 +100,7 @@ fn finish(engine: &Engine, id: &str, r: Result<Outcome, RunError>, out: Output) 
         if let Ok(Some(v)) = phoenix_engine::exec::views::status(engine.store(), Some(id)) {
             println!("{}", serde_json::to_string_pretty(&v).expect("JSON"));
         }
-    } else if exit == Exit::Failed {
+    } else if matches!(r, Ok(Outcome::Failed(_))) {
         eprintln!("see: phoenix status {id}   phoenix logs {id}   resume: phoenix resume {id}");
     }
     exit

@@ -46,5 +46,9 @@ pub(crate) fn open(dir: &Path) -> Result<Access, String> {
 
 /// Who is operating.
 pub(crate) fn operator(given: Option<String>) -> String {
-    given.or_else(|| std::env::var("USER").ok()).or_else(|| std::env::var("LOGNAME").ok()).unwrap_or_else(|| "unknown".into())
+    given
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .or_else(|| nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten().map(|u| u.name))
+        .unwrap_or_else(|| "unknown".into())
 }
