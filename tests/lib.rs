@@ -9,11 +9,14 @@ mod moto;
 mod postgres;
 #[path = "support/process.rs"]
 mod process;
+#[path = "support/scripted.rs"]
+mod scripted;
 mod support;
 
 // One module per feature file (`tests/<feature>.rs`), in alphabetical order.
 // Add new features here: `mod run;`, `mod resume;`, `mod locks;`, …
 mod approval;
+mod aws_health;
 mod aws_probes;
 mod control;
 mod exec_plugin;

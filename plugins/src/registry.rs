@@ -1,7 +1,7 @@
 //! The one table of actions.
 
 use crate::Action;
-use crate::aws::{EksNodegroups, Reachable};
+use crate::aws::{EksNodegroups, HealthEvents, Reachable};
 use crate::builtin::{Approval, Assert, Noop, RunbookAction, Sleep};
 use crate::net::Http;
 use crate::postgres::{Query as PostgresQuery, ReplicationLag};
@@ -18,6 +18,7 @@ static POSTGRES_QUERY: PostgresQuery = PostgresQuery;
 static POSTGRES_REPLICATION_LAG: ReplicationLag = ReplicationLag;
 static AWS_EKS_NODEGROUPS: EksNodegroups = EksNodegroups;
 static AWS_REACHABLE: Reachable = Reachable;
+static AWS_HEALTH_EVENTS: HealthEvents = HealthEvents;
 
 static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("noop", &NOOP),
@@ -31,6 +32,7 @@ static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("postgres.replication_lag", &POSTGRES_REPLICATION_LAG),
     ("aws.eks_nodegroups", &AWS_EKS_NODEGROUPS),
     ("aws.reachable", &AWS_REACHABLE),
+    ("aws.health_events", &AWS_HEALTH_EVENTS),
 ];
 
 /// Every action, built-ins first.

@@ -5,10 +5,12 @@
 //! `AWS_ACCESS_KEY_ID`…, `AWS_ENDPOINT_URL`) exactly as the AWS CLI reads it.
 
 mod eks;
+mod health_events;
 mod reachable;
 mod settings;
 
 pub use eks::{EksNodegroups, EksNodegroupsInput};
+pub use health_events::{HealthEvents, HealthEventsInput};
 pub use reachable::{Reachable, ReachableInput};
 pub use settings::AwsSettings;
 
