@@ -104,7 +104,7 @@ fn lists_events_across_pages_newest_first_and_counts_the_open_ones() {
     let reqs = aws.requests();
     assert_eq!(reqs.len(), 2, "two pages");
     let first = &reqs[0];
-    assert_eq!(first.path, "/service/AWSHealth_20160804/operation/DescribeEvents");
+    assert_eq!((first.method.as_str(), first.path.as_str()), ("POST", "/service/AWSHealth_20160804/operation/DescribeEvents"));
     assert_eq!(first.header("smithy-protocol"), Some("rpc-v2-cbor"));
     assert!(first.header("authorization").unwrap_or_default().contains("/us-east-1/health/aws4_request"), "{first:?}");
     let filter = &body(first)["filter"];

@@ -24,6 +24,7 @@ mod graph;
 mod health;
 mod health_seed;
 mod http_plugin;
+mod llm;
 mod locks;
 mod plugins_cli;
 mod postgres_probe;

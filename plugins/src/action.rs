@@ -114,6 +114,9 @@ pub struct LogLine {
     pub stream: Stream,
     /// The text, without its newline.
     pub text: String,
+    /// Structured data: the line is a note for the run's event log (`phoenix logs`), such as
+    /// an analysis's prompt hash, model, latency and decision.
+    pub data: Option<Value>,
 }
 
 /// What an action gets besides its input.
@@ -136,7 +139,12 @@ pub struct ActionCtx {
 impl ActionCtx {
     /// Sends a line of output.
     pub fn log(&self, stream: Stream, text: impl Into<String>) {
-        let _ = self.log.send(LogLine { stream, text: text.into() });
+        let _ = self.log.send(LogLine { stream, text: text.into(), data: None });
+    }
+
+    /// Records a note with structured data in the run's event log (secrets are redacted).
+    pub fn note(&self, text: impl Into<String>, data: Value) {
+        let _ = self.log.send(LogLine { stream: Stream::Info, text: text.into(), data: Some(data) });
     }
 }
 
@@ -187,6 +195,16 @@ pub trait Action: Send + Sync {
     fn shell_fields(&self) -> &'static [&'static str] {
         &[]
     }
+    /// Keys of `with` naming a template file (relative to the runbook) that the engine renders
+    /// with the step's context into another key: `("prompt_file", "prompt")`.
+    fn template_files(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+    /// Keys of `with` whose rendered text leaves the machine for a third party (an LLM's
+    /// prompt): the engine scrubs every secret the runbook declares out of them first.
+    fn redacted_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// What the step would do, for `--dry-run`.
     fn plan(&self, with: &Value) -> String;
     /// Runs one attempt with the rendered `with`; returns its outputs.
@@ -209,6 +227,14 @@ pub trait Plugin: Send + Sync + 'static {
     }
     /// Keys of `with` rendered as shell text.
     fn shell_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Keys of `with` naming template files the engine renders into other keys.
+    fn template_files(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+    /// Keys of `with` scrubbed of every declared secret before the action sees them.
+    fn redacted_fields(&self) -> &'static [&'static str] {
         &[]
     }
     /// What the step would do, for `--dry-run`.
@@ -234,6 +260,12 @@ impl<P: Plugin> Action for P {
     }
     fn shell_fields(&self) -> &'static [&'static str] {
         Plugin::shell_fields(self)
+    }
+    fn template_files(&self) -> &'static [(&'static str, &'static str)] {
+        Plugin::template_files(self)
+    }
+    fn redacted_fields(&self) -> &'static [&'static str] {
+        Plugin::redacted_fields(self)
     }
     fn plan(&self, with: &Value) -> String {
         Plugin::plan(self, with)

@@ -1,6 +1,7 @@
 //! The one table of actions.
 
 use crate::Action;
+use crate::analysis::{Analyze, Llm};
 use crate::aws::{EksNodegroups, HealthEvents, Reachable};
 use crate::builtin::{Approval, Assert, Noop, RunbookAction, Sleep};
 use crate::net::Http;
@@ -19,6 +20,8 @@ static POSTGRES_REPLICATION_LAG: ReplicationLag = ReplicationLag;
 static AWS_EKS_NODEGROUPS: EksNodegroups = EksNodegroups;
 static AWS_REACHABLE: Reachable = Reachable;
 static AWS_HEALTH_EVENTS: HealthEvents = HealthEvents;
+static LLM: Llm = Llm;
+static INCIDENT_ANALYZE: Analyze = Analyze;
 
 static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("noop", &NOOP),
@@ -33,6 +36,8 @@ static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("aws.eks_nodegroups", &AWS_EKS_NODEGROUPS),
     ("aws.reachable", &AWS_REACHABLE),
     ("aws.health_events", &AWS_HEALTH_EVENTS),
+    ("llm", &LLM),
+    ("incident.analyze", &INCIDENT_ANALYZE),
 ];
 
 /// Every action, built-ins first.

@@ -170,6 +170,7 @@ pub(crate) fn logs(state_dir: &Option<PathBuf>, run: &str, step: Option<&str>, o
                 format!("run {}{}", e["status"].as_str().unwrap_or(""), e["error"].as_str().map_or(String::new(), |x| format!(": {x}")))
             }
             "operator" => format!("{} by {}", e["action"].as_str().unwrap_or(""), e["by"].as_str().unwrap_or("")),
+            "note" => format!("{} note: {}", e["step"].as_str().unwrap_or("-"), e["text"].as_str().unwrap_or("")),
             other => other.to_string(),
         };
         println!("{} event  {what}", e["at"].as_str().unwrap_or(""));

@@ -19,7 +19,7 @@ use super::retry_policy::next_delay;
 use super::score;
 use crate::runbook::{Role, Runbook, Step};
 use crate::state::{LevelHistory, PlanKind};
-use crate::template::{eval_condition, render_tree};
+use crate::template::{eval_condition, render_text, render_tree};
 
 /// What the driver hands to an attempt.
 pub(crate) struct Unit {
@@ -129,6 +129,13 @@ async fn one(
             return Attempt::Fail { error: format!("with.{path}: {e}{why}"), outputs: None, retryable: false };
         }
     };
+    let with = match action {
+        Some(a) => match finish_inputs(a, rb, with, &tctx, ctx) {
+            Ok(w) => w,
+            Err(error) => return Attempt::Fail { error, outputs: None, retryable: false },
+        },
+        None => with,
+    };
     *inputs = Some(with.clone());
     match step.uses.as_str() {
         "assert" => {
@@ -173,6 +180,33 @@ async fn one(
         Err(ActionError::Input(m)) => Attempt::Fail { error: format!("invalid input: {m}"), outputs: None, retryable: false },
         Err(ActionError::Cancelled(m)) => Attempt::Cancelled(m),
     }
+}
+
+/// Renders the action's template files into their keys, then scrubs every declared secret
+/// from the keys whose text leaves the machine.
+fn finish_inputs(
+    action: &dyn phoenix_plugins::Action,
+    rb: &Runbook,
+    mut with: Value,
+    tctx: &minijinja::Value,
+    ctx: &Context,
+) -> Result<Value, String> {
+    if let Some(obj) = with.as_object_mut() {
+        for &(file_key, into) in action.template_files() {
+            let Some(rel) = obj.remove(file_key) else { continue };
+            let Some(rel) = rel.as_str() else { return Err(format!("with.{file_key}: a file name is text")) };
+            let path = rb.file.parent().unwrap_or(std::path::Path::new(".")).join(rel);
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("with.{file_key}: cannot read {}: {e}", path.display()))?;
+            let rendered = render_text(&text, tctx).map_err(|e| format!("with.{file_key}: {}: {e}", path.display()))?;
+            obj.insert(into.to_string(), Value::String(rendered));
+        }
+        for &key in action.redacted_fields() {
+            if let Some(v) = obj.get_mut(key) {
+                *v = ctx.secrets.scrub(v);
+            }
+        }
+    }
+    Ok(with)
 }
 
 /// A child run: started (its id recorded in the parent first) or resumed.

@@ -45,6 +45,18 @@ impl Secrets {
     }
 }
 
+impl Secrets {
+    /// `v` with every secret the runbook declares scrubbed out, whether or not a template has
+    /// read it yet: for text that leaves the machine (an LLM's prompt). Secrets that cannot be
+    /// read cannot leak either.
+    pub(crate) fn scrub(&self, v: &Value) -> Value {
+        for name in self.sources.keys() {
+            let _ = self.resolve(name);
+        }
+        self.redactor.read().expect("poisoned").json(v)
+    }
+}
+
 impl Object for Secrets {
     fn get_value(self: &Arc<Self>, key: &MjValue) -> Option<MjValue> {
         let name = key.as_str()?;

@@ -7,6 +7,7 @@ mod secret;
 mod shell;
 
 pub use check::{Reference, TemplateError, check_expression, check_template, is_template, whole_expression};
+pub(crate) use render::render_text;
 pub use render::{Renderer, eval_condition, eval_value, render_tree, to_mj};
 pub use secret::{Redactor, Secret};
 pub use shell::shell_quote;

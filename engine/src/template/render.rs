@@ -109,6 +109,14 @@ pub(crate) fn render_string(s: &str, ctx: &MjValue, how: Renderer) -> Result<Val
     env.render_str(s, ctx.clone()).map(Value::String).map_err(|e| error_text(&e))
 }
 
+/// Renders a whole template text (a template file) to text; errors name the line.
+pub(crate) fn render_text(s: &str, ctx: &MjValue) -> Result<String, String> {
+    environment().render_str(s, ctx.clone()).map_err(|e| match e.line() {
+        Some(line) => format!("line {line}: {}", error_text(&e)),
+        None => error_text(&e),
+    })
+}
+
 /// Renders every string in a JSON tree. Keys of the top-level mapping listed in `shell`
 /// render as shell text; those in `expressions` are evaluated as expressions.
 pub fn render_tree(v: &Value, ctx: &MjValue, shell: &[&str], expressions: &[&str]) -> Result<Value, (String, String)> {

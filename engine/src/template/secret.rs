@@ -45,6 +45,49 @@ pub struct Redactor {
 /// Values shorter than this are not scrubbed (they would scrub ordinary text).
 const MIN_LEN: usize = 4;
 
+/// The passwords inside a connection string, which leak on their own (a log line quoting
+/// them, an error): `scheme://user:PASSWORD@host` and `password=PASSWORD` (libpq key=value).
+fn embedded_passwords(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some((_, rest)) = s.split_once("://") {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if let Some((userinfo, _)) = authority.rsplit_once('@') {
+            if let Some((_, password)) = userinfo.split_once(':') {
+                out.push(password.to_string());
+                // As written in the URL and decoded (`p%40ss` is `p@ss`).
+                let decoded = percent_decode(password);
+                if decoded != password {
+                    out.push(decoded);
+                }
+            }
+        }
+    }
+    for word in s.split_whitespace() {
+        if let Some(v) = word.strip_prefix("password=") {
+            out.push(v.trim_matches(['\'', '"']).to_string());
+        }
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 impl Redactor {
     /// Remembers a secret to scrub.
     pub fn add(&mut self, s: &Secret) {
@@ -53,8 +96,9 @@ impl Redactor {
             // Longest first, so a secret containing another is scrubbed whole.
             self.values.sort_by_key(|v| std::cmp::Reverse(v.0.len()));
         }
-        for line in s.0.lines().filter(|l| l.len() >= MIN_LEN && l.len() != s.0.len()) {
-            let part = Secret::new(line);
+        let parts: Vec<String> = s.0.lines().filter(|l| l.len() != s.0.len()).map(str::to_string).chain(embedded_passwords(&s.0)).collect();
+        for line in parts.iter().filter(|l| l.len() >= MIN_LEN) {
+            let part = Secret::new(line.as_str());
             if !self.values.contains(&part) {
                 self.values.push(part);
                 self.values.sort_by_key(|v| std::cmp::Reverse(v.0.len()));
@@ -111,5 +155,16 @@ mod tests {
         assert_eq!(r.text("password=hunter22;"), "password=***;");
         let j = r.json(&serde_json::json!({"a": ["xhunter22x"], "hunter22": 1}));
         assert_eq!(j, serde_json::json!({"a": ["x***x"], "***": 1}));
+    }
+
+    #[test]
+    fn scrubs_the_password_of_a_connection_string_on_its_own() {
+        let mut r = Redactor::default();
+        r.add(&Secret::new("postgresql://app:s3cr%40t-pw@db:5432/app"));
+        r.add(&Secret::new("host=db user=app password='kv-pass-1' dbname=app"));
+        let line = "auth failed for app with s3cr@t-pw / s3cr%40t-pw / kv-pass-1 at db:5432";
+        assert_eq!(r.text(line), "auth failed for app with *** / *** / *** at db:5432");
+        // Not every `%` starts an escape, and text after one may be anything.
+        assert_eq!(percent_decode("100%é%4"), "100%é%4");
     }
 }

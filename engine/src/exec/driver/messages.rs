@@ -14,6 +14,10 @@ impl Driver {
         match msg {
             Msg::Log { step, line } => {
                 let text = self.redactor.read().expect("poisoned").text(&line.text);
+                if let Some(data) = &line.data {
+                    let data = self.redactor.read().expect("poisoned").json(data);
+                    self.event(EventKind::Note { step: Some(step.clone()), text: text.clone(), data: Some(data) });
+                }
                 let rec = LogRecord { seq: self.seq_l, at: now_ms(), step: step.clone(), stream: line.stream, text: text.clone() };
                 self.seq_l += 1;
                 self.batch.log(&self.run.id, &rec);
