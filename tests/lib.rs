@@ -15,6 +15,7 @@ mod support;
 
 // One module per feature file (`tests/<feature>.rs`), in alphabetical order.
 // Add new features here: `mod run;`, `mod resume;`, `mod locks;`, …
+mod analysis_gate;
 mod approval;
 mod aws_health;
 mod aws_probes;

@@ -25,8 +25,9 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
     params::check(raw, &sections.broken_params, diags);
     levels::check(raw, diags);
     let (main, fail) = defs::defs(raw);
-    actions::check(&main, diags);
-    actions::check(&fail, diags);
+    let dir = file.parent().map_or_else(|| std::path::PathBuf::from("."), std::path::Path::to_path_buf);
+    actions::check(&main, &dir, diags);
+    actions::check(&fail, &dir, diags);
     let main_needs = needs::resolve(&main, &fail, &sections.broken, diags);
     let fail_needs = needs::resolve(&fail, &main, &sections.broken, diags);
     let main_dag = needs::dag(&main, &main_needs, diags);

@@ -10,7 +10,8 @@ use super::schema_check::SchemaCheck;
 use crate::diag::{Code, Diagnostic};
 use crate::suggest;
 
-pub(crate) fn check(defs: &[Def<'_>], out: &mut Vec<Diagnostic>) {
+/// `dir` is the runbook's directory: template files (`prompt_file`) are relative to it.
+pub(crate) fn check(defs: &[Def<'_>], dir: &std::path::Path, out: &mut Vec<Diagnostic>) {
     let mut schemas: HashMap<&str, Value> = HashMap::new();
     for def in defs {
         if def.section == Section::Score {
@@ -54,6 +55,20 @@ pub(crate) fn check(defs: &[Def<'_>], out: &mut Vec<Diagnostic>) {
             let mut d = Diagnostic::new(Code::ActionInput, p, issue.message);
             d.help = issue.help;
             out.push(d);
+        }
+        for &(key, _) in action.template_files() {
+            let Some(rel) = with.get(key).and_then(Value::as_str).filter(|r| !crate::template::is_template(r)) else { continue };
+            let file = dir.join(rel);
+            let problem = match std::fs::read_to_string(&file) {
+                Err(e) => Some(format!("cannot read the template file {}: {e}", file.display())),
+                Ok(text) => crate::template::check_template(&text).err().map(|e| format!("{} is not a valid template: {}", file.display(), e.message)),
+            };
+            if let Some(problem) = problem {
+                out.push(
+                    Diagnostic::new(Code::ActionInput, with_path.key(key), problem)
+                        .help("the path is relative to the runbook's directory"),
+                );
+            }
         }
     }
 }
