@@ -136,6 +136,31 @@ fn an_edited_runbook_of_another_name_is_refused() {
     assert_eq!(process::status(&out.state_dir(), &run)["status"], "failed");
 }
 
+#[test]
+fn an_edited_runbook_may_add_params_with_defaults_and_vars_that_use_them() {
+    let edited = EDITED
+        .replace(
+            "name: flaky\n",
+            "name: flaky\nparams:\n  suffix: { type: string, default: v2 }\nvars:\n  tag: \"extra-{{ params.suffix }}\"\n",
+        )
+        .replace("echo extra >> ledger", "echo {{ vars.tag }} >> ledger");
+    let out = Test::new().file("r.yaml", FLAKY).file("edited.yaml", edited).args(["run", "r.yaml"]).run().code(1);
+    let run = process::latest_run(&out.state_dir());
+    out.then().args(["resume", &run, "--runbook", "edited.yaml"]).run().success();
+    assert_eq!(count(&ledger(&out), "extra-v2"), 1, "{:?}", ledger(&out));
+
+    // A new param without a default cannot be supplied on resume: refused, nothing changed.
+    let required = EDITED.replace("name: flaky\n", "name: flaky\nparams:\n  region: { type: string }\n");
+    let out = Test::new().file("r.yaml", FLAKY).file("edited.yaml", required).args(["run", "r.yaml"]).run().code(1);
+    let run = process::latest_run(&out.state_dir());
+    out.then()
+        .args(["resume", &run, "--runbook", "edited.yaml"])
+        .run()
+        .code(2)
+        .stderr_contains("adds the param `region` without a default");
+    assert_eq!(process::status(&out.state_dir(), &run)["status"], "failed");
+}
+
 /// `charge` is not idempotent; the first time it runs it hangs until the crash.
 const CHARGE: &str = r#"version: 1
 name: billing

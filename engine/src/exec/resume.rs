@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use serde_json::Value;
+
 use super::driver::Driver;
 use super::engine::{Engine, Outcome, ResumeOptions, RunError};
 use super::lifecycle;
@@ -62,6 +64,25 @@ impl Engine {
                 EventKind::Operator { action: "adopt-runbook".into(), by: self.inner.opts.operator.clone(), detail: Some(diff.join("; ")) },
             );
             batch.source(id, &rb.source);
+            // The edited runbook's params and vars: a new param takes its default (resume has
+            // no --param to supply one), a removed one goes, and vars are rendered again from
+            // the same params and run, so unchanged ones keep their values.
+            let mut params = run.params.as_object().cloned().unwrap_or_default();
+            params.retain(|k, _| rb.params.contains_key(k));
+            for (k, p) in &rb.params {
+                if !params.contains_key(k) {
+                    let Some(d) = &p.default else {
+                        return Err(RunError::BadInput(format!(
+                            "the edited runbook adds the param `{k}` without a default; resume cannot supply it: give it a default"
+                        )));
+                    };
+                    params.insert(k.clone(), d.clone());
+                }
+            }
+            run.params = Value::Object(params);
+            let run_value = super::prepare::run_value(&rb, id, run.started_at, run.attempt + 1, false);
+            let (vars, _) = super::prepare::vars_and_lock(&rb, &run.params, &run_value).map_err(RunError::BadInput)?;
+            run.vars = vars;
         }
         // Decide what runs again.
         let mut blocked = Vec::new();

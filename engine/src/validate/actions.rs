@@ -61,12 +61,13 @@ pub(crate) fn check(defs: &[Def<'_>], dir: &std::path::Path, out: &mut Vec<Diagn
             let file = dir.join(rel);
             let problem = match std::fs::read_to_string(&file) {
                 Err(e) => Some(format!("cannot read the template file {}: {e}", file.display())),
-                Ok(text) => crate::template::check_template(&text).err().map(|e| format!("{} is not a valid template: {}", file.display(), e.message)),
+                Ok(text) => crate::template::check_template(&text)
+                    .err()
+                    .map(|e| format!("{} is not a valid template: {}", file.display(), e.message)),
             };
             if let Some(problem) = problem {
                 out.push(
-                    Diagnostic::new(Code::ActionInput, with_path.key(key), problem)
-                        .help("the path is relative to the runbook's directory"),
+                    Diagnostic::new(Code::ActionInput, with_path.key(key), problem).help("the path is relative to the runbook's directory"),
                 );
             }
         }
