@@ -111,3 +111,25 @@ fn a_run_that_crashed_still_holds_its_lock() {
     std::fs::write(setup.path().join("other.yaml"), "version: 1\nname: other\nlock: dr\nsteps:\n  a: { uses: noop }\n").unwrap();
     setup.then().args(["run", "other.yaml"]).run().success();
 }
+
+#[test]
+fn cancelling_a_crashed_run_stops_the_step_processes_that_outlived_it() {
+    let marker = format!("phoenix-orphan-{}", std::process::id());
+    let t = Test::new().file(
+        "r.yaml",
+        format!("version: 1\nname: orphaned\nlock: dr\nsteps:\n  long:\n    uses: exec\n    with: {{ script: \"touch started; exec -a {marker} sleep 1000\" }}\n"),
+    );
+    let setup = t.args(["validate", "r.yaml"]).run().success();
+    let bg = Background::spawn(setup.then().args(["run", "r.yaml", "--no-wait"]).command(), setup.path());
+    process::wait_for("the step to start", Duration::from_secs(30), || setup.path().join("started").exists());
+    // Only phoenix dies (kill -9): the step's bash and sleep live on.
+    process::signal("KILL", &[bg.pid()]);
+    bg.wait(Duration::from_secs(30));
+    assert!(!process::alive_with_marker(&marker).is_empty(), "the step should have outlived phoenix");
+    let run = process::latest_run(&setup.state_dir());
+    setup.then().args(["cancel", &run]).run().success();
+    assert!(process::alive_with_marker(&marker).is_empty(), "cancel left the step's processes running");
+    let logs = process::json(&setup.state_dir(), &["logs", &run]);
+    let cancel = logs["events"].as_array().unwrap().iter().find(|e| e["action"] == "cancel").expect("a cancel event").clone();
+    assert!(cancel["detail"].as_str().unwrap_or_default().contains("long"), "{cancel:#}");
+}

@@ -279,6 +279,13 @@ pub(crate) fn cancel(state_dir: &Option<PathBuf>, run: &str, operator: Option<St
             if r.status.is_final() {
                 return Err(format!("run {run} is already {}", r.status.as_str()));
             }
+            // A run still marked running here crashed: its step processes may have outlived it.
+            let stopped = if r.status == RunStatus::Running {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                rt.block_on(phoenix_engine::exec::orphans::stop(run, std::time::Duration::from_secs(5)))
+            } else {
+                Default::default()
+            };
             let now = now_ms();
             let (mut seq, _) = store.next_seqs(run).map_err(|e| e.to_string())?;
             let mut b = Batch::default();
@@ -299,7 +306,10 @@ pub(crate) fn cancel(state_dir: &Option<PathBuf>, run: &str, operator: Option<St
                     b.unlock(l);
                 }
             }
-            b.event(run, seq, now, EventKind::Operator { action: "cancel".into(), by: by.clone(), detail: None });
+            let detail = (!stopped.is_empty()).then(|| {
+                format!("processes of {} outlived the crash and were stopped", stopped.into_iter().collect::<Vec<_>>().join(", "))
+            });
+            b.event(run, seq, now, EventKind::Operator { action: "cancel".into(), by: by.clone(), detail });
             seq += 1;
             b.event(run, seq, now, EventKind::RunFinished { status: RunStatus::Cancelled, error: r.error.clone() });
             store.commit(b, true).map_err(|e| e.to_string())?;

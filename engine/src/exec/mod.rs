@@ -12,7 +12,7 @@ mod engine;
 mod health;
 pub mod lifecycle;
 mod observer;
-mod orphans;
+pub mod orphans;
 mod plan;
 mod prepare;
 mod resume;

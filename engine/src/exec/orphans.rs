@@ -35,7 +35,7 @@ fn find(run_id: &str) -> BTreeMap<i32, String> {
 
 /// Stops every leftover process of the run: SIGTERM to their process groups, SIGKILL after
 /// `grace`. Returns the steps they belonged to.
-pub(crate) async fn stop(run_id: &str, grace: Duration) -> BTreeSet<String> {
+pub async fn stop(run_id: &str, grace: Duration) -> BTreeSet<String> {
     let found = find(run_id);
     let steps: BTreeSet<String> = found.values().cloned().collect();
     if found.is_empty() {
