@@ -185,3 +185,19 @@ fn on_a_terminal_an_approval_from_elsewhere_ends_the_wait() {
     assert_eq!(s["status"], "succeeded");
     assert_eq!(step(&s, "gate")["approval"]["by"], "carol");
 }
+
+#[test]
+fn on_a_terminal_an_answer_from_someone_not_an_approver_is_refused_aloud() {
+    let out = Test::new().file("r.yaml", GATED).args(["validate", "r.yaml"]).run().success();
+    let mut term = Terminal::start(out.path(), &out.state_dir(), "run r.yaml --as mallory");
+    process::wait_for("the question on the terminal", Duration::from_secs(30), || term.screen().contains("approve `gate`?"));
+    term.type_line("y");
+    process::wait_for("the refusal on the terminal", Duration::from_secs(30), || term.screen().contains("your answer was not recorded"));
+    assert!(term.screen().contains("`mallory` may not decide on `gate`: approvers are alice, carol"), "{}", term.screen());
+    // Still waiting: an approver decides from elsewhere.
+    let run = process::latest_run(&out.state_dir());
+    assert_eq!(step(&process::status(&out.state_dir(), &run), "gate")["status"], "waiting");
+    out.then().args(["approve", &run, "gate", "--as", "alice"]).run().success();
+    assert_eq!(term.wait(), Some(0));
+    assert_eq!(step(&process::status(&out.state_dir(), &run), "gate")["approval"]["by"], "alice");
+}

@@ -58,8 +58,15 @@ impl Driver {
             let id = step.id.clone();
             tokio::task::spawn_blocking(move || {
                 if let Some((approved, comment)) = obs.ask_approval(&run_id, &id, &message) {
-                    let (reply, _) = oneshot::channel();
-                    let _ = tx.send(Msg::Approve { step: id, approval: Approval { approved, by: operator, comment, at: now_ms() }, reply });
+                    let (reply, answer) = oneshot::channel();
+                    let approval = Approval { approved, by: operator, comment, at: now_ms() };
+                    let _ = tx.send(Msg::Approve { step: id.clone(), approval, reply });
+                    // Not recorded (not an approver, or decided meanwhile): say so at the terminal.
+                    if let Ok(Err(why)) = answer.blocking_recv() {
+                        let text =
+                            format!("your answer was not recorded: {why}; an approver can decide with: phoenix approve {run_id} {id}");
+                        obs.on(&UiEvent::Log { run: run_id.clone(), step: id, text, stderr: true });
+                    }
                 }
             });
         }
