@@ -8,6 +8,7 @@ mod action;
 pub mod aws;
 pub mod builtin;
 pub mod duration;
+pub mod evidence;
 pub mod net;
 pub mod postgres;
 mod registry;

@@ -3,6 +3,7 @@
 use crate::Action;
 use crate::aws::{EksNodegroups, Reachable};
 use crate::builtin::{Approval, Assert, Noop, RunbookAction, Sleep};
+use crate::evidence::{LokiQuery, PrometheusQuery, Statuspage};
 use crate::net::Http;
 use crate::postgres::{Query as PostgresQuery, ReplicationLag};
 use crate::system::Exec;
@@ -18,6 +19,9 @@ static POSTGRES_QUERY: PostgresQuery = PostgresQuery;
 static POSTGRES_REPLICATION_LAG: ReplicationLag = ReplicationLag;
 static AWS_EKS_NODEGROUPS: EksNodegroups = EksNodegroups;
 static AWS_REACHABLE: Reachable = Reachable;
+static STATUSPAGE: Statuspage = Statuspage;
+static PROMETHEUS_QUERY: PrometheusQuery = PrometheusQuery;
+static LOKI_QUERY: LokiQuery = LokiQuery;
 
 static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("noop", &NOOP),
@@ -31,6 +35,9 @@ static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("postgres.replication_lag", &POSTGRES_REPLICATION_LAG),
     ("aws.eks_nodegroups", &AWS_EKS_NODEGROUPS),
     ("aws.reachable", &AWS_REACHABLE),
+    ("statuspage", &STATUSPAGE),
+    ("prometheus.query", &PROMETHEUS_QUERY),
+    ("loki.query", &LOKI_QUERY),
 ];
 
 /// Every action, built-ins first.
