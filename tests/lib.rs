@@ -16,6 +16,7 @@ mod support;
 mod approval;
 mod aws_probes;
 mod control;
+mod evidence_plugins;
 mod exec_plugin;
 mod graph;
 mod health;
