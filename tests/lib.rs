@@ -20,6 +20,7 @@ mod approval;
 mod aws_health;
 mod aws_probes;
 mod control;
+mod evidence_plugins;
 mod exec_plugin;
 mod graph;
 mod health;

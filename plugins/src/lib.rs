@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod aws;
 pub mod builtin;
 pub mod duration;
+pub mod evidence;
 pub mod net;
 pub mod postgres;
 mod registry;

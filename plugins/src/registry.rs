@@ -4,6 +4,7 @@ use crate::Action;
 use crate::analysis::{Analyze, Llm};
 use crate::aws::{EksNodegroups, HealthEvents, Reachable};
 use crate::builtin::{Approval, Assert, Noop, RunbookAction, Sleep};
+use crate::evidence::{LokiQuery, PrometheusQuery, Statuspage};
 use crate::net::Http;
 use crate::postgres::{Query as PostgresQuery, ReplicationLag};
 use crate::system::Exec;
@@ -22,6 +23,9 @@ static AWS_REACHABLE: Reachable = Reachable;
 static AWS_HEALTH_EVENTS: HealthEvents = HealthEvents;
 static LLM: Llm = Llm;
 static INCIDENT_ANALYZE: Analyze = Analyze;
+static STATUSPAGE: Statuspage = Statuspage;
+static PROMETHEUS_QUERY: PrometheusQuery = PrometheusQuery;
+static LOKI_QUERY: LokiQuery = LokiQuery;
 
 static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("noop", &NOOP),
@@ -38,6 +42,9 @@ static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("aws.health_events", &AWS_HEALTH_EVENTS),
     ("llm", &LLM),
     ("incident.analyze", &INCIDENT_ANALYZE),
+    ("statuspage", &STATUSPAGE),
+    ("prometheus.query", &PROMETHEUS_QUERY),
+    ("loki.query", &LOKI_QUERY),
 ];
 
 /// Every action, built-ins first.
