@@ -84,7 +84,12 @@ fn gate(level: &str, llm: &str, evidence: &Scripted) -> (Output, Value) {
         "failover_runbook=failover.yaml".to_string(),
     ];
     let out = t.args(["run", "incident-analysis.yaml"]).args(params.iter().flat_map(|p| ["--param", p.as_str()])).run().success();
-    let s = process::status(&out.state_dir(), &process::latest_run(&out.state_dir()));
+    // The gate's run, not the failover's child run.
+    let s = process::run_ids(&out.state_dir())
+        .iter()
+        .map(|id| process::status(&out.state_dir(), id))
+        .find(|s| s["runbook"] == "incident-analysis")
+        .expect("the gate's run");
     (out, s)
 }
 

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::health_server::{Answer, HealthServer};
 use crate::moto::Moto;
 use crate::postgres::{Postgres, free_port};
+use crate::scripted::{Reply, Scripted};
 use crate::support::Test;
 
 /// Everything `runbooks/health.yaml` probes, on 127.0.0.1.
@@ -122,4 +123,84 @@ fn scores_on_each_boundary_take_the_seeds_levels() {
         assert_eq!(score["total"], json!(total), "{text}");
         assert_eq!(score["level"], level, "{text}");
     }
+}
+
+/// A Statuspage v2 site reporting a major outage.
+fn status_page_in_outage() -> Scripted {
+    Scripted::start(|req, _| {
+        let page = json!({ "id": "p1", "name": "Cloudflare", "url": "https://www.cloudflarestatus.com", "time_zone": "Etc/UTC", "updated_at": "2026-11-28T20:00:00Z" });
+        match req.path.as_str() {
+            "/api/v2/status.json" => Reply::Json(
+                200,
+                json!({ "page": page, "status": { "indicator": "major", "description": "Major Service Outage" } }).to_string(),
+            ),
+            "/api/v2/incidents/unresolved.json" => Reply::Json(
+                200,
+                json!({ "page": page, "incidents": [{
+                "id": "i1", "name": "Network performance issues", "status": "identified", "impact": "major",
+                "created_at": "2026-11-28T19:30:00Z", "updated_at": "2026-11-28T19:45:00Z", "shortlink": "https://stspg.io/x",
+                "components": [{ "name": "CDN/Cache" }] }] })
+                .to_string(),
+            ),
+            _ => Reply::Json(404, "{}".into()),
+        }
+    })
+}
+
+#[test]
+fn the_seeds_scenario_runs_its_dr_branch_through_the_analysis_gate() {
+    let site = Site::healthy();
+    site.service_a.set(Answer::Status("unhealthy"));
+    site.service_b.set(Answer::Status("degraded"));
+    let statuspage = status_page_in_outage();
+    let closed = |path: &str| format!("http://127.0.0.1:{}{path}", free_port());
+    let base = |s: &HealthServer| s.url().trim_end_matches("/health").to_string();
+    let params = [
+        format!("service_a={}", base(&site.service_a)),
+        format!("service_b={}", base(&site.service_b)),
+        format!("external_url={}", site.external.url()),
+        format!("azure_probe={}", closed("/health")),
+        "eks_cluster=one-degraded".to_string(),
+        format!("aws_endpoint_url={}", site.moto.url()),
+        "probe_timeout=3s".to_string(),
+        format!("statuspage_url={}", statuspage.url()),
+        format!("prometheus_url={}", closed("")),
+        format!("loki_url={}", closed("")),
+        "failover_runbook=failover.yaml".to_string(),
+    ];
+    let out = Test::new()
+        .copy("runbooks/health.yaml", "health.yaml")
+        .copy("runbooks/incident-analysis.yaml", "incident-analysis.yaml")
+        .copy("runbooks/prompts/incident-analysis.md.j2", "prompts/incident-analysis.md.j2")
+        .file(
+            "failover.yaml",
+            "version: 1\nname: failover-mark\nsteps:\n  mark:\n    uses: exec\n    with: { cmd: [touch, FAILED_OVER] }\n",
+        )
+        .env("PHOENIX_REPLICA_DSN", site.pg.standby_dsn())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .args(["run", "health.yaml"])
+        .args(params.iter().flat_map(|p| ["--param", p.as_str()]))
+        .run()
+        .success();
+    let runs: Vec<serde_json::Value> =
+        crate::process::run_ids(&out.state_dir()).iter().map(|id| crate::process::status(&out.state_dir(), id)).collect();
+    let by_name = |name: &str| runs.iter().find(|r| r["runbook"] == name).unwrap_or_else(|| panic!("no run of {name}: {runs:#?}"));
+    let health = by_name("health");
+    assert_eq!(health["outputs"]["score"], json!(13.0), "{health:#}");
+    assert_eq!(health["outputs"]["level"], "dr_failover");
+    assert_eq!(crate::process::step(health, "self_heal")["status"], "skipped");
+    assert_eq!(crate::process::step(health, "region_failover")["status"], "skipped");
+    // The gate: no model configured, so the rules decide — a major provider outage at the DR
+    // level is trigger_dr with high confidence — and the failover starts.
+    let gate = by_name("incident-analysis");
+    let analysis = &crate::process::step(gate, "analysis")["outputs"];
+    assert_eq!(
+        (analysis["rule"].as_str(), analysis["recommended_action"].as_str()),
+        (Some("statuspage_incident"), Some("trigger_dr")),
+        "{analysis:#}"
+    );
+    assert_eq!(crate::process::step(gate, "error_rate")["outputs"]["available"], false);
+    assert!(out.path().join("FAILED_OVER").exists(), "the failover did not run: {gate:#}");
+    assert_eq!(by_name("failover-mark")["status"], "succeeded");
 }

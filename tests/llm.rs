@@ -215,3 +215,14 @@ fn a_literal_key_or_a_bad_fallback_is_refused_before_anything_runs() {
     assert!(out.stderr().contains("`api_key` is written in the runbook"), "{}", out.stderr());
     assert!(out.stderr().contains("the fallback does not satisfy the schema"), "{}", out.stderr());
 }
+
+#[test]
+fn azure_openai_gets_its_url_api_version_and_key_header() {
+    let llm = Scripted::start(|_, _| openai(GOOD));
+    let (_, s) = run(&runbook(&format!("{}/openai/deployments/gpt4o", llm.url()), "azure_openai", ""), 0);
+    assert_eq!(outputs(&s)["source"], "llm", "{:#}", outputs(&s));
+    let req = &llm.requests()[0];
+    assert_eq!(req.path, "/openai/deployments/gpt4o/chat/completions?api-version=2024-06-01");
+    assert_eq!(req.header("api-key"), Some("sk-phoenix-test-key-123"));
+    assert_eq!(req.header("authorization"), None);
+}
