@@ -28,5 +28,19 @@ if ! "$venv/bin/python" -c 'import moto.server, boto3' 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5,<6'
 fi
+# Azurite: Azure Blob Storage's emulator, for the azure_blob.* tests (tests/support/azurite.rs),
+# from npm into .tools/azurite (or PHOENIX_AZURITE); Node.js and npm from Debian if missing.
+azurite="${PHOENIX_AZURITE:-$(cd "$(dirname "$0")/.." && pwd)/.tools/azurite}"
+if [ ! -x "$azurite/node_modules/.bin/azurite-blob" ]; then
+  if ! have npm; then
+    echo "installing: nodejs npm" >&2
+    if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  echo "installing azurite into $azurite" >&2
+  mkdir -p "$azurite"
+  npm install --prefix "$azurite" --no-audit --no-fund --loglevel=error 'azurite@3' >/dev/null
+fi
 # Crates are fetched by cargo on first build; fetching up front gives one clear failure.
 cargo fetch --locked -q 2>/dev/null || cargo fetch -q

@@ -1,6 +1,8 @@
 //! Phoenix's integration tests: one binary that drives the real `phoenix` executable
 //! through the fluent harness in `support`, one module per feature.
 
+#[path = "support/azurite.rs"]
+mod azurite;
 #[path = "support/health_server.rs"]
 mod health_server;
 #[path = "support/moto.rs"]
@@ -19,6 +21,7 @@ mod analysis_gate;
 mod approval;
 mod aws_health;
 mod aws_probes;
+mod azure_blob;
 mod control;
 mod evidence_plugins;
 mod exec_plugin;

@@ -7,6 +7,7 @@
 mod action;
 pub mod analysis;
 pub mod aws;
+pub mod azure;
 pub mod builtin;
 pub mod duration;
 pub mod evidence;

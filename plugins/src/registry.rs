@@ -3,6 +3,7 @@
 use crate::Action;
 use crate::analysis::{Analyze, Llm};
 use crate::aws::{EksNodegroups, HealthEvents, Reachable};
+use crate::azure::{BlobDelete, BlobGet, BlobList, BlobPut};
 use crate::builtin::{Approval, Assert, Noop, RunbookAction, Sleep};
 use crate::evidence::{LokiQuery, PrometheusQuery, Statuspage};
 use crate::net::Http;
@@ -21,6 +22,10 @@ static POSTGRES_REPLICATION_LAG: ReplicationLag = ReplicationLag;
 static AWS_EKS_NODEGROUPS: EksNodegroups = EksNodegroups;
 static AWS_REACHABLE: Reachable = Reachable;
 static AWS_HEALTH_EVENTS: HealthEvents = HealthEvents;
+static AZURE_BLOB_PUT: BlobPut = BlobPut;
+static AZURE_BLOB_GET: BlobGet = BlobGet;
+static AZURE_BLOB_LIST: BlobList = BlobList;
+static AZURE_BLOB_DELETE: BlobDelete = BlobDelete;
 static LLM: Llm = Llm;
 static INCIDENT_ANALYZE: Analyze = Analyze;
 static STATUSPAGE: Statuspage = Statuspage;
@@ -40,6 +45,10 @@ static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("aws.eks_nodegroups", &AWS_EKS_NODEGROUPS),
     ("aws.reachable", &AWS_REACHABLE),
     ("aws.health_events", &AWS_HEALTH_EVENTS),
+    ("azure_blob.put", &AZURE_BLOB_PUT),
+    ("azure_blob.get", &AZURE_BLOB_GET),
+    ("azure_blob.list", &AZURE_BLOB_LIST),
+    ("azure_blob.delete", &AZURE_BLOB_DELETE),
     ("llm", &LLM),
     ("incident.analyze", &INCIDENT_ANALYZE),
     ("statuspage", &STATUSPAGE),
