@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 VENV = Path(os.environ.get("PHOENIX_VENV", ROOT / ".tools/venv"))
-AZURITE = Path(os.environ.get("PHOENIX_AZURITE", ROOT / ".tools/azurite/node_modules/.bin/azurite-blob"))
+AZURITE = Path(os.environ.get("PHOENIX_AZURITE", ROOT / ".tools/azurite")) / "node_modules/.bin/azurite-blob"
 APP_PASSWORD = "sandbox-app-Pw-4417"
 AWS_LB_IP = "10.0.1.10"
 AZURE_LB_IP = "20.50.0.10"
