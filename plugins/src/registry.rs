@@ -2,7 +2,7 @@
 
 use crate::Action;
 use crate::analysis::{Analyze, Llm};
-use crate::aws::{EksNodegroups, HealthEvents, Reachable};
+use crate::aws::{EksNodegroups, HealthEvents, Reachable, S3Delete, S3Get, S3List, S3Put};
 use crate::builtin::{Approval, Assert, Noop, RunbookAction, Sleep};
 use crate::net::Http;
 use crate::postgres::{Query as PostgresQuery, ReplicationLag};
@@ -20,6 +20,10 @@ static POSTGRES_REPLICATION_LAG: ReplicationLag = ReplicationLag;
 static AWS_EKS_NODEGROUPS: EksNodegroups = EksNodegroups;
 static AWS_REACHABLE: Reachable = Reachable;
 static AWS_HEALTH_EVENTS: HealthEvents = HealthEvents;
+static S3_PUT: S3Put = S3Put;
+static S3_GET: S3Get = S3Get;
+static S3_LIST: S3List = S3List;
+static S3_DELETE: S3Delete = S3Delete;
 static LLM: Llm = Llm;
 static INCIDENT_ANALYZE: Analyze = Analyze;
 
@@ -36,6 +40,10 @@ static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("aws.eks_nodegroups", &AWS_EKS_NODEGROUPS),
     ("aws.reachable", &AWS_REACHABLE),
     ("aws.health_events", &AWS_HEALTH_EVENTS),
+    ("s3.put", &S3_PUT),
+    ("s3.get", &S3_GET),
+    ("s3.list", &S3_LIST),
+    ("s3.delete", &S3_DELETE),
     ("llm", &LLM),
     ("incident.analyze", &INCIDENT_ANALYZE),
 ];
