@@ -2,7 +2,7 @@
 
 use crate::Action;
 use crate::analysis::{Analyze, Llm};
-use crate::aws::{EksNodegroups, HealthEvents, Reachable, S3Delete, S3Get, S3List, S3Put};
+use crate::aws::{EksNodegroups, HealthEvents, Reachable, Route53Get, Route53Upsert, S3Delete, S3Get, S3List, S3Put};
 use crate::builtin::{Approval, Assert, Noop, RunbookAction, Sleep};
 use crate::net::Http;
 use crate::postgres::{Query as PostgresQuery, ReplicationLag};
@@ -24,6 +24,8 @@ static S3_PUT: S3Put = S3Put;
 static S3_GET: S3Get = S3Get;
 static S3_LIST: S3List = S3List;
 static S3_DELETE: S3Delete = S3Delete;
+static ROUTE53_UPSERT: Route53Upsert = Route53Upsert;
+static ROUTE53_GET: Route53Get = Route53Get;
 static LLM: Llm = Llm;
 static INCIDENT_ANALYZE: Analyze = Analyze;
 
@@ -44,6 +46,8 @@ static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("s3.get", &S3_GET),
     ("s3.list", &S3_LIST),
     ("s3.delete", &S3_DELETE),
+    ("route53.upsert", &ROUTE53_UPSERT),
+    ("route53.get", &ROUTE53_GET),
     ("llm", &LLM),
     ("incident.analyze", &INCIDENT_ANALYZE),
 ];
