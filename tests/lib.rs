@@ -19,6 +19,7 @@ mod support;
 // Add new features here: `mod run;`, `mod resume;`, `mod locks;`, …
 mod analysis_gate;
 mod approval;
+mod aws_data;
 mod aws_health;
 mod aws_probes;
 mod azure_blob;

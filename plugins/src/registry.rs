@@ -2,7 +2,7 @@
 
 use crate::Action;
 use crate::analysis::{Analyze, Llm};
-use crate::aws::{EksNodegroups, HealthEvents, Reachable};
+use crate::aws::{EksNodegroups, HealthEvents, Reachable, Route53Get, Route53Upsert, S3Delete, S3Get, S3List, S3Put};
 use crate::azure::{BlobDelete, BlobGet, BlobList, BlobPut};
 use crate::builtin::{Approval, Assert, Noop, RunbookAction, Sleep};
 use crate::evidence::{LokiQuery, PrometheusQuery, Statuspage};
@@ -26,6 +26,12 @@ static AZURE_BLOB_PUT: BlobPut = BlobPut;
 static AZURE_BLOB_GET: BlobGet = BlobGet;
 static AZURE_BLOB_LIST: BlobList = BlobList;
 static AZURE_BLOB_DELETE: BlobDelete = BlobDelete;
+static S3_PUT: S3Put = S3Put;
+static S3_GET: S3Get = S3Get;
+static S3_LIST: S3List = S3List;
+static S3_DELETE: S3Delete = S3Delete;
+static ROUTE53_UPSERT: Route53Upsert = Route53Upsert;
+static ROUTE53_GET: Route53Get = Route53Get;
 static LLM: Llm = Llm;
 static INCIDENT_ANALYZE: Analyze = Analyze;
 static STATUSPAGE: Statuspage = Statuspage;
@@ -49,6 +55,12 @@ static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("azure_blob.get", &AZURE_BLOB_GET),
     ("azure_blob.list", &AZURE_BLOB_LIST),
     ("azure_blob.delete", &AZURE_BLOB_DELETE),
+    ("s3.put", &S3_PUT),
+    ("s3.get", &S3_GET),
+    ("s3.list", &S3_LIST),
+    ("s3.delete", &S3_DELETE),
+    ("route53.upsert", &ROUTE53_UPSERT),
+    ("route53.get", &ROUTE53_GET),
     ("llm", &LLM),
     ("incident.analyze", &INCIDENT_ANALYZE),
     ("statuspage", &STATUSPAGE),

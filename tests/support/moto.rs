@@ -54,6 +54,37 @@ impl Moto {
         self.post("/phoenix-test/delay", &serde_json::json!({ "seconds": seconds }));
     }
 
+    /// Creates an S3 bucket (the product has no action that creates one).
+    pub(crate) fn s3_bucket(&self, region: &str, bucket: &str) {
+        self.post("/phoenix-test/s3-bucket", &serde_json::json!({ "region": region, "bucket": bucket }));
+    }
+
+    /// Creates a Route 53 hosted zone; its id (without `/hostedzone/`).
+    pub(crate) fn route53_zone(&self, name: &str) -> String {
+        self.post_for_answer("/phoenix-test/route53-zone", &serde_json::json!({ "name": name }))
+    }
+
+    /// Makes the next `polls` GetChange answers PENDING (negative: every one).
+    pub(crate) fn route53_pending(&self, polls: i64) {
+        self.post("/phoenix-test/route53-pending", &serde_json::json!({ "polls": polls }));
+    }
+
+    /// Like `post`, and gives back the answer's body.
+    fn post_for_answer(&self, path: &str, body: &serde_json::Value) -> String {
+        let body = body.to_string();
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to moto");
+        write!(
+            stream,
+            "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("send to moto");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("moto's answer");
+        assert!(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"), "{path} failed:\n{answer}");
+        answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+    }
+
     fn post(&self, path: &str, body: &serde_json::Value) {
         let body = body.to_string();
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to moto");

@@ -8,6 +8,14 @@ moto's own server application (as `moto_server` builds it) and adds:
        (and a health issue for those not ACTIVE) in moto's backend.
   POST /phoenix-test/delay  {"seconds": s}   every later AWS answer waits s seconds.
 
+For the data actions (s3.*, route53.*), which the product never creates a bucket or a
+zone for, and to make Route 53 changes slower than moto's (always INSYNC):
+
+  POST /phoenix-test/s3-bucket      {"region", "bucket"}  creates the bucket.
+  POST /phoenix-test/route53-zone   {"name"}  creates a hosted zone; answers its id.
+  POST /phoenix-test/route53-pending {"polls": n}  changes are PENDING, and so are the next
+       n GetChange answers (n < 0: every one of them).
+
 Everything else is moto. Listens on 127.0.0.1 on a free port and prints it on stdout.
 """
 
@@ -54,11 +62,72 @@ def seed_eks(spec):
             group.health = {"issues": [{"code": "AsgInstanceLaunchFailures", "message": "test: instances fail to launch", "resourceIds": []}]}
 
 
+pending = {"polls": 0}
+
+
+def client(service, region="us-east-1"):
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=f"http://127.0.0.1:{port['n']}",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
+def seed_bucket(spec):
+    region = spec.get("region", "us-east-1")
+    args = {"Bucket": spec["bucket"]}
+    if region != "us-east-1":
+        args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    client("s3", region).create_bucket(**args)
+
+
+def seed_zone(spec):
+    zone = client("route53").create_hosted_zone(Name=spec["name"], CallerReference=f"phoenix-{time.time()}")
+    return zone["HostedZone"]["Id"].removeprefix("/hostedzone/")
+
+
+def data_route(path, body):
+    """A test route for the data actions; its answer's text."""
+    if path == "/phoenix-test/s3-bucket":
+        seed_bucket(body)
+    elif path == "/phoenix-test/route53-zone":
+        return seed_zone(body)
+    elif path == "/phoenix-test/route53-pending":
+        pending["polls"] = int(body["polls"])
+    return "ok"
+
+
+def pending_change(moto, environ, start_response, count):
+    """moto's ChangeResourceRecordSets or GetChange answer, with its status PENDING."""
+    if count and pending["polls"] > 0:
+        pending["polls"] -= 1
+    answered = {}
+    body = b"".join(moto(environ, lambda status, headers, exc_info=None: answered.update(status=status, headers=headers)))
+    body = body.replace(b"<Status>INSYNC</Status>", b"<Status>PENDING</Status>")
+    headers = [(k, v) for k, v in answered["headers"] if k.lower() != "content-length"]
+    start_response(answered["status"], headers + [("Content-Length", str(len(body)))])
+    return [body]
+
+
 def main():
     moto = DomainDispatcherApplication(create_backend_app)
 
     def app(environ, start_response):
         path = environ.get("PATH_INFO", "")
+        if path in ("/phoenix-test/s3-bucket", "/phoenix-test/route53-zone", "/phoenix-test/route53-pending"):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            try:
+                answer = data_route(path, json.loads(environ["wsgi.input"].read(length) or b"{}")).encode()
+                start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(answer)))])
+                return [answer]
+            except Exception as e:  # the test shows what went wrong
+                start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+                return [repr(e).encode()]
+        change = environ.get("REQUEST_METHOD") == "POST" and path.rstrip("/").endswith("/rrset")
+        if pending["polls"] and (change or (environ.get("REQUEST_METHOD") == "GET" and "/change/" in path)):
+            return pending_change(moto, environ, start_response, count=not change)
         if path.startswith("/phoenix-test/"):
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = json.loads(environ["wsgi.input"].read(length) or b"{}")

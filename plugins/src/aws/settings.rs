@@ -95,6 +95,15 @@ impl AwsSettings {
         Ok(config)
     }
 
+    /// [`load`](Self::load) for a global service (Route 53): any region reaches it, so when
+    /// none is configured anywhere the SDK is given `fallback` instead of failing.
+    pub(crate) async fn load_global(&self, timeout: Duration, fallback: &str) -> Result<SdkConfig, String> {
+        match self.load(timeout).await {
+            Err(_) if self.region.is_none() => AwsSettings { region: Some(fallback.to_string()), ..self.clone() }.load(timeout).await,
+            loaded => loaded,
+        }
+    }
+
     /// The region a call went to, for outputs and messages.
     pub(crate) fn region_of(config: &SdkConfig) -> String {
         config.region().map(ToString::to_string).unwrap_or_default()

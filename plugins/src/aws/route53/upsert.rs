@@ -1,0 +1,252 @@
+//! `route53.upsert`: sets a record, remembering what it replaced.
+//!
+//! The record set in place before the change is read first and reported as `previous`, so a
+//! rollback (`on_failure`) or a later failback can write it back; it is also noted in the run's
+//! event log before the change is sent, so it survives a step that is stopped while waiting.
+//! Once Route 53 has accepted the change, no failure is retryable: a second attempt would read
+//! the new record as the "previous" one.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_route53::error::SdkError;
+use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{GLOBAL_REGION, check_record, check_values, failed, find, fqdn, quote, record_type, rendered, set_json, strings, zone_id};
+use crate::aws::{call, describe, settings::AwsSettings};
+use crate::duration::{Dur, format_duration};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
+
+/// Creates or replaces a DNS record.
+pub struct Route53Upsert;
+
+/// `route53.upsert`'s input.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Route53UpsertInput {
+    /// The hosted zone's id (`Z0123456789ABCDEFGHIJ`, or `/hostedzone/Z…`).
+    pub zone_id: String,
+    /// The record's name (`app.example.com`, with or without the final dot).
+    pub name: String,
+    /// The record type: A, AAAA, CNAME, TXT, MX, SRV, CAA, NS…
+    pub r#type: String,
+    /// How long resolvers may cache the record, in seconds (at least 1).
+    #[schemars(range(max = 2147483647))]
+    pub ttl: u32,
+    /// The record's values (`[203.0.113.10]`); TXT values as plain text, quoted for you.
+    #[serde(deserialize_with = "strings")]
+    pub values: Vec<String>,
+    /// Wait until Route 53 reports the change INSYNC on all its name servers (default true).
+    #[serde(default = "yes")]
+    pub wait: bool,
+    /// How long to wait for INSYNC before failing (default 5m).
+    #[serde(default)]
+    pub wait_timeout: Option<Dur>,
+    /// A comment recorded with the change (default: the run and step).
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// How long each AWS call may take (default 10s).
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// Where and as whom to call AWS (Route 53 is global: `region` is not needed).
+    #[serde(flatten)]
+    pub aws: AwsSettings,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The first pause between GetChange calls; it doubles up to [`MAX_POLL`].
+const FIRST_POLL: Duration = Duration::from_secs(1);
+const MAX_POLL: Duration = Duration::from_secs(10);
+
+impl Plugin for Route53Upsert {
+    type Input = Route53UpsertInput;
+    fn info(&self) -> ActionInfo {
+        ActionInfo {
+            name: "route53.upsert",
+            summary: "Creates or replaces a simple DNS record in a Route 53 hosted zone, reports the record set it replaced, and waits until the change is INSYNC.",
+            kind: Kind::Plugin,
+            outputs: &[
+                Field { name: "change_id", doc: "Route 53's id of the change (`/change/C…`)" },
+                Field { name: "status", doc: "INSYNC, or PENDING when `wait` is false" },
+                Field { name: "previous", doc: "the record set before the change: name, type, ttl, values (null when there was none)" },
+                Field { name: "record", doc: "the record set now: name, type, ttl, values" },
+                Field { name: "changed", doc: "whether the record differs from `previous` (ttl or values, in any order)" },
+                Field { name: "zone_id", doc: "the hosted zone" },
+            ],
+            caps: Capabilities { probe: false, idempotent: true, spawns: false, network: true },
+            example: "switch_dns:\n  uses: route53.upsert\n  with:\n    zone_id: Z0123456789ABCDEFGHIJ\n    name: app.example.com\n    type: A\n    ttl: 60\n    values: [\"{{ steps.provision.outputs.ip }}\"]",
+        }
+    }
+
+    fn check(&self, with: &Value) -> Vec<Issue> {
+        let mut issues = check_record(with);
+        issues.extend(check_values(with));
+        let waits = with.get("wait").and_then(Value::as_bool) != Some(false);
+        if !waits && with.get("wait_timeout").is_some() {
+            issues.push(Issue::at("wait_timeout", "`wait_timeout` is set but `wait` is false").help("remove one of them"));
+        }
+        issues
+    }
+
+    fn plan(&self, with: &Value) -> String {
+        let s = |k: &str| with.get(k).and_then(Value::as_str).unwrap_or("?");
+        let values = with.get("values").map_or_else(|| "?".to_string(), Value::to_string);
+        format!(
+            "set {} {} to {values} (ttl {}) in hosted zone {}",
+            s("name"),
+            s("type"),
+            with.get("ttl").unwrap_or(&Value::Null),
+            s("zone_id")
+        )
+    }
+
+    async fn run(&self, ctx: &ActionCtx, input: Route53UpsertInput) -> Result<Value, ActionError> {
+        let as_with =
+            json!({ "zone_id": input.zone_id, "name": input.name, "type": input.r#type, "ttl": input.ttl, "values": input.values });
+        rendered(check_record(&as_with).into_iter().chain(check_values(&as_with)).collect())?;
+        let rtype = record_type(&input.r#type).map_err(ActionError::Input)?;
+        let zone = zone_id(&input.zone_id).to_string();
+        let name = fqdn(&input.name);
+        let timeout = input.timeout.map_or(Duration::from_secs(10), Dur::get);
+        let config = input.aws.load_global(timeout, GLOBAL_REGION).await.map_err(ActionError::Input)?;
+        let client = aws_sdk_route53::Client::new(&config);
+
+        let previous = find(ctx, &client, &zone, &name, &rtype).await?;
+        let previous = previous.as_ref().map(set_json);
+        ctx.note(
+            format!("{name} {rtype} before the change: {}", previous.as_ref().map_or("none".to_string(), |p| p["values"].to_string())),
+            json!({ "zone_id": zone, "name": name, "type": rtype.as_str(), "previous": previous }),
+        );
+
+        let text = matches!(rtype.as_str(), "TXT" | "SPF");
+        let records = input
+            .values
+            .iter()
+            .map(|v| ResourceRecord::builder().value(if text { quote(v) } else { v.trim().to_string() }).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ActionError::Input(e.to_string()))?;
+        let set = ResourceRecordSet::builder()
+            .name(&name)
+            .r#type(rtype.clone())
+            .ttl(i64::from(input.ttl))
+            .set_resource_records(Some(records))
+            .build()
+            .map_err(|e| ActionError::Input(e.to_string()))?;
+        let record = set_json(&set);
+        let comment = input.comment.clone().unwrap_or_else(|| format!("phoenix run {} step {}", ctx.run_id, ctx.step_id));
+        let batch = ChangeBatch::builder()
+            .comment(comment)
+            .changes(
+                Change::builder()
+                    .action(ChangeAction::Upsert)
+                    .resource_record_set(set)
+                    .build()
+                    .map_err(|e| ActionError::Input(e.to_string()))?,
+            )
+            .build()
+            .map_err(|e| ActionError::Input(e.to_string()))?;
+        let what = format!("setting {name} {rtype} in hosted zone {zone}");
+        let sent = client.change_resource_record_sets().hosted_zone_id(&zone).change_batch(batch).send();
+        let info = call(ctx, "the change", sent)
+            .await?
+            .map_err(|e| match e {
+                // Sent, but no answer: Route 53 may have applied it, and a retry would read the
+                // new record as `previous`.
+                SdkError::TimeoutError(_) | SdkError::ResponseError(_) => ActionError::Failed {
+                    message: format!(
+                        "{what}: no answer ({}); Route 53 may have applied the change: the record before it is in the run's event log",
+                        describe(&e)
+                    ),
+                    outputs: Some(json!({ "previous": previous, "zone_id": zone })),
+                    retryable: false,
+                },
+                e => failed(&what, &e),
+            })?
+            .change_info;
+        let (change_id, mut status) = info.map_or((String::new(), ChangeStatus::Pending), |i| (i.id, i.status));
+        let changed = previous.as_ref().is_none_or(|p| differs(p, &record));
+        ctx.log(Stream::Info, format!("{what}: change {change_id} {status}"));
+
+        let mut outputs = json!({
+            "change_id": change_id,
+            "status": status.as_str(),
+            "previous": previous,
+            "record": record,
+            "changed": changed,
+            "zone_id": zone,
+        });
+        if input.wait && status != ChangeStatus::Insync {
+            let limit = input.wait_timeout.map_or(Duration::from_secs(300), Dur::get);
+            let (last, error) = wait_insync(ctx, &client, &change_id, limit).await?;
+            status = last;
+            outputs["status"] = status.as_str().into();
+            if status != ChangeStatus::Insync {
+                let why = error.map_or(String::new(), |e| format!(" (the last GetChange failed: {e})"));
+                return Err(ActionError::Failed {
+                    message: format!(
+                        "change {change_id} for {name} {rtype} is still {status} after {}{why}; Route 53 accepted it and will apply it, and `previous` is in the step's outputs",
+                        format_duration(limit)
+                    ),
+                    outputs: Some(outputs),
+                    retryable: false,
+                });
+            }
+            ctx.log(Stream::Info, format!("change {change_id} is INSYNC"));
+        }
+        Ok(outputs)
+    }
+}
+
+/// Whether the record set asked for differs from the one before (values in any order).
+fn differs(previous: &Value, record: &Value) -> bool {
+    previous["ttl"] != record["ttl"] || sorted_values(previous) != sorted_values(record) || previous.get("alias_target").is_some()
+}
+
+fn sorted_values(set: &Value) -> Vec<&str> {
+    let mut values: Vec<&str> = set["values"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    values.sort_unstable();
+    values
+}
+
+/// Polls GetChange until INSYNC or `limit`: the last status, and the last error if the last
+/// poll failed. A failed poll is tried again at the next one; a cancel stops at once.
+async fn wait_insync(
+    ctx: &ActionCtx,
+    client: &aws_sdk_route53::Client,
+    change_id: &str,
+    limit: Duration,
+) -> Result<(ChangeStatus, Option<String>), ActionError> {
+    let deadline = Instant::now() + limit;
+    let (mut pause, mut status, mut error) = (FIRST_POLL, ChangeStatus::Pending, None);
+    ctx.log(Stream::Info, format!("waiting up to {} for change {change_id} to be INSYNC", format_duration(limit)));
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok((status, error));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(pause.min(left)) => {}
+            _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled(format!("stopped waiting for change {change_id}"))),
+        }
+        match call(ctx, "waiting for the change", client.get_change().id(change_id).send()).await? {
+            Ok(out) => {
+                error = None;
+                status = out.change_info.map_or(ChangeStatus::Pending, |i| i.status);
+                if status == ChangeStatus::Insync {
+                    return Ok((status, None));
+                }
+            }
+            Err(e) => {
+                let e = describe(&e);
+                ctx.log(Stream::Info, format!("GetChange {change_id} failed: {e}; trying again"));
+                error = Some(e);
+            }
+        }
+        pause = (pause * 2).min(MAX_POLL);
+    }
+}
