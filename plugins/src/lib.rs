@@ -13,6 +13,7 @@ pub mod duration;
 pub mod evidence;
 pub mod net;
 pub mod postgres;
+pub mod storage;
 mod registry;
 pub mod system;
 

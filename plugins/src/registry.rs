@@ -8,6 +8,7 @@ use crate::builtin::{Approval, Assert, Noop, RunbookAction, Sleep};
 use crate::evidence::{LokiQuery, PrometheusQuery, Statuspage};
 use crate::net::Http;
 use crate::postgres::{Query as PostgresQuery, ReplicationLag};
+use crate::storage::StorageSync;
 use crate::system::Exec;
 
 static NOOP: Noop = Noop;
@@ -16,6 +17,7 @@ static ASSERT: Assert = Assert;
 static APPROVAL: Approval = Approval;
 static RUNBOOK: RunbookAction = RunbookAction;
 static EXEC: Exec = Exec;
+static STORAGE_SYNC: StorageSync = StorageSync;
 static HTTP: Http = Http;
 static POSTGRES_QUERY: PostgresQuery = PostgresQuery;
 static POSTGRES_REPLICATION_LAG: ReplicationLag = ReplicationLag;
@@ -55,6 +57,7 @@ static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("azure_blob.get", &AZURE_BLOB_GET),
     ("azure_blob.list", &AZURE_BLOB_LIST),
     ("azure_blob.delete", &AZURE_BLOB_DELETE),
+    ("storage.sync", &STORAGE_SYNC),
     ("s3.put", &S3_PUT),
     ("s3.get", &S3_GET),
     ("s3.list", &S3_LIST),

@@ -59,6 +59,11 @@ impl Moto {
         self.post("/phoenix-test/s3-bucket", &serde_json::json!({ "region": region, "bucket": bucket }));
     }
 
+    /// Puts `count` objects of `size` bytes under `prefix` (keys `object-00000`…).
+    pub(crate) fn s3_objects(&self, bucket: &str, prefix: &str, count: usize, size: usize) {
+        self.post("/phoenix-test/s3-objects", &serde_json::json!({ "bucket": bucket, "prefix": prefix, "count": count, "size": size }));
+    }
+
     /// Creates a Route 53 hosted zone; its id (without `/hostedzone/`).
     pub(crate) fn route53_zone(&self, name: &str) -> String {
         self.post_for_answer("/phoenix-test/route53-zone", &serde_json::json!({ "name": name }))

@@ -12,6 +12,8 @@ For the data actions (s3.*, route53.*), which the product never creates a bucket
 zone for, and to make Route 53 changes slower than moto's (always INSYNC):
 
   POST /phoenix-test/s3-bucket      {"region", "bucket"}  creates the bucket.
+  POST /phoenix-test/s3-objects     {"bucket", "prefix", "count", "size"}  puts that many objects.
+  POST /phoenix-test/eks-status     {"region", "cluster", "nodegroup", "status"}  one node group's status.
   POST /phoenix-test/route53-zone   {"name"}  creates a hosted zone; answers its id.
   POST /phoenix-test/route53-pending {"polls": n}  changes are PENDING, and so are the next
        n GetChange answers (n < 0: every one of them).
@@ -88,10 +90,29 @@ def seed_zone(spec):
     return zone["HostedZone"]["Id"].removeprefix("/hostedzone/")
 
 
+def seed_objects(spec):
+    """`count` objects of `size` bytes (the last byte varies) under `prefix`."""
+    s3 = client("s3", spec.get("region", "us-east-1"))
+    for i in range(int(spec["count"])):
+        body = (b"x" * max(int(spec["size"]) - 8, 0)) + f"{i:08d}".encode()
+        s3.put_object(Bucket=spec["bucket"], Key=f"{spec.get('prefix', '')}object-{i:05d}", Body=body)
+
+
+def set_nodegroup(spec):
+    group = eks_backends[DEFAULT_ACCOUNT_ID][spec["region"]].clusters[spec["cluster"]].nodegroups[spec["nodegroup"]]
+    group.status = spec["status"]
+    issues = [] if spec["status"] == "ACTIVE" else [{"code": "AsgInstanceLaunchFailures", "message": "instances fail to launch", "resourceIds": []}]
+    group.health = {"issues": issues}
+
+
 def data_route(path, body):
     """A test route for the data actions; its answer's text."""
     if path == "/phoenix-test/s3-bucket":
         seed_bucket(body)
+    elif path == "/phoenix-test/s3-objects":
+        seed_objects(body)
+    elif path == "/phoenix-test/eks-status":
+        set_nodegroup(body)
     elif path == "/phoenix-test/route53-zone":
         return seed_zone(body)
     elif path == "/phoenix-test/route53-pending":
@@ -116,7 +137,7 @@ def main():
 
     def app(environ, start_response):
         path = environ.get("PATH_INFO", "")
-        if path in ("/phoenix-test/s3-bucket", "/phoenix-test/route53-zone", "/phoenix-test/route53-pending"):
+        if path in ("/phoenix-test/s3-bucket", "/phoenix-test/s3-objects", "/phoenix-test/eks-status", "/phoenix-test/route53-zone", "/phoenix-test/route53-pending"):
             length = int(environ.get("CONTENT_LENGTH") or 0)
             try:
                 answer = data_route(path, json.loads(environ["wsgi.input"].read(length) or b"{}")).encode()
@@ -147,11 +168,14 @@ def main():
             time.sleep(delay["seconds"])
         return moto(environ, start_response)
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    # A port on the command line (the sandbox): run until killed. Without one (a test): a free
+    # port, printed, and stop when the test (our parent) closes stdin, even if it was killed.
+    fixed = len(sys.argv) > 1
+    server = make_server("127.0.0.1", int(sys.argv[1]) if fixed else 0, app, threaded=True)
     port["n"] = server.server_port
     print(server.server_port, flush=True)
-    # Stop when the test (our parent) closes stdin, even if it was killed.
-    threading.Thread(target=lambda: (sys.stdin.read(), server.shutdown()), daemon=True).start()
+    if not fixed:
+        threading.Thread(target=lambda: (sys.stdin.read(), server.shutdown()), daemon=True).start()
     server.serve_forever()
 
 

@@ -35,7 +35,7 @@ async fn call<T>(ctx: &ActionCtx, what: &str, work: impl Future<Output = T>) -> 
 
 /// How an SDK call went wrong, for people: the service's code and message when it answered,
 /// otherwise the innermost cause (connection refused, timeout, no credentials…).
-fn describe<E, R>(e: &SdkError<E, R>) -> String
+pub(crate) fn describe<E, R>(e: &SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,

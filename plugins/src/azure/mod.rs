@@ -12,7 +12,7 @@ mod get;
 mod list;
 mod names;
 mod put;
-mod session;
+pub(crate) mod session;
 mod settings;
 
 pub use delete::{BlobDelete, BlobDeleteInput};

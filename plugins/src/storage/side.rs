@@ -1,0 +1,337 @@
+//! One side of a sync: an S3 bucket or an Azure container under a prefix. Lists what is there,
+//! reads an object as a stream of chunks, writes one from such a stream holding at most one
+//! part in memory, deletes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::pin::Pin;
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use azure_core::request_options::Metadata;
+use azure_storage_blobs::blob::{BlobBlockType, BlockList};
+use azure_storage_blobs::prelude::{BlobClient, BlockId, Hash};
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt, TryStreamExt};
+use md5::{Digest, Md5};
+
+use super::{Kind, Location};
+use crate::ActionCtx;
+use crate::azure::session::Session;
+
+/// Where the source's identity is kept on a copy, to know next time that it is current.
+/// (Azure metadata names are C# identifiers: no dashes.)
+const TAG_S3: &str = "phoenix-source-etag";
+const TAG_AZURE: &str = "phoenix_source_etag";
+/// S3 parts (multipart uploads need at least 5 MiB but the last).
+const S3_PART: usize = 8 << 20;
+/// Azure blocks.
+const AZURE_BLOCK: usize = 4 << 20;
+
+/// An object as a listing shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub(crate) size: u64,
+    /// The service's ETag, unquoted.
+    pub(crate) etag: String,
+    /// The content's MD5 when the listing tells it (Azure Content-MD5, a single-part S3 ETag).
+    pub(crate) md5: Option<[u8; 16]>,
+    /// The ETag of the source this object was copied from, when the listing tells it.
+    pub(crate) source_tag: Option<String>,
+}
+
+/// Chunks of an object's content.
+pub(crate) type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
+
+pub(crate) enum Side {
+    S3 { client: aws_sdk_s3::Client, at: Location },
+    Azure { session: Session, at: Location },
+}
+
+fn hex_md5(etag: &str) -> Option<[u8; 16]> {
+    if etag.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&etag[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+impl Side {
+    pub(crate) fn at(&self) -> &Location {
+        match self {
+            Side::S3 { at, .. } | Side::Azure { at, .. } => at,
+        }
+    }
+
+    fn full(&self, key: &str) -> String {
+        format!("{}{key}", self.at().prefix)
+    }
+
+    /// Every object under the prefix, by key relative to it.
+    pub(crate) async fn list(&self, ctx: &ActionCtx) -> Result<BTreeMap<String, Entry>, String> {
+        let at = self.at();
+        let mut out = BTreeMap::new();
+        match self {
+            Side::S3 { client, .. } => {
+                let mut pages = client.list_objects_v2().bucket(&at.root).prefix(&at.prefix).into_paginator().send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| format!("listing {at} failed: {}", crate::aws::describe(&e)))?;
+                    for o in page.contents() {
+                        let (Some(key), Some(size)) = (o.key(), o.size()) else { continue };
+                        let etag = o.e_tag().unwrap_or_default().trim_matches('"').to_string();
+                        let rel = key.strip_prefix(&at.prefix).unwrap_or(key).to_string();
+                        out.insert(rel, Entry { size: size.max(0) as u64, md5: hex_md5(&etag), etag, source_tag: None });
+                    }
+                }
+            }
+            Side::Azure { session, .. } => {
+                let mut request = session.container(&at.root).list_blobs().include_metadata(true);
+                if !at.prefix.is_empty() {
+                    request = request.prefix(at.prefix.clone());
+                }
+                let mut pages = request.into_stream();
+                let what = format!("listing {at}");
+                while let Some(page) = session.call_ok(ctx, &what, async { pages.next().await.transpose() }).await.map_err(|e| e.to_string())? {
+                    for b in page.blobs.blobs() {
+                        let rel = b.name.strip_prefix(&at.prefix).unwrap_or(&b.name).to_string();
+                        let md5 = b.properties.content_md5.as_ref().map(|m| *m.as_slice());
+                        let source_tag = b.metadata.as_ref().and_then(|m| m.get(TAG_AZURE)).cloned();
+                        out.insert(rel, Entry { size: b.properties.content_length, etag: b.properties.etag.to_string(), md5, source_tag });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Makes the destination ready: an Azure container is created when missing (as rclone
+    /// does); an S3 bucket must exist (creating one is a decision about region and policy).
+    pub(crate) async fn prepare(&self, ctx: &ActionCtx) -> Result<(), String> {
+        if let Side::Azure { session, at } = self {
+            let what = format!("creating container {}", at.root);
+            match session.call(ctx, &what, session.container(&at.root).create().into_future()).await.map_err(|e| e.to_string())? {
+                Ok(_) => ctx.log(crate::Stream::Info, format!("created container {}", at.root)),
+                Err(e) if crate::azure::session::error_code(&e) == Some("ContainerAlreadyExists") => {}
+                Err(e) => return Err(session.failed(&what, &e).to_string()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The source tag kept on an object, when the listing does not show it (S3).
+    pub(crate) async fn source_tag(&self, key: &str) -> Option<String> {
+        match self {
+            Side::S3 { client, at } => {
+                let head = client.head_object().bucket(&at.root).key(self.full(key)).send().await.ok()?;
+                head.metadata().and_then(|m| m.get(TAG_S3)).cloned()
+            }
+            Side::Azure { .. } => None,
+        }
+    }
+
+    /// The object's content as chunks.
+    pub(crate) async fn read(&self, key: &str) -> Result<Chunks, String> {
+        let full = self.full(key);
+        match self {
+            Side::S3 { client, at } => {
+                let out = client
+                    .get_object()
+                    .bucket(&at.root)
+                    .key(&full)
+                    .send()
+                    .await
+                    .map_err(|e| format!("reading s3://{}/{full} failed: {}", at.root, crate::aws::describe(&e)))?;
+                let body = out.body;
+                Ok(Box::pin(futures::stream::unfold(body, |mut body| async move {
+                    body.next().await.map(|r| (r.map_err(|e| format!("reading failed: {e}")), body))
+                })))
+            }
+            Side::Azure { session, at } => {
+                let blob = session.container(&at.root).blob_client(&full);
+                let pages = blob.get().chunk_size(AZURE_BLOCK as u64).into_stream();
+                let what = format!("reading azblob://{}/{full}", at.root);
+                Ok(Box::pin(pages.map_err(move |e| format!("{what} failed: {e}")).and_then(|resp| async move {
+                    resp.data.collect().await.map_err(|e| format!("reading failed: {e}"))
+                })))
+            }
+        }
+    }
+
+    /// Writes `key` from `chunks` (of `size` bytes in all), tagged with the source's ETag.
+    pub(crate) async fn write(&self, ctx: &ActionCtx, key: &str, size: u64, mut chunks: Chunks, source_tag: &str) -> Result<(), String> {
+        let full = self.full(key);
+        let part = match self {
+            Side::S3 { .. } => S3_PART,
+            Side::Azure { .. } => AZURE_BLOCK,
+        };
+        let mut md5 = Md5::new();
+        let mut buf = BytesMut::new();
+        // Small objects: one request with the content's MD5, checked by the service.
+        if size as usize <= part {
+            while let Some(c) = chunks.next().await {
+                buf.extend_from_slice(&c?);
+            }
+            md5.update(&buf);
+            let digest: [u8; 16] = md5.finalize().into();
+            return self.put_whole(ctx, &full, buf.freeze(), digest, source_tag).await;
+        }
+        let mut parts = Parts::start(self, &full, source_tag).await?;
+        loop {
+            let next = chunks.next().await.transpose()?;
+            if let Some(c) = &next {
+                buf.extend_from_slice(c);
+            }
+            while buf.len() >= part || (next.is_none() && !buf.is_empty()) {
+                let take = buf.len().min(part);
+                let piece = buf.split_to(take).freeze();
+                md5.update(&piece);
+                if let Err(e) = parts.send(self, ctx, &full, piece).await {
+                    parts.abort(self, &full).await;
+                    return Err(e);
+                }
+            }
+            if next.is_none() {
+                break;
+            }
+        }
+        let digest: [u8; 16] = md5.finalize().into();
+        parts.finish(self, ctx, &full, digest, source_tag).await
+    }
+
+    async fn put_whole(&self, ctx: &ActionCtx, full: &str, body: Bytes, md5: [u8; 16], source_tag: &str) -> Result<(), String> {
+        match self {
+            Side::S3 { client, at } => client
+                .put_object()
+                .bucket(&at.root)
+                .key(full)
+                .content_md5(azure_core::base64::encode(md5))
+                .metadata(TAG_S3, source_tag)
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("writing s3://{}/{full} failed: {}", at.root, crate::aws::describe(&e))),
+            Side::Azure { session, at } => {
+                let blob = session.container(&at.root).blob_client(full);
+                let put = blob.put_block_blob(body).hash(Hash::MD5(md5)).metadata(metadata(source_tag));
+                session.call_ok(ctx, &format!("writing azblob://{}/{full}", at.root), put.into_future()).await.map(|_| ()).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Deletes `key`.
+    pub(crate) async fn delete(&self, ctx: &ActionCtx, key: &str) -> Result<(), String> {
+        let full = self.full(key);
+        match self {
+            Side::S3 { client, at } => client
+                .delete_object()
+                .bucket(&at.root)
+                .key(&full)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("deleting s3://{}/{full} failed: {}", at.root, crate::aws::describe(&e))),
+            Side::Azure { session, at } => {
+                let blob = session.container(&at.root).blob_client(&full);
+                session.call_ok(ctx, &format!("deleting azblob://{}/{full}", at.root), blob.delete().into_future()).await.map(|_| ()).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    pub(crate) fn kind(&self) -> Kind {
+        self.at().kind
+    }
+}
+
+fn metadata(source_tag: &str) -> Metadata {
+    let mut m = Metadata::new();
+    m.insert(TAG_AZURE, source_tag.to_string());
+    m
+}
+
+/// A multipart upload (S3) or a block list (Azure) in progress.
+enum Parts {
+    S3 { upload_id: String, done: Vec<CompletedPart> },
+    Azure { blob: BlobClient, blocks: BlockList },
+}
+
+impl Parts {
+    async fn start(side: &Side, full: &str, source_tag: &str) -> Result<Parts, String> {
+        match side {
+            Side::S3 { client, at } => {
+                let out = client
+                    .create_multipart_upload()
+                    .bucket(&at.root)
+                    .key(full)
+                    .metadata(TAG_S3, source_tag)
+                    .send()
+                    .await
+                    .map_err(|e| format!("starting the upload of s3://{}/{full} failed: {}", at.root, crate::aws::describe(&e)))?;
+                Ok(Parts::S3 { upload_id: out.upload_id().unwrap_or_default().to_string(), done: vec![] })
+            }
+            Side::Azure { session, at } => Ok(Parts::Azure { blob: session.container(&at.root).blob_client(full), blocks: BlockList::default() }),
+        }
+    }
+
+    async fn send(&mut self, side: &Side, ctx: &ActionCtx, full: &str, piece: Bytes) -> Result<(), String> {
+        match (self, side) {
+            (Parts::S3 { upload_id, done }, Side::S3 { client, at }) => {
+                let n = done.len() as i32 + 1;
+                let out = client
+                    .upload_part()
+                    .bucket(&at.root)
+                    .key(full)
+                    .upload_id(upload_id.as_str())
+                    .part_number(n)
+                    .body(ByteStream::from(piece))
+                    .send()
+                    .await
+                    .map_err(|e| format!("writing part {n} of s3://{}/{full} failed: {}", at.root, crate::aws::describe(&e)))?;
+                done.push(CompletedPart::builder().part_number(n).set_e_tag(out.e_tag().map(str::to_string)).build());
+                Ok(())
+            }
+            (Parts::Azure { blob, blocks }, Side::Azure { session, at }) => {
+                // Block ids of one blob must all have the same length.
+                let id = BlockId::new(format!("phoenix-{:06}", blocks.blocks.len()).into_bytes());
+                let what = format!("writing block {} of azblob://{}/{full}", blocks.blocks.len() + 1, at.root);
+                session.call_ok(ctx, &what, blob.put_block(id.clone(), piece).into_future()).await.map_err(|e| e.to_string())?;
+                blocks.blocks.push(BlobBlockType::new_uncommitted(id));
+                Ok(())
+            }
+            _ => Err("an upload of one kind sent to the other".into()),
+        }
+    }
+
+    async fn finish(self, side: &Side, ctx: &ActionCtx, full: &str, md5: [u8; 16], source_tag: &str) -> Result<(), String> {
+        match (self, side) {
+            (Parts::S3 { upload_id, done }, Side::S3 { client, at }) => client
+                .complete_multipart_upload()
+                .bucket(&at.root)
+                .key(full)
+                .upload_id(upload_id)
+                .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("completing s3://{}/{full} failed: {}", at.root, crate::aws::describe(&e))),
+            (Parts::Azure { blob, blocks }, Side::Azure { session, at }) => {
+                let commit = blob.put_block_list(blocks).content_md5(md5).metadata(metadata(source_tag));
+                session.call_ok(ctx, &format!("committing azblob://{}/{full}", at.root), commit.into_future()).await.map(|_| ()).map_err(|e| e.to_string())
+            }
+            _ => Err("an upload of one kind finished on the other".into()),
+        }
+    }
+
+    /// Abandons an S3 multipart upload (Azure drops uncommitted blocks by itself).
+    async fn abort(&self, side: &Side, full: &str) {
+        if let (Parts::S3 { upload_id, .. }, Side::S3 { client, at }) = (self, side) {
+            let _ = client.abort_multipart_upload().bucket(&at.root).key(full).upload_id(upload_id).send().await;
+        }
+    }
+}
+
+/// Metadata as the SDKs hand it to us, for tests.
+#[allow(dead_code)]
+fn _unused(_: HashMap<String, String>) {}
