@@ -5,7 +5,7 @@ use crate::analysis::{Analyze, Llm};
 use crate::aws::{EksNodegroups, HealthEvents, Reachable};
 use crate::builtin::{Approval, Assert, Noop, RunbookAction, Sleep};
 use crate::net::Http;
-use crate::postgres::{Query as PostgresQuery, ReplicationLag};
+use crate::postgres::{Query as PostgresQuery, Replicate as PostgresReplicate, ReplicationLag};
 use crate::system::Exec;
 
 static NOOP: Noop = Noop;
@@ -17,6 +17,7 @@ static EXEC: Exec = Exec;
 static HTTP: Http = Http;
 static POSTGRES_QUERY: PostgresQuery = PostgresQuery;
 static POSTGRES_REPLICATION_LAG: ReplicationLag = ReplicationLag;
+static POSTGRES_REPLICATE: PostgresReplicate = PostgresReplicate;
 static AWS_EKS_NODEGROUPS: EksNodegroups = EksNodegroups;
 static AWS_REACHABLE: Reachable = Reachable;
 static AWS_HEALTH_EVENTS: HealthEvents = HealthEvents;
@@ -33,6 +34,7 @@ static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("http", &HTTP),
     ("postgres.query", &POSTGRES_QUERY),
     ("postgres.replication_lag", &POSTGRES_REPLICATION_LAG),
+    ("postgres.replicate", &POSTGRES_REPLICATE),
     ("aws.eks_nodegroups", &AWS_EKS_NODEGROUPS),
     ("aws.reachable", &AWS_REACHABLE),
     ("aws.health_events", &AWS_HEALTH_EVENTS),
