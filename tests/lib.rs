@@ -34,6 +34,7 @@ mod llm;
 mod locks;
 mod plugins_cli;
 mod postgres_probe;
+mod postgres_replicate;
 mod resume;
 mod run;
 mod runbooks;

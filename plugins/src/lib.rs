@@ -13,8 +13,8 @@ pub mod duration;
 pub mod evidence;
 pub mod net;
 pub mod postgres;
-pub mod storage;
 mod registry;
+pub mod storage;
 pub mod system;
 
 pub use action::{

@@ -7,7 +7,7 @@ use crate::azure::{BlobDelete, BlobGet, BlobList, BlobPut};
 use crate::builtin::{Approval, Assert, Noop, RunbookAction, Sleep};
 use crate::evidence::{LokiQuery, PrometheusQuery, Statuspage};
 use crate::net::Http;
-use crate::postgres::{Query as PostgresQuery, ReplicationLag};
+use crate::postgres::{Query as PostgresQuery, Replicate as PostgresReplicate, ReplicationLag};
 use crate::storage::StorageSync;
 use crate::system::Exec;
 
@@ -21,6 +21,7 @@ static STORAGE_SYNC: StorageSync = StorageSync;
 static HTTP: Http = Http;
 static POSTGRES_QUERY: PostgresQuery = PostgresQuery;
 static POSTGRES_REPLICATION_LAG: ReplicationLag = ReplicationLag;
+static POSTGRES_REPLICATE: PostgresReplicate = PostgresReplicate;
 static AWS_EKS_NODEGROUPS: EksNodegroups = EksNodegroups;
 static AWS_REACHABLE: Reachable = Reachable;
 static AWS_HEALTH_EVENTS: HealthEvents = HealthEvents;
@@ -50,6 +51,7 @@ static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("http", &HTTP),
     ("postgres.query", &POSTGRES_QUERY),
     ("postgres.replication_lag", &POSTGRES_REPLICATION_LAG),
+    ("postgres.replicate", &POSTGRES_REPLICATE),
     ("aws.eks_nodegroups", &AWS_EKS_NODEGROUPS),
     ("aws.reachable", &AWS_REACHABLE),
     ("aws.health_events", &AWS_HEALTH_EVENTS),

@@ -150,11 +150,64 @@ impl Postgres {
         wait(&format!("the standby to replay up to {target}"), || self.standby_sql(&query) == "t");
     }
 
+    /// A superuser that must give its password over TCP (scram-sha-256 from 127.0.0.1, a
+    /// rule placed before the fixture's `trust` ones); its DSN, password included.
+    pub(crate) fn password_role(&self, role: &str, password: &str) -> String {
+        self.sql(&format!("SET password_encryption = 'scram-sha-256'; CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{password}'"));
+        let hba = self.primary.data.join("pg_hba.conf");
+        let rules = std::fs::read_to_string(&hba).unwrap_or_else(|e| panic!("{}: {e}", hba.display()));
+        // Rewritten in place: the file keeps its owner (postgres).
+        std::fs::write(&hba, format!("host all {role} 127.0.0.1/32 scram-sha-256\n{rules}")).expect("write pg_hba.conf");
+        self.sql("SELECT pg_reload_conf()");
+        wait(&format!("{role} to need its password"), || {
+            let out = Command::new(bin("psql"))
+                .args(["-X", "-w", "-h", "127.0.0.1", "-p", &self.primary.port.to_string(), "-U", role, "-d", "postgres", "-c", "SELECT 1"])
+                .env_remove("PGPASSWORD")
+                .output()
+                .expect("psql runs");
+            !out.status.success()
+        });
+        format!("postgresql://{role}:{password}@127.0.0.1:{}/postgres", self.primary.port)
+    }
+
+    /// Holds an ACCESS EXCLUSIVE lock on `table` (the primary's) in an open transaction until
+    /// the returned guard is dropped, so that anything reading it waits; returns once granted.
+    pub(crate) fn hold_lock(&self, table: &str) -> Held {
+        use std::io::Write;
+        let mut child = Command::new(bin("psql"))
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", "postgres", "-d", "postgres", "-h"])
+            .arg(self.dir.path())
+            .args(["-p", &self.primary.port.to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("psql runs");
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        writeln!(stdin, "BEGIN;\nLOCK TABLE {table} IN ACCESS EXCLUSIVE MODE;").expect("write to psql");
+        let held =
+            format!("SELECT count(*) FROM pg_locks WHERE relation = '{table}'::regclass AND mode = 'AccessExclusiveLock' AND granted");
+        wait(&format!("the lock on {table}"), || self.sql(&held) == "1");
+        Held { child, _stdin: stdin }
+    }
+
     /// Waits until the standby has received everything the primary has written so far.
     pub(crate) fn wait_received(&self) {
         let target = self.sql("SELECT pg_current_wal_lsn()");
         let query = format!("SELECT pg_last_wal_receive_lsn() >= '{target}'::pg_lsn");
         wait(&format!("the standby to receive up to {target}"), || self.standby_sql(&query) == "t");
+    }
+}
+
+/// A transaction holding a lock, in a psql session that ends on Drop.
+pub(crate) struct Held {
+    child: std::process::Child,
+    _stdin: std::process::ChildStdin,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

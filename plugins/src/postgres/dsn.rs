@@ -40,6 +40,12 @@ impl Dsn {
         redact_all(text, &self.secrets)
     }
 
+    /// What [`Dsn::redact`] does, as a function that owns what it needs (for tasks).
+    pub(crate) fn redactor(&self) -> impl Fn(&str) -> String + Send + Sync + 'static {
+        let secrets = self.secrets.clone();
+        move |text| redact_all(text, &secrets)
+    }
+
     /// The connect timeout: the input's, else the DSN's own `connect_timeout`, else 5s.
     pub(crate) fn connect_timeout(&self, input: Option<Duration>) -> Duration {
         input.or(self.config.get_connect_timeout().copied()).unwrap_or(Duration::from_secs(5))

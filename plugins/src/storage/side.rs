@@ -93,7 +93,9 @@ impl Side {
                 }
                 let mut pages = request.into_stream();
                 let what = format!("listing {at}");
-                while let Some(page) = session.call_ok(ctx, &what, async { pages.next().await.transpose() }).await.map_err(|e| e.to_string())? {
+                while let Some(page) =
+                    session.call_ok(ctx, &what, async { pages.next().await.transpose() }).await.map_err(|e| e.to_string())?
+                {
                     for b in page.blobs.blobs() {
                         let rel = b.name.strip_prefix(&at.prefix).unwrap_or(&b.name).to_string();
                         let md5 = b.properties.content_md5.as_ref().map(|m| *m.as_slice());
@@ -152,9 +154,11 @@ impl Side {
                 let blob = session.container(&at.root).blob_client(&full);
                 let pages = blob.get().chunk_size(AZURE_BLOCK as u64).into_stream();
                 let what = format!("reading azblob://{}/{full}", at.root);
-                Ok(Box::pin(pages.map_err(move |e| format!("{what} failed: {e}")).and_then(|resp| async move {
-                    resp.data.collect().await.map_err(|e| format!("reading failed: {e}"))
-                })))
+                Ok(Box::pin(
+                    pages
+                        .map_err(move |e| format!("{what} failed: {e}"))
+                        .and_then(|resp| async move { resp.data.collect().await.map_err(|e| format!("reading failed: {e}")) }),
+                ))
             }
         }
     }
@@ -216,7 +220,11 @@ impl Side {
             Side::Azure { session, at } => {
                 let blob = session.container(&at.root).blob_client(full);
                 let put = blob.put_block_blob(body).hash(Hash::MD5(md5)).metadata(metadata(source_tag));
-                session.call_ok(ctx, &format!("writing azblob://{}/{full}", at.root), put.into_future()).await.map(|_| ()).map_err(|e| e.to_string())
+                session
+                    .call_ok(ctx, &format!("writing azblob://{}/{full}", at.root), put.into_future())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
             }
         }
     }
@@ -235,7 +243,11 @@ impl Side {
                 .map_err(|e| format!("deleting s3://{}/{full} failed: {}", at.root, crate::aws::describe(&e))),
             Side::Azure { session, at } => {
                 let blob = session.container(&at.root).blob_client(&full);
-                session.call_ok(ctx, &format!("deleting azblob://{}/{full}", at.root), blob.delete().into_future()).await.map(|_| ()).map_err(|e| e.to_string())
+                session
+                    .call_ok(ctx, &format!("deleting azblob://{}/{full}", at.root), blob.delete().into_future())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
             }
         }
     }
@@ -271,7 +283,9 @@ impl Parts {
                     .map_err(|e| format!("starting the upload of s3://{}/{full} failed: {}", at.root, crate::aws::describe(&e)))?;
                 Ok(Parts::S3 { upload_id: out.upload_id().unwrap_or_default().to_string(), done: vec![] })
             }
-            Side::Azure { session, at } => Ok(Parts::Azure { blob: session.container(&at.root).blob_client(full), blocks: BlockList::default() }),
+            Side::Azure { session, at } => {
+                Ok(Parts::Azure { blob: session.container(&at.root).blob_client(full), blocks: BlockList::default() })
+            }
         }
     }
 
@@ -318,7 +332,11 @@ impl Parts {
                 .map_err(|e| format!("completing s3://{}/{full} failed: {}", at.root, crate::aws::describe(&e))),
             (Parts::Azure { blob, blocks }, Side::Azure { session, at }) => {
                 let commit = blob.put_block_list(blocks).content_md5(md5).metadata(metadata(source_tag));
-                session.call_ok(ctx, &format!("committing azblob://{}/{full}", at.root), commit.into_future()).await.map(|_| ()).map_err(|e| e.to_string())
+                session
+                    .call_ok(ctx, &format!("committing azblob://{}/{full}", at.root), commit.into_future())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
             }
             _ => Err("an upload of one kind finished on the other".into()),
         }

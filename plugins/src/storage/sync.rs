@@ -130,15 +130,17 @@ impl Plugin for StorageSync {
             }
         }
         let skipped = src.len() - todo.len();
-        ctx.log(Stream::Info, format!("{}: {} objects ({}), {} to copy, {skipped} current", from.at(), src.len(), human(total_bytes), todo.len()));
+        ctx.log(
+            Stream::Info,
+            format!("{}: {} objects ({}), {} to copy, {skipped} current", from.at(), src.len(), human(total_bytes), todo.len()),
+        );
 
         let concurrency = input.concurrency.unwrap_or(16).max(1);
         let every = (todo.len() / 10).max(25);
         let (mut copied, mut bytes, mut errors) = (0usize, 0u64, Vec::new());
         type Copy<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + 'a>>;
         let jobs: Vec<Copy<'_>> = todo.iter().map(|(key, s)| Box::pin(copy_one(&from, &to, ctx, key, s)) as Copy<'_>).collect();
-        let mut copies = futures::stream::iter(jobs)
-        .buffer_unordered(concurrency);
+        let mut copies = futures::stream::iter(jobs).buffer_unordered(concurrency);
         loop {
             let next = tokio::select! {
                 n = copies.next() => n,
@@ -193,7 +195,13 @@ impl Plugin for StorageSync {
             }
             if !missing.is_empty() {
                 return Err(ActionError::Failed {
-                    message: format!("verification: {} of {} objects are missing or differ at {}: {}", missing.len(), src.len(), to.at(), missing[..missing.len().min(5)].join(", ")),
+                    message: format!(
+                        "verification: {} of {} objects are missing or differ at {}: {}",
+                        missing.len(),
+                        src.len(),
+                        to.at(),
+                        missing[..missing.len().min(5)].join(", ")
+                    ),
                     outputs: Some(outputs(json!(false))),
                     retryable: true,
                 });
@@ -202,7 +210,10 @@ impl Plugin for StorageSync {
         } else {
             Value::Null
         };
-        ctx.log(Stream::Info, format!("{} → {}: {copied} copied ({}), {skipped} current, {deleted} deleted", from.at(), to.at(), human(bytes)));
+        ctx.log(
+            Stream::Info,
+            format!("{} → {}: {copied} copied ({}), {skipped} current, {deleted} deleted", from.at(), to.at(), human(bytes)),
+        );
         Ok(outputs(verified))
     }
 }

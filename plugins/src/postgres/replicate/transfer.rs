@@ -1,0 +1,232 @@
+//! Moving the data: pg_dump streamed into pg_restore through Phoenix (bytes counted as they
+//! pass), or staged in a temporary directory (parallel jobs) or in a kept file.
+
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{ChildStdin, ChildStdout};
+
+use super::command::{Format, Invocation, Job};
+use super::group::{Exit, Group};
+use crate::{ActionCtx, ActionError, Stream};
+
+/// How often a long copy says how far it got.
+const PROGRESS: Duration = Duration::from_secs(10);
+/// How many stderr lines of each program the error message quotes (outputs keep more).
+const QUOTED_LINES: usize = 6;
+
+/// pg_dump's custom format piped into pg_restore; the bytes that passed.
+pub(crate) async fn stream(ctx: &ActionCtx, job: &Job<'_>) -> Result<u64, ActionError> {
+    let (dump, restore) = (job.dump(Format::Custom, None), job.restore(None));
+    announce(ctx, &[&dump, &restore]);
+    let mut group = group_for(job);
+    // pg_restore first: it leads the group and waits for its input.
+    let restore_in = group.spawn(ctx, &restore, |c| {
+        c.stdin(std::process::Stdio::piped());
+    })?;
+    let restore_in = restore_in.stdin.take().expect("stdin is piped");
+    let dump_out = group.spawn(ctx, &dump, |c| {
+        c.stdout(std::process::Stdio::piped());
+    })?;
+    let dump_out = dump_out.stdout.take().expect("stdout is piped");
+    let bytes = Arc::new(AtomicU64::new(0));
+    let copying = tokio::spawn(pipe(dump_out, restore_in, Arc::clone(&bytes), ctx.clone()));
+    let exits = match group.wait(ctx).await {
+        Ok(exits) => exits,
+        Err(how) => {
+            copying.abort();
+            return Err(ActionError::Cancelled(how));
+        }
+    };
+    let piped = copying.await.unwrap_or_else(|e| Err(format!("the copy failed: {e}")));
+    let bytes = bytes.load(Ordering::Relaxed);
+    if exits.iter().all(Exit::ok) && piped.is_ok() {
+        return Ok(bytes);
+    }
+    Err(failure(job, &exits, piped.err(), bytes))
+}
+
+/// pg_dump `--format=directory --jobs N` into a temporary directory under the run's work
+/// directory, pg_restore `--jobs N` from it, the directory removed after; the dump's size.
+pub(crate) async fn through_directory(ctx: &ActionCtx, job: &Job<'_>) -> Result<u64, ActionError> {
+    let scratch = Scratch::create(ctx)?;
+    let dir = scratch.path.join("dump");
+    run_one(ctx, job, &job.dump(Format::Directory, Some(&dir))).await?;
+    let bytes = size_of(&dir);
+    ctx.log(Stream::Info, format!("dumped {} into {}", human(bytes), dir.display()));
+    run_one(ctx, job, &job.restore(Some(&dir))).await?;
+    drop(scratch);
+    ctx.log(Stream::Info, format!("removed {}", dir.display()));
+    Ok(bytes)
+}
+
+/// pg_dump into `file` (written as `file.partial`, mode 0600, renamed when complete),
+/// pg_restore from it; the file is kept. The dump's size.
+pub(crate) async fn through_file(ctx: &ActionCtx, job: &Job<'_>, file: &Path) -> Result<u64, ActionError> {
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| io_failure(&format!("creating {}", parent.display()), &e))?;
+    }
+    let mut partial = file.as_os_str().to_os_string();
+    partial.push(".partial");
+    let partial = Partial(PathBuf::from(partial));
+    // pg_dump truncates the file it is given and keeps its mode: only its owner reads the dump.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&partial.0)
+        .and_then(|f| f.set_permissions(std::fs::Permissions::from_mode(0o600)))
+        .map_err(|e| io_failure(&format!("creating {}", partial.0.display()), &e))?;
+    run_one(ctx, job, &job.dump(Format::Custom, Some(&partial.0))).await?;
+    std::fs::rename(&partial.0, file).map_err(|e| io_failure(&format!("renaming {} to {}", partial.0.display(), file.display()), &e))?;
+    let bytes = size_of(file);
+    ctx.log(Stream::Info, format!("dumped {} into {}", human(bytes), file.display()));
+    run_one(ctx, job, &job.restore(Some(file))).await?;
+    ctx.log(Stream::Info, format!("kept the dump at {}", file.display()));
+    Ok(bytes)
+}
+
+/// Runs one program in its own group, stopped on cancel.
+async fn run_one(ctx: &ActionCtx, job: &Job<'_>, inv: &Invocation) -> Result<(), ActionError> {
+    announce(ctx, &[inv]);
+    let mut group = group_for(job);
+    group.spawn(ctx, inv, |_| {})?;
+    let exits = group.wait(ctx).await.map_err(ActionError::Cancelled)?;
+    if exits.iter().all(Exit::ok) { Ok(()) } else { Err(failure(job, &exits, None, 0)) }
+}
+
+fn group_for(job: &Job<'_>) -> Group {
+    let (source, target) = (job.source.redactor(), job.target.redactor());
+    Group::new(move |text| target(&source(text)))
+}
+
+fn announce(ctx: &ActionCtx, invs: &[&Invocation]) {
+    let line = invs.iter().map(|i| i.display()).collect::<Vec<_>>().join(" | ");
+    ctx.log(Stream::Info, format!("running {line}"));
+}
+
+/// Copies pg_dump's stdout into pg_restore's stdin, counting bytes; closing pg_restore's
+/// stdin at the end is what tells it the dump is complete.
+async fn pipe(mut from: ChildStdout, mut to: ChildStdin, bytes: Arc<AtomicU64>, ctx: ActionCtx) -> Result<(), String> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut noted = Instant::now();
+    loop {
+        let n = from.read(&mut buf).await.map_err(|e| format!("reading pg_dump's output: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        // An error here is pg_restore gone; dropping `from` then stops pg_dump (EPIPE).
+        to.write_all(&buf[..n]).await.map_err(|e| format!("writing to pg_restore: {e}"))?;
+        let total = bytes.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        if noted.elapsed() >= PROGRESS {
+            ctx.log(Stream::Info, format!("streamed {} so far", human(total)));
+            noted = Instant::now();
+        }
+    }
+    to.shutdown().await.map_err(|e| format!("closing pg_restore's input: {e}"))
+}
+
+/// A failed copy: what each program did, with the end of its stderr, in the message and
+/// (longer) in the outputs.
+fn failure(job: &Job<'_>, exits: &[Exit], pipe_error: Option<String>, bytes: u64) -> ActionError {
+    // In the order the data flows (pg_restore is started first, to lead the group).
+    let mut exits: Vec<&Exit> = exits.iter().collect();
+    exits.sort_by_key(|e| e.name != "pg_dump");
+    let summary = exits.iter().map(|e| e.describe()).collect::<Vec<_>>().join(", ");
+    let mut message = format!("copying {} → {} failed: {summary}", job.source.described, job.target.described);
+    if let Some(e) = pipe_error.as_ref().filter(|_| exits.iter().all(|e| e.ok())) {
+        message += &format!("; {e}");
+    }
+    let mut outputs = json!({ "bytes": bytes });
+    for exit in exits {
+        let quoted = exit.stderr.last(QUOTED_LINES);
+        if !quoted.is_empty() {
+            message += &format!("\n{} stderr:\n  {}", exit.name, quoted.join("\n  "));
+        }
+        outputs[exit.name] = json!({ "exit_code": exit.code(), "stderr": exit.stderr.text() });
+    }
+    if let Some(e) = pipe_error {
+        outputs["pipe"] = Value::String(e);
+    }
+    ActionError::Failed { message: job.redact(&message), outputs: Some(outputs), retryable: true }
+}
+
+fn io_failure(what: &str, e: &std::io::Error) -> ActionError {
+    ActionError::failed(format!("{what}: {e}"))
+}
+
+/// A private temporary directory under the run's work directory, removed on drop.
+struct Scratch {
+    path: PathBuf,
+}
+
+impl Scratch {
+    fn create(ctx: &ActionCtx) -> Result<Scratch, ActionError> {
+        std::fs::create_dir_all(&ctx.work_dir).map_err(|e| io_failure(&format!("creating {}", ctx.work_dir.display()), &e))?;
+        let step: String = ctx.step_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        let prefix = format!("replicate-{step}-");
+        // An earlier attempt of this step that died with Phoenix (a crash, then a resume) left
+        // its dump behind; its processes were stopped before this attempt began.
+        for entry in std::fs::read_dir(&ctx.work_dir).into_iter().flatten().flatten() {
+            if entry.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)) && std::fs::remove_dir_all(entry.path()).is_ok() {
+                ctx.log(Stream::Info, format!("removed {}, left by an earlier attempt", entry.path().display()));
+            }
+        }
+        let path = ctx.work_dir.join(format!("{prefix}{:08x}", rand::random::<u32>()));
+        std::fs::DirBuilder::new().mode(0o700).create(&path).map_err(|e| io_failure(&format!("creating {}", path.display()), &e))?;
+        Ok(Scratch { path })
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A `.partial` dump file, removed unless it was renamed into place.
+struct Partial(PathBuf);
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The size of a file, or of every file under a directory.
+fn size_of(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::metadata(path) else { return 0 };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path).map_or(0, |entries| entries.flatten().map(|e| size_of(&e.path())).sum())
+}
+
+/// `512 B`, `3.4 MiB`.
+pub(crate) fn human(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", units[unit]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_a_person_would_say_them() {
+        assert_eq!(human(512), "512 B");
+        assert_eq!(human(3 * 1024 * 1024 + 400 * 1024), "3.4 MiB");
+    }
+}
