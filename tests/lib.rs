@@ -40,5 +40,6 @@ mod run;
 mod runbooks;
 mod schema;
 mod state;
+mod storage_sync;
 mod validate;
 mod watch;
