@@ -1,10 +1,11 @@
-# Phoenix: `make demo` runs the DR drill end to end; `make test` runs every test.
+# Phoenix: `make demo` runs the DR failover end to end on a local sandbox of real services;
+# `make test` runs every test; `make drill` runs the file-only drill (no services).
 # Both install what they need first (scripts/install-deps.sh: Debian packages, Rust crates).
 
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build release demo test lint unit fuzz bench schema clean-state
+.PHONY: all deps build release demo drill test lint unit fuzz bench schema clean-state
 
 all: build
 
@@ -19,6 +20,9 @@ release: deps
 
 demo: release
 	PHOENIX=target/release/phoenix scripts/demo.sh
+
+drill: release
+	PHOENIX=target/release/phoenix scripts/drill.sh
 
 lint: deps
 	$(CARGO) fmt --all --check

@@ -105,7 +105,7 @@ def spawn(d, name, argv, env=None):
 def init_cluster(d, name, port, standby_of=None):
     data = d / "pg" / name
     if standby_of:
-        as_postgres(PG_BIN / "pg_basebackup", "-h", "127.0.0.1", "-p", standby_of, "-U", "postgres", "-D", data, "-R", "-X", "stream", "--no-sync")
+        as_postgres(PG_BIN / "pg_basebackup", "-h", "127.0.0.1", "-p", standby_of, "-U", "postgres", "-D", data, "-R", "-X", "stream", "--no-sync", "--checkpoint=fast")
         conf = (data / "postgresql.conf").read_text()
         (data / "postgresql.conf").write_text(conf + f"port = {port}\n")
     else:
@@ -114,9 +114,10 @@ def init_cluster(d, name, port, standby_of=None):
         with open(data / "postgresql.conf", "a") as f:
             f.write(f"listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{d / 'pg'}'\n"
                     "wal_level = replica\nmax_wal_senders = 5\nfsync = off\nsynchronous_commit = off\nshared_buffers = 32MB\n")
-        with open(data / "pg_hba.conf", "a") as f:
-            f.write("host replication postgres 127.0.0.1/32 trust\n")
-    as_postgres(PG_BIN / "pg_ctl", "-D", data, "-l", d / "logs" / f"pg-{name}.log", "-w", "-t", "60", "start")
+        # The standby's base backup and stream come from this machine only (first match wins).
+        hba = (data / "pg_hba.conf").read_text()
+        (data / "pg_hba.conf").write_text("host replication postgres 127.0.0.1/32 trust\n" + hba)
+    as_postgres(PG_BIN / "pg_ctl", "-D", data, "-l", d / "pg" / f"{name}.log", "-w", "-t", "60", "start")
 
 
 def stand_ins(d):
@@ -151,6 +152,7 @@ echo "kubectl $*" >> {tools_log}
 for a in "$@"; do case "$a" in deployment/*) dep=${{a#deployment/}};; esac; done
 case " $* " in
   *" rollout restart "*) echo "deployment.apps/$dep restarted";;
+  *" scale "*) touch "{st}/deployed-$dep"; echo "deployment.apps/$dep scaled";;
   *" rollout status "*|*" wait "*) [ -e "{st}/deployed-$dep" ] || {{ echo "error: deployment \\"$dep\\" not found" >&2; exit 1; }}; echo "deployment \\"$dep\\" successfully rolled out";;
   *) echo "kubectl stand-in: not emulated: $*" >&2; exit 1;;
 esac
@@ -192,7 +194,7 @@ def post(url, body):
 def up(d):
     if (d / "sandbox.json").exists():
         down(d, quiet=True)
-    for sub in ["pg", "state"]:
+    for sub in ["pg", "state", "azurite", "work"]:
         shutil.rmtree(d / sub, ignore_errors=True)
     for sub in ["logs", "state", "pg", "azurite", "work"]:
         (d / sub).mkdir(parents=True, exist_ok=True)
@@ -205,7 +207,7 @@ def up(d):
     if not AZURITE.exists():
         raise SystemExit(f"sandbox: {AZURITE} is missing: run `make deps`")
 
-    ports = {k: free_port() for k in ["pg_aws", "pg_standby", "pg_azure", "moto", "azurite", "svc_a", "svc_b", "external", "azure_site"]}
+    ports = {k: free_port() for k in ["pg_aws", "pg_standby", "pg_azure", "moto", "azurite", "svc_a", "svc_b", "external", "azure_site", "statuspage"]}
     cfg = {"dir": str(d), "ports": ports, "pids": {}}
     log("PostgreSQL: AWS primary, its streaming standby, Azure")
     init_cluster(d, "aws", ports["pg_aws"])
@@ -228,9 +230,10 @@ def up(d):
     cfg["pids"]["azurite"] = spawn(d, "azurite", [AZURITE, "--blobHost", "127.0.0.1", "--blobPort", str(ports["azurite"]),
                                                  "--location", d / "azurite", "--silent", "--skipApiVersionCheck", "--loose"])
     cfg["pids"]["services"] = spawn(d, "services", [sys.executable, ROOT / "scripts/sandbox_services.py", d / "state",
-                                                   str(ports["svc_a"]), str(ports["svc_b"]), str(ports["external"]), str(ports["azure_site"])])
+                                                   str(ports["svc_a"]), str(ports["svc_b"]), str(ports["external"]), str(ports["azure_site"]), str(ports["statuspage"])])
     for name in ["a", "b"]:
         (d / "state" / f"{name}.status").write_text("healthy")
+    (d / "state" / "statuspage.indicator").write_text("none")
     cfg["moto"] = f"http://127.0.0.1:{ports['moto']}"
     wait_for("the moto server", lambda: http_ok(cfg["moto"] + "/moto-api/"))
     wait_for("Azurite", lambda: http_ok(f"http://127.0.0.1:{ports['azurite']}/{ACCOUNT}?comp=list"))
@@ -253,6 +256,12 @@ def write_params(d, cfg):
             "service_a": f"http://127.0.0.1:{p['svc_a']}", "service_b": f"http://127.0.0.1:{p['svc_b']}",
             "external_url": f"http://127.0.0.1:{p['external']}/status/200", "azure_probe": f"http://127.0.0.1:{p['azure_site']}/health",
             "eks_cluster": CLUSTER, "region": REGION, "aws_endpoint_url": cfg["moto"],
+        },
+        # The incident-analysis gate: a status page; Prometheus and Loki are not in the sandbox
+        # (closed ports: that evidence is reported unavailable, as it may be in an incident).
+        "analysis": {
+            "statuspage_url": f"http://127.0.0.1:{p['statuspage']}", "prometheus_url": f"http://127.0.0.1:{free_port()}",
+            "loki_url": f"http://127.0.0.1:{free_port()}", "aws_endpoint_url": f"http://127.0.0.1:{free_port()}",
         },
         "dr": {
             "bucket": BUCKET, "container": CONTAINER, "zone_id": cfg.get("zone_id", ""), "record": RECORD,
@@ -311,16 +320,28 @@ def incident(d):
     cfg = json.loads((d / "sandbox.json").read_text())
     set_health(d, "a", "unhealthy")
     set_health(d, "b", "degraded")
+    (d / "state" / "statuspage.indicator").write_text("major")
     # moto cannot degrade a node group; its test route sets the status in moto's backend.
     post(cfg["moto"] + "/phoenix-test/eks-status", {"region": REGION, "cluster": CLUSTER, "nodegroup": "ng-b", "status": "DEGRADED"})
-    log("incident: service A unhealthy, service B degraded, node group ng-b DEGRADED (the DR site is not deployed: its probe fails)")
+    log("incident: service A unhealthy, service B degraded, node group ng-b DEGRADED, the status page reports a major outage (the DR site is not deployed: its probe fails)")
 
 
 def heal(d):
     cfg = json.loads((d / "sandbox.json").read_text())
     set_health(d, "a", "healthy")
     set_health(d, "b", "healthy")
+    (d / "state" / "statuspage.indicator").write_text("none")
     post(cfg["moto"] + "/phoenix-test/eks-status", {"region": REGION, "cluster": CLUSTER, "nodegroup": "ng-b", "status": "ACTIVE"})
+
+
+def account_sas():
+    """An account SAS for Azurite's blob service, signed with its well-known key."""
+    import base64, hashlib, hmac
+    from urllib.parse import urlencode
+    sp, ss, srt, se, spr, sv = "rl", "b", "sco", "2099-01-01T00:00:00Z", "https,http", "2019-12-12"
+    to_sign = "\n".join([ACCOUNT, sp, ss, srt, "", se, "", spr, sv, ""])
+    sig = base64.b64encode(hmac.new(base64.b64decode(AZURITE_KEY), to_sign.encode(), hashlib.sha256).digest()).decode()
+    return urlencode({"sv": sv, "ss": ss, "srt": srt, "sp": sp, "se": se, "spr": spr, "sig": sig})
 
 
 def verify(d):
@@ -337,7 +358,7 @@ def verify(d):
 import boto3, sys, urllib.request, re
 kw = dict(region_name="{REGION}", endpoint_url="{cfg['moto']}", aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
 keys = [o["Key"] for page in boto3.client("s3", **kw).get_paginator("list_objects_v2").paginate(Bucket="{BUCKET}") for o in page.get("Contents", [])]
-xml = urllib.request.urlopen("http://127.0.0.1:{p['azurite']}/{ACCOUNT}/{CONTAINER}?restype=container&comp=list&maxresults=5000").read().decode()
+xml = urllib.request.urlopen("http://127.0.0.1:{p['azurite']}/{ACCOUNT}/{CONTAINER}?restype=container&comp=list&maxresults=5000&{account_sas()}").read().decode()
 blobs = re.findall("<Name>([^<]+)</Name>", xml)
 rr = boto3.client("route53", **kw).list_resource_record_sets(HostedZoneId="{cfg['zone_id']}")["ResourceRecordSets"]
 dns = [r["ResourceRecords"][0]["Value"] for r in rr if r["Name"].rstrip(".") == "{RECORD}" and r["Type"] == "A"]

@@ -7,7 +7,10 @@
                          (the helm stand-in touches STATE/deployed-service-a, -b), else 503;
                          GET /service-a/health, /service-b/health → each one
 
-usage: sandbox_services.py STATE PORT_A PORT_B PORT_EXTERNAL PORT_AZURE
+  a status page          Statuspage v2 (/api/v2/status.json, /api/v2/incidents/unresolved.json):
+                         STATE/statuspage.indicator says none, minor, major or critical
+
+usage: sandbox_services.py STATE PORT_A PORT_B PORT_EXTERNAL PORT_AZURE PORT_STATUSPAGE
 """
 
 import http.server
@@ -68,14 +71,36 @@ class AzureSite(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class StatusPage(http.server.BaseHTTPRequestHandler):
+    PAGE = {"id": "sandbox", "name": "Provider status (sandbox)", "url": "http://127.0.0.1/", "time_zone": "Etc/UTC",
+            "updated_at": "2026-11-28T03:00:00.000Z"}
+
+    def do_GET(self):
+        f = STATE / "statuspage.indicator"
+        indicator = f.read_text().strip() if f.exists() else "none"
+        outage = indicator in ("major", "critical")
+        if self.path == "/api/v2/status.json":
+            words = {"none": "All Systems Operational", "minor": "Minor Service Outage", "major": "Major Service Outage", "critical": "Critical Service Outage"}
+            return answer(self, 200, {"page": self.PAGE, "status": {"indicator": indicator, "description": words.get(indicator, indicator)}})
+        if self.path == "/api/v2/incidents/unresolved.json":
+            incidents = [{"id": "sbx1", "name": "Elevated errors in us-east-1", "status": "investigating", "impact": indicator,
+                          "created_at": "2026-11-28T02:55:00.000Z", "updated_at": "2026-11-28T03:00:00.000Z",
+                          "shortlink": "http://127.0.0.1/incidents/sbx1", "components": [{"name": "Compute"}, {"name": "Databases"}]}] if outage else []
+            return answer(self, 200, {"page": self.PAGE, "incidents": incidents})
+        answer(self, 404, {"error": "not found"})
+
+    def log_message(self, *args):
+        pass
+
+
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
 
 def main():
-    ports = [int(p) for p in sys.argv[2:6]]
-    handlers = [service("a"), service("b"), External, AzureSite]
+    ports = [int(p) for p in sys.argv[2:7]]
+    handlers = [service("a"), service("b"), External, AzureSite, StatusPage]
     servers = [Server(("127.0.0.1", port), h) for port, h in zip(ports, handlers)]
     for s in servers[1:]:
         threading.Thread(target=s.serve_forever, daemon=True).start()
