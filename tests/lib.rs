@@ -24,6 +24,7 @@ mod aws_health;
 mod aws_probes;
 mod azure_blob;
 mod control;
+mod dr_failover;
 mod evidence_plugins;
 mod exec_plugin;
 mod graph;

@@ -1,0 +1,173 @@
+//! The DR runbooks on the sandbox of real services (`scripts/sandbox.py`: PostgreSQL primary,
+//! standby and DR databases, the moto server, Azurite, the services, terraform/helm/kubectl
+//! stand-ins): `make demo`'s whole story, then failback, self-healing and a region failover.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::process::{self, step};
+use crate::support::{phoenix_bin, repo_root};
+
+/// A sandbox in a temporary directory; `down` on Drop.
+struct Sandbox {
+    dir: tempfile::TempDir,
+    params: Value,
+}
+
+impl Sandbox {
+    fn up() -> Sandbox {
+        let dir = tempfile::Builder::new().prefix("phoenix-sandbox-").tempdir().expect("a temporary directory");
+        let out =
+            Command::new("python3").arg(repo_root().join("scripts/sandbox.py")).arg("up").arg(dir.path()).output().expect("python3 runs");
+        assert!(out.status.success(), "the sandbox did not come up:\n{}", String::from_utf8_lossy(&out.stderr));
+        let params = serde_json::from_str(&std::fs::read_to_string(dir.path().join("params.json")).unwrap()).unwrap();
+        Sandbox { dir, params }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `phoenix run RUNBOOK` with the sandbox's secrets in the environment; its run's status.
+    fn run(&self, runbook: &str, params: &[(&str, Value)], code: i32) -> Value {
+        let state = self.path().join("state");
+        let mut cmd = Command::new(phoenix_bin());
+        cmd.arg("--state").arg(&state).arg("run").arg(repo_root().join("runbooks").join(runbook));
+        for (k, v) in params {
+            let v = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            cmd.arg("--param").arg(format!("{k}={v}"));
+        }
+        for (k, v) in self.params["env"].as_object().unwrap() {
+            cmd.env(k, v.as_str().unwrap());
+        }
+        let out =
+            cmd.env("NO_COLOR", "1").env("AWS_CONFIG_FILE", "/nonexistent").env("AWS_EC2_METADATA_DISABLED", "true").output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{runbook}:\n{}", String::from_utf8_lossy(&out.stderr));
+        let name = runbook.trim_end_matches(".yaml");
+        process::run_ids(&state)
+            .iter()
+            .map(|id| process::status(&state, id))
+            .find(|s| s["runbook"] == name)
+            .unwrap_or_else(|| panic!("no run of {name}"))
+    }
+
+    fn dr(&self, key: &str) -> Value {
+        self.params["dr"][key].clone()
+    }
+
+    fn sql(&self, port: &str, query: &str) -> String {
+        let port = self.ports()[port].to_string();
+        let out = Command::new("/usr/lib/postgresql/15/bin/psql")
+            .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-d", "app", "-c", query])
+            .env("PGPASSWORD", "sandbox-app-Pw-4417")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn ports(&self) -> Value {
+        let cfg: Value = serde_json::from_str(&std::fs::read_to_string(self.path().join("sandbox.json")).unwrap()).unwrap();
+        cfg["ports"].clone()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = Command::new("python3").arg(repo_root().join("scripts/sandbox.py")).arg("down").arg(self.dir.path()).output();
+    }
+}
+
+#[test]
+fn make_demo_fails_over_everything_through_a_crash() {
+    let dir = tempfile::Builder::new().prefix("phoenix-demo-").tempdir().unwrap();
+    let out = Command::new(repo_root().join("scripts/demo.sh"))
+        .env("PHOENIX", phoenix_bin())
+        .env("DEMO_DIR", dir.path().join("demo"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the demo runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "make demo failed:\n{text}");
+    assert!(text.contains("TOTAL 13") && text.contains("level: dr_failover"), "{text}");
+    assert!(text.contains("decision: trigger_dr high"), "{text}");
+    for what in ["database  customers", "database  orders", "storage   300 objects", "dns       app.example.com → 20.50.0.10", "services"]
+    {
+        assert!(text.contains(&format!("ok  {what}")), "not verified: {what}\n{text}");
+    }
+    assert!(text.contains("after 2 attempts"), "the run was not killed and resumed:\n{text}");
+}
+
+#[test]
+fn failback_self_healing_and_a_region_failover_on_the_sandbox() {
+    let sb = Sandbox::up();
+    let ports = sb.ports();
+    let common = |extra: &[(&str, Value)]| -> Vec<(String, Value)> {
+        let mut v: Vec<(String, Value)> =
+            vec![("zone_id".into(), sb.dr("zone_id")), ("aws_endpoint_url".into(), sb.dr("aws_endpoint_url"))];
+        v.extend(extra.iter().map(|(k, x)| (k.to_string(), x.clone())));
+        v
+    };
+
+    // Fail over (forced: a drill needs no incident).
+    let p = common(&[
+        ("force", json!(true)),
+        ("dr_site_url", sb.dr("azure_site")),
+        ("tools_dir", sb.dr("tools_dir")),
+        ("terraform_dir", sb.dr("work_dir")),
+    ]);
+    let s = sb.run("dr-failover.yaml", &args(&p), 0);
+    assert_eq!(step(&s, "health")["status"], "skipped");
+    assert_eq!(s["outputs"]["dns_now"]["values"], json!(["20.50.0.10"]), "{s:#}");
+
+    // During the outage the DR site takes writes: a row and an object.
+    sb.sql("pg_azure", "INSERT INTO customers VALUES (9001, 'signed up during the outage')");
+    let put = "version: 1\nname: write\nsteps:\n  put:\n    uses: azure_blob.put\n    with: { container: dr-assets, name: assets/new-during-outage.json, body: '{}' }\n";
+    std::fs::write(sb.path().join("write.yaml"), put).unwrap();
+    let out = Command::new(phoenix_bin())
+        .args(["--state"])
+        .arg(sb.path().join("state"))
+        .arg("run")
+        .arg(sb.path().join("write.yaml"))
+        .env("AZURE_STORAGE_CONNECTION_STRING", sb.params["env"]["AZURE_STORAGE_CONNECTION_STRING"].as_str().unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Failback: the new row and object come home, DNS points at AWS again.
+    let aws_site = format!("http://127.0.0.1:{}", ports["svc_a"]);
+    let p = common(&[("aws_lb_ip", json!("10.0.1.10")), ("aws_site_url", json!(aws_site)), ("approve_dns", json!(false))]);
+    let s = sb.run("failback.yaml", &args(&p), 0);
+    assert_eq!(s["outputs"]["dns_previous"]["values"], json!(["20.50.0.10"]), "{s:#}");
+    assert_eq!(s["outputs"]["objects"], 301);
+    // Only what the outage added travels: the rest is recognised as the same content (MD5).
+    let sync = &step(&s, "sync_storage")["outputs"];
+    assert_eq!((sync["copied"].as_u64(), sync["skipped"].as_u64()), (Some(1), Some(300)), "{sync:#}");
+    assert_eq!(sb.sql("pg_aws", "SELECT name FROM customers WHERE id = 9001"), "signed up during the outage");
+
+    // Self-healing restarts the services (kubectl stand-in) and waits for them.
+    let s = sb.run("app-self-healing.yaml", &[("kubectl", json!(format!("{}/kubectl", sb.dr("tools_dir").as_str().unwrap())))], 0);
+    assert_eq!(s["status"], "succeeded");
+    let tools = std::fs::read_to_string(sb.path().join("tools.log")).unwrap();
+    assert!(tools.contains("rollout restart deployment/service-a") && tools.contains("rollout status deployment/service-b"), "{tools}");
+
+    // A region failover promotes the standby and moves DNS to the standby region.
+    assert_eq!(sb.sql("pg_standby", "SELECT pg_is_in_recovery()"), "t");
+    let p = common(&[
+        ("standby_lb_ip", json!("10.0.2.10")),
+        ("verify_url", json!(format!("http://127.0.0.1:{}/health", ports["svc_b"]))),
+        ("tools_dir", sb.dr("tools_dir")),
+    ]);
+    let s = sb.run("region-failover.yaml", &args(&p), 0);
+    assert_eq!(s["outputs"]["dns_now"]["values"], json!(["10.0.2.10"]), "{s:#}");
+    assert_eq!(sb.sql("pg_standby", "SELECT pg_is_in_recovery()"), "f", "the standby was not promoted");
+}
+
+/// `(name, value)` pairs as `run` takes them.
+fn args(v: &[(String, Value)]) -> Vec<(&str, Value)> {
+    v.iter().map(|(k, x)| (k.as_str(), x.clone())).collect()
+}
