@@ -22,11 +22,11 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-start_server() { # DELAY → port
+start_server() { # DELAY → sets $port (not in a subshell, so the trap knows the pid)
   python3 "$root/bench/slow_health_server.py" "$1" >"$tmp/port.$1" &
   pids+=($!)
   for _ in $(seq 100); do [ -s "$tmp/port.$1" ] && break; sleep 0.05; done
-  head -1 "$tmp/port.$1"
+  port=$(head -1 "$tmp/port.$1")
 }
 
 runbook() { # port [count] → a runbook of $signals (or count) http signals against it
@@ -75,8 +75,10 @@ PY
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 echo "# phoenix health, $signals http signals: $(nproc) cores, $cpu; median of $runs runs"
 echo "# $("$PHOENIX" --version)"
-slow=$(start_server "$delay")
-fast=$(start_server 0)
+start_server "$delay"
+slow=$port
+start_server 0
+fast=$port
 runbook "$slow" >"$tmp/slow.yaml"
 runbook "$fast" >"$tmp/fast.yaml"
 runbook "$fast" 1 >"$tmp/one.yaml"
