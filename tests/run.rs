@@ -543,6 +543,23 @@ fn a_failed_child_fails_the_parent_step() {
 }
 
 #[test]
+fn a_child_run_that_outlasts_its_steps_timeout_is_cancelled() {
+    let marker = format!("phoenix-child-timeout-{}", std::process::id());
+    let out = Test::new()
+        .file("child.yaml", format!("version: 1\nname: child\nsteps:\n  long: {{ uses: exec, with: {{ script: \"exec -a {marker} sleep 300\" }} }}\n"))
+        .file("parent.yaml", "version: 1\nname: parent\nsteps:\n  sub: { uses: runbook, with: { file: child.yaml }, timeout: 1s }\n")
+        .args(["run", "parent.yaml"])
+        .run()
+        .code(1);
+    let s = process::status(&out.state_dir(), &process::run_of(&out.state_dir(), "parent"));
+    let error = step(&s, "sub")["error"].as_str().unwrap_or_default().to_string();
+    assert!(error.contains("timed out after 1s: the child run") && error.contains("was cancelled"), "{s:#}");
+    let child = process::status(&out.state_dir(), &process::run_of(&out.state_dir(), "child"));
+    assert_eq!(child["status"], "cancelled", "{child:#}");
+    assert!(process::alive_with_marker(&marker).is_empty(), "the child's step still runs");
+}
+
+#[test]
 fn without_a_terminal_progress_is_plain_timestamped_lines_with_step_output_prefixed() {
     let out = run(r#"version: 1
 name: plain

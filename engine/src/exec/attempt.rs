@@ -231,39 +231,59 @@ async fn child(
     };
     let store = engine.store();
     let existing = unit.child_run.as_ref().and_then(|id| store.run(id).ok().flatten());
-    let result = match existing {
-        Some(r) if r.status == crate::state::RunStatus::Succeeded => Ok(Outcome::Succeeded),
-        Some(r) if r.status != crate::state::RunStatus::Cancelled => {
-            let e = engine.clone();
-            let id = r.id.clone();
-            let fut: Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(async move { e.resume(&id, ResumeOptions::default()).await });
-            fut.await.map(|o| (r.id.clone(), o)).map(|(_, o)| o)
-        }
-        _ => {
-            let params: Vec<(String, String)> = with
-                .get("params")
-                .and_then(Value::as_object)
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect())
-                .unwrap_or_default();
-            let e = engine.clone();
-            let parent = Some((run_id.to_string(), step.id.clone()));
-            let tx = tx.clone();
-            let key = unit.key;
-            let on_id = move |id: String| {
-                let (ack, acked) = oneshot::channel();
-                let _ = tx.send(Msg::Child { key, run_id: id, ack });
-                acked
-            };
-            let fut: Pin<Box<dyn Future<Output = _> + Send>> =
-                Box::pin(async move { e.start_child(Arc::new(child_rb), StartOptions { params, no_wait: true, parent }, on_id).await });
-            fut.await
+    let work = async move {
+        match existing {
+            Some(r) if r.status == crate::state::RunStatus::Succeeded => Ok(Outcome::Succeeded),
+            Some(r) if r.status != crate::state::RunStatus::Cancelled => {
+                let e = engine.clone();
+                let id = r.id.clone();
+                let fut: Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(async move { e.resume(&id, ResumeOptions::default()).await });
+                fut.await.map(|o| (r.id.clone(), o)).map(|(_, o)| o)
+            }
+            _ => {
+                let params: Vec<(String, String)> = with
+                    .get("params")
+                    .and_then(Value::as_object)
+                    .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect())
+                    .unwrap_or_default();
+                let e = engine.clone();
+                let parent = Some((run_id.to_string(), step.id.clone()));
+                let tx = tx.clone();
+                let key = unit.key;
+                let on_id = move |id: String| {
+                    let (ack, acked) = oneshot::channel();
+                    let _ = tx.send(Msg::Child { key, run_id: id, ack });
+                    acked
+                };
+                let fut: Pin<Box<dyn Future<Output = _> + Send>> =
+                    Box::pin(async move { e.start_child(Arc::new(child_rb), StartOptions { params, no_wait: true, parent }, on_id).await });
+                fut.await
+            }
         }
     };
+    // A step timeout cancels the child run (as `phoenix cancel` would) and waits for it to stop.
+    let mut work = std::pin::pin!(work);
+    let mut timed_out = None;
+    let result = match step.timeout {
+        None => work.await,
+        Some(t) => tokio::select! {
+            r = &mut work => r,
+            _ = tokio::time::sleep(t) => {
+                timed_out = Some(t);
+                loop {
+                    if let Some(id) = child_of(store, run_id, &step.id) {
+                        engine.inner.registry.cancel(&id, "timeout");
+                    }
+                    tokio::select! {
+                        r = &mut work => break r,
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    }
+                }
+            }
+        },
+    };
     let child_id = match &result {
-        Ok(_) => store
-            .runs()
-            .ok()
-            .and_then(|runs| runs.into_iter().find(|r| r.parent.as_ref().is_some_and(|(p, s)| p == run_id && s == &step.id)).map(|r| r.id)),
+        Ok(_) => child_of(store, run_id, &step.id),
         Err(_) => None,
     };
     let child_rec = child_id.as_ref().and_then(|id| store.run(id).ok().flatten());
@@ -272,6 +292,15 @@ async fn child(
         "status": child_rec.as_ref().map(|r| r.status.as_str()),
         "outputs": child_rec.as_ref().and_then(|r| r.outputs.clone()),
     });
+    if let Some(t) = timed_out {
+        let id = child_id.unwrap_or_default();
+        let t = phoenix_plugins::duration::format_duration(t);
+        return Attempt::Fail {
+            error: format!("timed out after {t}: the child run {id} was cancelled"),
+            outputs: Some(outputs),
+            retryable: false,
+        };
+    }
     match result {
         Ok(Outcome::Succeeded) => Attempt::Ok(outputs, None),
         Ok(Outcome::Failed(e)) => Attempt::Fail { error: format!("child run failed: {e}"), outputs: Some(outputs), retryable: false },
@@ -280,6 +309,12 @@ async fn child(
         Ok(Outcome::Interrupted) => Attempt::Cancelled("child run interrupted".into()),
         Err(e) => Attempt::Fail { error: format!("child run could not start: {e}"), outputs: None, retryable: false },
     }
+}
+
+/// The child run a step of this run started, if any.
+fn child_of(store: &crate::state::Store, run_id: &str, step: &str) -> Option<String> {
+    let runs = store.runs().ok()?;
+    runs.into_iter().find(|r| r.parent.as_ref().is_some_and(|(p, s)| p == run_id && s == step)).map(|r| r.id)
 }
 
 /// The first secret named in `with` that cannot be resolved, and why.

@@ -38,6 +38,11 @@ impl Registry {
     fn get(&self, id: &str) -> Option<mpsc::UnboundedSender<Msg>> {
         self.runs.lock().expect("poisoned").get(id).cloned()
     }
+    /// Asks a run this process drives to cancel itself; false when it is not driven here.
+    pub(crate) fn cancel(&self, id: &str, by: &str) -> bool {
+        let (reply, _) = tokio::sync::oneshot::channel();
+        self.get(id).is_some_and(|tx| tx.send(Msg::Cancel { by: by.to_string(), reply }).is_ok())
+    }
 }
 
 /// The socket's path in a state directory.
