@@ -546,7 +546,10 @@ fn a_failed_child_fails_the_parent_step() {
 fn a_child_run_that_outlasts_its_steps_timeout_is_cancelled() {
     let marker = format!("phoenix-child-timeout-{}", std::process::id());
     let out = Test::new()
-        .file("child.yaml", format!("version: 1\nname: child\nsteps:\n  long: {{ uses: exec, with: {{ script: \"exec -a {marker} sleep 300\" }} }}\n"))
+        .file(
+            "child.yaml",
+            format!("version: 1\nname: child\nsteps:\n  long: {{ uses: exec, with: {{ script: \"exec -a {marker} sleep 300\" }} }}\n"),
+        )
         .file("parent.yaml", "version: 1\nname: parent\nsteps:\n  sub: { uses: runbook, with: { file: child.yaml }, timeout: 1s }\n")
         .args(["run", "parent.yaml"])
         .run()
