@@ -90,6 +90,60 @@ fn assert_same(source: &Postgres, target: &Postgres) {
 }
 
 #[test]
+fn the_seeds_path_stages_the_dump_through_s3_then_azure_blob() {
+    let (source, target) = (Postgres::primary(), Postgres::primary());
+    seed(&source);
+    let (moto, azurite) = (crate::moto::Moto::start(), crate::azurite::Azurite::start());
+    moto.s3_bucket("us-east-1", "backups");
+    // The Azure container must exist: create it with a one-step runbook.
+    let make = "version: 1\nname: mk\nsteps:\n  c: { uses: azure_blob.put, with: { container: dumps, name: .keep, body: x, create_container: true } }\n";
+    Test::new()
+        .file("c.yaml", make)
+        .env("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string())
+        .args(["run", "c.yaml"])
+        .run()
+        .success();
+    let yaml = runbook(&format!("      via: [s3://backups/db/prod.dump, azblob://dumps/prod.dump]\n      verify_tables: {VERIFY}\n"));
+    let out = Test::new()
+        .file("r.yaml", yaml)
+        .args(["run", "r.yaml"])
+        .env("SOURCE_DSN", source.dsn())
+        .env("TARGET_DSN", target.dsn())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", moto.url())
+        .env("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string())
+        .run()
+        .success();
+    let s = process::status(&out.state_dir(), &process::latest_run(&out.state_dir()));
+    assert_eq!(step(&s, "copy")["outputs"]["verified"], true, "{s:#}");
+    assert_same(&source, &target);
+    let text = logs(&out, "copy");
+    assert!(
+        text.contains("staged the dump at s3://backups/db/prod.dump") && text.contains("staged the dump at azblob://dumps/prod.dump"),
+        "{text}"
+    );
+    assert!(text.contains("downloaded azblob://dumps/prod.dump for the restore"), "{text}");
+    // The staged dumps stay in both stores: list them through the product.
+    let list = "version: 1\nname: ls\nsteps:\n  s3: { uses: s3.list, with: { bucket: backups } }\n  az: { uses: azure_blob.list, with: { container: dumps, prefix: prod } }\n";
+    let ls = Test::new()
+        .file("l.yaml", list)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", moto.url())
+        .env("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string())
+        .args(["run", "l.yaml"])
+        .run()
+        .success();
+    let l = process::status(&ls.state_dir(), &process::latest_run(&ls.state_dir()));
+    assert_eq!(step(&l, "s3")["outputs"]["count"], 1, "{l:#}");
+    assert_eq!(step(&l, "az")["outputs"]["count"], 1, "{l:#}");
+    assert_eq!(step(&l, "s3")["outputs"]["total_bytes"], step(&l, "az")["outputs"]["total_bytes"]);
+}
+
+#[test]
 fn streams_a_database_over_stale_data_and_verifies_it() {
     let (source, target) = (Postgres::primary(), Postgres::primary());
     seed(&source);
@@ -313,7 +367,7 @@ fn the_password_reaches_the_programs_but_never_status_logs_or_errors() {
 }
 
 #[test]
-fn validate_refuses_bad_inputs_and_staging_that_is_not_available_yet() {
+fn validate_refuses_bad_inputs_and_unknown_staging() {
     let dsn = |db: &str| format!("postgresql://u@db.example:5432/{db}");
     let step = |id: &str, extra: &str| {
         format!("  {id}:\n    uses: postgres.replicate\n    with: {{ source: \"{}\", target: \"{}\"{extra} }}\n", dsn("prod"), dsn("dr"))
@@ -323,7 +377,7 @@ fn validate_refuses_bad_inputs_and_staging_that_is_not_available_yet() {
         step("zero_jobs", ", jobs: 0"),
         step("empty_name", r#", verify_tables: [orders, "", " "]"#),
         step("unknown_scheme", ", via: gs://bucket/db.dump"),
-        step("s3_later", ", via: s3://backups/prod.dump"),
+        step("no_hops", ", via: []"),
         step("reserved", ", extra_args: [--format=plain, -h, other]"),
         step("empty_file", r#", via: { file: "" }"#),
         dsn("prod"),
@@ -334,7 +388,7 @@ fn validate_refuses_bad_inputs_and_staging_that_is_not_available_yet() {
         "`jobs` must be at least 1",
         "an empty name in `verify_tables`",
         "`gs://` is not a staging scheme",
-        "staging the dump through S3 (`s3://backups/prod.dump`) is not available yet",
+        "`via` lists no URL",
         "`--format=plain`: postgres.replicate chooses the format",
         "`-h`: the connection comes from `source`",
         "`via.file` is empty",
@@ -352,11 +406,10 @@ fn validate_refuses_bad_inputs_and_staging_that_is_not_available_yet() {
         dsn("prod"),
         dsn("dr")
     );
-    let out = Test::new().file("r.yaml", yaml).args(["run", "r.yaml", "--param", "via=azblob://dumps/prod.dump"]).run().code(1);
+    let out = Test::new().file("r.yaml", yaml).args(["run", "r.yaml", "--param", "via=gs://dumps/prod.dump"]).run().code(1);
     let s = process::status(&out.state_dir(), &process::latest_run(&out.state_dir()));
     let copy = process::step(&s, "copy");
     let error = copy["error"].as_str().unwrap_or_default();
-    assert!(error.contains("staging the dump through Azure Blob (`azblob://dumps/prod.dump`) is not available yet"), "{copy:#}");
-    assert!(error.contains("via: { file: PATH }"), "{copy:#}");
+    assert!(error.contains("`gs://` is not a staging scheme"), "{copy:#}");
     assert_eq!(copy["attempts"], 1, "bad input is not retried: {copy:#}");
 }

@@ -2,7 +2,7 @@
 //! Blob to S3 for the failback (S3 to S3 and Azure to Azure too) — concurrently, streaming,
 //! incrementally and verifiably.
 
-mod side;
+pub(crate) mod side;
 mod sync;
 
 pub use sync::{StorageSync, StorageSyncInput};

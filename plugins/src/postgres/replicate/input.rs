@@ -22,10 +22,18 @@ pub struct ReplicateInput {
     /// (`pg_restore --clean --if-exists --no-owner`); other objects are left alone.
     pub target: String,
     /// Where the dump is staged: `{ file: PATH }` dumps to that file (kept) and restores from
-    /// it. Without `via`, the dump streams straight into the restore. `s3://…` and
-    /// `azblob://…` staging is not available yet.
+    /// it; `s3://bucket/key` or `azblob://container/blob` uploads it there and restores from
+    /// what the store holds; a list (`[s3://…, azblob://…]`) is the seed's path: each object
+    /// is copied to the next, and the last one is restored. Without `via`, the dump streams
+    /// straight into the restore.
     #[serde(default)]
     pub via: Option<Via>,
+    /// S3's settings for staging (endpoint, region, credentials); default: the environment.
+    #[serde(default)]
+    pub s3: crate::aws::S3Settings,
+    /// Azure's settings for staging (connection string, account…); default: the environment.
+    #[serde(default)]
+    pub azure: crate::azure::AzureSettings,
     /// Parallel jobs (default 1). Above 1, pg_dump writes the directory format into a
     /// temporary directory with this many jobs and pg_restore reads it with as many; with
     /// `via: { file }` only the restore runs in parallel.
@@ -63,8 +71,10 @@ pub struct ReplicateInput {
 pub enum Via {
     /// A file on this machine.
     File(ViaFile),
-    /// Object storage: `s3://bucket/key` or `azblob://container/blob` (not available yet).
+    /// Object storage: `s3://bucket/key` or `azblob://container/blob`.
     Url(String),
+    /// Objects the dump passes through in turn: `[s3://…, azblob://…]`.
+    Urls(Vec<String>),
 }
 
 /// `via: { file: PATH }`.
@@ -82,8 +92,13 @@ impl<'de> Deserialize<'de> for Via {
         let v = Value::deserialize(d)?;
         match v {
             Value::String(s) => Ok(Via::Url(s)),
+            Value::Array(a) => a
+                .into_iter()
+                .map(|x| x.as_str().map(str::to_string).ok_or_else(|| serde::de::Error::custom("`via` lists URLs (text)")))
+                .collect::<Result<_, _>>()
+                .map(Via::Urls),
             Value::Object(_) => serde_json::from_value(v).map(Via::File).map_err(serde::de::Error::custom),
-            other => Err(serde::de::Error::custom(format!("`via` is `{{ file: PATH }}` or a URL, not `{other}`"))),
+            other => Err(serde::de::Error::custom(format!("`via` is `{{ file: PATH }}`, a URL or a list of URLs, not `{other}`"))),
         }
     }
 }
@@ -103,17 +118,13 @@ pub(crate) struct ObjectUrl {
     pub(crate) key: String,
 }
 
-impl ObjectUrl {
-    /// Why a run cannot stage through it (yet), and what to do instead.
-    pub(crate) fn unavailable(&self) -> String {
-        let (name, scheme) = match self.store {
-            Store::S3 => ("S3", "s3"),
-            Store::AzureBlob => ("Azure Blob", "azblob"),
+impl std::fmt::Display for ObjectUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = match self.store {
+            Store::S3 => "s3",
+            Store::AzureBlob => "azblob",
         };
-        format!(
-            "staging the dump through {name} (`{scheme}://{}/{}`) is not available yet: stream it (leave out `via`) or stage it in a file with `via: {{ file: PATH }}`",
-            self.bucket, self.key
-        )
+        write!(f, "{scheme}://{}/{}", self.bucket, self.key)
     }
 }
 
@@ -126,8 +137,8 @@ pub(crate) enum Staging {
     Directory,
     /// A file that is kept (custom format).
     File(PathBuf),
-    /// Object storage (refused for now).
-    Object(ObjectUrl),
+    /// Objects in object storage, in the order the dump passes through them.
+    Object(Vec<ObjectUrl>),
 }
 
 impl Via {
@@ -136,7 +147,9 @@ impl Via {
         match self {
             Via::File(f) if f.file.trim().is_empty() => Err("`via.file` is empty".into()),
             Via::File(f) => Ok(Staging::File(PathBuf::from(&f.file))),
-            Via::Url(url) => parse_url(url).map(Staging::Object),
+            Via::Url(url) => parse_url(url).map(|u| Staging::Object(vec![u])),
+            Via::Urls(urls) if urls.is_empty() => Err("`via` lists no URL".into()),
+            Via::Urls(urls) => urls.iter().map(|u| parse_url(u)).collect::<Result<_, _>>().map(Staging::Object),
         }
     }
 }
@@ -149,7 +162,7 @@ fn parse_url(url: &str) -> Result<ObjectUrl, String> {
         "s3" => Store::S3,
         "azblob" => Store::AzureBlob,
         other => {
-            return Err(format!("`{other}://` is not a staging scheme: use `via: {{ file: PATH }}` (`s3://` and `azblob://` are planned)"));
+            return Err(format!("`{other}://` is not a staging scheme: use `s3://`, `azblob://` or `via: {{ file: PATH }}`"));
         }
     };
     let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
@@ -266,12 +279,11 @@ pub(crate) fn check(with: &Value) -> Vec<Issue> {
 }
 
 fn check_via(via: &Value) -> Vec<Issue> {
-    if via.as_str().is_some_and(is_template) || via.get("file").and_then(Value::as_str).is_some_and(is_template) {
+    if via.to_string().contains("{{") {
         return vec![];
     }
     let Ok(via) = serde_json::from_value::<Via>(via.clone()) else { return vec![] }; // the schema reports it
     match via.staging() {
-        Ok(Staging::Object(url)) => vec![Issue::at("via", url.unavailable())],
         Ok(_) => vec![],
         Err(e) => vec![Issue::at("via", e)],
     }
@@ -311,11 +323,11 @@ mod tests {
         assert_eq!(input(json!({ "jobs": 4 })).staging(), Ok(Staging::Directory));
         assert_eq!(input(json!({ "via": { "file": "x.dump" }, "jobs": 4 })).staging(), Ok(Staging::File("x.dump".into())));
         let s3 = input(json!({ "via": "s3://backups/db/prod.dump" })).staging().unwrap();
-        let Staging::Object(url) = s3 else { panic!("{s3:?}") };
-        assert_eq!((url.store, url.bucket.as_str(), url.key.as_str()), (Store::S3, "backups", "db/prod.dump"));
-        assert!(url.unavailable().contains("not available yet"), "{}", url.unavailable());
-        let az = input(json!({ "via": "azblob://dumps/prod.dump" })).staging().unwrap();
-        assert!(matches!(az, Staging::Object(ObjectUrl { store: Store::AzureBlob, .. })));
+        let Staging::Object(urls) = s3 else { panic!("{s3:?}") };
+        assert_eq!((urls[0].store, urls[0].bucket.as_str(), urls[0].key.as_str()), (Store::S3, "backups", "db/prod.dump"));
+        let seed = input(json!({ "via": ["s3://backups/prod.dump", "azblob://dumps/prod.dump"] })).staging().unwrap();
+        let Staging::Object(hops) = seed else { panic!("{seed:?}") };
+        assert_eq!(hops.iter().map(ToString::to_string).collect::<Vec<_>>(), ["s3://backups/prod.dump", "azblob://dumps/prod.dump"]);
     }
 
     #[test]
@@ -334,7 +346,7 @@ mod tests {
             assert!(err.contains(says), "{with}: {err}");
         }
         let via: Result<ReplicateInput, _> = serde_json::from_value(json!({ "source": "", "target": "", "via": 3 }));
-        assert!(via.unwrap_err().to_string().contains("`via` is `{ file: PATH }` or a URL"));
+        assert!(via.unwrap_err().to_string().contains("`via` is `{ file: PATH }`, a URL or a list of URLs"));
     }
 
     #[test]

@@ -65,7 +65,13 @@ impl Plugin for Replicate {
                 let file = o.get("file").and_then(Value::as_str).unwrap_or("?");
                 format!("pg_dump --format=custom into {file} (kept), then pg_restore --clean --if-exists --no-owner --jobs={jobs} from it")
             }
-            Some(Value::String(url)) => format!("staged through {url} (not available yet: the step will refuse it)"),
+            Some(Value::String(url)) => {
+                format!("pg_dump --format=custom, uploaded to {url}, downloaded, then pg_restore --clean --if-exists --no-owner")
+            }
+            Some(Value::Array(urls)) => {
+                let hops: Vec<String> = urls.iter().map(|u| u.as_str().unwrap_or("?").to_string()).collect();
+                format!("pg_dump --format=custom, staged through {}, then pg_restore --clean --if-exists --no-owner", hops.join(" → "))
+            }
             _ if jobs == "1" => "pg_dump --format=custom | pg_restore --clean --if-exists --no-owner, streamed".to_string(),
             _ => format!(
                 "pg_dump --format=directory --jobs={jobs} into a temporary directory, then pg_restore --clean --if-exists --no-owner --jobs={jobs}"
@@ -87,9 +93,6 @@ impl Plugin for Replicate {
             return Err(ActionError::Input(input::same_message(&target)));
         }
         let staging = input.staging().map_err(ActionError::Input)?;
-        if let Staging::Object(url) = &staging {
-            return Err(ActionError::Input(url.unavailable()));
-        }
         if input.pg_bin.as_deref().is_some_and(|p| p.trim().is_empty()) {
             return Err(ActionError::Input("`pg_bin` is empty".into()));
         }
@@ -106,7 +109,7 @@ impl Plugin for Replicate {
                 let path = std::path::absolute(path).map_err(|e| ActionError::Input(format!("`via.file` ({}): {e}", path.display())))?;
                 (transfer::through_file(ctx, &job, &path).await?, Format::Custom, Some(path))
             }
-            Staging::Object(url) => return Err(ActionError::Input(url.unavailable())),
+            Staging::Object(hops) => (transfer::through_objects(ctx, &job, hops).await?, Format::Custom, None),
         };
         ctx.log(
             Stream::Info,

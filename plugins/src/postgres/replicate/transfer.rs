@@ -1,5 +1,6 @@
 //! Moving the data: pg_dump streamed into pg_restore through Phoenix (bytes counted as they
-//! pass), or staged in a temporary directory (parallel jobs) or in a kept file.
+//! pass), or staged in a temporary directory (parallel jobs), in a kept file, or in object
+//! storage (S3, Azure Blob, or both in turn as the seed does).
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -13,6 +14,10 @@ use tokio::process::{ChildStdin, ChildStdout};
 
 use super::command::{Format, Invocation, Job};
 use super::group::{Exit, Group};
+use super::input::{ObjectUrl, Store};
+use crate::azure::session::Session;
+use crate::storage::side::{Chunks, Side};
+use crate::storage::{Kind, Location};
 use crate::{ActionCtx, ActionError, Stream};
 
 /// How often a long copy says how far it got.
@@ -90,6 +95,83 @@ pub(crate) async fn through_file(ctx: &ActionCtx, job: &Job<'_>, file: &Path) ->
     run_one(ctx, job, &job.restore(Some(file))).await?;
     ctx.log(Stream::Info, format!("kept the dump at {}", file.display()));
     Ok(bytes)
+}
+
+/// The seed's path: pg_dump into a scratch file, upload it to the first object, copy each
+/// object to the next (S3 → Azure Blob…), download the last, pg_restore from it. The objects
+/// are kept (the staged dump, for a later restore or an audit); the scratch files are not.
+pub(crate) async fn through_objects(ctx: &ActionCtx, job: &Job<'_>, hops: &[ObjectUrl]) -> Result<u64, ActionError> {
+    let scratch = Scratch::create(ctx)?;
+    let dump = scratch.path.join("dump");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&dump)
+        .map_err(|e| io_failure(&format!("creating {}", dump.display()), &e))?;
+    run_one(ctx, job, &job.dump(Format::Custom, Some(&dump))).await?;
+    let bytes = size_of(&dump);
+    ctx.log(Stream::Info, format!("dumped {}", human(bytes)));
+    let failed = |message: String| ActionError::Failed { message, outputs: None, retryable: true };
+    let mut previous: Option<(Side, &ObjectUrl)> = None;
+    for hop in hops {
+        let side = side_for(job, hop).await?;
+        let chunks = match &previous {
+            None => file_chunks(&dump).await.map_err(failed)?,
+            Some((from, url)) => from.read(&url.key).await.map_err(failed)?,
+        };
+        side.write(ctx, &hop.key, bytes, chunks, "pg_dump").await.map_err(failed)?;
+        ctx.log(Stream::Info, format!("staged the dump at {hop}"));
+        previous = Some((side, hop));
+    }
+    let (last, url) = previous.ok_or_else(|| ActionError::Input("`via` lists no URL".into()))?;
+    let restore = scratch.path.join("restore");
+    let chunks = last.read(&url.key).await.map_err(failed)?;
+    write_file(&restore, chunks).await.map_err(failed)?;
+    ctx.log(Stream::Info, format!("downloaded {url} for the restore"));
+    run_one(ctx, job, &job.restore(Some(&restore))).await?;
+    Ok(bytes)
+}
+
+async fn side_for(job: &Job<'_>, url: &ObjectUrl) -> Result<Side, ActionError> {
+    let at = |kind| Location { kind, root: url.bucket.clone(), prefix: String::new() };
+    Ok(match url.store {
+        Store::S3 => Side::S3 { client: job.input.s3.client(Duration::from_secs(60)).await.map_err(ActionError::Input)?, at: at(Kind::S3) },
+        Store::AzureBlob => Side::Azure { session: Session::open(&job.input.azure, None)?, at: at(Kind::Azure) },
+    })
+}
+
+/// A file as chunks of 1 MiB.
+async fn file_chunks(path: &Path) -> Result<Chunks, String> {
+    let file = tokio::fs::File::open(path).await.map_err(|e| format!("reading {}: {e}", path.display()))?;
+    Ok(Box::pin(futures::stream::unfold(file, |mut file| async move {
+        let mut buf = vec![0u8; 1 << 20];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(bytes::Bytes::from(buf)), file))
+            }
+            Err(e) => Some((Err(format!("reading the dump: {e}")), file)),
+        }
+    })))
+}
+
+async fn write_file(path: &Path, mut chunks: Chunks) -> Result<(), String> {
+    use futures::StreamExt;
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .await
+        .map_err(|e| format!("creating {}: {e}", path.display()))?;
+    while let Some(chunk) = chunks.next().await {
+        file.write_all(&chunk?).await.map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    file.flush().await.map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
 /// Runs one program in its own group, stopped on cancel.
