@@ -26,6 +26,8 @@ const TAG_AZURE: &str = "phoenix_source_etag";
 const S3_PART: usize = 8 << 20;
 /// Azure blocks.
 const AZURE_BLOCK: usize = 4 << 20;
+/// Objects up to this size are written in one request (fewer round trips than blocks).
+const SINGLE_PUT: usize = 8 << 20;
 
 /// An object as a listing shows it.
 #[derive(Debug, Clone)]
@@ -163,34 +165,75 @@ impl Side {
         }
     }
 
-    /// Writes `key` from `chunks` (of `size` bytes in all), tagged with the source's ETag.
-    pub(crate) async fn write(&self, ctx: &ActionCtx, key: &str, size: u64, mut chunks: Chunks, source_tag: &str) -> Result<(), String> {
-        let full = self.full(key);
-        let part = match self {
+    /// The most a copy to this side holds in memory: the part being filled and the one being
+    /// sent.
+    pub(crate) fn buffer_bound(&self, size: u64) -> u64 {
+        if size <= SINGLE_PUT as u64 { size } else { 2 * self.part() as u64 }
+    }
+
+    fn part(&self) -> usize {
+        match self {
             Side::S3 { .. } => S3_PART,
             Side::Azure { .. } => AZURE_BLOCK,
+        }
+    }
+
+    /// Writes `key` from `chunks` (of `size` bytes in all), tagged with the source's ETag.
+    /// When the source's MD5 is known (`expected`), what was read must hash to it, or nothing
+    /// is committed. Returns the content's MD5.
+    pub(crate) async fn write(
+        &self,
+        ctx: &ActionCtx,
+        key: &str,
+        size: u64,
+        mut chunks: Chunks,
+        source_tag: &str,
+        expected: Option<[u8; 16]>,
+    ) -> Result<[u8; 16], String> {
+        let full = self.full(key);
+        let part = self.part();
+        let check = |digest: [u8; 16]| match expected {
+            Some(e) if e != digest => Err(format!(
+                "the bytes read hash to MD5 {} but the source's is {}: changed or corrupted in transit, not written",
+                hex(&digest),
+                hex(&e)
+            )),
+            _ => Ok(digest),
         };
         let mut md5 = Md5::new();
-        let mut buf = BytesMut::new();
         // Small objects: one request with the content's MD5, checked by the service.
-        if size as usize <= part {
+        if size as usize <= SINGLE_PUT {
+            let mut buf = BytesMut::with_capacity(size as usize);
             while let Some(c) = chunks.next().await {
                 buf.extend_from_slice(&c?);
             }
-            md5.update(&buf);
-            let digest: [u8; 16] = md5.finalize().into();
-            return self.put_whole(ctx, &full, buf.freeze(), digest, source_tag).await;
+            let body = buf.freeze();
+            let (md5, body) = hash(md5, body).await;
+            let digest = check(md5.finalize().into())?;
+            return self.put_whole(ctx, &full, body, digest, source_tag).await.map(|()| digest);
         }
         let mut parts = Parts::start(self, &full, source_tag).await?;
+        let mut buf = BytesMut::with_capacity(part);
         loop {
-            let next = chunks.next().await.transpose()?;
-            if let Some(c) = &next {
-                buf.extend_from_slice(c);
-            }
-            while buf.len() >= part || (next.is_none() && !buf.is_empty()) {
-                let take = buf.len().min(part);
-                let piece = buf.split_to(take).freeze();
-                md5.update(&piece);
+            let next = chunks.next().await.transpose();
+            let next = match next {
+                Ok(n) => n,
+                Err(e) => {
+                    parts.abort(self, &full).await;
+                    return Err(e);
+                }
+            };
+            let mut rest = next.clone().unwrap_or_default();
+            // Fill parts exactly; a full one is sent at once, the next starts empty.
+            while !rest.is_empty() || (next.is_none() && !buf.is_empty()) {
+                let take = rest.len().min(part - buf.len());
+                buf.extend_from_slice(&rest.split_to(take));
+                if buf.len() < part && next.is_some() {
+                    continue;
+                }
+                let piece = std::mem::replace(&mut buf, BytesMut::with_capacity(part)).freeze();
+                let (m, piece) = hash(md5, piece).await;
+                md5 = m;
                 if let Err(e) = parts.send(self, ctx, &full, piece).await {
                     parts.abort(self, &full).await;
                     return Err(e);
@@ -200,8 +243,14 @@ impl Side {
                 break;
             }
         }
-        let digest: [u8; 16] = md5.finalize().into();
-        parts.finish(self, ctx, &full, digest, source_tag).await
+        let digest = match check(md5.finalize().into()) {
+            Ok(d) => d,
+            Err(e) => {
+                parts.abort(self, &full).await;
+                return Err(e);
+            }
+        };
+        parts.finish(self, ctx, &full, digest, source_tag).await.map(|()| digest)
     }
 
     async fn put_whole(&self, ctx: &ActionCtx, full: &str, body: Bytes, md5: [u8; 16], source_tag: &str) -> Result<(), String> {
@@ -255,6 +304,29 @@ impl Side {
     pub(crate) fn kind(&self) -> Kind {
         self.at().kind
     }
+}
+
+/// Feeds `piece` to the hash; a large piece on a blocking thread, so that hashing one copy's
+/// part does not hold up the others' network traffic on the event loop.
+async fn hash(mut md5: Md5, piece: Bytes) -> (Md5, Bytes) {
+    if piece.len() < 256 << 10 {
+        md5.update(&piece);
+        return (md5, piece);
+    }
+    let keep = piece.clone();
+    match tokio::task::spawn_blocking(move || {
+        md5.update(&piece);
+        md5
+    })
+    .await
+    {
+        Ok(m) => (m, keep),
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+fn hex(d: &[u8; 16]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn metadata(source_tag: &str) -> Metadata {

@@ -115,13 +115,15 @@ pub(crate) async fn through_objects(ctx: &ActionCtx, job: &Job<'_>, hops: &[Obje
     ctx.log(Stream::Info, format!("dumped {}", human(bytes)));
     let failed = |message: String| ActionError::Failed { message, outputs: None, retryable: true };
     let mut previous: Option<(Side, &ObjectUrl)> = None;
+    // Each hop must carry the bytes of the first: what the next store reads hashes the same.
+    let mut digest = None;
     for hop in hops {
         let side = side_for(job, hop).await?;
         let chunks = match &previous {
             None => file_chunks(&dump).await.map_err(failed)?,
             Some((from, url)) => from.read(&url.key).await.map_err(failed)?,
         };
-        side.write(ctx, &hop.key, bytes, chunks, "pg_dump").await.map_err(failed)?;
+        digest = Some(side.write(ctx, &hop.key, bytes, chunks, "pg_dump", digest).await.map_err(failed)?);
         ctx.log(Stream::Info, format!("staged the dump at {hop}"));
         previous = Some((side, hop));
     }
