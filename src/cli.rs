@@ -150,6 +150,15 @@ pub(crate) enum Command {
         #[arg(long = "as", value_name = "NAME")]
         operator: Option<String>,
     },
+    /// Serve the API, Alertmanager's webhook, the live page and /metrics; run watch loops.
+    Serve {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+        listen: String,
+        /// The server's configuration (tokens, alert routes, watched runbooks); see docs/serve.md.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// List actions, or document one: its inputs and outputs.
     Plugins {
         /// An action name (`exec`, `http`, …).

@@ -2,12 +2,12 @@
 
 mod graph;
 mod health;
-mod ops;
+pub(crate) mod ops;
 mod plugins;
-mod run;
-mod state;
+pub(crate) mod run;
+pub(crate) mod state;
 mod validate;
-mod watch;
+pub(crate) mod watch;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Exit;
@@ -35,6 +35,7 @@ pub(crate) fn dispatch(cli: Cli) -> Exit {
         Command::Logs { run, step } => ops::logs(&cli.state, &run, step.as_deref(), out),
         Command::Approve { run, step, reject, comment, operator } => ops::approve(&cli.state, &run, &step, !reject, comment, operator, out),
         Command::Cancel { run, operator } => ops::cancel(&cli.state, &run, operator, out),
+        Command::Serve { listen, config } => crate::serve::run(&cli.state, &listen, config.as_deref()),
     }
 }
 

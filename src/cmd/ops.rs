@@ -202,28 +202,7 @@ pub(crate) fn approve(
             ))
             .map(|_| format!("{verdict} `{step}` of run {run}; the run continues"))
         }
-        Ok(Access::Direct(store)) => (|| {
-            let r = store.run(run).map_err(|e| e.to_string())?.ok_or_else(|| format!("no run `{run}`"))?;
-            let s = store.step(run, step).map_err(|e| e.to_string())?.ok_or_else(|| format!("run {run} has no step `{step}`"))?;
-            if s.status != StepStatus::Waiting {
-                return Err(format!("step `{step}` is {}, not waiting for approval", s.status.as_str()));
-            }
-            if r.status != RunStatus::Halted && r.status != RunStatus::Running {
-                return Err(format!("run {run} is {}", r.status.as_str()));
-            }
-            may_decide(&store, &r, &s, &by)?;
-            let (seq, _) = store.next_seqs(run).map_err(|e| e.to_string())?;
-            let mut b = Batch::default();
-            b.approval(run, step, &Approval { approved, by: by.clone(), comment: comment.clone(), at: now_ms() });
-            b.event(
-                run,
-                seq,
-                now_ms(),
-                EventKind::Operator { action: format!("approval {verdict}"), by: by.clone(), detail: Some(step.to_string()) },
-            );
-            store.commit(b, true).map_err(|e| e.to_string())?;
-            Ok(format!("{verdict} `{step}` of run {run}; continue it with: phoenix resume {run}"))
-        })(),
+        Ok(Access::Direct(store)) => decide_stored(&store, run, step, approved, &by, comment),
         Err(e) => Err(e),
     };
     report(r, out)
@@ -274,50 +253,88 @@ pub(crate) fn cancel(state_dir: &Option<PathBuf>, run: &str, operator: Option<St
             rt.block_on(control::request(&dir, &json!({"op": "cancel", "run": run, "by": by})))
                 .map(|_| format!("cancelling run {run}: its running steps are being stopped"))
         }
-        Ok(Access::Direct(store)) => (|| {
-            let mut r = store.run(run).map_err(|e| e.to_string())?.ok_or_else(|| format!("no run `{run}`"))?;
-            if r.status.is_final() {
-                return Err(format!("run {run} is already {}", r.status.as_str()));
-            }
-            // A run still marked running here crashed: its step processes may have outlived it.
-            let stopped = if r.status == RunStatus::Running {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-                rt.block_on(phoenix_engine::exec::orphans::stop(run, std::time::Duration::from_secs(5)))
-            } else {
-                Default::default()
-            };
-            let now = now_ms();
-            let (mut seq, _) = store.next_seqs(run).map_err(|e| e.to_string())?;
-            let mut b = Batch::default();
-            for mut s in store.steps(run).map_err(|e| e.to_string())? {
-                if matches!(s.status, StepStatus::Pending | StepStatus::Running | StepStatus::Waiting) {
-                    s.status = StepStatus::Cancelled;
-                    s.error = Some("run cancelled".into());
-                    b.put_step(run, &s);
-                }
-            }
-            r.status = RunStatus::Cancelled;
-            r.finished_at = Some(now);
-            r.updated_at = now;
-            r.error = Some(format!("cancelled by {by}"));
-            b.put_run(&r);
-            if let Some(l) = &r.lock {
-                if store.lock_holder(l).map_err(|e| e.to_string())?.as_deref() == Some(run) {
-                    b.unlock(l);
-                }
-            }
-            let detail = (!stopped.is_empty()).then(|| {
-                format!("processes of {} outlived the crash and were stopped", stopped.into_iter().collect::<Vec<_>>().join(", "))
-            });
-            b.event(run, seq, now, EventKind::Operator { action: "cancel".into(), by: by.clone(), detail });
-            seq += 1;
-            b.event(run, seq, now, EventKind::RunFinished { status: RunStatus::Cancelled, error: r.error.clone() });
-            store.commit(b, true).map_err(|e| e.to_string())?;
-            Ok(format!("run {run} cancelled; its lock is released"))
-        })(),
+        Ok(Access::Direct(store)) => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(cancel_stored(&store, run, &by))
+        }
         Err(e) => Err(e),
     };
     report(r, out)
+}
+
+/// Records a decision on a waiting approval of a run that no process drives (it applies when
+/// the run resumes).
+pub(crate) fn decide_stored(
+    store: &phoenix_engine::state::Store,
+    run: &str,
+    step: &str,
+    approved: bool,
+    by: &str,
+    comment: Option<String>,
+) -> Result<String, String> {
+    let verdict = if approved { "approved" } else { "rejected" };
+    let r = store.run(run).map_err(|e| e.to_string())?.ok_or_else(|| format!("no run `{run}`"))?;
+    let s = store.step(run, step).map_err(|e| e.to_string())?.ok_or_else(|| format!("run {run} has no step `{step}`"))?;
+    if s.status != StepStatus::Waiting {
+        return Err(format!("step `{step}` is {}, not waiting for approval", s.status.as_str()));
+    }
+    if r.status != RunStatus::Halted && r.status != RunStatus::Running {
+        return Err(format!("run {run} is {}", r.status.as_str()));
+    }
+    may_decide(store, &r, &s, by)?;
+    let (seq, _) = store.next_seqs(run).map_err(|e| e.to_string())?;
+    let mut b = Batch::default();
+    b.approval(run, step, &Approval { approved, by: by.to_string(), comment, at: now_ms() });
+    b.event(
+        run,
+        seq,
+        now_ms(),
+        EventKind::Operator { action: format!("approval {verdict}"), by: by.to_string(), detail: Some(step.to_string()) },
+    );
+    store.commit(b, true).map_err(|e| e.to_string())?;
+    Ok(format!("{verdict} `{step}` of run {run}; continue it with: phoenix resume {run}"))
+}
+
+/// Cancels a run that no process drives: its unfinished steps are cancelled, processes left
+/// over from a crash stopped, its lock released.
+pub(crate) async fn cancel_stored(store: &phoenix_engine::state::Store, run: &str, by: &str) -> Result<String, String> {
+    let mut r = store.run(run).map_err(|e| e.to_string())?.ok_or_else(|| format!("no run `{run}`"))?;
+    if r.status.is_final() {
+        return Err(format!("run {run} is already {}", r.status.as_str()));
+    }
+    // A run still marked running here crashed: its step processes may have outlived it.
+    let stopped = if r.status == RunStatus::Running {
+        phoenix_engine::exec::orphans::stop(run, std::time::Duration::from_secs(5)).await
+    } else {
+        Default::default()
+    };
+    let now = now_ms();
+    let (mut seq, _) = store.next_seqs(run).map_err(|e| e.to_string())?;
+    let mut b = Batch::default();
+    for mut s in store.steps(run).map_err(|e| e.to_string())? {
+        if matches!(s.status, StepStatus::Pending | StepStatus::Running | StepStatus::Waiting) {
+            s.status = StepStatus::Cancelled;
+            s.error = Some("run cancelled".into());
+            b.put_step(run, &s);
+        }
+    }
+    r.status = RunStatus::Cancelled;
+    r.finished_at = Some(now);
+    r.updated_at = now;
+    r.error = Some(format!("cancelled by {by}"));
+    b.put_run(&r);
+    if let Some(l) = &r.lock {
+        if store.lock_holder(l).map_err(|e| e.to_string())?.as_deref() == Some(run) {
+            b.unlock(l);
+        }
+    }
+    let detail = (!stopped.is_empty())
+        .then(|| format!("processes of {} outlived the crash and were stopped", stopped.into_iter().collect::<Vec<_>>().join(", ")));
+    b.event(run, seq, now, EventKind::Operator { action: "cancel".into(), by: by.to_string(), detail });
+    seq += 1;
+    b.event(run, seq, now, EventKind::RunFinished { status: RunStatus::Cancelled, error: r.error.clone() });
+    store.commit(b, true).map_err(|e| e.to_string())?;
+    Ok(format!("run {run} cancelled; its lock is released"))
 }
 
 fn report(r: Result<String, String>, out: Output) -> Exit {

@@ -12,7 +12,7 @@ use crate::cli::Output;
 use crate::display::Display;
 use crate::exit::Exit;
 
-pub(super) fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime starts")
 }
 
@@ -25,7 +25,7 @@ pub(super) fn parse_params(raw: &[String]) -> Result<Vec<(String, String)>, Stri
 }
 
 /// Ctrl-C or SIGTERM fires the token (once: the engine checkpoints and exits 130).
-pub(super) fn on_signals(token: CancellationToken) {
+pub(crate) fn on_signals(token: CancellationToken) {
     tokio::spawn(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
@@ -39,7 +39,12 @@ pub(super) fn on_signals(token: CancellationToken) {
     });
 }
 
-pub(super) fn engine_for(dir: &Path, operator: Option<String>, display: Arc<Display>, shutdown: CancellationToken) -> Result<Engine, Exit> {
+pub(crate) fn engine_for(
+    dir: &Path,
+    operator: Option<String>,
+    observer: Arc<dyn phoenix_engine::exec::Observer>,
+    shutdown: CancellationToken,
+) -> Result<Engine, Exit> {
     let store = match state::open(dir) {
         Ok(Access::Direct(s)) => s,
         Ok(Access::Owner) => {
@@ -70,7 +75,7 @@ pub(super) fn engine_for(dir: &Path, operator: Option<String>, display: Arc<Disp
         }
     };
     let opts = EngineOptions { state_dir: dir.to_path_buf(), grace: Duration::from_secs(10), operator: state::operator(operator) };
-    Ok(Engine::new(store, opts, display, shutdown))
+    Ok(Engine::new(store, opts, observer, shutdown))
 }
 
 fn finish(engine: &Engine, id: &str, r: Result<Outcome, RunError>, out: Output) -> Exit {
@@ -147,7 +152,7 @@ pub(crate) fn run(
         };
     }
     drive(state_dir, operator, no_wait, move |engine| async move {
-        match engine.start(Arc::new(rb), StartOptions { params, no_wait, parent: None }).await {
+        match engine.start(Arc::new(rb), StartOptions { params, no_wait, ..StartOptions::default() }).await {
             Ok((id, outcome)) => finish(&engine, &id, Ok(outcome), out),
             Err(e) => finish(&engine, "", Err(e), out),
         }
@@ -183,7 +188,7 @@ pub(crate) fn resume(
                 }
             }
         }
-        let r = engine.resume(&id, ResumeOptions { runbook: adopted, retry, skip, no_wait }).await;
+        let r = engine.resume(&id, ResumeOptions { runbook: adopted, retry, skip, no_wait, by: None }).await;
         finish(&engine, &id, r, out)
     })
 }

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use phoenix_engine::exec::{Outcome, RunError, StartOptions};
+use phoenix_engine::Runbook;
+use phoenix_engine::exec::{Engine, Outcome, RunError, StartOptions};
 use phoenix_engine::state::Batch;
 use tokio_util::sync::CancellationToken;
 
@@ -42,7 +43,6 @@ pub(crate) fn run(
             return Exit::BadInput;
         }
     };
-    let acts = rb.main.steps.iter().any(|s| matches!(s.role, phoenix_engine::runbook::Role::Action));
     let cooldown_ms = cooldown.map_or(0, |d| d.as_millis() as u64);
     let dir = super::state::dir(state_dir);
     let rt = runtime();
@@ -62,49 +62,18 @@ pub(crate) fn run(
         let _guard = engine.serve_control();
         on_signals(shutdown.clone());
         loop {
-            let score = match engine.evaluate(&rb, &params).await {
-                Ok(s) => s,
-                Err(e @ RunError::BadInput(_)) if !shutdown.is_cancelled() => {
-                    eprintln!("error: {e}");
-                    return Exit::BadInput;
+            match tick(&engine, &rb, &params, cooldown_ms, &metrics, true, None).await {
+                Ok(Tick::Line(line)) => println!("{line}"),
+                Ok(Tick::Interrupted(line)) => {
+                    println!("{line}");
+                    return Exit::Interrupted;
                 }
                 Err(_) if shutdown.is_cancelled() => return Exit::Interrupted,
-                Err(e) => {
+                Err((exit, e)) => {
                     eprintln!("error: {e}");
-                    return Exit::Failed;
+                    return exit;
                 }
-            };
-            metrics.lock().expect("metrics").record(&score);
-            let mut level = score["level"].as_str().unwrap_or("").to_string();
-            let lowest = rb.levels.first().is_some_and(|l| l.name == level);
-            if score["raw_level"] != score["level"] {
-                level += &format!(" (raw {}, streak {})", score["raw_level"].as_str().unwrap_or(""), score["streak"]);
             }
-            let since = engine.store().last_action(&rb.name).ok().flatten().map(|t| now_ms().saturating_sub(t));
-            let did = if !acts || lowest {
-                "nothing to do".to_string()
-            } else if let Some(s) = since.filter(|&s| s < cooldown_ms) {
-                format!("cooldown: {}s left", (cooldown_ms - s).div_ceil(1000))
-            } else {
-                let opts = StartOptions { params: params.clone(), no_wait: true, parent: None };
-                match engine.start(rb.clone(), opts).await {
-                    Ok((id, outcome)) => {
-                        let mut b = Batch::default();
-                        b.last_action(&rb.name, now_ms());
-                        let _ = engine.store().commit(b, true);
-                        if outcome == Outcome::Interrupted {
-                            println!("{} total {} level {level}: run {id} interrupted", stamp(), num(&score["total"]));
-                            return Exit::Interrupted;
-                        }
-                        format!("started run {id}: {}", outcome_word(&outcome))
-                    }
-                    Err(RunError::BadInput(e)) if e.contains("is held by run") => {
-                        format!("not started: {}", e.lines().next().unwrap_or(""))
-                    }
-                    Err(e) => format!("not started: {}", e.to_string().lines().next().unwrap_or("")),
-                }
-            };
-            println!("{} total {} level {level}: {did}", stamp(), num(&score["total"]));
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
                 _ = shutdown.cancelled() => return Exit::Interrupted,
@@ -113,6 +82,62 @@ pub(crate) fn run(
     });
     rt.shutdown_background();
     exit
+}
+
+/// What one evaluation did.
+pub(crate) enum Tick {
+    /// A line for the log: total, level, and what was done.
+    Line(String),
+    /// The run it started was interrupted (Ctrl-C / SIGTERM).
+    Interrupted(String),
+}
+
+/// Evaluates the signals once, records the score in `metrics`, and starts a run when the
+/// confirmed level is above the lowest (unless in cooldown or locked). `Err`: the exit code
+/// and why (bad input, or the store failed).
+pub(crate) async fn tick(
+    engine: &Engine,
+    rb: &Arc<Runbook>,
+    params: &[(String, String)],
+    cooldown_ms: u64,
+    metrics: &crate::metrics::Shared,
+    no_wait: bool,
+    by: Option<String>,
+) -> Result<Tick, (Exit, String)> {
+    let acts = rb.main.steps.iter().any(|s| matches!(s.role, phoenix_engine::runbook::Role::Action));
+    let score = match engine.evaluate(rb, params).await {
+        Ok(s) => s,
+        Err(e @ RunError::BadInput(_)) => return Err((Exit::BadInput, e.to_string())),
+        Err(e) => return Err((Exit::Failed, e.to_string())),
+    };
+    metrics.lock().expect("metrics").record(&score);
+    let mut level = score["level"].as_str().unwrap_or("").to_string();
+    let lowest = rb.levels.first().is_some_and(|l| l.name == level);
+    if score["raw_level"] != score["level"] {
+        level += &format!(" (raw {}, streak {})", score["raw_level"].as_str().unwrap_or(""), score["streak"]);
+    }
+    let head = format!("{} total {} level {level}", stamp(), num(&score["total"]));
+    let since = engine.store().last_action(&rb.name).ok().flatten().map(|t| now_ms().saturating_sub(t));
+    let did = if !acts || lowest {
+        "nothing to do".to_string()
+    } else if let Some(s) = since.filter(|&s| s < cooldown_ms) {
+        format!("cooldown: {}s left", (cooldown_ms - s).div_ceil(1000))
+    } else {
+        let opts = StartOptions { params: params.to_vec(), no_wait, by, ..StartOptions::default() };
+        match engine.start(rb.clone(), opts).await {
+            Ok((id, outcome)) => {
+                let mut b = Batch::default();
+                b.last_action(&rb.name, now_ms());
+                let _ = engine.store().commit(b, true);
+                if outcome == Outcome::Interrupted {
+                    return Ok(Tick::Interrupted(format!("{head}: run {id} interrupted")));
+                }
+                format!("started run {id}: {}", outcome_word(&outcome))
+            }
+            Err(e) => format!("not started: {}", e.to_string().lines().next().unwrap_or("")),
+        }
+    };
+    Ok(Tick::Line(format!("{head}: {did}")))
 }
 
 fn outcome_word(o: &Outcome) -> String {

@@ -255,8 +255,9 @@ async fn child(
                     let _ = tx.send(Msg::Child { key, run_id: id, ack });
                     acked
                 };
-                let fut: Pin<Box<dyn Future<Output = _> + Send>> =
-                    Box::pin(async move { e.start_child(Arc::new(child_rb), StartOptions { params, no_wait: true, parent }, on_id).await });
+                let fut: Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(async move {
+                    e.start_with(Arc::new(child_rb), StartOptions { params, no_wait: true, parent, by: None }, on_id).await
+                });
                 fut.await
             }
         }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::driver::Msg;
 use super::engine::Engine;
@@ -35,7 +35,7 @@ impl Registry {
     pub(crate) fn unregister(&self, id: &str) {
         self.runs.lock().expect("poisoned").remove(id);
     }
-    fn get(&self, id: &str) -> Option<mpsc::UnboundedSender<Msg>> {
+    pub(crate) fn get(&self, id: &str) -> Option<mpsc::UnboundedSender<Msg>> {
         self.runs.lock().expect("poisoned").get(id).cloned()
     }
     /// Asks a run this process drives to cancel itself; false when it is not driven here.
@@ -115,35 +115,21 @@ async fn handle(engine: &Engine, req: &Value) -> Value {
             Err(e) => err(e),
         },
         "approve" => {
-            let Some(tx) = run.and_then(|r| engine.inner.registry.get(r)) else {
-                return err("that run is not in progress in this process");
-            };
             let approval = Approval {
                 approved: req["approved"].as_bool().unwrap_or(false),
                 by: req["by"].as_str().unwrap_or("unknown").to_string(),
                 comment: req["comment"].as_str().map(str::to_string),
                 at: now_ms(),
             };
-            let (reply, rx) = oneshot::channel();
-            let _ = tx.send(Msg::Approve { step: req["step"].as_str().unwrap_or_default().to_string(), approval, reply });
-            match rx.await {
-                Ok(Ok(())) => ok(json!({ "applied": true })),
-                Ok(Err(e)) => err(e),
-                Err(_) => err("the run ended before the decision was applied"),
+            match engine.approve(run.unwrap_or_default(), req["step"].as_str().unwrap_or_default(), approval).await {
+                Ok(()) => ok(json!({ "applied": true })),
+                Err(e) => err(e),
             }
         }
-        "cancel" => {
-            let Some(tx) = run.and_then(|r| engine.inner.registry.get(r)) else {
-                return err("that run is not in progress in this process");
-            };
-            let (reply, rx) = oneshot::channel();
-            let _ = tx.send(Msg::Cancel { by: req["by"].as_str().unwrap_or("unknown").to_string(), reply });
-            match rx.await {
-                Ok(Ok(())) => ok(json!({ "cancelling": true })),
-                Ok(Err(e)) => err(e),
-                Err(_) => err("the run ended before it could be cancelled"),
-            }
-        }
+        "cancel" => match engine.cancel(run.unwrap_or_default(), req["by"].as_str().unwrap_or("unknown")).await {
+            Ok(()) => ok(json!({ "cancelling": true })),
+            Err(e) => err(e),
+        },
         other => err(format!("unknown op `{other}`")),
     }
 }

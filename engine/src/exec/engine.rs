@@ -60,6 +60,9 @@ pub struct StartOptions {
     pub no_wait: bool,
     /// The parent run and step, for a child run.
     pub parent: Option<(String, String)>,
+    /// Who starts it, when not the engine's operator (`phoenix serve`: the API token's name);
+    /// recorded as an `Operator` event.
+    pub by: Option<String>,
 }
 
 /// Options of `phoenix resume`.
@@ -73,6 +76,8 @@ pub struct ResumeOptions {
     pub skip: Vec<String>,
     /// Halt at an approval instead of waiting.
     pub no_wait: bool,
+    /// Who resumes it, when not the engine's operator; recorded as an `Operator` event.
+    pub by: Option<String>,
 }
 
 pub(crate) struct Inner {
@@ -106,6 +111,46 @@ impl Engine {
         control::serve(self.clone())
     }
 
+    /// Whether this process drives the run now.
+    pub fn in_progress(&self, run: &str) -> bool {
+        self.inner.registry.get(run).is_some()
+    }
+
+    /// Decides on a waiting approval of a run this process drives (the driver checks the
+    /// approvers and the timeout). `Err` says why not, or that the run is not driven here.
+    pub async fn approve(&self, run: &str, step: &str, approval: crate::state::Approval) -> Result<(), String> {
+        let tx = self.inner.registry.get(run).ok_or_else(|| "that run is not in progress in this process".to_string())?;
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        tx.send(super::driver::Msg::Approve { step: step.to_string(), approval, reply }).map_err(|_| "the run has ended".to_string())?;
+        rx.await.map_err(|_| "the run ended before the decision was applied".to_string())?
+    }
+
+    /// Cancels a run this process drives.
+    pub async fn cancel(&self, run: &str, by: &str) -> Result<(), String> {
+        let tx = self.inner.registry.get(run).ok_or_else(|| "that run is not in progress in this process".to_string())?;
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        tx.send(super::driver::Msg::Cancel { by: by.to_string(), reply }).map_err(|_| "the run has ended".to_string())?;
+        rx.await.map_err(|_| "the run ended before it could be cancelled".to_string())?
+    }
+
+    /// Appends an event to a run's log: through its driver when this process drives it (the
+    /// driver numbers events), else straight to the store.
+    pub async fn record_event(&self, run: &str, kind: EventKind) -> Result<(), String> {
+        if let Some(tx) = self.inner.registry.get(run) {
+            let (reply, rx) = tokio::sync::oneshot::channel();
+            if tx.send(super::driver::Msg::Event { kind: kind.clone(), reply }).is_ok() {
+                if let Ok(r) = rx.await {
+                    return r;
+                }
+            }
+        }
+        let store = &self.inner.store;
+        let (seq, _) = store.next_seqs(run).map_err(|e| e.to_string())?;
+        let mut b = Batch::default();
+        b.event(run, seq, prepare::now_ms(), kind);
+        store.commit(b, true).map_err(|e| e.to_string())
+    }
+
     /// Starts a new run and drives it to its end (or halt).
     pub async fn start(&self, rb: Arc<Runbook>, opts: StartOptions) -> Result<(String, Outcome), RunError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -113,7 +158,7 @@ impl Engine {
         let mut rx = Some(rx);
         let mut id_out = String::new();
         let outcome = self
-            .start_child(rb, opts, |id| {
+            .start_with(rb, opts, |id| {
                 id_out = id;
                 rx.take().expect("called once")
             })
@@ -121,8 +166,9 @@ impl Engine {
         Ok((id_out, outcome))
     }
 
-    /// Starts a run, telling `on_id` its id (and waiting for it to be recorded) first.
-    pub(crate) async fn start_child<F>(&self, rb: Arc<Runbook>, opts: StartOptions, on_id: F) -> Result<Outcome, RunError>
+    /// Starts a run and drives it, telling `on_id` its id first and going on only when the
+    /// receiver `on_id` returns is answered (so a caller can get ready to watch the run).
+    pub async fn start_with<F>(&self, rb: Arc<Runbook>, opts: StartOptions, on_id: F) -> Result<Outcome, RunError>
     where
         F: FnOnce(String) -> tokio::sync::oneshot::Receiver<()>,
     {
@@ -180,6 +226,9 @@ impl Engine {
             }
         }
         batch.event(&id, 0, now, EventKind::RunStarted { attempt: 1 });
+        if let Some(by) = &opts.by {
+            batch.event(&id, 1, now, EventKind::Operator { action: "start".into(), by: by.clone(), detail: None });
+        }
         store.commit(batch, true)?;
         Driver::new(self.clone(), rb, run, records, opts.no_wait, 1)?.drive().await
     }

@@ -154,6 +154,9 @@ impl Engine {
         run.pid = Some(std::process::id());
         batch.put_run(&run);
         event(&mut batch, EventKind::RunStarted { attempt: run.attempt });
+        if let Some(by) = &opts.by {
+            event(&mut batch, EventKind::Operator { action: "resume".into(), by: by.clone(), detail: None });
+        }
         store.commit(batch, true)?;
         let attempt = run.attempt;
         let mut ordered: Vec<StepRecord> = records.into_values().collect();

@@ -5,6 +5,7 @@ mod load;
 mod model;
 pub mod raw;
 mod sections;
+pub(crate) use sections::diag_from;
 
 pub use load::{Loaded, load_file, load_str};
 pub use model::{

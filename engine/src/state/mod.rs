@@ -11,7 +11,8 @@ mod store;
 
 pub use kv::{Entry, Kv, MemKv};
 pub use records::{
-    Approval, EventKind, EventRecord, LevelHistory, LogRecord, PlanKind, RunRecord, RunStatus, SkipReason, StepRecord, StepStatus,
+    AlertGroup, Approval, EventKind, EventRecord, LevelHistory, LogRecord, PlanKind, RunRecord, RunStatus, SkipReason, StepRecord,
+    StepStatus,
 };
 pub use sled_kv::{OpenError, SledKv, open_sled};
 pub use store::{Batch, Store, StoreError};

@@ -21,6 +21,9 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// Every state.
+    pub const ALL: [RunStatus; 5] = [RunStatus::Running, RunStatus::Succeeded, RunStatus::Failed, RunStatus::Halted, RunStatus::Cancelled];
+
     /// Whether the run is over for good.
     pub fn is_final(self) -> bool {
         matches!(self, RunStatus::Succeeded | RunStatus::Cancelled)
@@ -113,6 +116,22 @@ pub struct Approval {
     pub comment: Option<String>,
     /// When (ms since the epoch).
     pub at: u64,
+}
+
+/// An Alertmanager alert group as `phoenix serve` saw it on one route: the run it started,
+/// so that repeated notifications never start a second one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertGroup {
+    /// The run the group's first `firing` notification started.
+    pub run: String,
+    /// Whether the group has resolved since (then a new `firing` is a new incident).
+    pub resolved: bool,
+    /// Notifications received for this run (ms since the epoch of the first and the last).
+    pub notifications: u64,
+    /// When the first came.
+    pub first_at: u64,
+    /// When the last came.
+    pub last_at: u64,
 }
 
 /// A run.

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use super::FORMAT_VERSION;
 use super::kv::Kv;
-use super::records::{Approval, EventKind, EventRecord, LevelHistory, LogRecord, RunRecord, StepRecord};
+use super::records::{AlertGroup, Approval, EventKind, EventRecord, LevelHistory, LogRecord, RunRecord, StepRecord};
 
 /// A store operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -88,6 +88,10 @@ impl Batch {
     /// Records an approval decision made while no process owned the run.
     pub fn approval(&mut self, run: &str, step: &str, a: &Approval) {
         self.ops.push((key(&["a", run, step]), Some(enc(a))));
+    }
+    /// Records what `phoenix serve` knows of an alert group on a route.
+    pub fn alert_group(&mut self, route: &str, group_key: &str, g: &AlertGroup) {
+        self.ops.push((key(&["g", route, group_key]), Some(enc(g))));
     }
     /// Removes a recorded decision once applied.
     pub fn clear_approval(&mut self, run: &str, step: &str) {
@@ -219,6 +223,11 @@ impl Store {
     /// When `phoenix watch` last started a run of a runbook (ms since the epoch).
     pub fn last_action(&self, runbook: &str) -> Result<Option<u64>, StoreError> {
         self.get(key(&["w", runbook]))
+    }
+
+    /// What `phoenix serve` knows of an alert group on a route.
+    pub fn alert_group(&self, route: &str, group_key: &str) -> Result<Option<AlertGroup>, StoreError> {
+        self.get(key(&["g", route, group_key]))
     }
 
     /// A recorded approval decision not yet applied.

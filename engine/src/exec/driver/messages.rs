@@ -65,6 +65,10 @@ impl Driver {
                     self.time_out_approval(k, i);
                 }
             }
+            Msg::Event { kind, reply } => {
+                self.event(kind);
+                self.replies.push((reply, Ok(())));
+            }
             Msg::Cancel { by, reply } => {
                 self.event(EventKind::Operator { action: "cancel".into(), by, detail: None });
                 self.stop(Stop::Cancel);

@@ -49,13 +49,45 @@ pub(crate) type Reply = oneshot::Sender<Result<(), String>>;
 
 /// What the driver hears from attempts and operators.
 pub(crate) enum Msg {
-    Retry { key: UnitKey, attempt: u32, error: String, delay: Duration, ack: oneshot::Sender<()> },
-    Done { key: UnitKey, result: UnitResult, inputs: Option<Value>, history: Option<LevelHistory> },
-    Log { step: String, line: LogLine },
-    Child { key: UnitKey, run_id: String, ack: oneshot::Sender<()> },
-    Approve { step: String, approval: Approval, reply: oneshot::Sender<Result<(), String>> },
-    ApprovalTimeout { step: String },
-    Cancel { by: String, reply: oneshot::Sender<Result<(), String>> },
+    Retry {
+        key: UnitKey,
+        attempt: u32,
+        error: String,
+        delay: Duration,
+        ack: oneshot::Sender<()>,
+    },
+    Done {
+        key: UnitKey,
+        result: UnitResult,
+        inputs: Option<Value>,
+        history: Option<LevelHistory>,
+    },
+    Log {
+        step: String,
+        line: LogLine,
+    },
+    Child {
+        key: UnitKey,
+        run_id: String,
+        ack: oneshot::Sender<()>,
+    },
+    Approve {
+        step: String,
+        approval: Approval,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    ApprovalTimeout {
+        step: String,
+    },
+    Cancel {
+        by: String,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// An event from outside the run (`phoenix serve`: an alert notification about it).
+    Event {
+        kind: EventKind,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

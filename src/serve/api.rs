@@ -1,0 +1,329 @@
+//! The REST API and the page's assets.
+
+// A refusal is the response itself, built once per request: boxing it would buy nothing.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use phoenix_engine::exec::{RunError, StartOptions, views};
+use phoenix_engine::runbook::Role;
+use phoenix_engine::state::{Approval, EventKind};
+use serde_json::{Value, json};
+
+use super::App;
+use super::auth::Right;
+use super::config::{find_runbook, list};
+
+type Shared = State<Arc<App>>;
+
+pub(crate) fn router(app: Arc<App>) -> Router {
+    let max_body = app.config.max_body;
+    Router::new()
+        .route("/", get(|| async { asset("text/html; charset=utf-8", include_str!("assets/index.html")) }))
+        .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("assets/app.js")) }))
+        .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("assets/app.css")) }))
+        .route("/healthz", get(|| async { axum::Json(json!({ "ok": true })) }))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/runbooks", get(runbooks))
+        .route("/api/v1/runs", get(runs).post(start))
+        .route("/api/v1/runs/{id}", get(run))
+        .route("/api/v1/runs/{id}/logs", get(logs))
+        .route("/api/v1/runs/{id}/resume", post(resume))
+        .route("/api/v1/runs/{id}/cancel", post(cancel))
+        .route("/api/v1/runs/{id}/steps/{step}/approve", post(approve))
+        .route("/api/v1/runs/{id}/steps/{step}/reject", post(reject))
+        .route("/api/v1/alerts", post(alerts))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page: the API is under /api/v1/") })
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(app)
+}
+
+fn asset(ctype: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, ctype), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn ok(status: StatusCode, v: Value) -> Response {
+    (status, axum::Json(v)).into_response()
+}
+
+/// The caller's name, or the response refusing it.
+fn caller(app: &App, headers: &HeaderMap, right: Right) -> Result<String, Response> {
+    app.auth.check(headers, right).map_err(|(status, message)| {
+        let mut r = error(status, message);
+        if status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        r
+    })
+}
+
+/// A JSON body (empty: `{}`).
+fn body(bytes: &Bytes) -> Result<Value, Response> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(bytes).map_err(|e| error(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}")))
+}
+
+fn store_error(e: impl std::fmt::Display) -> Response {
+    error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// A run error as a response: a held lock is a conflict, naming the holder.
+fn run_error(e: RunError) -> Response {
+    match e {
+        RunError::BadInput(m) if m.contains("is held by run") => {
+            let holder = m.split("is held by run ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or("");
+            ok(StatusCode::CONFLICT, json!({ "error": m, "holder": holder }))
+        }
+        RunError::BadInput(m) if m.contains("in progress") || m.contains("nothing to resume") || m.contains("cancelled") => {
+            error(StatusCode::CONFLICT, m)
+        }
+        RunError::BadInput(m) if m.starts_with("there is no run") => error(StatusCode::NOT_FOUND, m),
+        RunError::BadInput(m) => error(StatusCode::BAD_REQUEST, m),
+        RunError::Store(e) => store_error(e),
+    }
+}
+
+async fn metrics(State(app): Shared, headers: HeaderMap) -> Response {
+    if let Err(r) = caller(&app, &headers, Right::Read) {
+        return r;
+    }
+    let text = app.metrics.render(app.engine.store(), &app.health);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+}
+
+async fn runbooks(State(app): Shared, headers: HeaderMap) -> Response {
+    if let Err(r) = caller(&app, &headers, Right::Read) {
+        return r;
+    }
+    let list: Vec<Value> = list(&app.config.runbooks)
+        .iter()
+        .map(|file| {
+            let loaded = phoenix_engine::load_file(file);
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            match loaded.runbook {
+                Some(rb) => {
+                    let params: serde_json::Map<String, Value> = rb
+                        .params
+                        .iter()
+                        .map(|(k, p)| {
+                            let v = json!({ "type": p.ty, "default": p.default, "required": p.default.is_none(), "enum": p.choices, "description": p.description });
+                            (k.clone(), v)
+                        })
+                        .collect();
+                    json!({ "name": rb.name, "file": name, "description": rb.description, "params": params })
+                }
+                None => json!({ "name": null, "file": name, "error": loaded.render() }),
+            }
+        })
+        .collect();
+    ok(StatusCode::OK, json!({ "runbooks": list }))
+}
+
+async fn runs(State(app): Shared, headers: HeaderMap) -> Response {
+    if let Err(r) = caller(&app, &headers, Right::Read) {
+        return r;
+    }
+    views::runs(app.engine.store()).map_or_else(store_error, |v| ok(StatusCode::OK, v))
+}
+
+async fn run(State(app): Shared, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(r) = caller(&app, &headers, Right::Read) {
+        return r;
+    }
+    let store = app.engine.store();
+    let mut v = match views::status(store, Some(&id)) {
+        Ok(Some(v)) => v,
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no run `{id}`")),
+        Err(e) => return store_error(e),
+    };
+    let rb = store
+        .source(&id)
+        .ok()
+        .flatten()
+        .and_then(|t| phoenix_engine::load_str(&t, std::path::Path::new(v["file"].as_str().unwrap_or(""))).runbook);
+    v["graph"] = rb.as_ref().map_or(Value::Null, graph);
+    v["waiting"] = waiting(&app, &id, &v, rb.as_ref());
+    v["in_progress"] = json!(app.engine.in_progress(&id));
+    ok(StatusCode::OK, v)
+}
+
+/// The DAG to draw, in file order.
+fn graph(rb: &phoenix_engine::Runbook) -> Value {
+    let mut steps = Vec::new();
+    for (plan, name) in [(&rb.main, "main"), (&rb.on_failure, "on_failure")] {
+        for s in &plan.steps {
+            let role = match s.role {
+                Role::Action => "action",
+                Role::Probe(_) => "probe",
+                Role::Score => "score",
+            };
+            let needs: Vec<&str> = s.needs.iter().map(|&n| plan.steps[n].id.as_str()).collect();
+            steps.push(json!({ "id": s.id, "uses": s.uses, "plan": name, "role": role, "needs": needs, "description": s.description }));
+        }
+    }
+    json!({ "steps": steps })
+}
+
+/// Approval steps waiting now, with their question (as asked) and approvers.
+fn waiting(app: &App, id: &str, status: &Value, rb: Option<&phoenix_engine::Runbook>) -> Value {
+    let events = app.engine.store().events(id, 0).unwrap_or_default();
+    let list: Vec<Value> = status["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["status"] == "waiting")
+        .map(|s| {
+            let step = s["id"].as_str().unwrap_or_default();
+            let message = events.iter().rev().find_map(|e| match &e.kind {
+                EventKind::Approval { step: st, approved: None, comment, .. } if st == step => comment.clone(),
+                _ => None,
+            });
+            let approvers = rb
+                .and_then(|rb| {
+                    rb.main.find(step).map(|i| &rb.main.steps[i]).or_else(|| rb.on_failure.find(step).map(|i| &rb.on_failure.steps[i]))
+                })
+                .and_then(|st| st.with.get("approvers").cloned())
+                .unwrap_or(json!([]));
+            json!({ "step": step, "message": message, "approvers": approvers })
+        })
+        .collect();
+    json!(list)
+}
+
+#[derive(serde::Deserialize)]
+struct LogsQuery {
+    step: Option<String>,
+}
+
+async fn logs(State(app): Shared, headers: HeaderMap, Path(id): Path<String>, Query(q): Query<LogsQuery>) -> Response {
+    if let Err(r) = caller(&app, &headers, Right::Read) {
+        return r;
+    }
+    match views::logs(app.engine.store(), &id, q.step.as_deref()) {
+        Ok(Some(v)) => ok(StatusCode::OK, v),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no run `{id}`")),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn start(State(app): Shared, headers: HeaderMap, bytes: Bytes) -> Response {
+    let by = match caller(&app, &headers, Right::Run) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let req = match body(&bytes) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(name) = req["runbook"].as_str() else {
+        return error(StatusCode::BAD_REQUEST, "give the runbook: {\"runbook\": \"dr-failover\", \"params\": {…}}");
+    };
+    let rb = match find_runbook(&app.config.runbooks, name) {
+        Ok(rb) => rb,
+        Err(e) if e.starts_with("no runbook") => return error(StatusCode::NOT_FOUND, e),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let params = match &req["params"] {
+        Value::Null => Vec::new(),
+        Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect(),
+        _ => return error(StatusCode::BAD_REQUEST, "`params` is an object of NAME: value"),
+    };
+    let opts = StartOptions { params, by: Some(by), ..StartOptions::default() };
+    match super::runs::launch(&app, Arc::new(rb), opts).await {
+        Ok(id) => ok(StatusCode::ACCEPTED, json!({ "id": id })),
+        Err(e) => run_error(e),
+    }
+}
+
+async fn resume(State(app): Shared, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let by = match caller(&app, &headers, Right::Run) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match super::runs::resume(&app, &id, by).await {
+        Ok(()) => ok(StatusCode::ACCEPTED, json!({ "id": id })),
+        Err(e) => run_error(e),
+    }
+}
+
+async fn cancel(State(app): Shared, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let by = match caller(&app, &headers, Right::Run) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let r = if app.engine.in_progress(&id) {
+        app.engine.cancel(&id, &by).await
+    } else {
+        crate::cmd::ops::cancel_stored(app.engine.store(), &id, &by).await.map(|_| ())
+    };
+    match r {
+        Ok(()) => ok(StatusCode::OK, json!({ "cancelling": true })),
+        Err(e) if e.starts_with("no run") => error(StatusCode::NOT_FOUND, e),
+        Err(e) => error(StatusCode::CONFLICT, e),
+    }
+}
+
+async fn approve(State(app): Shared, headers: HeaderMap, Path((id, step)): Path<(String, String)>, bytes: Bytes) -> Response {
+    decide(app, headers, id, step, bytes, true).await
+}
+
+async fn reject(State(app): Shared, headers: HeaderMap, Path((id, step)): Path<(String, String)>, bytes: Bytes) -> Response {
+    decide(app, headers, id, step, bytes, false).await
+}
+
+async fn decide(app: Arc<App>, headers: HeaderMap, id: String, step: String, bytes: Bytes, approved: bool) -> Response {
+    let by = match caller(&app, &headers, Right::Approve) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let comment = match body(&bytes) {
+        Ok(v) => v["comment"].as_str().map(str::to_string),
+        Err(r) => return r,
+    };
+    let r = if app.engine.in_progress(&id) {
+        let approval = Approval { approved, by: by.clone(), comment, at: now_ms() };
+        app.engine.approve(&id, &step, approval).await.map(|()| json!({ "applied": true }))
+    } else {
+        crate::cmd::ops::decide_stored(app.engine.store(), &id, &step, approved, &by, comment)
+            .map(|m| json!({ "applied": false, "recorded": true, "message": m }))
+    };
+    match r {
+        Ok(v) => ok(StatusCode::OK, v),
+        Err(e) if e.starts_with("no run") || e.contains("has no step") => error(StatusCode::NOT_FOUND, e),
+        Err(e) if e.contains("may not decide") => error(StatusCode::FORBIDDEN, e),
+        Err(e) => error(StatusCode::CONFLICT, e),
+    }
+}
+
+async fn alerts(State(app): Shared, headers: HeaderMap, bytes: Bytes) -> Response {
+    let by = match caller(&app, &headers, Right::Alerts) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let n: super::alerts::Notification = match serde_json::from_slice(&bytes) {
+        Ok(n) => n,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("not an Alertmanager webhook payload: {e}")),
+    };
+    if n.version != "4" {
+        return error(StatusCode::BAD_REQUEST, format!("payload version {} is not supported (Alertmanager sends 4)", n.version));
+    }
+    let _serial = app.alerts.lock().await;
+    let handled = super::alerts::handle(&app, n, &by).await;
+    ok(StatusCode::OK, serde_json::to_value(handled).expect("JSON"))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}

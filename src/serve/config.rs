@@ -1,0 +1,268 @@
+//! `serve.yaml`: which runbooks may run, who may do what, where alerts go, what is watched.
+//! Read with the runbook loader's diagnostics; every reference (runbook files, token sources,
+//! matchers, templates) is checked before the server listens.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use phoenix_engine::Runbook;
+use phoenix_plugins::duration::Dur;
+use serde::Deserialize;
+
+use super::alerts::Matcher;
+use super::auth::{Right, Token};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    /// The directory of the runbooks that may run (relative to the config file).
+    #[serde(default)]
+    runbooks: Option<PathBuf>,
+    /// Bearer tokens; none at all means no authentication (loopback only).
+    #[serde(default)]
+    tokens: Option<Vec<RawToken>>,
+    #[serde(default)]
+    alerts: RawAlerts,
+    #[serde(default)]
+    watch: Vec<RawWatch>,
+    /// Request bodies above this many bytes are refused (`1MiB`, `64KiB`, or a number).
+    #[serde(default)]
+    max_body: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToken {
+    name: String,
+    #[serde(default)]
+    env: Option<String>,
+    #[serde(default)]
+    file: Option<PathBuf>,
+    rights: Vec<Right>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    #[serde(default)]
+    routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    #[serde(default)]
+    matchers: Vec<String>,
+    runbook: String,
+    #[serde(default)]
+    params: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWatch {
+    runbook: String,
+    every: Dur,
+    #[serde(default)]
+    cooldown: Option<Dur>,
+    #[serde(default)]
+    params: BTreeMap<String, String>,
+}
+
+/// An alert route.
+pub(crate) struct Route {
+    /// `routes[N]`, naming it in the store and in errors.
+    pub(crate) name: String,
+    pub(crate) matchers: Vec<Matcher>,
+    pub(crate) runbook: Arc<Runbook>,
+    /// Templates over the alert.
+    pub(crate) params: BTreeMap<String, String>,
+}
+
+/// A health runbook evaluated in the server.
+pub(crate) struct Watch {
+    pub(crate) runbook: Arc<Runbook>,
+    pub(crate) every: std::time::Duration,
+    pub(crate) cooldown: Option<std::time::Duration>,
+    pub(crate) params: Vec<(String, String)>,
+}
+
+/// The checked configuration.
+pub(crate) struct Config {
+    pub(crate) runbooks: PathBuf,
+    /// `None`: no authentication.
+    pub(crate) tokens: Option<Vec<Token>>,
+    pub(crate) routes: Vec<Route>,
+    pub(crate) watch: Vec<Watch>,
+    pub(crate) max_body: usize,
+}
+
+impl Config {
+    /// No config file: the `runbooks/` directory, no tokens, no routes, nothing watched.
+    pub(crate) fn default_in(dir: &Path) -> Config {
+        Config { runbooks: dir.join("runbooks"), tokens: None, routes: Vec::new(), watch: Vec::new(), max_body: 1 << 20 }
+    }
+
+    /// Reads and checks `file`; every problem found, drawn for a terminal.
+    pub(crate) fn load(file: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: cannot read the file: {e}", file.display()))?;
+        let raw: Raw = phoenix_engine::yaml::load_typed(&text, file)
+            .map_err(|diags| diags.iter().map(|d| d.render(Some(&text))).collect::<Vec<_>>().join("\n"))?;
+        let base = file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let mut errors = Vec::new();
+        let runbooks = base.join(raw.runbooks.unwrap_or_else(|| PathBuf::from("runbooks")));
+        if !runbooks.is_dir() {
+            errors.push(format!("runbooks: {} is not a directory", runbooks.display()));
+        }
+        let tokens = raw.tokens.map(|list| list.into_iter().enumerate().filter_map(|(i, t)| token(i, t, &base, &mut errors)).collect());
+        let load = |what: String, name: &str, errors: &mut Vec<String>| match find_runbook(&runbooks, name) {
+            Ok(rb) => Some(Arc::new(rb)),
+            Err(e) => {
+                errors.push(format!("{what}: {e}"));
+                None
+            }
+        };
+        let mut routes = Vec::new();
+        for (i, r) in raw.alerts.routes.into_iter().enumerate() {
+            let name = format!("alerts.routes[{i}]");
+            let rb = load(format!("{name}.runbook"), &r.runbook, &mut errors);
+            let mut matchers = Vec::new();
+            for (j, m) in r.matchers.iter().enumerate() {
+                match Matcher::parse(m) {
+                    Ok(m) => matchers.push(m),
+                    Err(e) => errors.push(format!("{name}.matchers[{j}]: {e}")),
+                }
+            }
+            for (k, t) in &r.params {
+                if let Err(e) = super::alerts::check_template(t) {
+                    errors.push(format!("{name}.params.{k}: {e}"));
+                }
+            }
+            if let Some(runbook) = rb {
+                for k in r.params.keys().filter(|k| !runbook.params.contains_key(*k)) {
+                    errors.push(format!("{name}.params.{k}: runbook `{}` has no param `{k}`", runbook.name));
+                }
+                routes.push(Route { name, matchers, runbook, params: r.params });
+            }
+        }
+        let mut watch = Vec::new();
+        for (i, w) in raw.watch.into_iter().enumerate() {
+            let Some(runbook) = load(format!("watch[{i}].runbook"), &w.runbook, &mut errors) else { continue };
+            if runbook.signals.is_empty() {
+                errors.push(format!("watch[{i}].runbook: `{}` has no signals to watch", runbook.name));
+            }
+            watch.push(Watch { runbook, every: w.every.get(), cooldown: w.cooldown.map(Dur::get), params: w.params.into_iter().collect() });
+        }
+        let max_body = match raw.max_body.as_ref().map(size) {
+            None => 1 << 20,
+            Some(Ok(n)) => n,
+            Some(Err(e)) => {
+                errors.push(format!("max_body: {e}"));
+                0
+            }
+        };
+        if errors.is_empty() {
+            Ok(Config { runbooks, tokens, routes, watch, max_body })
+        } else {
+            Err(errors.iter().map(|e| format!("{}: {e}", file.display())).collect::<Vec<_>>().join("\n"))
+        }
+    }
+}
+
+fn token(i: usize, t: RawToken, base: &Path, errors: &mut Vec<String>) -> Option<Token> {
+    let at = format!("tokens[{i}] (`{}`)", t.name);
+    let value = match (&t.env, &t.file) {
+        (Some(var), None) => std::env::var(var).map_err(|_| format!("{at}: the environment variable `{var}` is not set")),
+        (None, Some(f)) => {
+            let path = base.join(f);
+            std::fs::read_to_string(&path).map(|s| s.trim().to_string()).map_err(|e| format!("{at}: cannot read {}: {e}", path.display()))
+        }
+        _ => Err(format!("{at}: give the token's value with exactly one of `env: VARIABLE` or `file: PATH`")),
+    };
+    match value {
+        Ok(v) if v.len() < 16 => {
+            errors.push(format!("{at}: the token is {} characters long; use at least 16 (`openssl rand -hex 32`)", v.len()))
+        }
+        Ok(_) if t.rights.is_empty() => errors.push(format!("{at}: no rights; give some of {}", Right::ALL.join(", "))),
+        Ok(v) => return Some(Token::new(t.name, &v, t.rights)),
+        Err(e) => errors.push(e),
+    }
+    None
+}
+
+/// A runbook of the directory by file name (`dr-failover.yaml`, `dr-failover`) or runbook
+/// name; never a path outside the directory.
+pub(crate) fn find_runbook(dir: &Path, name: &str) -> Result<Runbook, String> {
+    if name.is_empty() || name.contains('/') || name.contains('\\') || name.starts_with('.') {
+        return Err(format!("`{name}` is not a runbook name: give a file name of {} without a path", dir.display()));
+    }
+    let candidates = [name.to_string(), format!("{name}.yaml"), format!("{name}.yml")];
+    let file = candidates
+        .iter()
+        .map(|c| dir.join(c))
+        .find(|p| p.is_file())
+        .or_else(|| list(dir).into_iter().find(|p| phoenix_engine::load_file(p).runbook.is_some_and(|rb| rb.name == name)));
+    let Some(file) = file else {
+        return Err(format!("no runbook `{name}` in {}", dir.display()));
+    };
+    let loaded = phoenix_engine::load_file(&file);
+    let why = loaded.render();
+    loaded.runbook.ok_or_else(|| format!("{} does not validate:\n{why}", file.display()))
+}
+
+/// The runbook files of a directory, sorted.
+pub(crate) fn list(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// `1MiB`, `64KiB`, `512kB`, or a number of bytes.
+fn size(v: &serde_json::Value) -> Result<usize, String> {
+    if let Some(n) = v.as_u64() {
+        return Ok(n as usize);
+    }
+    let s = v.as_str().ok_or_else(|| "give a size such as `1MiB` or a number of bytes".to_string())?.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: usize = n.parse().map_err(|_| format!("`{s}` is not a size such as `1MiB`"))?;
+    let mul = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" => 1 << 10,
+        "kB" => 1000,
+        "MiB" | "M" => 1 << 20,
+        "MB" => 1_000_000,
+        other => return Err(format!("unknown unit `{other}` (B, KiB, MiB)")),
+    };
+    Ok(n * mul)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size(&serde_json::json!("1MiB")), Ok(1 << 20));
+        assert_eq!(size(&serde_json::json!("64 KiB")), Ok(64 << 10));
+        assert_eq!(size(&serde_json::json!(100)), Ok(100));
+        assert!(size(&serde_json::json!("1GB")).is_err());
+    }
+
+    #[test]
+    fn runbook_names_never_leave_the_directory() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks");
+        assert!(find_runbook(&dir, "../Cargo.toml").unwrap_err().contains("not a runbook name"));
+        assert!(find_runbook(&dir, ".hidden").is_err());
+        assert_eq!(find_runbook(&dir, "dr-failover").unwrap().name, "dr-failover");
+        assert_eq!(find_runbook(&dir, "health.yaml").unwrap().name, "health");
+        assert!(find_runbook(&dir, "nope").unwrap_err().contains("no runbook `nope`"));
+    }
+}

@@ -1,0 +1,165 @@
+//! `phoenix serve`: one long-running process that owns the state store, starts runbooks from
+//! Alertmanager's webhook and the REST API, runs the watch loops of health runbooks, serves
+//! the live page and `/metrics`. See docs/serve.md.
+
+mod alerts;
+mod api;
+mod auth;
+mod config;
+mod metrics;
+mod observer;
+mod runs;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use phoenix_engine::exec::Engine;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::cmd::run::{engine_for, on_signals, runtime};
+use crate::cmd::watch::{Tick, tick};
+use crate::exit::Exit;
+use config::Config;
+
+/// What the handlers share.
+pub(crate) struct App {
+    engine: Engine,
+    config: Config,
+    auth: auth::Auth,
+    metrics: Arc<metrics::RunMetrics>,
+    observer: Arc<observer::ServeObserver>,
+    /// The watched runbooks' health metrics.
+    health: Vec<crate::metrics::Shared>,
+    /// Starts and resumes one at a time (a resume checks that nothing drives the run).
+    launching: tokio::sync::Mutex<()>,
+    /// Webhooks one at a time (one run per alert group, even for simultaneous repeats).
+    alerts: tokio::sync::Mutex<()>,
+    /// The runs' tasks, awaited at shutdown so that each checkpoints.
+    tasks: Mutex<Vec<JoinHandle<Result<phoenix_engine::exec::Outcome, phoenix_engine::exec::RunError>>>>,
+}
+
+pub(crate) fn stamp() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// Runs until Ctrl-C / SIGTERM (exit 130); 2 for a bad configuration or address.
+pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Path>) -> Exit {
+    let config = match config {
+        Some(f) => match Config::load(f) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e}");
+                return Exit::BadInput;
+            }
+        },
+        None => Config::default_in(Path::new(".")),
+    };
+    let addr: SocketAddr = match listen.parse() {
+        Ok(a) => a,
+        Err(_) => {
+            eprintln!("error: --listen `{listen}` is not an address such as 127.0.0.1:8080");
+            return Exit::BadInput;
+        }
+    };
+    if config.tokens.is_none() && !addr.ip().is_loopback() {
+        eprintln!(
+            "error: no tokens are configured, so anyone reaching {addr} could start and approve failovers; \
+             add `tokens:` to the config, or listen on 127.0.0.1"
+        );
+        return Exit::BadInput;
+    }
+    let dir = crate::cmd::state::dir(state_dir);
+    let rt = runtime();
+    let exit = rt.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot listen on {addr}: {e}");
+                return Exit::BadInput;
+            }
+        };
+        let shutdown = CancellationToken::new();
+        let run_metrics = Arc::new(metrics::RunMetrics::default());
+        let observer = Arc::new(observer::ServeObserver::new(run_metrics.clone()));
+        let engine = match engine_for(&dir, Some("phoenix-serve".into()), observer.clone(), shutdown.clone()) {
+            Ok(e) => e,
+            Err(x) => return x,
+        };
+        let _control = engine.serve_control();
+        on_signals(shutdown.clone());
+        report_unfinished(&engine);
+        let health = config
+            .watch
+            .iter()
+            .map(|w| crate::metrics::Metrics::new(&w.runbook.name, w.runbook.levels.iter().map(|l| l.name.clone()).collect()))
+            .collect();
+        let mut config = config;
+        let auth = auth::Auth { tokens: config.tokens.take() };
+        let app = Arc::new(App {
+            engine,
+            config,
+            auth,
+            metrics: run_metrics,
+            observer,
+            health,
+            launching: tokio::sync::Mutex::new(()),
+            alerts: tokio::sync::Mutex::new(()),
+            tasks: Mutex::default(),
+        });
+        let watches: Vec<_> = (0..app.config.watch.len()).map(|i| tokio::spawn(watch(app.clone(), i, shutdown.clone()))).collect();
+        let who = if app.auth.tokens.is_some() { "bearer tokens required" } else { "no authentication (loopback only)" };
+        println!("{} phoenix serve listening on http://{addr}/ ({who}); state in {}", stamp(), dir.display());
+        let server = axum::serve(listener, api::router(app.clone())).with_graceful_shutdown({
+            let s = shutdown.clone();
+            async move { s.cancelled().await }
+        });
+        if let Err(e) = server.await {
+            eprintln!("error: the HTTP server failed: {e}");
+        }
+        // Runs stop their steps and checkpoint (the engine's shutdown token is fired).
+        let tasks: Vec<_> = std::mem::take(&mut *app.tasks.lock().expect("poisoned"));
+        for t in tasks {
+            let _ = t.await;
+        }
+        for w in watches {
+            let _ = w.await;
+        }
+        println!("{} phoenix serve stopped; interrupted runs continue with `phoenix resume RUN` or POST /api/v1/runs/RUN/resume", stamp());
+        Exit::Interrupted
+    });
+    rt.shutdown_background();
+    exit
+}
+
+/// Runs a crash or a stop left unfinished: said at start, so that someone resumes them.
+fn report_unfinished(engine: &Engine) {
+    for r in engine
+        .store()
+        .runs()
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.status.holds_lock() && r.status != phoenix_engine::state::RunStatus::Failed)
+    {
+        println!("{} run {} `{}` is {}: resume it with POST /api/v1/runs/{}/resume", stamp(), r.id, r.runbook, r.status.as_str(), r.id);
+    }
+}
+
+/// One watched runbook, evaluated every `every` until shutdown.
+async fn watch(app: Arc<App>, i: usize, shutdown: CancellationToken) {
+    let w = &app.config.watch[i];
+    let cooldown_ms = w.cooldown.map_or(0, |d| d.as_millis() as u64);
+    loop {
+        let by = Some(format!("watch ({})", w.runbook.name));
+        match tick(&app.engine, &w.runbook, &w.params, cooldown_ms, &app.health[i], false, by).await {
+            Ok(Tick::Line(line)) => println!("{line} (watch `{}`)", w.runbook.name),
+            Ok(Tick::Interrupted(_)) => return,
+            Err((_, e)) => eprintln!("{} watch `{}`: {e}", stamp(), w.runbook.name),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(w.every) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
