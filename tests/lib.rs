@@ -13,6 +13,8 @@ mod postgres;
 mod process;
 #[path = "support/scripted.rs"]
 mod scripted;
+#[path = "support/serve.rs"]
+mod serve_support;
 mod support;
 
 // One module per feature file (`tests/<feature>.rs`), in alphabetical order.
@@ -40,6 +42,7 @@ mod resume;
 mod run;
 mod runbooks;
 mod schema;
+mod serve;
 mod state;
 mod storage_sync;
 mod validate;

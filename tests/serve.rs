@@ -1,0 +1,209 @@
+//! `phoenix serve`: the REST API with bearer tokens and rights, Alertmanager's webhook with
+//! one run per alert group, approvals by token name, bounded bodies, a checked configuration,
+//! SIGTERM and resume, the watch loop and /metrics scraped by a real Prometheus.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+#[path = "support/prometheus_server.rs"]
+mod prometheus_server;
+
+use crate::health_server::{Answer, HealthServer};
+use crate::process::wait_for;
+use crate::serve_support::{ALERTMANAGER, ONCALL, Server, TOKENS, VIEWER};
+use crate::support::Test;
+
+/// A runbook that stops at an approval between two steps.
+const GATED: &str = "version: 1\nname: gated\nlock: gated\nparams:\n  region: { type: string, default: us-east-1 }\nsteps:\n  prepare: { uses: noop }\n  confirm:\n    uses: approval\n    needs: [prepare]\n    with: { message: \"Fail over {{ params.region }}?\" }\n  switch:\n    uses: exec\n    needs: [confirm]\n    with: { cmd: [echo, \"switched {{ params.region }}\"] }\n";
+
+fn setup(config: &str) -> Test {
+    Test::new().file("runbooks/gated.yaml", GATED).file("serve.yaml", config)
+}
+
+fn events(server: &Server, id: &str) -> Vec<Value> {
+    server.get(&format!("/api/v1/runs/{id}/logs"))["events"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn the_api_starts_a_run_and_a_named_token_approves_it() {
+    let t = setup(TOKENS);
+    let server = Server::start(t.path());
+    let start = r#"{"runbook": "gated", "params": {"region": "eu-west-1"}}"#;
+
+    assert_eq!(server.call("GET", "/api/v1/runs", None, None).0, 401, "no token");
+    assert_eq!(server.call("GET", "/api/v1/runs", Some("not-a-token-at-all"), None).0, 401, "unknown token");
+    let (status, v) = server.call("POST", "/api/v1/runs", Some(VIEWER), Some(start));
+    assert_eq!((status, v["error"].as_str().unwrap_or("")), (403, "the token `viewer` lacks the right `run`"));
+    assert_eq!(server.call("POST", "/api/v1/runs", Some(ONCALL), Some(r#"{"runbook": "../serve.yaml"}"#)).0, 400);
+    assert_eq!(server.call("POST", "/api/v1/runs", Some(ONCALL), Some(r#"{"runbook": "nope"}"#)).0, 404);
+    let (status, v) = server.call("POST", "/api/v1/runs", Some(ONCALL), Some(r#"{"runbook": "gated", "params": {"zone": "x"}}"#));
+    assert_eq!(status, 400, "{v}");
+
+    let (status, v) = server.call("POST", "/api/v1/runs", Some(ONCALL), Some(start));
+    assert_eq!(status, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    server.wait_step(&id, "confirm", "waiting");
+    let run = server.run(&id);
+    assert_eq!(run["waiting"], json!([{ "step": "confirm", "message": "Fail over eu-west-1?", "approvers": [] }]));
+    assert_eq!(run["graph"]["steps"][2]["needs"], json!(["confirm"]));
+    assert_eq!(run["params"]["region"], "eu-west-1");
+
+    // The lock holds against a second start; the holder is named.
+    let (status, v) = server.call("POST", "/api/v1/runs", Some(ONCALL), Some(start));
+    assert_eq!((status, v["holder"].as_str()), (409, Some(id.as_str())), "{v}");
+
+    // The CLI talks to the server that owns the store.
+    let out = std::process::Command::new(crate::process::phoenix_bin()).arg("--state").arg(&server.state).args(["status", &id]).output().unwrap();
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("waiting"), "{out:?}");
+
+    let approve = format!("/api/v1/runs/{id}/steps/confirm/approve");
+    assert_eq!(server.call("POST", &approve, Some(VIEWER), Some("{}")).0, 403);
+    let (status, v) = server.call("POST", &approve, Some(ONCALL), Some(r#"{"comment": "primary is gone"}"#));
+    assert_eq!((status, &v), (200, &json!({ "applied": true })));
+    let run = server.wait_status(&id, "succeeded");
+    let confirm = run["steps"].as_array().unwrap().iter().find(|s| s["id"] == "confirm").unwrap();
+    assert_eq!((confirm["approval"]["by"].as_str(), confirm["approval"]["comment"].as_str()), (Some("oncall"), Some("primary is gone")));
+    let evs = events(&server, &id);
+    assert!(evs.iter().any(|e| e["kind"] == "operator" && e["action"] == "start" && e["by"] == "oncall"), "{evs:?}");
+    let (status, v) = server.call("POST", &approve, Some(ONCALL), Some("{}"));
+    assert_eq!(status, 409, "deciding twice: {v}");
+}
+
+#[test]
+fn an_alert_group_starts_one_run_however_often_it_is_notified() {
+    let config = format!(
+        "{TOKENS}alerts:\n  routes:\n    - matchers: ['alertname=\"PrimaryRegionDown\"', 'severity=~\"critical|page\"']\n      runbook: gated\n      params: {{ region: \"{{{{ alert.labels.region }}}}\" }}\n"
+    );
+    let t = setup(&config);
+    let server = Server::start(t.path());
+    let notification = |status: &str, key: &str, labels: Value| {
+        json!({
+            "version": "4", "groupKey": key, "truncatedAlerts": 0, "status": status, "receiver": "phoenix",
+            "groupLabels": {"alertname": labels["alertname"]}, "commonLabels": labels, "commonAnnotations": {},
+            "externalURL": "http://alertmanager:9093",
+            "alerts": [{ "status": status, "labels": labels, "annotations": {"summary": "us-east-1 is down"},
+                         "startsAt": "2026-11-29T03:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                         "generatorURL": "http://prometheus:9090/graph", "fingerprint": "1234" }]
+        })
+        .to_string()
+    };
+    let down = json!({"alertname": "PrimaryRegionDown", "severity": "critical", "region": "us-east-1"});
+    let post = |body: String| server.call("POST", "/api/v1/alerts", Some(ALERTMANAGER), Some(&body));
+
+    assert_eq!(server.call("POST", "/api/v1/alerts", Some(ONCALL), Some(&notification("firing", "g1", down.clone()))).0, 403);
+    let (status, v) = post(notification("firing", "g1", down.clone()));
+    assert_eq!(status, 200, "{v}");
+    let id = v["started"][0].as_str().expect("a run started").to_string();
+    assert_eq!(server.run(&id)["params"]["region"], "us-east-1", "params rendered from the alert");
+    server.wait_step(&id, "confirm", "waiting");
+
+    // Alertmanager repeats the group every group_interval: never a second run.
+    for _ in 0..3 {
+        let (_, v) = post(notification("firing", "g1", down.clone()));
+        assert_eq!((v["started"].as_array().map(Vec::len), v["deduplicated"][0].as_str()), (Some(0), Some(id.as_str())), "{v}");
+    }
+    let (_, v) = post(notification("firing", "g2", json!({"alertname": "DiskFull", "severity": "critical"})));
+    assert_eq!(v["unrouted"], 1, "{v}");
+    let (_, v) = post(notification("firing", "g3", json!({"alertname": "PrimaryRegionDown", "severity": "warning"})));
+    assert_eq!(v["unrouted"], 1, "severity does not match: {v}");
+
+    let (_, v) = post(notification("resolved", "g1", down.clone()));
+    assert_eq!(v["resolved"][0].as_str(), Some(id.as_str()), "{v}");
+    let notes: Vec<String> =
+        events(&server, &id).iter().filter(|e| e["kind"] == "note").filter_map(|e| e["text"].as_str().map(String::from)).collect();
+    assert!(notes.iter().any(|n| n.contains("still firing (notification 4)")), "{notes:?}");
+    assert!(notes.iter().any(|n| n.contains("g1 resolved")), "{notes:?}");
+
+    // A new incident of the same group while the first run holds the lock: refused, said.
+    let (_, v) = post(notification("firing", "g1", down.clone()));
+    assert!(v["refused"][0].as_str().unwrap_or("").contains("is held by run"), "{v}");
+    let (status, _) = server.call("POST", &format!("/api/v1/runs/{id}/cancel"), Some(ONCALL), Some("{}"));
+    assert_eq!(status, 200);
+    server.wait_status(&id, "cancelled");
+    let (_, v) = post(notification("firing", "g1", down));
+    let second = v["started"][0].as_str().expect("a new incident starts a new run");
+    assert_ne!(second, id);
+}
+
+#[test]
+fn a_bad_configuration_is_refused_with_its_place_and_nothing_starts() {
+    let t = setup("tokes: []\nalerts:\n  routes:\n    - runbook: missing\n").args(["serve", "--config", "serve.yaml"]).run();
+    t.code(2).stderr_contains("serve.yaml:1:1").stderr_contains("did you mean `tokens`");
+    let t = setup("alerts:\n  routes:\n    - runbook: missing\n      matchers: ['severity=~\"(\"']\n")
+        .args(["serve", "--config", "serve.yaml"])
+        .run();
+    t.code(2).stderr_contains("alerts.routes[0].runbook: no runbook `missing`").stderr_contains("alerts.routes[0].matchers[0]");
+    let t = setup("tokens:\n  - { name: short, env: T_SHORT, rights: [read] }\n")
+        .env("T_SHORT", "abc")
+        .args(["serve", "--config", "serve.yaml"])
+        .run();
+    t.code(2).stderr_contains("use at least 16");
+    let t = setup("runbooks: runbooks\n").args(["serve", "--config", "serve.yaml", "--listen", "0.0.0.0:1"]).run();
+    let t = t.code(2).stderr_contains("no tokens are configured");
+    assert!(!t.path().join("state").exists() && !t.path().join(".local").exists(), "no state written");
+}
+
+#[test]
+fn request_bodies_are_bounded() {
+    let t = setup(&format!("{TOKENS}max_body: 1KiB\n"));
+    let server = Server::start(t.path());
+    let big = format!(r#"{{"runbook": "gated", "params": {{"region": "{}"}}}}"#, "x".repeat(4096));
+    assert_eq!(server.call("POST", "/api/v1/runs", Some(ONCALL), Some(&big)).0, 413);
+    assert_eq!(server.get("/api/v1/runs")["runs"], json!([]), "nothing started");
+    assert_eq!(server.call("POST", "/api/v1/runs", Some(ONCALL), Some("{not json")).0, 400);
+}
+
+#[test]
+fn sigterm_checkpoints_and_a_restarted_server_resumes_the_run() {
+    let t = setup(TOKENS);
+    let mut server = Server::start(t.path());
+    let (_, v) = server.call("POST", "/api/v1/runs", Some(ONCALL), Some(r#"{"runbook": "gated"}"#));
+    let id = v["id"].as_str().unwrap().to_string();
+    server.wait_step(&id, "confirm", "waiting");
+    let ended = server.stop();
+    assert_eq!(ended.code, Some(130), "{}", ended.stderr);
+    assert!(ended.stdout.contains(&format!("run {id} halted")), "{}", ended.stdout);
+
+    let server = Server::start(t.path());
+    assert_eq!(server.run(&id)["status"], "halted");
+    // Decided while nobody drives the run: recorded, applied when it resumes.
+    let (status, v) = server.call("POST", &format!("/api/v1/runs/{id}/steps/confirm/approve"), Some(ONCALL), Some("{}"));
+    assert_eq!((status, &v["recorded"]), (200, &json!(true)), "{v}");
+    let (status, v) = server.call("POST", &format!("/api/v1/runs/{id}/resume"), Some(ONCALL), None);
+    assert_eq!(status, 202, "{v}");
+    let run = server.wait_status(&id, "succeeded");
+    assert_eq!(run["attempt"], 2);
+    let (status, _) = server.call("POST", &format!("/api/v1/runs/{id}/resume"), Some(ONCALL), None);
+    assert_eq!(status, 409, "nothing to resume");
+    assert!(events(&server, &id).iter().any(|e| e["kind"] == "operator" && e["action"] == "resume" && e["by"] == "oncall"));
+}
+
+#[test]
+fn the_watch_loop_runs_inside_and_prometheus_scrapes_the_metrics() {
+    let health = HealthServer::start(Answer::Status("unhealthy"));
+    let watched = format!(
+        "version: 1\nname: watched\nsignals:\n  svc:\n    uses: http\n    with: {{ url: \"{}\", timeout: 2s }}\n    weight:\n      - {{ when: \"outputs.json.status == 'healthy'\", weight: 0 }}\n      - {{ weight: 5 }}\nlevels:\n  - {{ name: no_action, max: 3 }}\n  - {{ name: act }}\nsteps:\n  heal:\n    needs: [score]\n    uses: noop\n",
+        health.url()
+    );
+    // No tokens: a loopback drill, so Prometheus scrapes without credentials.
+    let t = setup("watch:\n  - { runbook: watched, every: 300ms, cooldown: 1h }\n").file("runbooks/watched.yaml", watched);
+    let server = Server::start(t.path());
+    wait_for("the watch loop to start a run", Duration::from_secs(60), || {
+        server.get("/api/v1/runs")["runs"].as_array().is_some_and(|r| r.iter().any(|r| r["runbook"] == "watched" && r["status"] == "succeeded"))
+    });
+    let mut prometheus = prometheus_server::Prometheus::start(&server.addr);
+    prometheus.wait_for("phoenix_health_score", &["\"runbook\":\"watched\"", "\"5\""], Duration::from_secs(90));
+    prometheus.wait_for("phoenix_runs", &["\"state\":\"succeeded\"", "\"1\""], Duration::from_secs(90));
+    let (status, text) = crate::serve_support::request(&server.addr, "GET", "/metrics", None, None);
+    assert_eq!(status, 200);
+    for needle in [
+        "phoenix_step_duration_seconds_bucket{runbook=\"watched\",step=\"heal\",le=\"+Inf\"} 1",
+        "phoenix_health_level{runbook=\"watched\",level=\"act\"} 1",
+        "phoenix_health_signal_weight{runbook=\"watched\",signal=\"svc\"} 5",
+    ] {
+        assert!(text.contains(needle), "{needle} not in:\n{text}");
+    }
+    let runs = server.get("/api/v1/runs")["runs"].as_array().unwrap().iter().filter(|r| r["runbook"] == "watched").count();
+    assert_eq!(runs, 1, "the cooldown holds");
+}
