@@ -3,8 +3,6 @@
 //! real JSON, the real Prometheus scraping a test target, and closed ports. Every server is
 //! on 127.0.0.1; nothing else is reached.
 
-#[path = "support/prometheus_server.rs"]
-mod prometheus_server;
 #[path = "support/stub_http.rs"]
 mod stub_http;
 
@@ -12,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use self::prometheus_server::Prometheus;
+use crate::prometheus_server::Prometheus;
 use self::stub_http::{Reply, Request, Stub};
 use crate::postgres::free_port;
 use crate::process::{self, step};

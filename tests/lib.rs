@@ -11,6 +11,8 @@ mod moto;
 mod postgres;
 #[path = "support/process.rs"]
 mod process;
+#[path = "support/prometheus_server.rs"]
+mod prometheus_server;
 #[path = "support/scripted.rs"]
 mod scripted;
 #[path = "support/serve.rs"]
@@ -35,6 +37,7 @@ mod health_seed;
 mod http_plugin;
 mod llm;
 mod locks;
+mod notify;
 mod plugins_cli;
 mod postgres_probe;
 mod postgres_replicate;

@@ -6,9 +6,6 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-#[path = "support/prometheus_server.rs"]
-mod prometheus_server;
-
 use crate::health_server::{Answer, HealthServer};
 use crate::process::wait_for;
 use crate::serve_support::{ALERTMANAGER, ONCALL, Server, TOKENS, VIEWER};
@@ -54,7 +51,8 @@ fn the_api_starts_a_run_and_a_named_token_approves_it() {
     assert_eq!((status, v["holder"].as_str()), (409, Some(id.as_str())), "{v}");
 
     // The CLI talks to the server that owns the store.
-    let out = std::process::Command::new(crate::process::phoenix_bin()).arg("--state").arg(&server.state).args(["status", &id]).output().unwrap();
+    let out =
+        std::process::Command::new(crate::process::phoenix_bin()).arg("--state").arg(&server.state).args(["status", &id]).output().unwrap();
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("waiting"), "{out:?}");
 
     let approve = format!("/api/v1/runs/{id}/steps/confirm/approve");
@@ -190,9 +188,11 @@ fn the_watch_loop_runs_inside_and_prometheus_scrapes_the_metrics() {
     let t = setup("watch:\n  - { runbook: watched, every: 300ms, cooldown: 1h }\n").file("runbooks/watched.yaml", watched);
     let server = Server::start(t.path());
     wait_for("the watch loop to start a run", Duration::from_secs(60), || {
-        server.get("/api/v1/runs")["runs"].as_array().is_some_and(|r| r.iter().any(|r| r["runbook"] == "watched" && r["status"] == "succeeded"))
+        server.get("/api/v1/runs")["runs"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| r["runbook"] == "watched" && r["status"] == "succeeded"))
     });
-    let mut prometheus = prometheus_server::Prometheus::start(&server.addr);
+    let mut prometheus = crate::prometheus_server::Prometheus::start(&server.addr);
     prometheus.wait_for("phoenix_health_score", &["\"runbook\":\"watched\"", "\"5\""], Duration::from_secs(90));
     prometheus.wait_for("phoenix_runs", &["\"state\":\"succeeded\"", "\"1\""], Duration::from_secs(90));
     let (status, text) = crate::serve_support::request(&server.addr, "GET", "/metrics", None, None);

@@ -6,7 +6,7 @@ use crate::aws::{EksNodegroups, HealthEvents, Reachable, Route53Get, Route53Upse
 use crate::azure::{BlobDelete, BlobGet, BlobList, BlobPut};
 use crate::builtin::{Approval, Assert, Noop, RunbookAction, Sleep};
 use crate::evidence::{LokiQuery, PrometheusQuery, Statuspage};
-use crate::net::Http;
+use crate::net::{Http, Notify};
 use crate::postgres::{Query as PostgresQuery, Replicate as PostgresReplicate, ReplicationLag};
 use crate::storage::StorageSync;
 use crate::system::Exec;
@@ -19,6 +19,7 @@ static RUNBOOK: RunbookAction = RunbookAction;
 static EXEC: Exec = Exec;
 static STORAGE_SYNC: StorageSync = StorageSync;
 static HTTP: Http = Http;
+static NOTIFY: Notify = Notify;
 static POSTGRES_QUERY: PostgresQuery = PostgresQuery;
 static POSTGRES_REPLICATION_LAG: ReplicationLag = ReplicationLag;
 static POSTGRES_REPLICATE: PostgresReplicate = PostgresReplicate;
@@ -49,6 +50,7 @@ static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("runbook", &RUNBOOK),
     ("exec", &EXEC),
     ("http", &HTTP),
+    ("notify", &NOTIFY),
     ("postgres.query", &POSTGRES_QUERY),
     ("postgres.replication_lag", &POSTGRES_REPLICATION_LAG),
     ("postgres.replicate", &POSTGRES_REPLICATE),

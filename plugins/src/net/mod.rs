@@ -3,5 +3,7 @@
 mod client;
 pub(crate) use client::client;
 mod http;
+mod notify;
 
 pub use http::{Http, HttpInput};
+pub use notify::{Notify, NotifyInput};
