@@ -30,25 +30,10 @@ runs=${RUNS:-3}
 orders=${ORDERS:-390000}
 events=${EVENTS:-260000}
 pg_bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
-python=$root/.tools/venv/bin/python
-azurite_bin=$root/.tools/azurite/node_modules/.bin/azurite-blob
-for need in "$python" "$azurite_bin" "$pg_bin/pg_dump"; do
-  [ -x "$need" ] || { echo "$need is missing: run \`make deps\` (PostgreSQL 15: apt-get install postgresql-15)" >&2; exit 1; }
-done
-if ! command -v rclone >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "# installing rclone (Debian's package)" >&2
-    apt-get install -y --no-install-recommends rclone >/dev/null || { apt-get update -qq && apt-get install -y --no-install-recommends rclone >/dev/null; }
-  else
-    echo "rclone is missing: sudo apt-get install rclone" >&2; exit 1
-  fi
-fi
-if [ -z "${PHOENIX:-}" ]; then
-  (cd "$root" && cargo build --release --quiet)
-  PHOENIX=$root/target/release/phoenix
-fi
-
 tmp=$(mktemp -d /tmp/phoenix-bench-pg.XXXX)
+# shellcheck source=bench/stores.sh
+. "$root/bench/stores.sh"
+need_tools "$pg_bin/pg_dump"
 chmod 755 "$tmp"
 install -d -o postgres -g postgres "$tmp/pg"
 pids=()
@@ -62,16 +47,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_http() { # url what
-  for _ in $(seq 600); do
-    curl -s -o /dev/null --max-time 1 "$1" && return 0
-    sleep 0.1
-  done
-  echo "$2 did not answer at $1" >&2; exit 1
-}
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-now() { date +%s%N; }
 ms_since() { echo $((($(now) - $1) / 1000000)); }
 
 cluster() { # name → sets $port (not in a subshell, so the trap knows the cluster); data in $tmp/pg/name
@@ -130,38 +105,9 @@ check_target() { # variant
   [ "$got" = "$orders $events" ] || { echo "$1: the target has $got rows (orders events), expected $orders $events" >&2; exit 1; }
 }
 
-# moto (S3) and Azurite (Azure Blob), for the seed's route.
-moto_port=$(free_port)
-AWS_EC2_METADATA_DISABLED=true "$python" "$root/tests/support/moto_server.py" "$moto_port" >"$tmp/moto.log" 2>&1 &
-pids+=($!)
-az_port=$(free_port)
-mkdir -p "$tmp/azurite"
-(cd "$tmp/azurite" && exec "$azurite_bin" --blobHost 127.0.0.1 --blobPort "$az_port" --location "$tmp/azurite" \
-  --silent --skipApiVersionCheck --loose --disableTelemetry) >"$tmp/azurite.log" 2>&1 &
-pids+=($!)
-moto=http://127.0.0.1:$moto_port
-endpoint=http://127.0.0.1:$az_port/devstoreaccount1
-wait_http "$moto/moto-api/" "moto"
-wait_http "http://127.0.0.1:$az_port/" "Azurite"
+# moto (S3) and Azurite (Azure Blob), for the seed's route and phoenix-via.
+start_stores
 curl -sf -X POST -H 'Content-Type: application/json' -d '{"region": "us-east-1", "bucket": "backups"}' "$moto/phoenix-test/s3-bucket" >/dev/null
-cat >"$tmp/rclone.conf" <<CONF
-[s3]
-type = s3
-provider = Other
-access_key_id = testing
-secret_access_key = testing
-region = us-east-1
-endpoint = $moto
-force_path_style = true
-
-[az]
-type = azureblob
-sas_url = $endpoint?$(python3 "$root/bench/azblob.py" sas)
-CONF
-rclone_cmd=(env -u AWS_CA_BUNDLE rclone --config "$tmp/rclone.conf")
-# For phoenix-via: the standard environment points the plugins at moto and Azurite.
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_ENDPOINT_URL=$moto
-export AZURE_STORAGE_CONNECTION_STRING="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=$endpoint;"
 "${rclone_cmd[@]}" mkdir az:backups
 upload_py='
 import sys, boto3

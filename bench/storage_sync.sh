@@ -23,25 +23,9 @@ runs=${RUNS:-3}
 conc=${CONCURRENCY:-16}
 read -r small_n small_size <<<"${SMALL:-1000 4096}"
 read -r large_n large_size <<<"${LARGE:-20 8388608}"
-python=$root/.tools/venv/bin/python
-azurite_bin=$root/.tools/azurite/node_modules/.bin/azurite-blob
-for need in "$python" "$azurite_bin"; do
-  [ -x "$need" ] || { echo "$need is missing: run \`make deps\`" >&2; exit 1; }
-done
-if ! command -v rclone >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "# installing rclone (Debian's package)" >&2
-    apt-get install -y --no-install-recommends rclone >/dev/null || { apt-get update -qq && apt-get install -y --no-install-recommends rclone >/dev/null; }
-  else
-    echo "rclone is missing: sudo apt-get install rclone" >&2; exit 1
-  fi
-fi
-if [ -z "${PHOENIX:-}" ]; then
-  (cd "$root" && cargo build --release --quiet)
-  PHOENIX=$root/target/release/phoenix
-fi
-
 tmp=$(mktemp -d /tmp/phoenix-bench-storage.XXXX)
+# shellcheck source=bench/stores.sh
+. "$root/bench/stores.sh"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -51,35 +35,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_http() { # url what
-  for _ in $(seq 600); do
-    curl -s -o /dev/null --max-time 1 "$1" && return 0
-    sleep 0.1
-  done
-  echo "$2 did not answer at $1" >&2; exit 1
-}
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-max() { sort -n | tail -1; }
-now() { date +%s%N; }
 hz=$(getconf CLK_TCK)
 steal() { awk '/^cpu / { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; } # steal, all (ticks)
 
-# The servers (their pids in this shell, so that the trap stops them).
-moto_port=$(free_port)
-AWS_EC2_METADATA_DISABLED=true "$python" "$root/tests/support/moto_server.py" "$moto_port" >"$tmp/moto.log" 2>&1 &
-moto_pid=$!
-pids+=($!)
-az_port=$(free_port)
-mkdir -p "$tmp/azurite"
-(cd "$tmp/azurite" && exec "$azurite_bin" --blobHost 127.0.0.1 --blobPort "$az_port" --location "$tmp/azurite" \
-  --silent --skipApiVersionCheck --loose --disableTelemetry) >"$tmp/azurite.log" 2>&1 &
-azurite_pid=$!
-pids+=($!)
-moto=http://127.0.0.1:$moto_port
-endpoint=http://127.0.0.1:$az_port/devstoreaccount1
-wait_http "$moto/moto-api/" "moto"
-wait_http "http://127.0.0.1:$az_port/" "Azurite"
+need_tools
+start_stores
 
 seed() { # path json
   curl -sf -X POST -H 'Content-Type: application/json' -d "$2" "$moto$1" >/dev/null || { echo "seeding $1 $2 failed" >&2; exit 1; }
@@ -90,27 +50,6 @@ seed /phoenix-test/s3-objects "{\"bucket\": \"small\", \"prefix\": \"\", \"count
 seed /phoenix-test/s3-bucket '{"region": "us-east-1", "bucket": "large"}'
 seed /phoenix-test/s3-objects "{\"bucket\": \"large\", \"prefix\": \"\", \"count\": $large_n, \"size\": $large_size}"
 echo "# seeded s3://small ($small_n × $small_size B) and s3://large ($large_n × $large_size B) in $((($(now) - t0) / 1000000)) ms" >&2
-
-# rclone: S3 as provider Other, path style; Azure through an account SAS URL (its emulator
-# mode is broken in 1.60). `env -u AWS_CA_BUNDLE`: else its S3 backend fails to start.
-cat >"$tmp/rclone.conf" <<CONF
-[s3]
-type = s3
-provider = Other
-access_key_id = testing
-secret_access_key = testing
-region = us-east-1
-endpoint = $moto
-force_path_style = true
-
-[az]
-type = azureblob
-sas_url = $endpoint?$(python3 "$root/bench/azblob.py" sas)
-CONF
-rclone_cmd=(env -u AWS_CA_BUNDLE rclone --config "$tmp/rclone.conf")
-
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_ENDPOINT_URL=$moto
-export AZURE_STORAGE_CONNECTION_STRING="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=$endpoint;"
 
 runbook() { # bucket container [extra with] → file
   local file=$tmp/$2.yaml
