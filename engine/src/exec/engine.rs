@@ -179,7 +179,7 @@ impl Engine {
                 records.push(r);
             }
         }
-        batch.event(&id, 0, now, EventKind::RunStarted { attempt: 1 });
+        batch.event(&id, 0, now, EventKind::RunStarted { attempt: 1, by: Some(self.inner.opts.operator.clone()) });
         store.commit(batch, true)?;
         Driver::new(self.clone(), rb, run, records, opts.no_wait, 1)?.drive().await
     }

@@ -153,7 +153,7 @@ impl Engine {
         run.updated_at = now;
         run.pid = Some(std::process::id());
         batch.put_run(&run);
-        event(&mut batch, EventKind::RunStarted { attempt: run.attempt });
+        event(&mut batch, EventKind::RunStarted { attempt: run.attempt, by: Some(self.inner.opts.operator.clone()) });
         store.commit(batch, true)?;
         let attempt = run.attempt;
         let mut ordered: Vec<StepRecord> = records.into_values().collect();
