@@ -36,6 +36,7 @@ mod locks;
 mod plugins_cli;
 mod postgres_probe;
 mod postgres_replicate;
+mod report;
 mod resume;
 mod run;
 mod runbooks;
