@@ -32,6 +32,15 @@ pub(crate) enum GraphFormat {
     Mermaid,
 }
 
+/// A report format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ReportFormat {
+    /// Markdown, the chart inline as an `<svg>` block.
+    Md,
+    /// One self-contained HTML page.
+    Html,
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Check runbooks without running anything (exit 0 if all are valid, 2 if not).
@@ -125,6 +134,14 @@ pub(crate) enum Command {
         run: String,
         /// Only this step.
         step: Option<String>,
+    },
+    /// The post-incident report of a run and its child runs: timeline, steps, Gantt chart, analysis, changes.
+    Report {
+        /// The run id.
+        run: String,
+        /// Markdown or one HTML page (`--output json` prints the report's data instead).
+        #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+        format: ReportFormat,
     },
     /// Approve (or reject) a step waiting for approval.
     Approve {

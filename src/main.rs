@@ -5,6 +5,7 @@ mod cmd;
 mod display;
 mod exit;
 mod metrics;
+mod report;
 mod serve;
 
 use clap::Parser;

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::prometheus_server::Prometheus;
 use self::stub_http::{Reply, Request, Stub};
 use crate::postgres::free_port;
 use crate::process::{self, step};
+use crate::prometheus_server::Prometheus;
 use crate::support::{Output, Test};
 
 /// A runbook of independent steps, each `(id, uses, with)` with `with` as block YAML lines.

@@ -41,6 +41,7 @@ mod notify;
 mod plugins_cli;
 mod postgres_probe;
 mod postgres_replicate;
+mod report;
 mod resume;
 mod run;
 mod runbooks;

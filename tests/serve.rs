@@ -63,7 +63,7 @@ fn the_api_starts_a_run_and_a_named_token_approves_it() {
     let confirm = run["steps"].as_array().unwrap().iter().find(|s| s["id"] == "confirm").unwrap();
     assert_eq!((confirm["approval"]["by"].as_str(), confirm["approval"]["comment"].as_str()), (Some("oncall"), Some("primary is gone")));
     let evs = events(&server, &id);
-    assert!(evs.iter().any(|e| e["kind"] == "operator" && e["action"] == "start" && e["by"] == "oncall"), "{evs:?}");
+    assert!(evs.iter().any(|e| e["kind"] == "run_started" && e["by"] == "oncall"), "{evs:?}");
     let (status, v) = server.call("POST", &approve, Some(ONCALL), Some("{}"));
     assert_eq!(status, 409, "deciding twice: {v}");
 }
@@ -174,7 +174,7 @@ fn sigterm_checkpoints_and_a_restarted_server_resumes_the_run() {
     assert_eq!(run["attempt"], 2);
     let (status, _) = server.call("POST", &format!("/api/v1/runs/{id}/resume"), Some(ONCALL), None);
     assert_eq!(status, 409, "nothing to resume");
-    assert!(events(&server, &id).iter().any(|e| e["kind"] == "operator" && e["action"] == "resume" && e["by"] == "oncall"));
+    assert!(events(&server, &id).iter().any(|e| e["kind"] == "run_started" && e["attempt"] == 2 && e["by"] == "oncall"));
 }
 
 #[test]

@@ -14,6 +14,7 @@ pub mod evidence;
 pub mod net;
 pub mod postgres;
 mod registry;
+pub mod size;
 pub mod storage;
 pub mod system;
 

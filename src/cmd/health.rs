@@ -81,7 +81,7 @@ pub(crate) fn table(score: &Value) -> String {
 }
 
 /// A weight as the runbook wrote it: `2`, not `2.0`.
-fn num(v: &Value) -> String {
+pub(crate) fn num(v: &Value) -> String {
     match v.as_f64() {
         Some(f) if f.fract() == 0.0 => format!("{}", f as i64),
         Some(f) => f.to_string(),

@@ -1,9 +1,10 @@
 //! One module per command; `dispatch` maps each to its exit code.
 
 mod graph;
-mod health;
+pub(crate) mod health;
 pub(crate) mod ops;
 mod plugins;
+mod report;
 pub(crate) mod run;
 pub(crate) mod state;
 mod validate;
@@ -33,6 +34,7 @@ pub(crate) fn dispatch(cli: Cli) -> Exit {
         Command::Status { run } => ops::status(&cli.state, run.as_deref(), out),
         Command::Runs => ops::runs(&cli.state, out),
         Command::Logs { run, step } => ops::logs(&cli.state, &run, step.as_deref(), out),
+        Command::Report { run, format } => report::run(&cli.state, &run, format, out),
         Command::Approve { run, step, reject, comment, operator } => ops::approve(&cli.state, &run, &step, !reject, comment, operator, out),
         Command::Cancel { run, operator } => ops::cancel(&cli.state, &run, operator, out),
         Command::Serve { listen, config } => crate::serve::run(&cli.state, &listen, config.as_deref()),

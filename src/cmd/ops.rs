@@ -1,7 +1,7 @@
 //! `status`, `runs`, `logs`, `approve`, `cancel`: answered from the store, or by the
 //! process that owns it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use phoenix_engine::exec::{control, views};
 use phoenix_engine::state::{Approval, Batch, EventKind, RunStatus, StepStatus};
@@ -15,25 +15,36 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Asks the store or its owner; `None` with the error printed.
-fn query(
+/// Asks the store or its owner; on failure the error is printed and mapped to an exit code.
+pub(super) fn query(
     state_dir: &Option<PathBuf>,
     req: Value,
     local: impl FnOnce(&phoenix_engine::state::Store) -> Result<Value, String>,
 ) -> Result<Value, Exit> {
     let dir = state::dir(state_dir);
-    let r = match state::open(&dir) {
-        Ok(Access::Direct(store)) => local(&store),
-        Ok(Access::Owner) => {
+    state::open(&dir).and_then(|access| ask(&dir, &access, &req, local)).map_err(fail)
+}
+
+/// Asks a store opened by `state::open`: directly, or over the socket of the process that owns it.
+pub(super) fn ask(
+    dir: &Path,
+    access: &Access,
+    req: &Value,
+    local: impl FnOnce(&phoenix_engine::state::Store) -> Result<Value, String>,
+) -> Result<Value, String> {
+    match access {
+        Access::Direct(store) => local(store),
+        Access::Owner => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            rt.block_on(control::request(&dir, &req))
+            rt.block_on(control::request(dir, req))
         }
-        Err(e) => Err(e),
-    };
-    r.map_err(|e| {
-        eprintln!("error: {e}");
-        if e.starts_with("no run") { Exit::BadInput } else { Exit::Failed }
-    })
+    }
+}
+
+/// Prints an error; an unknown run is bad input (2), anything else a failure (1).
+pub(super) fn fail(e: String) -> Exit {
+    eprintln!("error: {e}");
+    if e.starts_with("no run") { Exit::BadInput } else { Exit::Failed }
 }
 
 fn dur(ms: Option<u64>) -> String {
@@ -165,7 +176,9 @@ pub(crate) fn logs(state_dir: &Option<PathBuf>, run: &str, step: Option<&str>, o
                     None => format!("{step} waits for approval{comment}"),
                 }
             }
-            "run_started" => format!("run started (attempt {})", e["attempt"]),
+            "run_started" => {
+                format!("run started (attempt {}){}", e["attempt"], e["by"].as_str().map_or(String::new(), |b| format!(" by {b}")))
+            }
             "run_finished" => {
                 format!("run {}{}", e["status"].as_str().unwrap_or(""), e["error"].as_str().map_or(String::new(), |x| format!(": {x}")))
             }

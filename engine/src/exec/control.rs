@@ -1,5 +1,6 @@
 //! The control socket: the process that owns the store answers `status`, `runs`, `logs`,
-//! `approve` and `cancel` from other `phoenix` processes over `STATE/phoenix.sock` (0600).
+//! `definitions`, `approve` and `cancel` from other `phoenix` processes over
+//! `STATE/phoenix.sock` (0600).
 //! One JSON request line, one JSON response line.
 
 use std::collections::HashMap;
@@ -110,6 +111,11 @@ async fn handle(engine: &Engine, req: &Value) -> Value {
             Err(e) => err(e),
         },
         "logs" => match views::logs(store, run.unwrap_or_default(), req["step"].as_str()) {
+            Ok(Some(v)) => ok(v),
+            Ok(None) => err(format!("no run `{}`", run.unwrap_or_default())),
+            Err(e) => err(e),
+        },
+        "definitions" => match views::definitions(store, run.unwrap_or_default()) {
             Ok(Some(v)) => ok(v),
             Ok(None) => err(format!("no run `{}`", run.unwrap_or_default())),
             Err(e) => err(e),

@@ -61,7 +61,7 @@ pub struct StartOptions {
     /// The parent run and step, for a child run.
     pub parent: Option<(String, String)>,
     /// Who starts it, when not the engine's operator (`phoenix serve`: the API token's name);
-    /// recorded as an `Operator` event.
+    /// recorded in the `RunStarted` event.
     pub by: Option<String>,
 }
 
@@ -76,7 +76,7 @@ pub struct ResumeOptions {
     pub skip: Vec<String>,
     /// Halt at an approval instead of waiting.
     pub no_wait: bool,
-    /// Who resumes it, when not the engine's operator; recorded as an `Operator` event.
+    /// Who resumes it, when not the engine's operator; recorded in the `RunStarted` event.
     pub by: Option<String>,
 }
 
@@ -225,10 +225,8 @@ impl Engine {
                 records.push(r);
             }
         }
-        batch.event(&id, 0, now, EventKind::RunStarted { attempt: 1 });
-        if let Some(by) = &opts.by {
-            batch.event(&id, 1, now, EventKind::Operator { action: "start".into(), by: by.clone(), detail: None });
-        }
+        let by = opts.by.clone().unwrap_or_else(|| self.inner.opts.operator.clone());
+        batch.event(&id, 0, now, EventKind::RunStarted { attempt: 1, by: Some(by) });
         store.commit(batch, true)?;
         Driver::new(self.clone(), rb, run, records, opts.no_wait, 1)?.drive().await
     }

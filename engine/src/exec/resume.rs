@@ -153,10 +153,8 @@ impl Engine {
         run.updated_at = now;
         run.pid = Some(std::process::id());
         batch.put_run(&run);
-        event(&mut batch, EventKind::RunStarted { attempt: run.attempt });
-        if let Some(by) = &opts.by {
-            event(&mut batch, EventKind::Operator { action: "resume".into(), by: by.clone(), detail: None });
-        }
+        let by = opts.by.clone().unwrap_or_else(|| self.inner.opts.operator.clone());
+        event(&mut batch, EventKind::RunStarted { attempt: run.attempt, by: Some(by) });
         store.commit(batch, true)?;
         let attempt = run.attempt;
         let mut ordered: Vec<StepRecord> = records.into_values().collect();

@@ -89,6 +89,31 @@ pub fn logs(store: &Store, id: &str, step: Option<&str>) -> Result<Option<Value>
     Ok(Some(json!({ "run": id, "step": step, "lines": lines, "events": events })))
 }
 
+/// What the run's stored runbook says of each step: its action (`uses`), description, needs
+/// and role (`action`, `probe`, `score`, `on_failure`). Empty when the text no longer
+/// validates. Only names are read from the text, never values (they may hold secrets).
+pub fn definitions(store: &Store, id: &str) -> Result<Option<Value>, StoreError> {
+    let Some(run) = store.run(id)? else { return Ok(None) };
+    let text = store.source(id)?.unwrap_or_default();
+    let Some(rb) = crate::load_str(&text, std::path::Path::new(&run.file)).runbook else {
+        return Ok(Some(json!({ "description": null, "steps": {} })));
+    };
+    let mut steps = serde_json::Map::new();
+    for (plan, on_failure) in [(&rb.main, false), (&rb.on_failure, true)] {
+        for s in &plan.steps {
+            let role = match s.role {
+                _ if on_failure => "on_failure",
+                crate::runbook::Role::Action => "action",
+                crate::runbook::Role::Probe(_) => "probe",
+                crate::runbook::Role::Score => "score",
+            };
+            let needs: Vec<&str> = s.needs.iter().map(|&n| plan.steps[n].id.as_str()).collect();
+            steps.insert(s.id.clone(), json!({ "uses": s.uses, "description": s.description, "needs": needs, "role": role }));
+        }
+    }
+    Ok(Some(json!({ "description": rb.description, "steps": steps })))
+}
+
 /// Whether a process is alive (a `running` run whose process is gone crashed).
 fn alive(pid: u32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()

@@ -259,6 +259,9 @@ pub enum EventKind {
     RunStarted {
         /// 1 for the first start.
         attempt: u32,
+        /// Who started or resumed it (`--as`, default `$USER`); none in older stores.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     /// The run ended or halted.
     RunFinished {

@@ -270,7 +270,7 @@ mod tests {
         b.put_run(&run("a", 1));
         b.put_run(&run("b", 2));
         b.put_step("a", &StepRecord::pending("x", PlanKind::Main, "f"));
-        b.event("a", 0, 1, EventKind::RunStarted { attempt: 1 });
+        b.event("a", 0, 1, EventKind::RunStarted { attempt: 1, by: None });
         b.event("a", 1, 1, EventKind::Step { step: "x".into(), status: StepStatus::Running, attempt: 1, error: None });
         b.lock("dr", "a");
         store.commit(b, true).unwrap();

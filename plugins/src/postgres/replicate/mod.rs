@@ -117,7 +117,7 @@ impl Plugin for Replicate {
                 "restored {} → {}: {} in {}ms",
                 source.described,
                 target.described,
-                transfer::human(bytes),
+                crate::size::format_bytes(bytes),
                 started.elapsed().as_millis()
             ),
         );

@@ -16,6 +16,7 @@ use super::command::{Format, Invocation, Job};
 use super::group::{Exit, Group};
 use super::input::{ObjectUrl, Store};
 use crate::azure::session::Session;
+use crate::size::format_bytes as human;
 use crate::storage::side::{Chunks, Side};
 use crate::storage::{Kind, Location};
 use crate::{ActionCtx, ActionError, Stream};
@@ -290,27 +291,4 @@ fn size_of(path: &Path) -> u64 {
         return meta.len();
     }
     std::fs::read_dir(path).map_or(0, |entries| entries.flatten().map(|e| size_of(&e.path())).sum())
-}
-
-/// `512 B`, `3.4 MiB`.
-pub(crate) fn human(bytes: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < units.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", units[unit]) }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_read_like_a_person_would_say_them() {
-        assert_eq!(human(512), "512 B");
-        assert_eq!(human(3 * 1024 * 1024 + 400 * 1024), "3.4 MiB");
-    }
 }
