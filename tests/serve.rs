@@ -66,6 +66,15 @@ fn the_api_starts_a_run_and_a_named_token_approves_it() {
     assert!(evs.iter().any(|e| e["kind"] == "run_started" && e["by"] == "oncall"), "{evs:?}");
     let (status, v) = server.call("POST", &approve, Some(ONCALL), Some("{}"));
     assert_eq!(status, 409, "deciding twice: {v}");
+
+    // The post-incident report, as `phoenix report` makes it.
+    let (status, html) = crate::serve_support::request(&server.addr, "GET", &format!("/api/v1/runs/{id}/report"), Some(VIEWER), None);
+    assert_eq!(status, 200);
+    assert!(html.contains("<svg") && html.contains("primary is gone") && html.contains("oncall"), "{html}");
+    let (status, md) =
+        crate::serve_support::request(&server.addr, "GET", &format!("/api/v1/runs/{id}/report?format=md"), Some(VIEWER), None);
+    assert!(status == 200 && md.starts_with('#'), "{md}");
+    assert_eq!(server.call("GET", "/api/v1/runs/nope/report", Some(VIEWER), None).0, 404);
 }
 
 #[test]

@@ -4,7 +4,7 @@ mod graph;
 pub(crate) mod health;
 pub(crate) mod ops;
 mod plugins;
-mod report;
+pub(crate) mod report;
 pub(crate) mod run;
 pub(crate) mod state;
 mod validate;

@@ -37,7 +37,7 @@ pub(crate) fn run(state_dir: &Option<PathBuf>, run: &str, format: ReportFormat, 
 }
 
 /// A run's `status`, `logs` and `definitions` views, then its child runs', recursively.
-fn fetch(dir: &Path, access: &Access, run: &str, depth: usize) -> Result<RunViews, String> {
+pub(crate) fn fetch(dir: &Path, access: &Access, run: &str, depth: usize) -> Result<RunViews, String> {
     let unknown = || format!("no run `{run}` (phoenix runs lists them)");
     let found = |v: Result<Option<Value>, phoenix_engine::state::StoreError>| v.map_err(|e| e.to_string())?.ok_or_else(unknown);
     let status = ops::ask(dir, access, &json!({"op": "status", "run": run}), |s: &Store| found(views::status(s, Some(run))))?;

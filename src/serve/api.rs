@@ -34,6 +34,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/api/v1/runs", get(runs).post(start))
         .route("/api/v1/runs/{id}", get(run))
         .route("/api/v1/runs/{id}/logs", get(logs))
+        .route("/api/v1/runs/{id}/report", get(report))
         .route("/api/v1/runs/{id}/resume", post(resume))
         .route("/api/v1/runs/{id}/cancel", post(cancel))
         .route("/api/v1/runs/{id}/steps/{step}/approve", post(approve))
@@ -215,6 +216,33 @@ async fn logs(State(app): Shared, headers: HeaderMap, Path(id): Path<String>, Qu
         Ok(Some(v)) => ok(StatusCode::OK, v),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no run `{id}`")),
         Err(e) => store_error(e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ReportQuery {
+    format: Option<String>,
+}
+
+/// The post-incident report (`phoenix report`), as HTML (default) or Markdown.
+async fn report(State(app): Shared, headers: HeaderMap, Path(id): Path<String>, Query(q): Query<ReportQuery>) -> Response {
+    if let Err(r) = caller(&app, &headers, Right::Read) {
+        return r;
+    }
+    let access = crate::cmd::state::Access::Direct(app.engine.store().clone());
+    let views = match crate::cmd::report::fetch(std::path::Path::new("."), &access, &id, 0) {
+        Ok(v) => v,
+        Err(e) if e.starts_with("no run") => return error(StatusCode::NOT_FOUND, e),
+        Err(e) => return store_error(e),
+    };
+    let report = match crate::report::Report::build(&views, crate::report::now()) {
+        Ok(r) => r,
+        Err(e) => return store_error(e),
+    };
+    match q.format.as_deref().unwrap_or("html") {
+        "html" => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], crate::report::html::render(&report)).into_response(),
+        "md" => ([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], crate::report::markdown::render(&report)).into_response(),
+        other => error(StatusCode::BAD_REQUEST, format!("format `{other}` is not html or md")),
     }
 }
 
