@@ -14,6 +14,7 @@ wait_http() { # url what
   echo "$2 did not answer at $1" >&2; exit 1
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+max() { sort -n | tail -1; }
 now() { date +%s%N; }
 
 # The tools: the moto server and Azurite from `make deps`, Debian's rclone, phoenix (built
