@@ -95,9 +95,10 @@ fn step<'a>(run: &'a Value, id: &str) -> &'a Value {
 
 #[test]
 fn the_page_shows_a_run_live_and_a_click_approves_its_waiting_step() {
+    // The browser first: without one the test fails at once, saying how to install it.
+    let mut page = Chromium::start();
     let (_t, server, id) = started(GATED, "page-gated");
     let shots = artifacts();
-    let mut page = Chromium::start();
     page.open(&format!("http://{}/#token={ONCALL}&run={id}", server.addr));
     page.eval("window.notReloaded = true");
 
@@ -182,9 +183,9 @@ fn the_page_shows_a_run_live_and_a_click_approves_its_waiting_step() {
 
 #[test]
 fn the_page_asks_for_a_token_shows_a_failed_step_and_a_refusal_and_a_rejection_fails_the_run() {
+    let mut page = Chromium::start();
     let (_t, server, id) = started(LAGGING, "page-lagging");
     let shots = artifacts();
-    let mut page = Chromium::start();
     page.open(&format!("http://{}/#run={id}", server.addr));
     page.wait_until("the page to ask for a token", "!document.getElementById('token-form').hidden");
     page.fill("#token-input", VIEWER);
