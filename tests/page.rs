@@ -97,7 +97,7 @@ fn step<'a>(run: &'a Value, id: &str) -> &'a Value {
 fn the_page_shows_a_run_live_and_a_click_approves_its_waiting_step() {
     // The browser first: without one the test fails at once, saying how to install it.
     let mut page = Chromium::start();
-    let (_t, server, id) = started(GATED, "page-gated");
+    let (t, server, id) = started(GATED, "page-gated");
     let shots = artifacts();
     page.open(&format!("http://{}/#token={ONCALL}&run={id}", server.addr));
     page.eval("window.notReloaded = true");
@@ -148,6 +148,15 @@ fn the_page_shows_a_run_live_and_a_click_approves_its_waiting_step() {
         &format!("document.querySelector('#runs-body tr[data-run=\"{id}\"] .badge').textContent === 'succeeded'"),
     );
     page.screenshot(&shots.join("approve-3-succeeded.png"));
+
+    // The post-incident report downloads with the token.
+    let downloads = t.path().join("downloads");
+    page.call("Page.setDownloadBehavior", json!({ "behavior": "allow", "downloadPath": downloads }));
+    page.click("#run-report-md");
+    let report = downloads.join(format!("phoenix-report-{id}.md"));
+    crate::process::wait_for("the report to download", crate::chromium::PATIENCE, || report.exists());
+    let md = std::fs::read_to_string(&report).unwrap_or_default();
+    assert!(md.contains(&id) && md.contains("confirm"), "{md}");
 
     // The API recorded the click as the token's name.
     let run = server.run(&id);

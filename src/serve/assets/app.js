@@ -514,6 +514,36 @@
     loadRuns();
   }
 
+  /** Downloads the post-incident report (the request needs the token, so not a plain link). */
+  async function downloadReport(format) {
+    const msg = $("run-action-message");
+    msg.textContent = "";
+    const id = state.runId;
+    const headers = state.token ? { Authorization: `Bearer ${state.token}` } : {};
+    try {
+      const res = await fetch(`/api/v1/runs/${encodeURIComponent(id)}/report?format=${format}`, { headers, cache: "no-store" });
+      if (!res.ok) {
+        let message = `${res.status} ${res.statusText}`;
+        try {
+          message = (await res.json()).error || message;
+        } catch {
+          // not JSON: the status says it
+        }
+        if (res.status === 401) askToken(message);
+        msg.textContent = message;
+        return;
+      }
+      const url = URL.createObjectURL(await res.blob());
+      const a = el("a", { href: url, download: `phoenix-report-${id}.${format}`, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+    } catch (e) {
+      msg.textContent = e.message;
+    }
+  }
+
   // ---------------------------------------------------------------- the DAG
 
   const BOX = { w: 178, h: 64, gapX: 44, gapY: 16, pad: 16, lane: 26 };
@@ -777,6 +807,8 @@
     $("start-form").addEventListener("submit", startRun);
     $("run-cancel").addEventListener("click", () => runAction("cancel"));
     $("run-resume").addEventListener("click", () => runAction("resume"));
+    $("run-report-html").addEventListener("click", () => downloadReport("html"));
+    $("run-report-md").addEventListener("click", () => downloadReport("md"));
     window.addEventListener("hashchange", () => select(readFragment()));
     const first = readFragment();
     loadRuns();
