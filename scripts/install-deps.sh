@@ -15,6 +15,8 @@ have curl || need+=(curl)
 [ -x /usr/lib/postgresql/15/bin/initdb ] && [ -x /usr/lib/postgresql/15/bin/psql ] || need+=(postgresql-15)
 # tests/watch.rs has a real Prometheus scrape `phoenix watch --metrics`.
 [ -x /usr/bin/prometheus ] || need+=(prometheus)
+# tests/page.rs drives the served web page in headless Chromium over the DevTools Protocol.
+have chromium || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi

@@ -3,6 +3,10 @@
 
 #[path = "support/azurite.rs"]
 mod azurite;
+#[path = "support/cdp.rs"]
+mod cdp;
+#[path = "support/chromium.rs"]
+mod chromium;
 #[path = "support/health_server.rs"]
 mod health_server;
 #[path = "support/moto.rs"]
@@ -38,6 +42,7 @@ mod http_plugin;
 mod llm;
 mod locks;
 mod notify;
+mod page;
 mod plugins_cli;
 mod postgres_probe;
 mod postgres_replicate;
