@@ -88,8 +88,10 @@ fn status_runs_and_logs_answer_while_a_run_is_in_progress() {
     live.setup.then().args(["logs", &live.run]).run().success().stdout_contains("hello from first");
     live.setup.then().args(["status", "no-such-run"]).run().code(2);
 
-    live.release();
+    // Approved while `slow` still runs, so that the run never halts for want of a decision
+    // (it runs with --no-wait); then `slow` is let go.
     live.setup.then().args(["approve", &live.run, "gate", "--as", "ops"]).run().success();
+    live.release();
     let Live { setup, bg, run, .. } = live;
     let end = bg.wait(Duration::from_secs(60));
     assert_eq!(end.code, Some(0), "{}", end.stderr);

@@ -22,7 +22,35 @@ pub(super) fn query(
     local: impl FnOnce(&phoenix_engine::state::Store) -> Result<Value, String>,
 ) -> Result<Value, Exit> {
     let dir = state::dir(state_dir);
-    state::open(&dir).and_then(|access| ask(&dir, &access, &req, local)).map_err(fail)
+    with_store(&dir, &req, |v| v, local).map_err(fail)
+}
+
+/// Runs a request against the store: over the socket when another process owns it, else
+/// directly — also when that process ends while being asked (a run that halts as someone
+/// approves it): then the store is opened once it lets go.
+fn with_store<T>(
+    dir: &Path,
+    req: &Value,
+    remote: impl FnOnce(Value) -> T,
+    local: impl FnOnce(&phoenix_engine::state::Store) -> Result<T, String>,
+) -> Result<T, String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    loop {
+        let gone = match state::open(dir) {
+            Ok(Access::Direct(store)) => return local(&store),
+            Ok(Access::Owner) => match rt.block_on(control::ask_owner(dir, req)) {
+                Ok(answer) => return answer.map(remote),
+                Err(e) => e,
+            },
+            Err(e) if e.contains("does not answer") => e,
+            Err(e) => return Err(e),
+        };
+        if std::time::Instant::now() > deadline {
+            return Err(gone);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// Asks a store opened by `state::open`: directly, or over the socket of the process that owns it.
@@ -206,18 +234,13 @@ pub(crate) fn approve(
     let by = state::operator(operator);
     let dir = state::dir(state_dir);
     let verdict = if approved { "approved" } else { "rejected" };
-    let r = match state::open(&dir) {
-        Ok(Access::Owner) => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            rt.block_on(control::request(
-                &dir,
-                &json!({"op": "approve", "run": run, "step": step, "approved": approved, "by": by, "comment": comment}),
-            ))
-            .map(|_| format!("{verdict} `{step}` of run {run}; the run continues"))
-        }
-        Ok(Access::Direct(store)) => decide_stored(&store, run, step, approved, &by, comment),
-        Err(e) => Err(e),
-    };
+    let req = json!({"op": "approve", "run": run, "step": step, "approved": approved, "by": by, "comment": comment});
+    let r = with_store(
+        &dir,
+        &req,
+        |_| format!("{verdict} `{step}` of run {run}; the run continues"),
+        |store| decide_stored(store, run, step, approved, &by, comment.clone()),
+    );
     report(r, out)
 }
 
@@ -260,18 +283,15 @@ fn may_decide(
 pub(crate) fn cancel(state_dir: &Option<PathBuf>, run: &str, operator: Option<String>, out: Output) -> Exit {
     let by = state::operator(operator);
     let dir = state::dir(state_dir);
-    let r = match state::open(&dir) {
-        Ok(Access::Owner) => {
+    let r = with_store(
+        &dir,
+        &json!({"op": "cancel", "run": run, "by": by}),
+        |_| format!("cancelling run {run}: its running steps are being stopped"),
+        |store| {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            rt.block_on(control::request(&dir, &json!({"op": "cancel", "run": run, "by": by})))
-                .map(|_| format!("cancelling run {run}: its running steps are being stopped"))
-        }
-        Ok(Access::Direct(store)) => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            rt.block_on(cancel_stored(&store, run, &by))
-        }
-        Err(e) => Err(e),
-    };
+            rt.block_on(cancel_stored(store, run, &by))
+        },
+    );
     report(r, out)
 }
 

@@ -140,8 +140,16 @@ async fn handle(engine: &Engine, req: &Value) -> Value {
     }
 }
 
-/// Sends a request to the process that owns the store. `Err` when no process answers.
+/// Sends a request to the process that owns the store. `Err` when no process answers, or
+/// with the answer's error.
 pub async fn request(state_dir: &Path, req: &Value) -> Result<Value, String> {
+    ask_owner(state_dir, req).await.and_then(|answer| answer)
+}
+
+/// Sends a request to the process that owns the store: `Ok` with its answer (a result or
+/// its error), `Err` when it could not be asked or did not answer (it may have just ended:
+/// the store can then be opened directly).
+pub async fn ask_owner(state_dir: &Path, req: &Value) -> Result<Result<Value, String>, String> {
     let path = socket_path(state_dir);
     let mut stream = tokio::time::timeout(Duration::from_secs(5), UnixStream::connect(&path))
         .await
@@ -153,8 +161,8 @@ pub async fn request(state_dir: &Path, req: &Value) -> Result<Value, String> {
         .await
         .map_err(|_| "no answer within 30s".to_string())?
         .map_err(|e| e.to_string())?;
-    let v: Value = serde_json::from_str(&buf).map_err(|e| format!("bad answer: {e}"))?;
-    if v["ok"].as_bool() == Some(true) { Ok(v["result"].clone()) } else { Err(v["error"].as_str().unwrap_or("failed").to_string()) }
+    let v: Value = serde_json::from_str(&buf).map_err(|e| format!("no answer from the owner ({e})"))?;
+    Ok(if v["ok"].as_bool() == Some(true) { Ok(v["result"].clone()) } else { Err(v["error"].as_str().unwrap_or("failed").to_string()) })
 }
 
 /// Whether another process owns the store and answers.
