@@ -4,6 +4,7 @@
 
 pub(crate) mod side;
 mod sync;
+mod write;
 
 pub use sync::{StorageSync, StorageSyncInput};
 

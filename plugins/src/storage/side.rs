@@ -1,18 +1,11 @@
 //! One side of a sync: an S3 bucket or an Azure container under a prefix. Lists what is there,
-//! reads an object as a stream of chunks, writes one from such a stream holding at most one
-//! part in memory, deletes.
+//! reads an object as a stream of chunks, deletes; writing is in `write.rs`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::pin::Pin;
 
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use azure_core::request_options::Metadata;
-use azure_storage_blobs::blob::{BlobBlockType, BlockList};
-use azure_storage_blobs::prelude::{BlobClient, BlockId, Hash};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
-use md5::{Digest, Md5};
 
 use super::{Kind, Location};
 use crate::ActionCtx;
@@ -20,14 +13,14 @@ use crate::azure::session::Session;
 
 /// Where the source's identity is kept on a copy, to know next time that it is current.
 /// (Azure metadata names are C# identifiers: no dashes.)
-const TAG_S3: &str = "phoenix-source-etag";
-const TAG_AZURE: &str = "phoenix_source_etag";
+pub(super) const TAG_S3: &str = "phoenix-source-etag";
+pub(super) const TAG_AZURE: &str = "phoenix_source_etag";
 /// S3 parts (multipart uploads need at least 5 MiB but the last).
-const S3_PART: usize = 8 << 20;
+pub(super) const S3_PART: usize = 8 << 20;
 /// Azure blocks.
-const AZURE_BLOCK: usize = 4 << 20;
+pub(super) const AZURE_BLOCK: usize = 4 << 20;
 /// Objects up to this size are written in one request (fewer round trips than blocks).
-const SINGLE_PUT: usize = 8 << 20;
+pub(super) const SINGLE_PUT: usize = 8 << 20;
 
 /// An object as a listing shows it.
 #[derive(Debug, Clone)]
@@ -67,7 +60,7 @@ impl Side {
         }
     }
 
-    fn full(&self, key: &str) -> String {
+    pub(super) fn full(&self, key: &str) -> String {
         format!("{}{key}", self.at().prefix)
     }
 
@@ -165,119 +158,6 @@ impl Side {
         }
     }
 
-    /// The most a copy to this side holds in memory: the part being filled and the one being
-    /// sent.
-    pub(crate) fn buffer_bound(&self, size: u64) -> u64 {
-        if size <= SINGLE_PUT as u64 { size } else { 2 * self.part() as u64 }
-    }
-
-    fn part(&self) -> usize {
-        match self {
-            Side::S3 { .. } => S3_PART,
-            Side::Azure { .. } => AZURE_BLOCK,
-        }
-    }
-
-    /// Writes `key` from `chunks` (of `size` bytes in all), tagged with the source's ETag.
-    /// When the source's MD5 is known (`expected`), what was read must hash to it, or nothing
-    /// is committed. Returns the content's MD5.
-    pub(crate) async fn write(
-        &self,
-        ctx: &ActionCtx,
-        key: &str,
-        size: u64,
-        mut chunks: Chunks,
-        source_tag: &str,
-        expected: Option<[u8; 16]>,
-    ) -> Result<[u8; 16], String> {
-        let full = self.full(key);
-        let part = self.part();
-        let check = |digest: [u8; 16]| match expected {
-            Some(e) if e != digest => Err(format!(
-                "the bytes read hash to MD5 {} but the source's is {}: changed or corrupted in transit, not written",
-                hex(&digest),
-                hex(&e)
-            )),
-            _ => Ok(digest),
-        };
-        let mut md5 = Md5::new();
-        // Small objects: one request with the content's MD5, checked by the service.
-        if size as usize <= SINGLE_PUT {
-            let mut buf = BytesMut::with_capacity(size as usize);
-            while let Some(c) = chunks.next().await {
-                buf.extend_from_slice(&c?);
-            }
-            let body = buf.freeze();
-            let (md5, body) = hash(md5, body).await;
-            let digest = check(md5.finalize().into())?;
-            return self.put_whole(ctx, &full, body, digest, source_tag).await.map(|()| digest);
-        }
-        let mut parts = Parts::start(self, &full, source_tag).await?;
-        let mut buf = BytesMut::with_capacity(part);
-        loop {
-            let next = chunks.next().await.transpose();
-            let next = match next {
-                Ok(n) => n,
-                Err(e) => {
-                    parts.abort(self, &full).await;
-                    return Err(e);
-                }
-            };
-            let mut rest = next.clone().unwrap_or_default();
-            // Fill parts exactly; a full one is sent at once, the next starts empty.
-            while !rest.is_empty() || (next.is_none() && !buf.is_empty()) {
-                let take = rest.len().min(part - buf.len());
-                buf.extend_from_slice(&rest.split_to(take));
-                if buf.len() < part && next.is_some() {
-                    continue;
-                }
-                let piece = std::mem::replace(&mut buf, BytesMut::with_capacity(part)).freeze();
-                let (m, piece) = hash(md5, piece).await;
-                md5 = m;
-                if let Err(e) = parts.send(self, ctx, &full, piece).await {
-                    parts.abort(self, &full).await;
-                    return Err(e);
-                }
-            }
-            if next.is_none() {
-                break;
-            }
-        }
-        let digest = match check(md5.finalize().into()) {
-            Ok(d) => d,
-            Err(e) => {
-                parts.abort(self, &full).await;
-                return Err(e);
-            }
-        };
-        parts.finish(self, ctx, &full, digest, source_tag).await.map(|()| digest)
-    }
-
-    async fn put_whole(&self, ctx: &ActionCtx, full: &str, body: Bytes, md5: [u8; 16], source_tag: &str) -> Result<(), String> {
-        match self {
-            Side::S3 { client, at } => client
-                .put_object()
-                .bucket(&at.root)
-                .key(full)
-                .content_md5(azure_core::base64::encode(md5))
-                .metadata(TAG_S3, source_tag)
-                .body(ByteStream::from(body))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| format!("writing s3://{}/{full} failed: {}", at.root, crate::aws::describe(&e))),
-            Side::Azure { session, at } => {
-                let blob = session.container(&at.root).blob_client(full);
-                let put = blob.put_block_blob(body).hash(Hash::MD5(md5)).metadata(metadata(source_tag));
-                session
-                    .call_ok(ctx, &format!("writing azblob://{}/{full}", at.root), put.into_future())
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
-        }
-    }
-
     /// Deletes `key`.
     pub(crate) async fn delete(&self, ctx: &ActionCtx, key: &str) -> Result<(), String> {
         let full = self.full(key);
@@ -305,123 +185,3 @@ impl Side {
         self.at().kind
     }
 }
-
-/// Feeds `piece` to the hash; a large piece on a blocking thread, so that hashing one copy's
-/// part does not hold up the others' network traffic on the event loop.
-async fn hash(mut md5: Md5, piece: Bytes) -> (Md5, Bytes) {
-    if piece.len() < 256 << 10 {
-        md5.update(&piece);
-        return (md5, piece);
-    }
-    let keep = piece.clone();
-    match tokio::task::spawn_blocking(move || {
-        md5.update(&piece);
-        md5
-    })
-    .await
-    {
-        Ok(m) => (m, keep),
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
-}
-
-fn hex(d: &[u8; 16]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn metadata(source_tag: &str) -> Metadata {
-    let mut m = Metadata::new();
-    m.insert(TAG_AZURE, source_tag.to_string());
-    m
-}
-
-/// A multipart upload (S3) or a block list (Azure) in progress.
-enum Parts {
-    S3 { upload_id: String, done: Vec<CompletedPart> },
-    Azure { blob: BlobClient, blocks: BlockList },
-}
-
-impl Parts {
-    async fn start(side: &Side, full: &str, source_tag: &str) -> Result<Parts, String> {
-        match side {
-            Side::S3 { client, at } => {
-                let out = client
-                    .create_multipart_upload()
-                    .bucket(&at.root)
-                    .key(full)
-                    .metadata(TAG_S3, source_tag)
-                    .send()
-                    .await
-                    .map_err(|e| format!("starting the upload of s3://{}/{full} failed: {}", at.root, crate::aws::describe(&e)))?;
-                Ok(Parts::S3 { upload_id: out.upload_id().unwrap_or_default().to_string(), done: vec![] })
-            }
-            Side::Azure { session, at } => {
-                Ok(Parts::Azure { blob: session.container(&at.root).blob_client(full), blocks: BlockList::default() })
-            }
-        }
-    }
-
-    async fn send(&mut self, side: &Side, ctx: &ActionCtx, full: &str, piece: Bytes) -> Result<(), String> {
-        match (self, side) {
-            (Parts::S3 { upload_id, done }, Side::S3 { client, at }) => {
-                let n = done.len() as i32 + 1;
-                let out = client
-                    .upload_part()
-                    .bucket(&at.root)
-                    .key(full)
-                    .upload_id(upload_id.as_str())
-                    .part_number(n)
-                    .body(ByteStream::from(piece))
-                    .send()
-                    .await
-                    .map_err(|e| format!("writing part {n} of s3://{}/{full} failed: {}", at.root, crate::aws::describe(&e)))?;
-                done.push(CompletedPart::builder().part_number(n).set_e_tag(out.e_tag().map(str::to_string)).build());
-                Ok(())
-            }
-            (Parts::Azure { blob, blocks }, Side::Azure { session, at }) => {
-                // Block ids of one blob must all have the same length.
-                let id = BlockId::new(format!("phoenix-{:06}", blocks.blocks.len()).into_bytes());
-                let what = format!("writing block {} of azblob://{}/{full}", blocks.blocks.len() + 1, at.root);
-                session.call_ok(ctx, &what, blob.put_block(id.clone(), piece).into_future()).await.map_err(|e| e.to_string())?;
-                blocks.blocks.push(BlobBlockType::new_uncommitted(id));
-                Ok(())
-            }
-            _ => Err("an upload of one kind sent to the other".into()),
-        }
-    }
-
-    async fn finish(self, side: &Side, ctx: &ActionCtx, full: &str, md5: [u8; 16], source_tag: &str) -> Result<(), String> {
-        match (self, side) {
-            (Parts::S3 { upload_id, done }, Side::S3 { client, at }) => client
-                .complete_multipart_upload()
-                .bucket(&at.root)
-                .key(full)
-                .upload_id(upload_id)
-                .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| format!("completing s3://{}/{full} failed: {}", at.root, crate::aws::describe(&e))),
-            (Parts::Azure { blob, blocks }, Side::Azure { session, at }) => {
-                let commit = blob.put_block_list(blocks).content_md5(md5).metadata(metadata(source_tag));
-                session
-                    .call_ok(ctx, &format!("committing azblob://{}/{full}", at.root), commit.into_future())
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
-            _ => Err("an upload of one kind finished on the other".into()),
-        }
-    }
-
-    /// Abandons an S3 multipart upload (Azure drops uncommitted blocks by itself).
-    async fn abort(&self, side: &Side, full: &str) {
-        if let (Parts::S3 { upload_id, .. }, Side::S3 { client, at }) = (self, side) {
-            let _ = client.abort_multipart_upload().bucket(&at.root).key(full).upload_id(upload_id).send().await;
-        }
-    }
-}
-
-/// Metadata as the SDKs hand it to us, for tests.
-#[allow(dead_code)]
-fn _unused(_: HashMap<String, String>) {}
