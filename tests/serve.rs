@@ -50,6 +50,16 @@ fn the_api_starts_a_run_and_a_named_token_approves_it() {
     let (status, v) = server.call("POST", "/api/v1/runs", Some(ONCALL), Some(start));
     assert_eq!((status, v["holder"].as_str()), (409, Some(id.as_str())), "{v}");
 
+    // A second engine on the same store is refused, and told to use the API.
+    let out = std::process::Command::new(crate::process::phoenix_bin())
+        .arg("--state")
+        .arg(&server.state)
+        .args(["run", "runbooks/gated.yaml"])
+        .current_dir(t.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.code() == Some(2) && err.contains("it is `phoenix serve`") && err.contains("POST /api/v1/runs"), "{err}");
     // The CLI talks to the server that owns the store.
     let out =
         std::process::Command::new(crate::process::phoenix_bin()).arg("--state").arg(&server.state).args(["status", &id]).output().unwrap();

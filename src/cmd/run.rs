@@ -50,13 +50,24 @@ pub(crate) fn engine_for(
         Ok(Access::Owner) => {
             eprintln!("error: another phoenix process owns the state directory {} (one process at a time):", dir.display());
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            let runs = std::thread::spawn({
+            let (owner, runs) = std::thread::spawn({
                 let dir = dir.to_path_buf();
-                move || rt.block_on(phoenix_engine::exec::control::request(&dir, &serde_json::json!({"op": "runs"})))
+                move || {
+                    let ask = |op: &str| rt.block_on(phoenix_engine::exec::control::request(&dir, &serde_json::json!({"op": op}))).ok();
+                    (ask("owner"), ask("runs"))
+                }
             })
             .join()
-            .ok()
-            .and_then(Result::ok);
+            .unwrap_or_default();
+            if owner.as_ref().is_some_and(|o| o["operator"] == crate::serve::OPERATOR) {
+                eprintln!(
+                    "  it is `phoenix serve` (pid {}): start and resume runs through its API",
+                    owner.as_ref().map_or(serde_json::Value::Null, |o| o["pid"].clone())
+                );
+                eprintln!(
+                    "    POST /api/v1/runs {{\"runbook\": \"NAME\", \"params\": {{…}}}}    POST /api/v1/runs/RUN/resume   (docs/serve.md)"
+                );
+            }
             for r in runs.as_ref().and_then(|v| v["runs"].as_array()).into_iter().flatten().filter(|r| r["status"] == "running") {
                 let id = r["id"].as_str().unwrap_or("");
                 eprintln!(

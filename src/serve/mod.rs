@@ -40,6 +40,9 @@ pub(crate) struct App {
     tasks: Mutex<Vec<JoinHandle<Result<phoenix_engine::exec::Outcome, phoenix_engine::exec::RunError>>>>,
 }
 
+/// Who the server is, as an engine operator (the control socket's `owner` answer).
+pub(crate) const OPERATOR: &str = "phoenix-serve";
+
 pub(crate) fn stamp() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
@@ -83,7 +86,7 @@ pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Pat
         let shutdown = CancellationToken::new();
         let run_metrics = Arc::new(metrics::RunMetrics::default());
         let observer = Arc::new(observer::ServeObserver::new(run_metrics.clone()));
-        let engine = match engine_for(&dir, Some("phoenix-serve".into()), observer.clone(), shutdown.clone()) {
+        let engine = match engine_for(&dir, Some(OPERATOR.into()), observer.clone(), shutdown.clone()) {
             Ok(e) => e,
             Err(x) => return x,
         };

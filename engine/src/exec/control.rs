@@ -105,6 +105,7 @@ async fn handle(engine: &Engine, req: &Value) -> Value {
     let run = req["run"].as_str();
     match req["op"].as_str().unwrap_or_default() {
         "runs" => views::runs(store).map_or_else(err, ok),
+        "owner" => ok(json!({ "operator": engine.inner.opts.operator, "pid": std::process::id() })),
         "status" => match views::status(store, run) {
             Ok(Some(v)) => ok(v),
             Ok(None) => err(format!("no run `{}`", run.unwrap_or("(latest)"))),
