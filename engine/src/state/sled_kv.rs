@@ -180,19 +180,15 @@ fn decode(mut p: &[u8]) -> Option<Ops> {
 }
 
 impl SledKv {
-    /// One op at a time, not as a sled batch: a batch seals sled's write buffer (a write and
-    /// two `sync_file_range` calls per commit). The log's record is what makes the batch
-    /// atomic: after a crash it is replayed whole, and within this process nothing reads
-    /// between two ops (callers hold the store for the whole apply).
     fn apply_to_sled(&self, ops: Ops) -> Result<(), String> {
+        let mut batch = sled::Batch::default();
         for (k, v) in ops {
             match v {
-                Some(v) => self.db.insert(k, v).map(|_| ()),
-                None => self.db.remove(k).map(|_| ()),
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
             }
-            .map_err(|e| e.to_string())?;
         }
-        Ok(())
+        self.db.apply_batch(batch).map_err(|e| e.to_string())
     }
 
     /// Puts everything in sled on stable storage (when `flush_sled`: something was written
@@ -229,13 +225,7 @@ impl Kv for SledKv {
         }
     }
     fn apply(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), String> {
-        self.commit(ops, false)
-    }
-    fn commit(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>, durable: bool) -> Result<(), String> {
         let mut wal = self.wal.lock().expect("poisoned");
-        if ops.is_empty() {
-            return if durable { sync(&mut wal) } else { Ok(()) };
-        }
         let size = encode(&ops, 0).len() as u64;
         if wal.pos + size > LOG_BYTES && wal.pos > 0 {
             // Full: what the log holds goes to sled's files first.
@@ -247,26 +237,16 @@ impl Kv for SledKv {
         wal.file.write_all(&record).map_err(|e| format!("writing the state store's log: {e}"))?;
         wal.pos += size;
         wal.unsynced = true;
-        // A durable batch is on disk in the log before sled holds any of it: sled writes its
-        // buffers whenever they fill, and a power cut must never find half a batch there
-        // without the whole of it in the log. (A batch that is not durable holds output
-        // lines only, which may be lost.)
-        if durable {
-            sync(&mut wal)?;
-        }
         self.apply_to_sled(ops)
     }
     fn flush(&self) -> Result<(), String> {
-        sync(&mut self.wal.lock().expect("poisoned"))
+        let mut wal = self.wal.lock().expect("poisoned");
+        if wal.unsynced {
+            wal.file.sync_data().map_err(|e| format!("fdatasync of the state store's log: {e}"))?;
+            wal.unsynced = false;
+        }
+        Ok(())
     }
-}
-
-fn sync(wal: &mut Wal) -> Result<(), String> {
-    if wal.unsynced {
-        wal.file.sync_data().map_err(|e| format!("fdatasync of the state store's log: {e}"))?;
-        wal.unsynced = false;
-    }
-    Ok(())
 }
 
 impl Drop for SledKv {
