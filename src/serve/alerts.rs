@@ -166,7 +166,8 @@ pub(crate) async fn handle(app: &App, n: Notification, by: &str) -> Handled {
             app.metrics.alert("resolved", 1);
             out.resolved.push(g.run);
         }
-        (false, None) => out.unrouted += 0,
+        // Resolved, but this route never started a run for the group: nothing to record.
+        (false, None) => {}
     }
     out
 }

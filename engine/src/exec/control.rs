@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -169,9 +169,4 @@ pub async fn ask_owner(state_dir: &Path, req: &Value) -> Result<Result<Value, St
 /// Whether another process owns the store and answers.
 pub fn owner_alive(state_dir: &Path) -> bool {
     std::os::unix::net::UnixStream::connect(socket_path(state_dir)).is_ok()
-}
-
-#[allow(dead_code)]
-fn _assert_send(e: Arc<Engine>) -> impl Send {
-    e
 }

@@ -13,7 +13,6 @@
 //! 5. Verification lists the destination again: every source object must be there, current
 //!    (when nothing was copied or deleted, the first listing showed that already).
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -268,6 +267,3 @@ fn human(bytes: u64) -> String {
         b => format!("{b} B"),
     }
 }
-
-#[allow(dead_code)]
-fn _unused(_: BTreeMap<String, Entry>) {}
