@@ -3,7 +3,9 @@
 //! Each trial generates a DAG of `exec` steps that append `start ID` / `done ID` to a ledger,
 //! starts `phoenix run`, and crashes the whole process tree at a random instant (phoenix and
 //! the steps' processes are frozen, then SIGKILLed: what a dying machine does). Sometimes the
-//! first resume is crashed too. The last `phoenix resume` must finish the run.
+//! first resume is crashed too. The last `phoenix resume` must finish the run. Every other
+//! trial gives the store's write-ahead log its smallest size, so that sled's own writes (at
+//! the log's rounds) are hit by crashes as often as the log's.
 //!
 //! What is proved, for every crash, from the ledger and the store as the crash left it:
 //! - a step started only after its `running` state and its needs' success were durable;
@@ -288,11 +290,17 @@ fn check(needs: &[Vec<usize>], lines: &[Line], crashes: &[Crash], f: &mut Figure
     Ok(())
 }
 
-fn start(state: &Path, dir: &Path, args: &[&str]) -> process::Background {
-    let mut all = vec!["--state", state.to_str().expect("utf-8 path")];
-    all.extend(args);
-    all.push("--no-wait");
-    process::Background::start(dir, &all)
+/// Starts `phoenix --state STATE ARGS --no-wait`. With `small_log`, the store's write-ahead
+/// log is as small as it may be, so that sled takes the log's records every few commits (and
+/// a commit larger than the log goes to sled directly): crashes then land in sled's writes
+/// too, not only in the log's.
+fn start(state: &Path, dir: &Path, args: &[&str], small_log: bool) -> process::Background {
+    let mut cmd = Command::new(process::phoenix_bin());
+    cmd.arg("--state").arg(state).args(args).arg("--no-wait").current_dir(dir);
+    if small_log {
+        cmd.env("PHOENIX_STATE_LOG_BYTES", "4096");
+    }
+    process::Background::spawn(cmd, dir)
 }
 
 fn the_run(state: &Path) -> Result<Option<String>, String> {
@@ -318,10 +326,11 @@ fn trial(seed: u64, typical: Duration, f: &mut Figures) -> Result<bool, String> 
     let mut crashes: Vec<Crash> = vec![];
     let mut run_id: Option<String> = None;
     let mut finished = false;
+    let small_log = seed % 2 == 1;
     for phase in 0..=planned {
         let mut child = match &run_id {
-            None => start(&state, dir, &["run", "crash.yaml"]),
-            Some(r) => start(&state, dir, &["resume", r]),
+            None => start(&state, dir, &["run", "crash.yaml"], small_log),
+            Some(r) => start(&state, dir, &["resume", r], small_log),
         };
         if phase < planned {
             // Now and then aim at the first milliseconds, where the run is not yet recorded;
@@ -423,7 +432,7 @@ fn calibrate() -> Duration {
         let _ = std::fs::remove_file(&ledger);
         let state = tmp.path().join(format!("state{}", times.len()));
         let t = Instant::now();
-        let end = start(&state, tmp.path(), &["run", "crash.yaml"]).wait(HANG);
+        let end = start(&state, tmp.path(), &["run", "crash.yaml"], false).wait(HANG);
         times.push(t.elapsed());
         assert_eq!(end.code, Some(0), "the calibration run failed:\n{}", end.stderr);
         let lines = read_ledger(&ledger, &[]).expect("ledger");

@@ -18,6 +18,14 @@ pub trait Kv: Send + Sync {
     fn apply(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), String>;
     /// Returns once everything applied so far is on stable storage.
     fn flush(&self) -> Result<(), String>;
+    /// Applies a batch; with `durable`, returns only once it (and all before it) is on
+    /// stable storage.
+    fn commit(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>, durable: bool) -> Result<(), String> {
+        if !ops.is_empty() {
+            self.apply(ops)?;
+        }
+        if durable { self.flush() } else { Ok(()) }
+    }
 }
 
 /// An in-memory backend, for tests.

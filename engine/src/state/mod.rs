@@ -1,6 +1,7 @@
 //! Durable state: runs, steps, events, logs, locks and level history.
 //!
-//! Everything lives in one ordered key-value space (sled on disk, a map in tests) under
+//! Everything lives in one ordered key-value space (sled on disk behind a write-ahead log, a
+//! map in tests) under
 //! prefixed keys, so that one batch can carry every transition of a scheduling round and
 //! one flush makes them all durable together (group commit).
 
@@ -8,6 +9,7 @@ mod kv;
 mod records;
 mod sled_kv;
 mod store;
+mod wal;
 
 pub use kv::{Entry, Kv, MemKv};
 pub use records::{

@@ -129,13 +129,7 @@ impl Store {
 
     /// Applies a batch atomically; with `durable`, returns only once it is on disk.
     pub fn commit(&self, batch: Batch, durable: bool) -> Result<(), StoreError> {
-        if !batch.ops.is_empty() {
-            self.kv.apply(batch.ops)?;
-        }
-        if durable {
-            self.kv.flush()?;
-        }
-        Ok(())
+        Ok(self.kv.commit(batch.ops, durable)?)
     }
 
     /// Makes everything applied so far durable.
