@@ -43,15 +43,18 @@ impl Display {
     }
 
     fn line(&self, st: &mut State, text: &str) {
-        let mut err = std::io::stderr().lock();
+        // One write per line (stderr is unbuffered): a line is never interleaved with
+        // another process's output, and costs one system call.
+        let mut buf = Vec::with_capacity(text.len() + 32);
         if st.status_shown {
-            let _ = write!(err, "\r\x1b[2K");
+            buf.extend_from_slice(b"\r\x1b[2K");
         }
-        let _ = writeln!(err, "{} {text}", self.paint("2", &Self::stamp()));
+        let _ = writeln!(buf, "{} {text}", self.paint("2", &Self::stamp()));
         st.status_shown = false;
         if self.tty {
-            self.status(st, &mut err);
+            self.status(st, &mut buf);
         }
+        let _ = std::io::stderr().lock().write_all(&buf);
     }
 
     fn status(&self, st: &mut State, err: &mut impl Write) {
