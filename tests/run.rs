@@ -289,6 +289,35 @@ fn on_failure_runs_when_the_run_fails_and_sees_step_statuses() {
 }
 
 #[test]
+fn outputs_that_cannot_be_rendered_fail_the_run_and_on_failure_runs() {
+    let rb = r#"version: 1
+name: reporting
+steps:
+  get:
+    uses: exec
+    with: { cmd: [echo, '{"region": "eastus"}'], parse: json }
+outputs:
+  region: "{{ steps.get.outputs.json.region }}"
+  zone: "{{ steps.get.outputs.json.placement.zone }}"
+on_failure:
+  notify:
+    uses: exec
+    with:
+      script: |
+        echo {{ run.error }} > notified
+"#;
+    let out = run(rb).code(1);
+    let note = lines(&out.path().join("notified"));
+    assert_eq!(note.len(), 1, "{note:?}");
+    assert!(note[0].starts_with("outputs.zone: "), "on_failure sees why: {note:?}");
+    let s = status(&out);
+    assert_eq!(s["status"], "failed");
+    assert!(s["error"].as_str().unwrap().starts_with("outputs.zone: "), "{s:#}");
+    assert_eq!(step(&s, "get")["status"], "succeeded");
+    assert_eq!(step(&s, "notify")["status"], "succeeded");
+}
+
+#[test]
 fn on_failure_does_not_run_when_the_run_succeeds() {
     let out = run(WITH_ON_FAILURE).success();
     assert!(!out.path().join("notified").exists(), "on_failure ran although nothing failed");

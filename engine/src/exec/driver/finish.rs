@@ -57,6 +57,12 @@ impl Driver {
                     return self.finish(RunStatus::Halted, Some(why.clone())).map(|_| Some(Outcome::Halted(why)));
                 }
                 if failed.is_empty() {
+                    // The runbook's outputs are part of success: one that cannot be rendered
+                    // fails the run, and on_failure runs as for a failed step.
+                    let outputs = match self.render_outputs() {
+                        Ok(o) => o,
+                        Err(e) => return self.begin_on_failure(e, &[]),
+                    };
                     // The on_failure steps will not run: say so rather than leave them pending.
                     for i in 0..self.fail.len() {
                         if self.fail[i].status == StepStatus::Pending {
@@ -64,26 +70,11 @@ impl Driver {
                             self.transition((PlanKind::OnFailure, i, None), StepStatus::Skipped, Some("the run did not fail".into()));
                         }
                     }
-                    let outputs = self.render_outputs();
-                    return match outputs {
-                        Ok(o) => {
-                            self.run.outputs = Some(o);
-                            self.finish(RunStatus::Succeeded, None).map(|_| Some(Outcome::Succeeded))
-                        }
-                        Err(e) => self.finish(RunStatus::Failed, Some(e.clone())).map(|_| Some(Outcome::Failed(e))),
-                    };
+                    self.run.outputs = Some(outputs);
+                    return self.finish(RunStatus::Succeeded, None).map(|_| Some(Outcome::Succeeded));
                 }
                 let why = format!("step(s) failed: {}", failed.join(", "));
-                self.run.error = Some(why.clone());
-                if self.fail.is_empty() {
-                    return self.finish(RunStatus::Failed, Some(why.clone())).map(|_| Some(Outcome::Failed(why)));
-                }
-                // on_failure steps see the failure in `run`.
-                self.ctx.run["status"] = json!("failed");
-                self.ctx.run["failed_steps"] = json!(failed);
-                self.ctx.run["error"] = json!(why);
-                self.phase = PlanKind::OnFailure;
-                Ok(None)
+                self.begin_on_failure(why, &failed)
             }
             PlanKind::OnFailure => {
                 let why = self.run.error.clone().unwrap_or_else(|| "a step failed".into());
@@ -92,6 +83,20 @@ impl Driver {
                 self.finish(RunStatus::Failed, Some(why.clone())).map(|_| Some(Outcome::Failed(why)))
             }
         }
+    }
+
+    /// The main plan failed (`why`; `failed` names its failed steps): the on_failure steps
+    /// run next, seeing the failure in `run`, or the run ends failed when there are none.
+    fn begin_on_failure(&mut self, why: String, failed: &[String]) -> Result<Option<Outcome>, RunError> {
+        self.run.error = Some(why.clone());
+        if self.fail.is_empty() {
+            return self.finish(RunStatus::Failed, Some(why.clone())).map(|_| Some(Outcome::Failed(why)));
+        }
+        self.ctx.run["status"] = json!("failed");
+        self.ctx.run["failed_steps"] = json!(failed);
+        self.ctx.run["error"] = json!(why);
+        self.phase = PlanKind::OnFailure;
+        Ok(None)
     }
 
     pub(super) fn render_outputs(&self) -> Result<Value, String> {
