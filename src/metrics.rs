@@ -32,46 +32,109 @@ impl Metrics {
         self.last_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     }
 
-    /// The text exposition format (version 0.0.4).
-    pub(crate) fn render(&self) -> String {
+    /// This runbook's metric families, in exposition order.
+    fn families(&self) -> Vec<Family> {
         let rb = label(&self.runbook);
-        let mut o = String::new();
-        let family = |o: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
-        family(&mut o, "phoenix_health_evaluations_total", "counter", "Evaluations of the runbook's signals.");
-        let _ = writeln!(o, "phoenix_health_evaluations_total{{runbook=\"{rb}\"}} {}", self.evaluations);
-        let Some(score) = &self.score else { return o };
-        family(&mut o, "phoenix_health_last_evaluation_timestamp_seconds", "gauge", "When the last evaluation ended.");
-        let _ = writeln!(o, "phoenix_health_last_evaluation_timestamp_seconds{{runbook=\"{rb}\"}} {}", self.last_at);
-        family(&mut o, "phoenix_health_score", "gauge", "The sum of the signals' weights.");
-        let _ = writeln!(o, "phoenix_health_score{{runbook=\"{rb}\"}} {}", score["total"].as_f64().unwrap_or(0.0));
+        let mut out = vec![Family::new(
+            "phoenix_health_evaluations_total",
+            "counter",
+            "Evaluations of the runbook's signals.",
+            vec![format!("phoenix_health_evaluations_total{{runbook=\"{rb}\"}} {}", self.evaluations)],
+        )];
+        let Some(score) = &self.score else { return out };
         let signals = score["signals"].as_object().cloned().unwrap_or_default();
-        family(&mut o, "phoenix_health_signal_weight", "gauge", "Each signal's weight in the score.");
-        for (name, s) in &signals {
-            let _ = writeln!(
-                o,
-                "phoenix_health_signal_weight{{runbook=\"{rb}\",signal=\"{}\"}} {}",
-                label(name),
-                s["weight"].as_f64().unwrap_or(0.0)
-            );
-        }
-        family(&mut o, "phoenix_health_signal_up", "gauge", "1 if the signal's probe succeeded.");
-        for (name, s) in &signals {
-            let up = u8::from(s["status"] == "succeeded");
-            let _ = writeln!(o, "phoenix_health_signal_up{{runbook=\"{rb}\",signal=\"{}\"}} {up}", label(name));
-        }
+        out.push(Family::new(
+            "phoenix_health_last_evaluation_timestamp_seconds",
+            "gauge",
+            "When the last evaluation ended.",
+            vec![format!("phoenix_health_last_evaluation_timestamp_seconds{{runbook=\"{rb}\"}} {}", self.last_at)],
+        ));
+        out.push(Family::new(
+            "phoenix_health_score",
+            "gauge",
+            "The sum of the signals' weights.",
+            vec![format!("phoenix_health_score{{runbook=\"{rb}\"}} {}", score["total"].as_f64().unwrap_or(0.0))],
+        ));
+        out.push(Family::new(
+            "phoenix_health_signal_weight",
+            "gauge",
+            "Each signal's weight in the score.",
+            signals
+                .iter()
+                .map(|(name, s)| {
+                    format!(
+                        "phoenix_health_signal_weight{{runbook=\"{rb}\",signal=\"{}\"}} {}",
+                        label(name),
+                        s["weight"].as_f64().unwrap_or(0.0)
+                    )
+                })
+                .collect(),
+        ));
+        out.push(Family::new(
+            "phoenix_health_signal_up",
+            "gauge",
+            "1 if the signal's probe succeeded.",
+            signals
+                .iter()
+                .map(|(name, s)| {
+                    format!(
+                        "phoenix_health_signal_up{{runbook=\"{rb}\",signal=\"{}\"}} {}",
+                        label(name),
+                        u8::from(s["status"] == "succeeded")
+                    )
+                })
+                .collect(),
+        ));
         for (metric, key, help) in [
             ("phoenix_health_level", "level", "1 for the confirmed level (after `for`), 0 for the others."),
             ("phoenix_health_raw_level", "raw_level", "1 for the level the score alone gives, 0 for the others."),
         ] {
-            family(&mut o, metric, "gauge", help);
-            for l in &self.levels {
-                let _ = writeln!(o, "{metric}{{runbook=\"{rb}\",level=\"{}\"}} {}", label(l), u8::from(score[key] == l.as_str()));
+            let samples = self
+                .levels
+                .iter()
+                .map(|l| format!("{metric}{{runbook=\"{rb}\",level=\"{}\"}} {}", label(l), u8::from(score[key] == l.as_str())))
+                .collect();
+            out.push(Family::new(metric, "gauge", help, samples));
+        }
+        out
+    }
+}
+
+/// One metric family: its samples follow its HELP and TYPE lines, all together.
+struct Family {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    samples: Vec<String>,
+}
+
+impl Family {
+    fn new(name: &'static str, kind: &'static str, help: &'static str, samples: Vec<String>) -> Family {
+        Family { name, kind, help, samples }
+    }
+}
+
+/// The text exposition format (version 0.0.4) of several runbooks' health: each family once,
+/// with every runbook's samples under it (a family split in two is invalid OpenMetrics).
+pub(crate) fn render(all: &[Shared]) -> String {
+    let mut merged: Vec<Family> = Vec::new();
+    for m in all {
+        for f in m.lock().expect("metrics").families() {
+            match merged.iter_mut().find(|e| e.name == f.name) {
+                Some(e) => e.samples.extend(f.samples),
+                None => merged.push(f),
             }
         }
-        o
     }
+    let mut o = String::new();
+    for f in merged {
+        let _ = writeln!(o, "# HELP {} {}\n# TYPE {} {}", f.name, f.help, f.name, f.kind);
+        for s in f.samples {
+            o.push_str(&s);
+            o.push('\n');
+        }
+    }
+    o
 }
 
 /// Escapes a label value.
@@ -98,7 +161,7 @@ pub(crate) async fn serve(addr: &str, metrics: Shared) -> std::io::Result<()> {
                 let mut parts = line.split_whitespace();
                 let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
                 let (status, ctype, body) = if method == "GET" && path.split('?').next() == Some("/metrics") {
-                    ("200 OK", "text/plain; version=0.0.4; charset=utf-8", metrics.lock().expect("metrics").render())
+                    ("200 OK", "text/plain; version=0.0.4; charset=utf-8", render(std::slice::from_ref(&metrics)))
                 } else {
                     ("404 Not Found", "text/plain; charset=utf-8", "not found: try /metrics\n".to_string())
                 };
@@ -112,4 +175,38 @@ pub(crate) async fn serve(addr: &str, metrics: Shared) -> std::io::Result<()> {
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_family_is_whole_whatever_the_number_of_runbooks() {
+        let levels = vec!["normal".to_string(), "dr".to_string()];
+        let a = Metrics::new("eu", levels.clone());
+        let b = Metrics::new("us", levels);
+        let score = serde_json::json!({
+            "total": 3, "level": "dr", "raw_level": "dr",
+            "signals": { "db": { "weight": 3, "status": "succeeded" }, "web": { "weight": 0, "status": "failed" } }
+        });
+        a.lock().unwrap().record(&score);
+        b.lock().unwrap().record(&score);
+        let text = render(&[a, b]);
+        let mut seen = Vec::new();
+        let mut current = String::new();
+        for line in text.lines() {
+            if let Some(name) = line.strip_prefix("# TYPE ") {
+                current = name.split(' ').next().unwrap().to_string();
+                assert!(!seen.contains(&current), "{current} declared twice:\n{text}");
+                seen.push(current.clone());
+            } else if !line.starts_with('#') {
+                let name = line.split(['{', ' ']).next().unwrap();
+                assert_eq!(name, current, "a sample outside its family:\n{text}");
+            }
+        }
+        assert_eq!(seen.len(), 7, "{text}");
+        assert!(text.contains("phoenix_health_score{runbook=\"eu\"} 3\nphoenix_health_score{runbook=\"us\"} 3\n"), "{text}");
+        assert!(text.contains("phoenix_health_signal_up{runbook=\"us\",signal=\"web\"} 0"), "{text}");
+    }
 }

@@ -53,7 +53,7 @@ impl RunMetrics {
         *self.inner.lock().expect("poisoned").alerts.entry(outcome.to_string()).or_default() += n;
     }
 
-    /// The exposition text (format 0.0.4), health metrics of watched runbooks appended.
+    /// The exposition text (format 0.0.4), the health metrics of watched runbooks after it.
     pub(crate) fn render(&self, store: &Store, health: &[crate::metrics::Shared]) -> String {
         let mut o = String::new();
         let family = |o: &mut String, name: &str, kind: &str, help: &str| {
@@ -87,17 +87,7 @@ impl RunMetrics {
             let _ = writeln!(o, "phoenix_alerts_total{{outcome=\"{}\"}} {n}", label(outcome));
         }
         drop(m);
-        let mut seen = std::collections::HashSet::new();
-        for h in health {
-            let text = h.lock().expect("metrics").render();
-            // HELP/TYPE once per family, whatever the number of watched runbooks.
-            for line in text.lines() {
-                if !line.starts_with('#') || seen.insert(line.to_string()) {
-                    o.push_str(line);
-                    o.push('\n');
-                }
-            }
-        }
+        o.push_str(&crate::metrics::render(health));
         o
     }
 }
