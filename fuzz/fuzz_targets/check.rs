@@ -7,8 +7,9 @@ use std::path::Path;
 pub fn load_and_check(text: &str) {
     let loaded = phoenix_engine::load_str(text, Path::new("fuzz.yaml"));
     assert_eq!(loaded.runbook.is_some(), loaded.diagnostics.is_empty(), "a runbook comes with no diagnostics, and only then");
-    // Lines as YAML counts them: `\n`, `\r\n` and a lone `\r` each end one.
-    let lines = text.split('\n').flat_map(|l| l.strip_suffix('\r').unwrap_or(l).split('\r')).count();
+    // Lines as YAML counts them: `\n`, `\r\n` and a lone `\r` each end one (the end of the
+    // file after a last break is the start of one more line, where a diagnostic may point).
+    let lines = 1 + text.replace("\r\n", "\n").chars().filter(|&c| c == '\n' || c == '\r').count();
     for d in &loaded.diagnostics {
         let span = d.span.expect("a diagnostic of a loaded text is placed");
         assert!(span.line >= 1 && span.col >= 1, "1-based position: {d:?}");
