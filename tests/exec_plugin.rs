@@ -138,6 +138,73 @@ steps:
     assert_eq!(step(&status(&out), "argv")["outputs"]["stdout"], EVIL);
 }
 
+/// Worse still: double quotes, backquotes, backslashes, and a line that would end a
+/// here-document.
+const EVIL_EVERYWHERE: &str = "a \"$(touch pwned1)\" `touch pwned2` \\\" ' \\$HOME\nEOF\ntouch pwned3";
+
+#[test]
+fn a_value_is_quoted_for_where_it_stands_in_the_script() {
+    // What people write: bare, in double quotes, in single quotes, in `$( )`, in comments,
+    // in here-documents. bash must read the value back exactly, and run none of it.
+    let yaml = r#"version: 1
+name: quoting
+params:
+  evil: { type: string }
+steps:
+  s:
+    uses: exec
+    with:
+      script: |
+        printf '%s' {{ params.evil }} > bare.out
+        printf '%s' "{{ params.evil }}" > double.out
+        printf '%s' 'x{{ params.evil }}x' > single.out
+        printf '%s' "$(printf '%s' {{ params.evil }})" > command.out
+        printf '%s' "in $(printf '%s' "{{ params.evil }}") too" > nested.out
+        # a comment quoting {{ params.evil }}
+        cat > heredoc.out <<END
+        {{ params.evil }}
+        END
+        cat > quoted-heredoc.out <<'END'
+        {{ params.evil }}
+        END
+"#;
+    let evil = EVIL_EVERYWHERE.replace("\nEOF", "\nEND");
+    // The value with a line `END` cannot stand in a here-document: the step fails, saying so,
+    // and nothing of it runs.
+    let out = Test::new().file("r.yaml", yaml).args(["run", "r.yaml", "--param", &format!("evil={evil}")]).run().code(1);
+    let s = status(&out);
+    assert!(step(&s, "s")["error"].as_str().unwrap().contains("would end the here-document early"), "{s:#}");
+    // Without that line, every place reads it back whole.
+    let evil = EVIL_EVERYWHERE.replace("\nEOF\n", "\nEOF!\n");
+    let out = Test::new().file("r.yaml", yaml).args(["run", "r.yaml", "--param", &format!("evil={evil}")]).run().success();
+    for f in ["pwned1", "pwned2", "pwned3"] {
+        assert!(!out.path().join(f).exists(), "the param ran a command: {f} exists");
+    }
+    let read = |f: &str| std::fs::read_to_string(out.path().join(f)).unwrap();
+    assert_eq!(read("bare.out"), evil);
+    assert_eq!(read("double.out"), evil);
+    assert_eq!(read("single.out"), format!("x{evil}x"));
+    assert_eq!(read("command.out"), evil);
+    assert_eq!(read("nested.out"), format!("in {evil} too"));
+    assert_eq!(read("heredoc.out"), format!("{evil}\n"));
+    assert_eq!(read("quoted-heredoc.out"), format!("{evil}\n"));
+}
+
+#[test]
+fn a_template_where_no_quoting_is_safe_is_refused_at_load() {
+    let out = Test::new()
+        .file(
+            "r.yaml",
+            "version: 1\nname: q\nparams:\n  v: { type: string }\nsteps:\n  s:\n    uses: exec\n    with:\n      script: |\n        echo ${NAME:-{{ params.v }}}\n",
+        )
+        .args(["run", "r.yaml", "--param", "v=x"])
+        .run()
+        .code(2);
+    let err = out.stderr();
+    assert!(err.contains("PHX0707") && err.contains("inside `${…}`") && err.contains("steps.s.with.script"), "{err}");
+    assert!(!out.state_dir().exists() || process::json(&out.state_dir(), &["runs"])["runs"].as_array().is_none_or(|r| r.is_empty()));
+}
+
 #[test]
 fn safe_marks_a_value_as_shell_text_on_purpose() {
     // The control for the test above: unquoted, the same value does run.

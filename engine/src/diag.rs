@@ -62,6 +62,8 @@ pub enum Code {
     SecretSource,
     /// `retry` settings that cannot work.
     Retry,
+    /// A template stands where a script cannot quote its value.
+    ShellQuoting,
 }
 
 impl Code {
@@ -92,6 +94,7 @@ impl Code {
         Code::ScoreWithoutSignals,
         Code::SecretLeak,
         Code::SecretSource,
+        Code::ShellQuoting,
     ];
 
     /// The code as printed: `PHX0203`.
@@ -122,6 +125,7 @@ impl Code {
             Code::ScoreWithoutSignals => "PHX0704",
             Code::SecretLeak => "PHX0705",
             Code::SecretSource => "PHX0706",
+            Code::ShellQuoting => "PHX0707",
         }
     }
 
@@ -153,6 +157,7 @@ impl Code {
             Code::ScoreWithoutSignals => "`score` is used but the runbook has no `signals`",
             Code::SecretLeak => "a secret is used where its value would be stored or shown",
             Code::SecretSource => "a secret's source is wrong (exactly one of `env`, `file`)",
+            Code::ShellQuoting => "a template in a script stands where no quoting keeps its value data",
         }
     }
 }

@@ -11,3 +11,4 @@ pub(crate) use render::render_text;
 pub use render::{Renderer, eval_condition, eval_value, render_tree, to_mj};
 pub use secret::{Redactor, Secret};
 pub use shell::shell_quote;
+pub(crate) use shell::unsafe_tags;

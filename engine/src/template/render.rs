@@ -6,7 +6,7 @@ use minijinja::{Environment, UndefinedBehavior, Value as MjValue};
 use serde_json::Value;
 
 use super::check::{is_template, whole_expression};
-use super::shell::shell_quote;
+use super::shell::{contextualize, escape, shell_quote};
 
 /// Any serializable value as a template value.
 pub fn to_mj<T: serde::Serialize>(v: &T) -> MjValue {
@@ -52,22 +52,24 @@ pub(crate) fn environment() -> &'static Environment<'static> {
     ENV.get_or_init(base)
 }
 
-/// The environment for `exec` scripts: every output is shell-quoted unless `| safe`.
+/// The environment for `exec` scripts: every output goes through `__shell`, which escapes it
+/// for its place in the script (a value marked `| safe` is written as it is).
 fn shell_environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = base();
-        env.set_formatter(|out, _state, value| {
-            if let Some(t) = plain_text(value) {
-                out.write_str(t)?;
-            } else if value.is_safe() {
-                out.write_str(value.as_str().unwrap_or_default())?;
-            } else if let Some(s) = value.as_str() {
-                out.write_str(&shell_quote(s))?;
-            } else {
-                out.write_str(&shell_quote(&value.to_string()))?;
+        env.add_filter("__shell", |value: MjValue, context: String, delimiter: String| -> Result<MjValue, minijinja::Error> {
+            if value.is_safe() {
+                return Ok(value);
             }
-            Ok(())
+            let text = match (plain_text(&value), value.as_str()) {
+                (Some(t), _) => t.to_string(),
+                (None, Some(s)) => s.to_string(),
+                (None, None) => value.to_string(),
+            };
+            escape(&text, &context, &delimiter)
+                .map(MjValue::from_safe_string)
+                .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e))
         });
         env
     })
@@ -105,8 +107,12 @@ pub(crate) fn render_string(s: &str, ctx: &MjValue, how: Renderer) -> Result<Val
             return serde_json::to_value(&v).map_err(|e| e.to_string());
         }
     }
-    let env = if how == Renderer::Shell { shell_environment() } else { environment() };
-    env.render_str(s, ctx.clone()).map(Value::String).map_err(|e| error_text(&e))
+    if how == Renderer::Shell {
+        // Each value is escaped for where it stands in the script (see `shell`).
+        let src = contextualize(s)?;
+        return shell_environment().render_str(&src, ctx.clone()).map(Value::String).map_err(|e| error_text(&e));
+    }
+    environment().render_str(s, ctx.clone()).map(Value::String).map_err(|e| error_text(&e))
 }
 
 /// Renders a whole template text (a template file) to text; errors name the line.

@@ -11,7 +11,7 @@ use crate::dag::Dag;
 use crate::diag::{Code, Diagnostic};
 use crate::runbook::raw::{Cond, RawRunbook};
 use crate::suggest;
-use crate::template::{Reference, check_expression, check_template, is_template, whole_expression};
+use crate::template::{Reference, check_expression, check_template, is_template, unsafe_tags, whole_expression};
 use crate::yaml::Path;
 
 /// Where a template is rendered, which decides what it may read.
@@ -123,14 +123,28 @@ impl<'a> Checker<'a> {
         }
         let Some(Value::Object(with)) = def.with else { return };
         let exprs = find(def.uses).map_or(&[][..], |a| a.expression_fields());
+        let shell = find(def.uses).map_or(&[][..], |a| a.shell_fields());
         for (k, v) in with {
             let p = path.key("with").key(k);
+            if let (true, Value::String(script)) = (shell.contains(&k.as_str()), v) {
+                self.shell_quoting(script, &p);
+            }
             match v {
                 // `that: "{{ x }}"` is reported once, by the action's own check (`{{ }}` is not
                 // needed); the names inside are still checked here.
                 Value::String(s) if exprs.contains(&k.as_str()) => self.string(whole_expression(s).unwrap_or(s), &p, inner, true),
                 other => self.value(other, &p, inner),
             }
+        }
+    }
+
+    /// Script text: each value is quoted for where it stands, but some places admit none.
+    fn shell_quoting(&mut self, script: &str, path: &Path) {
+        for (expr, place) in unsafe_tags(script) {
+            self.out.push(
+                Diagnostic::new(Code::ShellQuoting, path.clone(), format!("`{{{{ {expr} }}}}` stands {place} in this script, where no quoting keeps a value from being run as code"))
+                    .help("give it to a variable first, where it is quoted for you: `v={{ ... }}`, then use \"$v\" (or `${v:-...}`, `$((v + 1))`)"),
+            );
         }
     }
 
