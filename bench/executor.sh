@@ -16,4 +16,4 @@ for peer in ${*:-bash make doit phoenix}; do
   (cd "$shared" && ./run.sh "$peer")
 done
 "$root/bench/resume_10k.sh"
-(cd "$shared" && ./floors.sh) 2>&1 | tail -n 20
+(cd "$shared" && ./floors.sh) 2>&1
