@@ -201,7 +201,7 @@ fn a_template_where_no_quoting_is_safe_is_refused_at_load() {
         .run()
         .code(2);
     let err = out.stderr();
-    assert!(err.contains("PHX0707") && err.contains("inside `${…}`") && err.contains("steps.s.with.script"), "{err}");
+    assert!(err.contains("PHX0707") && err.contains("line 1 stands inside `${…}`") && err.contains("steps.s.with.script"), "{err}");
     assert!(!out.state_dir().exists() || process::json(&out.state_dir(), &["runs"])["runs"].as_array().is_none_or(|r| r.is_empty()));
 }
 

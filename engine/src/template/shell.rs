@@ -448,16 +448,19 @@ fn find_endraw(s: &str) -> Option<usize> {
     None
 }
 
-/// The places in a script template where no value can be quoted safely, with the tag's text.
-pub(crate) fn unsafe_tags(src: &str) -> Vec<(String, &'static str)> {
-    parts(src)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|p| match p {
-            Part::Output { expr, context: Context::Unsafe(why), .. } => Some((expr.trim().to_string(), why)),
-            _ => None,
-        })
-        .collect()
+/// The places in a script template where no value can be quoted safely: the tag's
+/// expression, the script's line it is on (from 1), and where it stands.
+pub(crate) fn unsafe_tags(src: &str) -> Vec<(String, usize, &'static str)> {
+    let mut line = 1;
+    let mut out = Vec::new();
+    for p in parts(src).unwrap_or_default() {
+        match p {
+            Part::Text(t) => line += t.matches('\n').count(),
+            Part::Output { expr, context: Context::Unsafe(why), .. } => out.push((expr.trim().to_string(), line, why)),
+            Part::Output { .. } => {}
+        }
+    }
+    out
 }
 
 /// Rewrites a script template so that each `{{ x }}` passes its value through the shell
@@ -527,11 +530,12 @@ mod tests {
 
     #[test]
     fn places_no_escaping_makes_safe_are_named() {
-        let unsafe_ones = |s: &str| unsafe_tags(s).into_iter().map(|(_, why)| why).collect::<Vec<_>>();
+        let unsafe_ones = |s: &str| unsafe_tags(s).into_iter().map(|(_, _, why)| why).collect::<Vec<_>>();
         assert_eq!(unsafe_ones("echo ${X:-{{ a }}}"), ["inside `${…}`"]);
         assert_eq!(unsafe_ones("echo $(( {{ a }} + 1 )) `echo {{ b }}`"), ["inside `$((…))`", "inside backquotes"]);
         assert_eq!(unsafe_ones("echo $'{{ a }}'; cat <<{{ b }}"), ["inside `$'…'`", "as a here-document's delimiter"]);
         assert!(unsafe_ones("echo {{ a }} \"{{ b }}\" '{{ c }}' ${X} $((1+2))").is_empty());
+        assert_eq!(unsafe_tags("echo {{ a }}\n\necho `{{ b }}`"), [("b".to_string(), 3, "inside backquotes")]);
     }
 
     #[test]

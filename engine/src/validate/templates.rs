@@ -140,9 +140,11 @@ impl<'a> Checker<'a> {
 
     /// Script text: each value is quoted for where it stands, but some places admit none.
     fn shell_quoting(&mut self, script: &str, path: &Path) {
-        for (expr, place) in unsafe_tags(script) {
+        for (expr, line, place) in unsafe_tags(script) {
             self.out.push(
-                Diagnostic::new(Code::ShellQuoting, path.clone(), format!("`{{{{ {expr} }}}}` stands {place} in this script, where no quoting keeps a value from being run as code"))
+                Diagnostic::new(Code::ShellQuoting, path.clone(), format!(
+                    "`{{{{ {expr} }}}}` on the script's line {line} stands {place}, where no quoting keeps a value from being run as code"
+                ))
                     .help("give it to a variable first, where it is quoted for you: `v={{ ... }}`, then use \"$v\" (or `${v:-...}`, `$((v + 1))`)"),
             );
         }
