@@ -50,7 +50,7 @@ fn the_api_starts_a_run_and_a_named_token_approves_it() {
     let (status, v) = server.call("POST", "/api/v1/runs", Some(ONCALL), Some(start));
     assert_eq!((status, v["holder"].as_str()), (409, Some(id.as_str())), "{v}");
 
-    // A second engine on the same store is refused, and told to use the API.
+    // `phoenix run` hands the run to the server, which refuses it: the lock is held.
     let out = std::process::Command::new(crate::process::phoenix_bin())
         .arg("--state")
         .arg(&server.state)
@@ -59,7 +59,7 @@ fn the_api_starts_a_run_and_a_named_token_approves_it() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.code() == Some(2) && err.contains("it is `phoenix serve`") && err.contains("POST /api/v1/runs"), "{err}");
+    assert!(out.status.code() == Some(2) && err.contains(&id) && err.contains("gated"), "{err}");
     // The CLI talks to the server that owns the store.
     let out =
         std::process::Command::new(crate::process::phoenix_bin()).arg("--state").arg(&server.state).args(["status", &id]).output().unwrap();
@@ -85,6 +85,85 @@ fn the_api_starts_a_run_and_a_named_token_approves_it() {
         crate::serve_support::request(&server.addr, "GET", &format!("/api/v1/runs/{id}/report?format=md"), Some(VIEWER), None);
     assert!(status == 200 && md.starts_with('#'), "{md}");
     assert_eq!(server.call("GET", "/api/v1/runs/nope/report", Some(VIEWER), None).0, 404);
+}
+
+/// `phoenix ARGS` against the server's state directory, from the test's directory.
+fn cli(t: &Test, server: &Server, args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(crate::process::phoenix_bin())
+        .arg("--state")
+        .arg(&server.state)
+        .args(args)
+        .current_dir(t.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn the_command_line_hands_runs_to_the_server_and_follows_them() {
+    let t = setup(TOKENS).file("elsewhere.yaml", GATED);
+    let server = Server::start(t.path());
+
+    // Only the server's runbooks run there, whoever asks.
+    let (code, err) = cli(&t, &server, &["run", "elsewhere.yaml"]);
+    assert!(code == Some(2) && err.contains("runs only the runbooks in"), "{code:?} {err}");
+    // Bad input is still found before anything is asked.
+    let (code, err) = cli(&t, &server, &["run", "runbooks/gated.yaml", "--param", "zone=x"]);
+    assert!(code == Some(2) && err.contains("zone"), "{code:?} {err}");
+
+    // Started by the server, followed here up to the approval (no terminal: exit 3).
+    let (code, err) = cli(&t, &server, &["run", "runbooks/gated.yaml", "--param", "region=eu-west-1", "--as", "alice"]);
+    assert_eq!(code, Some(3), "{err}");
+    let id = err.split_whitespace().nth(1).unwrap().to_string();
+    assert!(err.contains("started by `phoenix serve`") && err.contains("▶ prepare") && err.contains("✓ prepare"), "{err}");
+    assert!(err.contains(&format!("phoenix approve {id} confirm")), "{err}");
+    server.wait_step(&id, "confirm", "waiting");
+    assert_eq!(server.run(&id)["params"]["region"], "eu-west-1");
+    assert!(events(&server, &id).iter().any(|e| e["kind"] == "run_started" && e["by"] == "alice"));
+    // It waits in the server (nothing halted), so a resume has nothing to do.
+    let (code, err) = cli(&t, &server, &["resume", &id]);
+    assert!(code == Some(2) && err.contains("in progress"), "{code:?} {err}");
+
+    let (code, err) = cli(&t, &server, &["approve", &id, "confirm", "--as", "alice"]);
+    assert_eq!(code, Some(0), "{err}");
+    let run = server.wait_status(&id, "succeeded");
+    let switch = run["steps"].as_array().unwrap().iter().find(|s| s["id"] == "switch").unwrap();
+    assert_eq!(switch["outputs"]["stdout"], "switched eu-west-1\n");
+
+    // Followed to the end: the exit code is the run's, and --output json gives its status.
+    std::fs::write(
+        t.path().join("runbooks/quick.yaml"),
+        "version: 1\nname: quick\nsteps:\n  say: { uses: exec, with: { cmd: [echo, hello] } }\n",
+    )
+    .unwrap();
+    let (code, out) = cli(&t, &server, &["run", "runbooks/quick.yaml", "--output", "json"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("[say] hello") && out.contains("\"status\": \"succeeded\""), "{out}");
+    std::fs::write(
+        t.path().join("runbooks/broken.yaml"),
+        "version: 1\nname: broken\nsteps:\n  fail: { uses: exec, with: { cmd: [\"false\"] } }\n",
+    )
+    .unwrap();
+    let (code, out) = cli(&t, &server, &["run", "runbooks/broken.yaml"]);
+    assert!(code == Some(1) && out.contains("✗ fail") && out.contains("failed"), "{code:?} {out}");
+
+    // Ctrl-C detaches the command line; the run goes on in the server.
+    std::fs::write(
+        t.path().join("runbooks/slow.yaml"),
+        "version: 1\nname: slow\nsteps:\n  hold: { uses: exec, with: { script: \"until [ -e go ]; do sleep 0.05; done\" } }\n",
+    )
+    .unwrap();
+    let state = server.state.to_str().unwrap().to_string();
+    let follower = crate::process::Background::start(t.path(), &["--state", &state, "run", "runbooks/slow.yaml"]);
+    wait_for("the follower to see the step start", Duration::from_secs(30), || follower.stderr_so_far().contains("▶ hold"));
+    crate::process::signal("INT", &[follower.pid()]);
+    let ended = follower.wait(Duration::from_secs(30));
+    assert!(ended.code == Some(130) && ended.stderr.contains("detached"), "{ended:?}");
+    let id = ended.stderr.split_whitespace().nth(1).unwrap().to_string();
+    assert_eq!(server.run(&id)["status"], "running");
+    std::fs::write(t.path().join("go"), "").unwrap();
+    server.wait_status(&id, "succeeded");
 }
 
 #[test]

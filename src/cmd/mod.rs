@@ -1,5 +1,6 @@
 //! One module per command; `dispatch` maps each to its exit code.
 
+mod follow;
 mod graph;
 pub(crate) mod health;
 pub(crate) mod ops;

@@ -162,6 +162,11 @@ pub(crate) fn run(
             }
         };
     }
+    let dir = state::dir(state_dir);
+    if let Some(pid) = super::follow::server_pid(&dir) {
+        let ask = super::follow::Ask::Start { file, params: &params };
+        return super::follow::hand_over(&dir, pid, ask, no_wait, &state::operator(operator), out);
+    }
     drive(state_dir, operator, no_wait, move |engine| async move {
         match engine.start(Arc::new(rb), StartOptions { params, no_wait, ..StartOptions::default() }).await {
             Ok((id, outcome)) => finish(&engine, &id, Ok(outcome), out),
@@ -188,6 +193,11 @@ pub(crate) fn resume(
         },
         None => None,
     };
+    let dir = state::dir(state_dir);
+    if let Some(pid) = super::follow::server_pid(&dir) {
+        let ask = super::follow::Ask::Resume { run: id, runbook, retry: &retry, skip: &skip };
+        return super::follow::hand_over(&dir, pid, ask, no_wait, &state::operator(operator), out);
+    }
     let id = id.to_string();
     drive(state_dir, operator, no_wait, move |engine| async move {
         if let Some(new) = &adopted {

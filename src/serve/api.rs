@@ -11,7 +11,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use phoenix_engine::exec::{RunError, StartOptions, views};
+use phoenix_engine::exec::{ResumeOptions, RunError, StartOptions, views};
 use phoenix_engine::runbook::Role;
 use phoenix_engine::state::{Approval, EventKind};
 use serde_json::{Value, json};
@@ -280,7 +280,7 @@ async fn resume(State(app): Shared, headers: HeaderMap, Path(id): Path<String>) 
         Ok(b) => b,
         Err(r) => return r,
     };
-    match super::runs::resume(&app, &id, by).await {
+    match super::runs::resume(&app, &id, ResumeOptions { by: Some(by), ..ResumeOptions::default() }).await {
         Ok(()) => ok(StatusCode::ACCEPTED, json!({ "id": id })),
         Err(e) => run_error(e),
     }

@@ -6,6 +6,7 @@ mod alerts;
 mod api;
 mod auth;
 mod config;
+mod handover;
 mod metrics;
 mod observer;
 mod runs;
@@ -111,6 +112,7 @@ pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Pat
             alerts: tokio::sync::Mutex::new(()),
             tasks: Mutex::default(),
         });
+        app.engine.extend_control(Arc::new(handover::Handover(Arc::downgrade(&app))));
         let watches: Vec<_> = (0..app.config.watch.len()).map(|i| tokio::spawn(watch(app.clone(), i, shutdown.clone()))).collect();
         let who = if app.auth.tokens.is_some() { "bearer tokens required" } else { "no authentication (loopback only)" };
         println!("{} phoenix serve listening on http://{addr}/ ({who}); state in {}", stamp(), dir.display());

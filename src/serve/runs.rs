@@ -37,15 +37,15 @@ pub(crate) async fn launch(app: &App, rb: Arc<Runbook>, opts: StartOptions) -> R
 }
 
 /// Resumes a run that no process drives.
-pub(crate) async fn resume(app: &App, id: &str, by: String) -> Result<(), RunError> {
+pub(crate) async fn resume(app: &App, id: &str, opts: ResumeOptions) -> Result<(), RunError> {
     let _one_at_a_time = app.launching.lock().await;
     if app.engine.in_progress(id) {
-        return Err(RunError::BadInput(format!("run {id} is in progress")));
+        return Err(RunError::BadInput(format!("run {id} is in progress in `phoenix serve`: nothing to resume (phoenix status {id})")));
     }
     let started = app.observer.expect_start(id);
     let engine = app.engine.clone();
     let run = id.to_string();
-    let mut task: RunTask = tokio::spawn(async move { engine.resume(&run, ResumeOptions { by: Some(by), ..Default::default() }).await });
+    let mut task: RunTask = tokio::spawn(async move { engine.resume(&run, opts).await });
     settle(started, &mut task).await?;
     app.tasks.lock().expect("poisoned").push(task);
     Ok(())

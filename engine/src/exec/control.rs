@@ -1,6 +1,7 @@
 //! The control socket: the process that owns the store answers `status`, `runs`, `logs`,
 //! `definitions`, `approve` and `cancel` from other `phoenix` processes over
-//! `STATE/phoenix.sock` (0600).
+//! `STATE/phoenix.sock` (0600); an [`Extension`] answers more (`phoenix serve`: `start` and
+//! `resume`).
 //! One JSON request line, one JSON response line.
 
 use std::collections::HashMap;
@@ -19,6 +20,15 @@ use super::engine::Engine;
 use super::prepare::now_ms;
 use super::views;
 use crate::state::Approval;
+
+/// An extension's answer to come: a result, or the error to report.
+pub type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, String>> + Send>>;
+
+/// Answers control requests the engine does not know, for the process that owns the engine.
+pub trait Extension: Send + Sync {
+    /// The answer to `req`, or `None` when its `op` is not one of this extension's.
+    fn answer(&self, req: Value) -> Option<Answer>;
+}
 
 /// Requests larger than this are refused.
 const MAX_REQUEST: u64 = 64 * 1024;
@@ -112,7 +122,16 @@ async fn handle(engine: &Engine, req: &Value) -> Value {
             Err(e) => err(e),
         },
         "logs" => match views::logs(store, run.unwrap_or_default(), req["step"].as_str()) {
-            Ok(Some(v)) => ok(v),
+            Ok(Some(mut v)) => {
+                // A follower asks only for what it has not seen yet.
+                for (list, from) in [("lines", "from_line"), ("events", "from_event")] {
+                    let skip = req[from].as_u64().unwrap_or(0) as usize;
+                    if let Some(items) = v[list].as_array_mut() {
+                        items.drain(..skip.min(items.len()));
+                    }
+                }
+                ok(v)
+            }
             Ok(None) => err(format!("no run `{}`", run.unwrap_or_default())),
             Err(e) => err(e),
         },
@@ -137,7 +156,10 @@ async fn handle(engine: &Engine, req: &Value) -> Value {
             Ok(()) => ok(json!({ "cancelling": true })),
             Err(e) => err(e),
         },
-        other => err(format!("unknown op `{other}`")),
+        other => match engine.inner.extension.get().and_then(|x| x.answer(req.clone())) {
+            Some(answer) => answer.await.map_or_else(err, ok),
+            None => err(format!("unknown op `{other}`")),
+        },
     }
 }
 

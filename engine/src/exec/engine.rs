@@ -86,6 +86,9 @@ pub(crate) struct Inner {
     pub(crate) observer: Arc<dyn Observer>,
     pub(crate) registry: control::Registry,
     pub(crate) shutdown: CancellationToken,
+    /// Answers the control socket's requests the engine does not know (`phoenix serve`:
+    /// starting and resuming runs for the command line).
+    pub(crate) extension: std::sync::OnceLock<Arc<dyn control::Extension>>,
 }
 
 /// Runs runbooks against a store.
@@ -97,7 +100,21 @@ pub struct Engine {
 impl Engine {
     /// An engine over a store. `shutdown` is fired on Ctrl-C / SIGTERM.
     pub fn new(store: Store, opts: EngineOptions, observer: Arc<dyn Observer>, shutdown: CancellationToken) -> Self {
-        Engine { inner: Arc::new(Inner { store, opts, observer, registry: control::Registry::default(), shutdown }) }
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                opts,
+                observer,
+                registry: control::Registry::default(),
+                shutdown,
+                extension: std::sync::OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Lets `ext` answer the control socket's requests the engine does not know (set once).
+    pub fn extend_control(&self, ext: Arc<dyn control::Extension>) {
+        let _ = self.inner.extension.set(ext);
     }
 
     /// The store.

@@ -1,0 +1,144 @@
+//! `phoenix run` and `phoenix resume` while `phoenix serve` owns the state directory: the
+//! server starts or resumes the run (`serve::handover`), and this command follows it over
+//! the control socket, printing its steps and output as a run in this terminal would, until
+//! it ends. Ctrl-C detaches: the run goes on in the server.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Duration;
+
+use phoenix_engine::exec::control;
+use serde_json::{Value, json};
+
+use crate::cli::Output;
+use crate::exit::Exit;
+
+/// How often the server is asked what changed.
+const POLL: Duration = Duration::from_millis(250);
+
+/// The pid of the `phoenix serve` that owns `dir`, if one does.
+pub(crate) fn server_pid(dir: &Path) -> Option<u64> {
+    if !control::owner_alive(dir) {
+        return None;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let owner = rt.block_on(control::request(dir, &json!({ "op": "owner" }))).ok()?;
+    (owner["operator"] == crate::serve::OPERATOR).then(|| owner["pid"].as_u64().unwrap_or(0))
+}
+
+/// What to ask the server for.
+pub(crate) enum Ask<'a> {
+    Start { file: &'a Path, params: &'a [(String, String)] },
+    Resume { run: &'a str, runbook: Option<&'a Path>, retry: &'a [String], skip: &'a [String] },
+}
+
+/// Hands the run to the server at `pid`, then follows it.
+pub(crate) fn hand_over(dir: &Path, pid: u64, ask: Ask<'_>, no_wait: bool, operator: &str, out: Output) -> Exit {
+    let abs = |f: &Path| f.canonicalize().unwrap_or_else(|_| f.to_path_buf()).display().to_string();
+    let req = match &ask {
+        Ask::Start { file, params } => json!({ "op": "start", "file": abs(file), "params": params, "by": operator }),
+        Ask::Resume { run, runbook, retry, skip } => {
+            json!({ "op": "resume", "run": run, "runbook": runbook.map(abs), "retry": retry, "skip": skip, "by": operator })
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let id = match rt.block_on(control::request(dir, &req)) {
+        Ok(v) => v["id"].as_str().unwrap_or_default().to_string(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::BadInput;
+        }
+    };
+    let what = if matches!(ask, Ask::Start { .. }) { "started" } else { "resumed" };
+    eprintln!("run {id} {what} by `phoenix serve` (pid {pid}), which owns {}; following it (Ctrl-C leaves it running)", dir.display());
+    let exit = rt.block_on(follow(dir, &id, no_wait || !std::io::stdin().is_terminal()));
+    if out == Output::Json {
+        if let Ok(v) = rt.block_on(control::request(dir, &json!({ "op": "status", "run": id }))) {
+            println!("{}", serde_json::to_string_pretty(&v).expect("JSON"));
+        }
+    }
+    exit
+}
+
+/// Prints what the run does until it ends; its exit code.
+async fn follow(dir: &Path, id: &str, no_wait: bool) -> Exit {
+    let mut seen = (0usize, 0usize);
+    let mut announced: Vec<String> = Vec::new();
+    let stop = tokio::signal::ctrl_c();
+    tokio::pin!(stop);
+    loop {
+        // The status first: the logs asked after it hold everything up to the state it says.
+        let status = control::request(dir, &json!({ "op": "status", "run": id })).await;
+        let logs = control::request(dir, &json!({ "op": "logs", "run": id, "from_line": seen.0, "from_event": seen.1 })).await;
+        let (Ok(logs), Ok(status)) = (logs, status) else {
+            eprintln!("`phoenix serve` stopped answering: run {id} is checkpointed; see it with `phoenix status {id}`");
+            return Exit::Interrupted;
+        };
+        seen = print_new(&logs, seen);
+        let state = status["status"].as_str().unwrap_or_default();
+        let error = status["error"].as_str().unwrap_or_default();
+        match state {
+            "succeeded" => return Exit::Ok,
+            "failed" | "cancelled" => {
+                eprintln!("run {id} {state}: {error}\nsee: phoenix status {id}   phoenix logs {id}");
+                return Exit::Failed;
+            }
+            "halted" => {
+                eprintln!("halted: {error}");
+                return Exit::Halted;
+            }
+            _ => {}
+        }
+        for step in status["steps"].as_array().into_iter().flatten().filter(|s| s["status"] == "waiting") {
+            let name = step["id"].as_str().unwrap_or_default().to_string();
+            if !announced.contains(&name) {
+                eprintln!("{} ⏸ {name} waits for approval:  phoenix approve {id} {name}   (or --reject)", now());
+                announced.push(name);
+            }
+        }
+        if no_wait && !announced.is_empty() {
+            eprintln!("run {id} waits in `phoenix serve` for approval; once approved it goes on there (no resume needed)");
+            return Exit::Halted;
+        }
+        tokio::select! {
+            _ = &mut stop => {
+                eprintln!("\ndetached: run {id} goes on in `phoenix serve`. follow it: phoenix status {id}   stop it: phoenix cancel {id}");
+                return Exit::Interrupted;
+            }
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+/// Prints the lines and step events not seen yet, in time order; the new counts.
+fn print_new(logs: &Value, (lines_seen, events_seen): (usize, usize)) -> (usize, usize) {
+    let lines = logs["lines"].as_array().cloned().unwrap_or_default();
+    let events = logs["events"].as_array().cloned().unwrap_or_default();
+    let mut out: Vec<(String, String)> = Vec::new();
+    for l in &lines {
+        let text = format!("[{}] {}", l["step"].as_str().unwrap_or_default(), l["text"].as_str().unwrap_or_default());
+        out.push((l["at"].as_str().unwrap_or_default().to_string(), text));
+    }
+    for e in events.iter().filter(|e| e["kind"] == "step") {
+        let step = e["step"].as_str().unwrap_or_default();
+        let text = match e["status"].as_str().unwrap_or_default() {
+            "running" => format!("▶ {step}"),
+            "succeeded" => format!("✓ {step}"),
+            "failed" => format!("✗ {step}: {}", e["error"].as_str().unwrap_or("failed")),
+            "skipped" => format!("⤼ {step} skipped"),
+            "waiting" | "pending" => continue,
+            other => format!("{step} {other}"),
+        };
+        out.push((e["at"].as_str().unwrap_or_default().to_string(), text));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    for (at, text) in out {
+        eprintln!("{} {text}", at.get(11..23).unwrap_or_default());
+    }
+    (lines_seen + lines.len(), events_seen + events.len())
+}
+
+fn now() -> String {
+    let t = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    t.get(11..23).unwrap_or_default().to_string()
+}

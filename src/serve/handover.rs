@@ -1,0 +1,80 @@
+//! `phoenix run` and `phoenix resume` from the command line while `phoenix serve` owns the
+//! state directory: the command asks the server over the control socket (0600: the same
+//! user), the server starts or resumes the run as if through its API, and the command
+//! follows it (`crate::cmd::follow`).
+//!
+//! The server's `runbooks` directory stays the list of what may run: a file elsewhere is
+//! refused, whoever asks.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+
+use phoenix_engine::exec::control::{Answer, Extension};
+use phoenix_engine::exec::{ResumeOptions, RunError, StartOptions};
+use serde_json::{Value, json};
+
+use super::App;
+use super::config::find_runbook;
+
+/// The server's answers to `start` and `resume`.
+pub(crate) struct Handover(pub(crate) Weak<App>);
+
+impl Extension for Handover {
+    fn answer(&self, req: Value) -> Option<Answer> {
+        let op = req["op"].as_str()?.to_string();
+        if op != "start" && op != "resume" {
+            return None;
+        }
+        let app = self.0.clone();
+        Some(Box::pin(async move {
+            let app = app.upgrade().ok_or("the server is stopping")?;
+            let by = req["by"].as_str().unwrap_or("unknown").to_string();
+            if op == "start" { start(&app, &req, by).await } else { resume(&app, &req, by).await }
+        }))
+    }
+}
+
+/// The runbook at `file`, if it is one of the server's.
+fn allowed(app: &App, file: &str) -> Result<phoenix_engine::Runbook, String> {
+    let dir = app.config.runbooks.canonicalize().unwrap_or_else(|_| app.config.runbooks.clone());
+    let path = PathBuf::from(file);
+    let inside = path.parent().is_some_and(|p| p == dir);
+    let name = path.file_name().and_then(|n| n.to_str()).filter(|_| inside).ok_or_else(|| {
+        format!(
+            "`phoenix serve` owns this state directory and runs only the runbooks in {}; {file} is not one of them \
+             (put it there, or use another --state directory)",
+            dir.display()
+        )
+    })?;
+    find_runbook(Path::new(&dir), name)
+}
+
+async fn start(app: &Arc<App>, req: &Value, by: String) -> Result<Value, String> {
+    let rb = allowed(app, req["file"].as_str().unwrap_or_default())?;
+    let params = req["params"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| Some((p[0].as_str()?.to_string(), p[1].as_str()?.to_string())))
+        .collect();
+    let opts = StartOptions { params, by: Some(by), ..StartOptions::default() };
+    super::runs::launch(app, Arc::new(rb), opts).await.map(|id| json!({ "id": id })).map_err(described)
+}
+
+async fn resume(app: &Arc<App>, req: &Value, by: String) -> Result<Value, String> {
+    let id = req["run"].as_str().unwrap_or_default().to_string();
+    let runbook = match req["runbook"].as_str() {
+        Some(file) => Some(allowed(app, file)?),
+        None => None,
+    };
+    let list = |k: &str| req[k].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect();
+    let opts = ResumeOptions { runbook, retry: list("retry"), skip: list("skip"), no_wait: false, by: Some(by) };
+    super::runs::resume(app, &id, opts).await.map(|()| json!({ "id": id })).map_err(described)
+}
+
+fn described(e: RunError) -> String {
+    match e {
+        RunError::BadInput(m) => m,
+        RunError::Store(e) => e.to_string(),
+    }
+}
