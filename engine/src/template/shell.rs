@@ -427,7 +427,8 @@ fn tag_end(s: &str, close: &str) -> Option<usize> {
             Some(q) if b[i] == q => quote = None,
             Some(_) => {}
             None if close != "#}" && (b[i] == b'"' || b[i] == b'\'') => quote = Some(b[i]),
-            None if s[i..].starts_with(close) => return Some(i + 2),
+            // Bytes, not `&s[i..]`: `i` may be inside a multi-byte character.
+            None if b[i..].starts_with(close.as_bytes()) => return Some(i + 2),
             None => {}
         }
         i += 1;
@@ -560,5 +561,8 @@ mod tests {
         );
         assert_eq!(contextualize("echo {{ '}}' }}").unwrap(), "echo {{ ( '}}' ) | __shell(\"word\", \"\") }}");
         assert!(contextualize("echo {{ a").is_err());
+        // Multi-byte characters inside and around tags (found by the fuzzer).
+        assert_eq!(contexts("s/{{{{ x.o¤¤¤ }}\"\n"), [Context::Word]);
+        assert_eq!(contextualize("é{{ 'ü' }}ö").unwrap(), "é{{ ( 'ü' ) | __shell(\"word\", \"\") }}ö");
     }
 }
