@@ -33,6 +33,19 @@ pub(crate) fn check(defs: &[Def<'_>], dir: &std::path::Path, out: &mut Vec<Diagn
             );
             continue;
         }
+        if def.uses == "approval" {
+            // A person is asked once: a loop or a retry of the question would be ignored.
+            for (key, present, help) in [
+                ("for_each", def.for_each.is_some(), "ask once, naming every item in `message`; or put the approval before the loop"),
+                ("retry", def.retry.is_some(), "an approval is asked once; give it a `timeout` instead"),
+            ] {
+                if present {
+                    out.push(
+                        Diagnostic::new(Code::InvalidValue, path.key(key), format!("an `approval` step cannot have `{key}`")).help(help),
+                    );
+                }
+            }
+        }
         let with = def.with.cloned().unwrap_or(Value::Object(Default::default()));
         let with_path = path.key("with");
         if !with.is_object() {
