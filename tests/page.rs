@@ -1,7 +1,8 @@
 //! The page `phoenix serve` serves, driven in headless Chromium: a run started through the
 //! API shown live as it progresses (its DAG, its waiting approval), a mouse click that
 //! approves it, the token taken from the link or asked for in a form, a failing step's error,
-//! a refusal shown as the API words it, and a rejection that fails the run. Screenshots of
+//! a refusal shown as the API words it, a rejection that fails the run, and the steps' output
+//! as it comes. Screenshots of
 //! each stage go to TARGET/test-artifacts/page/ (see `chromium::artifacts`).
 
 use serde_json::{Value, json};
@@ -147,6 +148,15 @@ fn the_page_shows_a_run_live_and_a_click_approves_its_waiting_step() {
         "the runs list to show the run succeeded",
         &format!("document.querySelector('#runs-body tr[data-run=\"{id}\"] .badge').textContent === 'succeeded'"),
     );
+    // The steps' output, each line under its step, in the order it came.
+    page.wait_until(
+        "the output to show the last step's line",
+        "(document.getElementById('log').textContent || '').includes('[verify] verified')",
+    );
+    let log = text(&mut page, "#log");
+    let (snapshot, verify) = (log.find("[snapshot] snapshot taken"), log.find("[verify] verified"));
+    assert!(snapshot.is_some() && snapshot < verify, "{log}");
+    assert_eq!(page.eval("document.getElementById('log-empty').hidden"), json!(true));
     page.screenshot(&shots.join("approve-3-succeeded.png"));
 
     // The post-incident report downloads with the token.
@@ -214,6 +224,9 @@ fn the_page_asks_for_a_token_shows_a_failed_step_and_a_refusal_and_a_rejection_f
     );
     assert_eq!(page.eval(&node("tell")), json!("pending"));
     assert_eq!(page.eval("document.querySelector('#dag [data-step=\"tell\"]').dataset.plan"), json!("on_failure"));
+    // The failed step's standard error is in the output, marked as such.
+    page.wait_until("the step's stderr in the output", "!!document.querySelector('#log .stderr[data-step=\"lag\"]')");
+    assert!(text(&mut page, "#log .stderr[data-step=\"lag\"]").contains("replica lag is 42s"));
     page.screenshot(&shots.join("reject-1-failed-step.png"));
 
     // A token that may only read is refused, in the API's words.

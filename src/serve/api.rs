@@ -206,13 +206,16 @@ fn waiting(app: &App, id: &str, status: &Value, rb: Option<&phoenix_engine::Runb
 #[derive(serde::Deserialize)]
 struct LogsQuery {
     step: Option<String>,
+    /// Lines and events already seen: only those after them are sent.
+    from_line: Option<usize>,
+    from_event: Option<usize>,
 }
 
 async fn logs(State(app): Shared, headers: HeaderMap, Path(id): Path<String>, Query(q): Query<LogsQuery>) -> Response {
     if let Err(r) = caller(&app, &headers, Right::Read) {
         return r;
     }
-    match views::logs(app.engine.store(), &id, q.step.as_deref()) {
+    match views::logs_from(app.engine.store(), &id, q.step.as_deref(), q.from_line.unwrap_or(0), q.from_event.unwrap_or(0)) {
         Ok(Some(v)) => ok(StatusCode::OK, v),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no run `{id}`")),
         Err(e) => store_error(e),

@@ -121,20 +121,14 @@ async fn handle(engine: &Engine, req: &Value) -> Value {
             Ok(None) => err(format!("no run `{}`", run.unwrap_or("(latest)"))),
             Err(e) => err(e),
         },
-        "logs" => match views::logs(store, run.unwrap_or_default(), req["step"].as_str()) {
-            Ok(Some(mut v)) => {
-                // A follower asks only for what it has not seen yet.
-                for (list, from) in [("lines", "from_line"), ("events", "from_event")] {
-                    let skip = req[from].as_u64().unwrap_or(0) as usize;
-                    if let Some(items) = v[list].as_array_mut() {
-                        items.drain(..skip.min(items.len()));
-                    }
-                }
-                ok(v)
+        "logs" => {
+            let from = |k: &str| req[k].as_u64().unwrap_or(0) as usize;
+            match views::logs_from(store, run.unwrap_or_default(), req["step"].as_str(), from("from_line"), from("from_event")) {
+                Ok(Some(v)) => ok(v),
+                Ok(None) => err(format!("no run `{}`", run.unwrap_or_default())),
+                Err(e) => err(e),
             }
-            Ok(None) => err(format!("no run `{}`", run.unwrap_or_default())),
-            Err(e) => err(e),
-        },
+        }
         "definitions" => match views::definitions(store, run.unwrap_or_default()) {
             Ok(Some(v)) => ok(v),
             Ok(None) => err(format!("no run `{}`", run.unwrap_or_default())),

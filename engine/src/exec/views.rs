@@ -89,6 +89,18 @@ pub fn logs(store: &Store, id: &str, step: Option<&str>) -> Result<Option<Value>
     Ok(Some(json!({ "run": id, "step": step, "lines": lines, "events": events })))
 }
 
+/// [`logs`] without the first `from_line` lines and `from_event` events: what a follower
+/// (the command line, the page) has not seen yet.
+pub fn logs_from(store: &Store, id: &str, step: Option<&str>, from_line: usize, from_event: usize) -> Result<Option<Value>, StoreError> {
+    let Some(mut v) = logs(store, id, step)? else { return Ok(None) };
+    for (list, skip) in [("lines", from_line), ("events", from_event)] {
+        if let Some(items) = v[list].as_array_mut() {
+            items.drain(..skip.min(items.len()));
+        }
+    }
+    Ok(Some(v))
+}
+
 /// What the run's stored runbook says of each step: its action (`uses`), description, needs
 /// and role (`action`, `probe`, `score`, `on_failure`). Empty when the text no longer
 /// validates. Only names are read from the text, never values (they may hold secrets).

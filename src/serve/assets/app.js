@@ -25,7 +25,9 @@
     runTimer: null,
     runSeq: 0, // answers to an older request for the run are dropped
     runbooks: [],
+    log: { lines: 0, events: 0, shown: 0 }, // the selected run's output seen so far
   };
+  const LOG_KEEP = 5000; // lines kept on the page; older ones are dropped (the API has them all)
   const waitingCards = new Map(); // step → its decision card (kept across polls: typed comments stay)
   const runRows = new Map(); // run id → its row in the runs list
 
@@ -347,6 +349,7 @@
     state.runTimer = null;
     waitingCards.clear();
     $("waiting-list").replaceChildren();
+    resetLog();
     $("run-action-message").textContent = "";
     markSelected();
     $("run-none").textContent = id ? `Loading run ${id}…` : "Pick a run on the left, or open #run=ID.";
@@ -380,7 +383,53 @@
     state.run = run;
     if (changed && runRows.has(id)) loadRuns();
     renderRun(run);
+    // After the run's state: the output asked now holds everything up to that state.
+    await pollLog(id, seq);
+    if (seq !== state.runSeq || id !== state.runId) return;
     if (!FINISHED.has(run.status)) state.runTimer = setTimeout(pollRun, run.status === "running" ? 1000 : 3000);
+  }
+
+  // ---------------------------------------------------------------- the output
+
+  function resetLog() {
+    state.log = { lines: 0, events: 0, shown: 0 };
+    $("log").replaceChildren();
+    $("log").hidden = true;
+    $("log-empty").hidden = false;
+    $("log-dropped").hidden = true;
+  }
+
+  /** Appends the output lines not seen yet (the API sends only those after `from_line`). */
+  async function pollLog(id, seq) {
+    let got;
+    try {
+      const q = `from_line=${state.log.lines}&from_event=${state.log.events}`;
+      got = await api("GET", `/api/v1/runs/${encodeURIComponent(id)}/logs?${q}`);
+    } catch (e) {
+      return; // the next poll asks again
+    }
+    if (seq !== state.runSeq || id !== state.runId) return;
+    const lines = got.lines || [];
+    state.log.lines += lines.length;
+    state.log.events += (got.events || []).length;
+    if (!lines.length) return;
+    const pre = $("log");
+    const following = pre.hidden || pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+    for (const l of lines) {
+      const row = el("span", { class: l.stream === "stderr" ? "line stderr" : "line", "data-step": l.step || "" },
+        el("span", { class: "at", text: `${fmtTime(l.at)} ` }),
+        el("span", { class: "step", text: `[${l.step || "run"}] ` }),
+        l.text || "", "\n");
+      pre.append(row);
+    }
+    state.log.shown += lines.length;
+    while (pre.childElementCount > LOG_KEEP) pre.firstElementChild.remove();
+    const dropped = state.log.shown - pre.childElementCount;
+    $("log-dropped").hidden = dropped <= 0;
+    $("log-dropped").textContent = `${dropped} older lines are not shown here: phoenix logs ${id} has them all.`;
+    pre.hidden = false;
+    $("log-empty").hidden = true;
+    if (following) pre.scrollTop = pre.scrollHeight;
   }
 
   function renderRun(run) {
