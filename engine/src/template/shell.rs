@@ -4,7 +4,7 @@
 //! naturally, and each needs a different quoting: a value quoted for a bare word (`'…'`)
 //! inside double quotes would leave `$(…)` and backquotes live. So the script's text is read
 //! the way bash reads it, up to each `{{ }}`, and the value is escaped for that context.
-//! Places where no escaping is safe (inside `${…}`, `$((…))`, backquotes, `$'…'`, or as a
+//! Places where no escaping is safe (inside `${…}`, arithmetic, backquotes, `$'…'`, or as a
 //! here-document's delimiter) are refused when the runbook is loaded.
 
 /// Quotes a word for bash: `it's` → `'it'\''s'`. Plain words stay as they are.
@@ -100,8 +100,10 @@ enum Frame {
     Command(u32),
     /// `${ }` with its open braces.
     Param(u32),
-    /// `$(( ))` with its open parentheses.
+    /// `$(( ))` or `(( ))` with its open parentheses.
     Arith(u32),
+    /// `$[ ]` (the old arithmetic) with its open brackets.
+    Bracket(u32),
     Here {
         delimiter: String,
         quoted: bool,
@@ -145,7 +147,7 @@ impl Lexer {
             Frame::AnsiC => Context::Unsafe("inside `$'…'`"),
             Frame::Backquote => Context::Unsafe("inside backquotes"),
             Frame::Param(_) => Context::Unsafe("inside `${…}`"),
-            Frame::Arith(_) => Context::Unsafe("inside `$((…))`"),
+            Frame::Arith(_) | Frame::Bracket(_) => Context::Unsafe("in arithmetic (`$((…))`, `((…))`, `$[…]`)"),
         }
     }
 
@@ -271,6 +273,17 @@ impl Lexer {
                 }
                 1
             }
+            Frame::Bracket(depth) => {
+                match ch {
+                    '[' => *self.stack.last_mut().expect("frame") = Frame::Bracket(depth + 1),
+                    ']' if depth == 1 => {
+                        self.stack.pop();
+                    }
+                    ']' => *self.stack.last_mut().expect("frame") = Frame::Bracket(depth - 1),
+                    _ => {}
+                }
+                1
+            }
             Frame::Top | Frame::Command(_) => self.unquoted(c, frame),
         }
     }
@@ -281,6 +294,7 @@ impl Lexer {
             ('$', Some('('), Some('(')) => (Frame::Arith(2), 3),
             ('$', Some('('), _) => (Frame::Command(1), 2),
             ('$', Some('{'), _) => (Frame::Param(1), 2),
+            ('$', Some('['), _) => (Frame::Bracket(1), 2),
             ('`', _, _) => (Frame::Backquote, 1),
             _ => return None,
         };
@@ -297,6 +311,11 @@ impl Lexer {
         }
         let taken = match ch {
             '\\' => 2.min(c.len()),
+            // `(( … ))` as a command: arithmetic, where quotes do not stop expansions.
+            '(' if at(1) == Some('(') && !self.in_word => {
+                self.stack.push(Frame::Arith(2));
+                return 2;
+            }
             '\'' => {
                 self.stack.push(Frame::Single);
                 1
@@ -533,7 +552,10 @@ mod tests {
     fn places_no_escaping_makes_safe_are_named() {
         let unsafe_ones = |s: &str| unsafe_tags(s).into_iter().map(|(_, _, why)| why).collect::<Vec<_>>();
         assert_eq!(unsafe_ones("echo ${X:-{{ a }}}"), ["inside `${…}`"]);
-        assert_eq!(unsafe_ones("echo $(( {{ a }} + 1 )) `echo {{ b }}`"), ["inside `$((…))`", "inside backquotes"]);
+        let arith = "in arithmetic (`$((…))`, `((…))`, `$[…]`)";
+        assert_eq!(unsafe_ones("echo $(( {{ a }} + 1 )) `echo {{ b }}`"), [arith, "inside backquotes"]);
+        assert_eq!(unsafe_ones("(( n = {{ a }} )); echo $[ {{ b }} ]; x=$(( ('{{ c }}') ))"), [arith, arith, arith]);
+        assert!(unsafe_ones("( (echo {{ a }}) ); f(){ echo {{ b }}; }; echo $[1] {{ c }}").is_empty());
         assert_eq!(unsafe_ones("echo $'{{ a }}'; cat <<{{ b }}"), ["inside `$'…'`", "as a here-document's delimiter"]);
         assert!(unsafe_ones("echo {{ a }} \"{{ b }}\" '{{ c }}' ${X} $((1+2))").is_empty());
         assert_eq!(unsafe_tags("echo {{ a }}\n\necho `{{ b }}`"), [("b".to_string(), 3, "inside backquotes")]);
