@@ -267,6 +267,65 @@ steps:
 }
 
 #[test]
+fn a_delete_removes_the_record_it_reads_only_if_it_holds_the_values_and_a_second_finds_nothing() {
+    let moto = Moto::start();
+    let zone = moto.route53_zone("example.net");
+    let yaml = format!(
+        r#"version: 1
+name: dns-cleanup
+steps:
+  create:
+    uses: route53.upsert
+    with: {create}
+  guarded:
+    needs: [create]
+    uses: route53.delete
+    continue_on_error: true
+    with: {guarded}
+  delete:
+    needs: [guarded]
+    uses: route53.delete
+    with: {delete}
+  again:
+    needs: [delete]
+    uses: route53.delete
+    with: {again}
+  read:
+    needs: [again]
+    uses: route53.get
+    with: {read}
+"#,
+        create = r53(&moto, &zone, "name: dr.example.net, type: A, ttl: 120, values: [203.0.113.5, 203.0.113.6]"),
+        guarded = r53(&moto, &zone, "name: dr.example.net, type: A, values: [203.0.113.5]"),
+        delete = r53(&moto, &zone, "name: DR.example.net., type: a, values: [203.0.113.6, 203.0.113.5]"),
+        again = r53(&moto, &zone, "name: dr.example.net, type: A"),
+        read = r53(&moto, &zone, "name: dr.example.net, type: A"),
+    );
+    let (out, s) = run(aws_test(), &yaml, 0);
+
+    // A record that does not hold the values given is left alone, and the step says why.
+    let guarded = step(&s, "guarded");
+    assert_eq!(guarded["status"], "failed", "{guarded:#}");
+    assert_eq!(guarded["attempts"], 1, "not retried: {guarded:#}");
+    assert!(guarded["error"].as_str().unwrap().contains("not deleted"), "{guarded:#}");
+
+    let delete = outputs(&s, "delete");
+    assert_eq!(delete["deleted"], true, "{delete:#}");
+    assert_eq!(delete["status"], "INSYNC");
+    assert_eq!(delete["previous"], json!({ "name": "dr.example.net.", "type": "A", "ttl": 120, "values": ["203.0.113.5", "203.0.113.6"] }));
+    let again = outputs(&s, "again");
+    assert_eq!((again["deleted"].clone(), again["previous"].clone(), again["change_id"].clone()), (json!(false), Value::Null, Value::Null));
+    assert_eq!(outputs(&s, "read")["exists"], false);
+
+    // What was deleted is in the event log before the change was sent.
+    let run_id = process::latest_run(&out.state_dir());
+    let logs = process::json(&out.state_dir(), &["logs", &run_id]);
+    let note =
+        logs["events"].as_array().unwrap().iter().find(|e| e["kind"] == "note" && e["step"] == "delete").cloned().unwrap_or_default();
+    assert_eq!(note["data"]["previous"]["ttl"], 120, "{logs:#}");
+}
+
+#[test]
 fn an_upsert_waits_for_insync_and_a_change_still_pending_fails_without_a_retry() {
     let moto = Moto::start();
     let zone = moto.route53_zone("example.org");
@@ -378,6 +437,7 @@ fn plugins_describes_the_data_actions() {
         ("s3.delete", "prefix", "deleted"),
         ("route53.upsert", "wait_timeout", "previous"),
         ("route53.get", "zone_id", "exists"),
+        ("route53.delete", "values", "deleted"),
     ] {
         Test::new()
             .args(["plugins", name])

@@ -2,7 +2,7 @@
 
 use crate::Action;
 use crate::analysis::{Analyze, Llm};
-use crate::aws::{EksNodegroups, HealthEvents, Reachable, Route53Get, Route53Upsert, S3Delete, S3Get, S3List, S3Put};
+use crate::aws::{EksNodegroups, HealthEvents, Reachable, Route53Delete, Route53Get, Route53Upsert, S3Delete, S3Get, S3List, S3Put};
 use crate::azure::{BlobDelete, BlobGet, BlobList, BlobPut};
 use crate::builtin::{Approval, Assert, Noop, RunbookAction, Sleep};
 use crate::evidence::{LokiQuery, PrometheusQuery, Statuspage};
@@ -36,6 +36,7 @@ static S3_LIST: S3List = S3List;
 static S3_DELETE: S3Delete = S3Delete;
 static ROUTE53_UPSERT: Route53Upsert = Route53Upsert;
 static ROUTE53_GET: Route53Get = Route53Get;
+static ROUTE53_DELETE: Route53Delete = Route53Delete;
 static LLM: Llm = Llm;
 static INCIDENT_ANALYZE: Analyze = Analyze;
 static STATUSPAGE: Statuspage = Statuspage;
@@ -68,6 +69,7 @@ static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("s3.delete", &S3_DELETE),
     ("route53.upsert", &ROUTE53_UPSERT),
     ("route53.get", &ROUTE53_GET),
+    ("route53.delete", &ROUTE53_DELETE),
     ("llm", &LLM),
     ("incident.analyze", &INCIDENT_ANALYZE),
     ("statuspage", &STATUSPAGE),

@@ -14,7 +14,7 @@ mod settings;
 pub use eks::{EksNodegroups, EksNodegroupsInput};
 pub use health_events::{HealthEvents, HealthEventsInput};
 pub use reachable::{Reachable, ReachableInput};
-pub use route53::{Route53Get, Route53GetInput, Route53Upsert, Route53UpsertInput};
+pub use route53::{Route53Delete, Route53DeleteInput, Route53Get, Route53GetInput, Route53Upsert, Route53UpsertInput};
 pub use s3::{S3Delete, S3DeleteInput, S3Get, S3GetInput, S3List, S3ListInput, S3Put, S3PutInput, S3Settings};
 pub use settings::AwsSettings;
 

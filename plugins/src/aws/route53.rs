@@ -6,9 +6,12 @@
 //! plain text and quoted for Route 53; a single quoted string read back is unquoted, so what
 //! `route53.get` or an upsert's `previous` reports can be written back as it is.
 
+mod delete;
 mod get;
 mod upsert;
+mod wait;
 
+pub use delete::{Route53Delete, Route53DeleteInput};
 pub use get::{Route53Get, Route53GetInput};
 pub use upsert::{Route53Upsert, Route53UpsertInput};
 

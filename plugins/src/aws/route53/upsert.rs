@@ -6,7 +6,7 @@
 //! Once Route 53 has accepted the change, no failure is retryable: a second attempt would read
 //! the new record as the "previous" one.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_route53::error::SdkError;
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet};
@@ -14,6 +14,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::wait::wait_insync;
 use super::{GLOBAL_REGION, check_record, check_values, failed, find, fqdn, quote, record_type, rendered, set_json, strings, zone_id};
 use crate::aws::{call, describe, settings::AwsSettings};
 use crate::duration::{Dur, format_duration};
@@ -58,10 +59,6 @@ pub struct Route53UpsertInput {
 fn yes() -> bool {
     true
 }
-
-/// The first pause between GetChange calls; it doubles up to [`MAX_POLL`].
-const FIRST_POLL: Duration = Duration::from_secs(1);
-const MAX_POLL: Duration = Duration::from_secs(10);
 
 impl Plugin for Route53Upsert {
     type Input = Route53UpsertInput;
@@ -211,42 +208,4 @@ fn sorted_values(set: &Value) -> Vec<&str> {
     let mut values: Vec<&str> = set["values"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
     values.sort_unstable();
     values
-}
-
-/// Polls GetChange until INSYNC or `limit`: the last status, and the last error if the last
-/// poll failed. A failed poll is tried again at the next one; a cancel stops at once.
-async fn wait_insync(
-    ctx: &ActionCtx,
-    client: &aws_sdk_route53::Client,
-    change_id: &str,
-    limit: Duration,
-) -> Result<(ChangeStatus, Option<String>), ActionError> {
-    let deadline = Instant::now() + limit;
-    let (mut pause, mut status, mut error) = (FIRST_POLL, ChangeStatus::Pending, None);
-    ctx.log(Stream::Info, format!("waiting up to {} for change {change_id} to be INSYNC", format_duration(limit)));
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok((status, error));
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(pause.min(left)) => {}
-            _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled(format!("stopped waiting for change {change_id}"))),
-        }
-        match call(ctx, "waiting for the change", client.get_change().id(change_id).send()).await? {
-            Ok(out) => {
-                error = None;
-                status = out.change_info.map_or(ChangeStatus::Pending, |i| i.status);
-                if status == ChangeStatus::Insync {
-                    return Ok((status, None));
-                }
-            }
-            Err(e) => {
-                let e = describe(&e);
-                ctx.log(Stream::Info, format!("GetChange {change_id} failed: {e}; trying again"));
-                error = Some(e);
-            }
-        }
-        pause = (pause * 2).min(MAX_POLL);
-    }
 }
