@@ -148,6 +148,20 @@ fn the_command_line_hands_runs_to_the_server_and_follows_them() {
     let (code, out) = cli(&t, &server, &["run", "runbooks/broken.yaml"]);
     assert!(code == Some(1) && out.contains("✗ fail") && out.contains("failed"), "{code:?} {out}");
 
+    // On a terminal the approval is asked there, as `phoenix run` asks it, and answered as
+    // the person at the keyboard.
+    let mut term = crate::process::Terminal::start(t.path(), &server.state, "run runbooks/gated.yaml --param region=ap-south-1 --as bob");
+    wait_for("the question on the terminal", Duration::from_secs(30), || term.screen().contains("approve `confirm`? [y/N]"));
+    assert!(term.screen().contains("Fail over ap-south-1?"), "{}", term.screen());
+    term.type_line("y");
+    let screen = term.screen_path();
+    assert_eq!(term.wait(), Some(0), "{}", std::fs::read_to_string(&screen).unwrap_or_default());
+    let runs = server.get("/api/v1/runs");
+    let id = runs["runs"][0]["id"].as_str().unwrap().to_string();
+    let run = server.wait_status(&id, "succeeded");
+    let confirm = run["steps"].as_array().unwrap().iter().find(|s| s["id"] == "confirm").unwrap();
+    assert_eq!(confirm["approval"]["by"], "bob", "{confirm:#}");
+
     // Ctrl-C detaches the command line; the run goes on in the server.
     std::fs::write(
         t.path().join("runbooks/slow.yaml"),
@@ -266,13 +280,16 @@ fn sigterm_checkpoints_and_a_restarted_server_resumes_the_run() {
     // Decided while nobody drives the run: recorded, applied when it resumes.
     let (status, v) = server.call("POST", &format!("/api/v1/runs/{id}/steps/confirm/approve"), Some(ONCALL), Some("{}"));
     assert_eq!((status, &v["recorded"]), (200, &json!(true)), "{v}");
-    let (status, v) = server.call("POST", &format!("/api/v1/runs/{id}/resume"), Some(ONCALL), None);
-    assert_eq!(status, 202, "{v}");
+    // Resumed from the command line: the server drives it, the terminal follows what is new.
+    let (code, out) = cli(&t, &server, &["resume", &id, "--as", "carol"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("resumed by `phoenix serve`") && out.contains("▶ switch") && out.contains("[switch] switched"), "{out}");
+    assert!(!out.contains("prepare"), "the first attempt's history is not shown again: {out}");
     let run = server.wait_status(&id, "succeeded");
     assert_eq!(run["attempt"], 2);
     let (status, _) = server.call("POST", &format!("/api/v1/runs/{id}/resume"), Some(ONCALL), None);
     assert_eq!(status, 409, "nothing to resume");
-    assert!(events(&server, &id).iter().any(|e| e["kind"] == "run_started" && e["attempt"] == 2 && e["by"] == "oncall"));
+    assert!(events(&server, &id).iter().any(|e| e["kind"] == "run_started" && e["attempt"] == 2 && e["by"] == "carol"));
 }
 
 #[test]

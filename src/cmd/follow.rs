@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
 
-use phoenix_engine::exec::control;
+use phoenix_engine::exec::{Observer, control};
 use serde_json::{Value, json};
 
 use crate::cli::Output;
@@ -42,6 +42,13 @@ pub(crate) fn hand_over(dir: &Path, pid: u64, ask: Ask<'_>, no_wait: bool, opera
         }
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    // A resumed run has a history: follow only what comes after it.
+    let seen = match &ask {
+        Ask::Start { .. } => (0, 0),
+        Ask::Resume { run, .. } => rt
+            .block_on(control::request(dir, &json!({ "op": "logs", "run": run })))
+            .map_or((0, 0), |v| (count(&v, "lines"), count(&v, "events"))),
+    };
     let id = match rt.block_on(control::request(dir, &req)) {
         Ok(v) => v["id"].as_str().unwrap_or_default().to_string(),
         Err(e) => {
@@ -51,7 +58,8 @@ pub(crate) fn hand_over(dir: &Path, pid: u64, ask: Ask<'_>, no_wait: bool, opera
     };
     let what = if matches!(ask, Ask::Start { .. }) { "started" } else { "resumed" };
     eprintln!("run {id} {what} by `phoenix serve` (pid {pid}), which owns {}; following it (Ctrl-C leaves it running)", dir.display());
-    let exit = rt.block_on(follow(dir, &id, no_wait || !std::io::stdin().is_terminal()));
+    let prompt = !no_wait && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let exit = rt.block_on(follow(dir, &id, seen, prompt, operator));
     if out == Output::Json {
         if let Ok(v) = rt.block_on(control::request(dir, &json!({ "op": "status", "run": id }))) {
             println!("{}", serde_json::to_string_pretty(&v).expect("JSON"));
@@ -60,10 +68,12 @@ pub(crate) fn hand_over(dir: &Path, pid: u64, ask: Ask<'_>, no_wait: bool, opera
     exit
 }
 
-/// Prints what the run does until it ends; its exit code.
-async fn follow(dir: &Path, id: &str, no_wait: bool) -> Exit {
-    let mut seen = (0usize, 0usize);
+/// Prints what the run does until it ends; its exit code. With `prompt` (a terminal, no
+/// `--no-wait`), an approval the run waits for is asked here too, as `phoenix run` asks it,
+/// and answered as `operator`; without, the command stops there (exit 3).
+async fn follow(dir: &Path, id: &str, mut seen: (usize, usize), prompt: bool, operator: &str) -> Exit {
     let mut announced: Vec<String> = Vec::new();
+    let (answers_tx, mut answers) = tokio::sync::mpsc::unbounded_channel::<(String, bool, Option<String>)>();
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);
     loop {
@@ -74,7 +84,8 @@ async fn follow(dir: &Path, id: &str, no_wait: bool) -> Exit {
             eprintln!("`phoenix serve` stopped answering: run {id} is checkpointed; see it with `phoenix status {id}`");
             return Exit::Interrupted;
         };
-        seen = print_new(&logs, seen);
+        let asked;
+        (seen, asked) = print_new(&logs, seen);
         let state = status["status"].as_str().unwrap_or_default();
         let error = status["error"].as_str().unwrap_or_default();
         match state {
@@ -89,6 +100,15 @@ async fn follow(dir: &Path, id: &str, no_wait: bool) -> Exit {
             }
             _ => {}
         }
+        for (step, message) in asked.into_iter().filter(|_| prompt) {
+            // The terminal asks; the answer comes back here to be sent.
+            let (tx, run) = (answers_tx.clone(), id.to_string());
+            tokio::task::spawn_blocking(move || {
+                if let Some((approved, comment)) = crate::display::Display::new(true).ask_approval(&run, &step, &message) {
+                    let _ = tx.send((step, approved, comment));
+                }
+            });
+        }
         for step in status["steps"].as_array().into_iter().flatten().filter(|s| s["status"] == "waiting") {
             let name = step["id"].as_str().unwrap_or_default().to_string();
             if !announced.contains(&name) {
@@ -96,7 +116,7 @@ async fn follow(dir: &Path, id: &str, no_wait: bool) -> Exit {
                 announced.push(name);
             }
         }
-        if no_wait && !announced.is_empty() {
+        if !prompt && !announced.is_empty() {
             eprintln!("run {id} waits in `phoenix serve` for approval; once approved it goes on there (no resume needed)");
             return Exit::Halted;
         }
@@ -105,22 +125,41 @@ async fn follow(dir: &Path, id: &str, no_wait: bool) -> Exit {
                 eprintln!("\ndetached: run {id} goes on in `phoenix serve`. follow it: phoenix status {id}   stop it: phoenix cancel {id}");
                 return Exit::Interrupted;
             }
+            Some((step, approved, comment)) = answers.recv() => {
+                let req = json!({ "op": "approve", "run": id, "step": step, "approved": approved, "by": operator, "comment": comment });
+                if let Err(why) = control::request(dir, &req).await {
+                    eprintln!("your answer was not recorded: {why}; an approver can decide with: phoenix approve {id} {step}");
+                }
+            }
             () = tokio::time::sleep(POLL) => {}
         }
     }
 }
 
-/// Prints the lines and step events not seen yet, in time order; the new counts.
-fn print_new(logs: &Value, (lines_seen, events_seen): (usize, usize)) -> (usize, usize) {
+fn count(v: &Value, list: &str) -> usize {
+    v[list].as_array().map_or(0, Vec::len)
+}
+
+/// Prints the lines and step events not seen yet, in time order; the new counts, and the
+/// approvals asked for among those events (step, question).
+fn print_new(logs: &Value, (lines_seen, events_seen): (usize, usize)) -> ((usize, usize), Vec<(String, String)>) {
     let lines = logs["lines"].as_array().cloned().unwrap_or_default();
     let events = logs["events"].as_array().cloned().unwrap_or_default();
     let mut out: Vec<(String, String)> = Vec::new();
+    let mut asked = Vec::new();
     for l in &lines {
         let text = format!("[{}] {}", l["step"].as_str().unwrap_or_default(), l["text"].as_str().unwrap_or_default());
         out.push((l["at"].as_str().unwrap_or_default().to_string(), text));
     }
-    for e in events.iter().filter(|e| e["kind"] == "step") {
+    for e in &events {
         let step = e["step"].as_str().unwrap_or_default();
+        if e["kind"] == "approval" && e["approved"].is_null() {
+            asked.push((step.to_string(), e["comment"].as_str().unwrap_or_default().to_string()));
+            continue;
+        }
+        if e["kind"] != "step" {
+            continue;
+        }
         let text = match e["status"].as_str().unwrap_or_default() {
             "running" => format!("▶ {step}"),
             "succeeded" => format!("✓ {step}"),
@@ -135,7 +174,7 @@ fn print_new(logs: &Value, (lines_seen, events_seen): (usize, usize)) -> (usize,
     for (at, text) in out {
         eprintln!("{} {text}", at.get(11..23).unwrap_or_default());
     }
-    (lines_seen + lines.len(), events_seen + events.len())
+    ((lines_seen + lines.len(), events_seen + events.len()), asked)
 }
 
 fn now() -> String {
