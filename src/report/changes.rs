@@ -39,6 +39,7 @@ fn shape(out: &Value) -> Option<&'static str> {
     let has = |keys: &[&str]| keys.iter().all(|k| out.get(*k).is_some());
     [
         (&["previous", "record", "change_id"][..], "route53.upsert"),
+        (&["deleted", "previous", "change_id", "zone_id"][..], "route53.delete"),
         (&["copied", "skipped", "from", "to"][..], "storage.sync"),
         (&["tables", "rows", "verified", "format"][..], "postgres.replicate"),
         (&["exit_code", "stdout"][..], "exec"),
@@ -54,6 +55,7 @@ type Described = Option<(String, Vec<String>)>;
 fn describe(action: &str, inputs: &Value, out: &Value) -> Described {
     match action {
         "route53.upsert" => Some(dns(inputs, out)),
+        "route53.delete" => Some(dns_deleted(inputs, out)),
         "postgres.replicate" => Some(database(out)),
         "storage.sync" => Some(objects(out)),
         "s3.put" | "azure_blob.put" => Some((format!("put {} ({})", text(&out["url"]), bytes(&out["size"])), vec![])),
@@ -90,6 +92,19 @@ fn dns(inputs: &Value, out: &Value) -> (String, Vec<String>) {
         details.push("the record was already so: nothing changed".into());
     }
     (format!("DNS {name} {kind}: {} → {after}", values(prev)), details)
+}
+
+/// `DNS dr.example.com. A deleted: 203.0.113.5 (TTL 120)`, or that it was already gone.
+fn dns_deleted(inputs: &Value, out: &Value) -> (String, Vec<String>) {
+    let prev = &out["previous"];
+    let name = prev["name"].as_str().or(inputs["name"].as_str()).unwrap_or("?");
+    let kind = prev["type"].as_str().or(inputs["type"].as_str()).unwrap_or("?");
+    if out["deleted"] != Value::Bool(true) {
+        return (format!("DNS {name} {kind}: already gone, nothing deleted"), vec![]);
+    }
+    let values = prev["values"].as_array().map_or_else(|| "(alias)".to_string(), |v| v.iter().map(text).collect::<Vec<_>>().join(", "));
+    let details = out["change_id"].as_str().map(|id| format!("change {id} {}", text(&out["status"]))).into_iter().collect();
+    (format!("DNS {name} {kind} deleted: {values} (TTL {})", text(&prev["ttl"])), details)
 }
 
 /// `PostgreSQL copy: 3 tables, 1.2 MiB in 2.1s, verified`, with each counted table's rows.
@@ -166,6 +181,23 @@ mod tests {
         let (summary, details) = dns(&Value::Null, &out);
         assert_eq!(summary, "DNS app.example.com. A: 192.0.2.10 → 198.51.100.7, 198.51.100.8");
         assert_eq!(details[0], "TTL 60 → 30");
+    }
+
+    #[test]
+    fn a_dns_delete_says_what_it_removed_or_that_nothing_was_there() {
+        let out = json!({
+            "deleted": true, "change_id": "C2", "status": "INSYNC", "zone_id": "Z1",
+            "previous": { "name": "dr.example.com.", "type": "A", "ttl": 120, "values": ["203.0.113.5"] },
+        });
+        assert_eq!(shape(&out), Some("route53.delete"));
+        let (summary, details) = dns_deleted(&Value::Null, &out);
+        assert_eq!(
+            (summary.as_str(), details),
+            ("DNS dr.example.com. A deleted: 203.0.113.5 (TTL 120)", vec!["change C2 INSYNC".to_string()])
+        );
+        let gone = json!({ "deleted": false, "previous": null, "change_id": null, "status": null, "zone_id": "Z1" });
+        let (summary, _) = dns_deleted(&json!({ "name": "dr.example.com", "type": "A" }), &gone);
+        assert_eq!(summary, "DNS dr.example.com A: already gone, nothing deleted");
     }
 
     #[test]
