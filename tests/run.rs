@@ -663,3 +663,12 @@ outputs:
     .success();
     assert_eq!(status(&out)["outputs"], serde_json::json!({"said": ["region=east", "region=west", "region=north"], "count": 3}));
 }
+
+#[test]
+fn run_dir_is_the_runbooks_directory_and_never_empty() {
+    let rb = "version: 1\nname: where\nsteps:\n  say:\n    uses: exec\n    with: { cmd: [echo, \"{{ run.dir }}/x\"] }\n";
+    let out = Test::new().file("r.yaml", rb).file("sub/r.yaml", rb).args(["run", "r.yaml"]).run().success();
+    assert_eq!(step(&status(&out), "say")["outputs"]["stdout"], "./x\n");
+    let out = Test::new().file("sub/r.yaml", rb).args(["run", "sub/r.yaml"]).run().success();
+    assert_eq!(step(&status(&out), "say")["outputs"]["stdout"], "sub/x\n");
+}

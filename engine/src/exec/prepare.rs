@@ -67,7 +67,9 @@ pub(crate) fn params(rb: &Runbook, given: &[(String, String)]) -> Result<Value, 
 /// The `run` template value.
 pub(crate) fn run_value(rb: &Runbook, id: &str, started_at: u64, attempt: u32, dry_run: bool) -> Value {
     let started = humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(started_at)).to_string();
-    let dir = rb.file.parent().map(|p| p.display().to_string()).unwrap_or_default();
+    // `.` rather than empty for a runbook named without a directory: `{{ run.dir }}/x` must
+    // stay relative.
+    let dir = rb.file.parent().map(|p| p.display().to_string()).filter(|d| !d.is_empty()).unwrap_or_else(|| ".".into());
     json!({ "id": id, "runbook": rb.name, "started_at": started, "attempt": attempt, "dry_run": dry_run, "file": rb.file.display().to_string(), "dir": dir, "status": "running", "failed_steps": [], "error": null })
 }
 
