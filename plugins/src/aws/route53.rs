@@ -6,10 +6,10 @@
 //! plain text and quoted for Route 53; a single quoted string read back is unquoted, so what
 //! `route53.get` or an upsert's `previous` reports can be written back as it is.
 
+mod change;
 mod delete;
 mod get;
 mod upsert;
-mod wait;
 
 pub use delete::{Route53Delete, Route53DeleteInput};
 pub use get::{Route53Get, Route53GetInput};

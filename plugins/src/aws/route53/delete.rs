@@ -8,18 +8,15 @@
 //! since the runbook was written is left alone. As for an upsert, once Route 53 has accepted
 //! the change no failure is retryable.
 
-use std::time::Duration;
-
-use aws_sdk_route53::error::SdkError;
-use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus};
+use aws_sdk_route53::types::ChangeAction;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::wait::wait_insync;
-use super::{GLOBAL_REGION, check_record, failed, find, fqdn, record_type, rendered, set_json, zone_id};
-use crate::aws::{call, describe, settings::AwsSettings};
-use crate::duration::{Dur, format_duration};
+use super::change::Record;
+use super::{check_record, find, rendered, set_json};
+use crate::aws::settings::AwsSettings;
+use crate::duration::Dur;
 use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
 
 /// Removes a DNS record.
@@ -103,14 +100,10 @@ impl Plugin for Route53Delete {
 
     async fn run(&self, ctx: &ActionCtx, input: Route53DeleteInput) -> Result<Value, ActionError> {
         rendered(check_record(&json!({ "zone_id": input.zone_id, "name": input.name, "type": input.r#type })))?;
-        let rtype = record_type(&input.r#type).map_err(ActionError::Input)?;
-        let zone = zone_id(&input.zone_id).to_string();
-        let name = fqdn(&input.name);
-        let timeout = input.timeout.map_or(Duration::from_secs(10), Dur::get);
-        let config = input.aws.load_global(timeout, GLOBAL_REGION).await.map_err(ActionError::Input)?;
-        let client = aws_sdk_route53::Client::new(&config);
+        let r = Record::open(&input.zone_id, &input.name, &input.r#type, input.timeout, &input.aws).await?;
+        let (name, rtype, zone) = (&r.name, &r.rtype, &r.zone);
 
-        let Some(set) = find(ctx, &client, &zone, &name, &rtype).await? else {
+        let Some(set) = find(ctx, &r.client, zone, name, rtype).await? else {
             ctx.log(Stream::Info, format!("{name} {rtype}: no such record in hosted zone {zone}; nothing to delete"));
             return Ok(json!({ "deleted": false, "previous": null, "change_id": null, "status": null, "zone_id": zone }));
         };
@@ -132,51 +125,12 @@ impl Plugin for Route53Delete {
             format!("{name} {rtype} before the deletion: {}", previous["values"]),
             json!({ "zone_id": zone, "name": name, "type": rtype.as_str(), "previous": previous }),
         );
-        let comment = input.comment.clone().unwrap_or_else(|| format!("phoenix run {} step {}", ctx.run_id, ctx.step_id));
-        let change = Change::builder()
-            .action(ChangeAction::Delete)
-            .resource_record_set(set)
-            .build()
-            .map_err(|e| ActionError::Input(e.to_string()))?;
-        let batch = ChangeBatch::builder().comment(comment).changes(change).build().map_err(|e| ActionError::Input(e.to_string()))?;
-        let what = format!("deleting {name} {rtype} in hosted zone {zone}");
-        let sent = client.change_resource_record_sets().hosted_zone_id(&zone).change_batch(batch).send();
-        let info = call(ctx, "the change", sent)
-            .await?
-            .map_err(|e| match e {
-                SdkError::TimeoutError(_) | SdkError::ResponseError(_) => ActionError::Failed {
-                    message: format!(
-                        "{what}: no answer ({}); Route 53 may have applied the change: the record before it is in the run's event log",
-                        describe(&e)
-                    ),
-                    outputs: Some(json!({ "deleted": null, "previous": previous, "zone_id": zone })),
-                    retryable: false,
-                },
-                e => failed(&what, &e),
-            })?
-            .change_info;
-        let (change_id, mut status) = info.map_or((String::new(), ChangeStatus::Pending), |i| (i.id, i.status));
-        ctx.log(Stream::Info, format!("{what}: change {change_id} {status}"));
+        let doing = format!("deleting {name} {rtype}");
+        let kept = json!({ "deleted": null, "previous": previous, "zone_id": zone });
+        let (change_id, status) = r.send(ctx, ChangeAction::Delete, set, input.comment.as_deref(), &doing, kept).await?;
         let mut outputs =
             json!({ "deleted": true, "previous": previous, "change_id": change_id, "status": status.as_str(), "zone_id": zone });
-        if input.wait && status != ChangeStatus::Insync {
-            let limit = input.wait_timeout.map_or(Duration::from_secs(300), Dur::get);
-            let (last, error) = wait_insync(ctx, &client, &change_id, limit).await?;
-            status = last;
-            outputs["status"] = status.as_str().into();
-            if status != ChangeStatus::Insync {
-                let why = error.map_or(String::new(), |e| format!(" (the last GetChange failed: {e})"));
-                return Err(ActionError::Failed {
-                    message: format!(
-                        "change {change_id} deleting {name} {rtype} is still {status} after {}{why}; Route 53 accepted it and will apply it",
-                        format_duration(limit)
-                    ),
-                    outputs: Some(outputs),
-                    retryable: false,
-                });
-            }
-            ctx.log(Stream::Info, format!("change {change_id} is INSYNC"));
-        }
+        r.settle(ctx, (&change_id, status), (input.wait, input.wait_timeout), &doing, &mut outputs).await?;
         Ok(outputs)
     }
 }

@@ -1,12 +1,11 @@
 //! `route53.get`: reads one record set, to check where a name points.
 
-use std::time::Duration;
-
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{GLOBAL_REGION, check_record, find, fqdn, record_type, rendered, set_json, zone_id};
+use super::change::Record;
+use super::{check_record, find, rendered, set_json};
 use crate::aws::settings::AwsSettings;
 use crate::duration::Dur;
 use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
@@ -66,13 +65,9 @@ impl Plugin for Route53Get {
 
     async fn run(&self, ctx: &ActionCtx, input: Route53GetInput) -> Result<Value, ActionError> {
         rendered(check_record(&json!({ "zone_id": input.zone_id, "name": input.name, "type": input.r#type })))?;
-        let rtype = record_type(&input.r#type).map_err(ActionError::Input)?;
-        let zone = zone_id(&input.zone_id).to_string();
-        let name = fqdn(&input.name);
-        let timeout = input.timeout.map_or(Duration::from_secs(10), Dur::get);
-        let config = input.aws.load_global(timeout, GLOBAL_REGION).await.map_err(ActionError::Input)?;
-        let client = aws_sdk_route53::Client::new(&config);
-        let found = find(ctx, &client, &zone, &name, &rtype).await?;
+        let r = Record::open(&input.zone_id, &input.name, &input.r#type, input.timeout, &input.aws).await?;
+        let (name, rtype, zone) = (&r.name, &r.rtype, &r.zone);
+        let found = find(ctx, &r.client, zone, name, rtype).await?;
         let mut outputs =
             json!({ "exists": found.is_some(), "name": name, "type": rtype.as_str(), "ttl": null, "values": [], "alias_target": null });
         match &found {

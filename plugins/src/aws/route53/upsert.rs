@@ -6,19 +6,16 @@
 //! Once Route 53 has accepted the change, no failure is retryable: a second attempt would read
 //! the new record as the "previous" one.
 
-use std::time::Duration;
-
-use aws_sdk_route53::error::SdkError;
-use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet};
+use aws_sdk_route53::types::{ChangeAction, ResourceRecord, ResourceRecordSet};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::wait::wait_insync;
-use super::{GLOBAL_REGION, check_record, check_values, failed, find, fqdn, quote, record_type, rendered, set_json, strings, zone_id};
-use crate::aws::{call, describe, settings::AwsSettings};
-use crate::duration::{Dur, format_duration};
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
+use super::change::Record;
+use super::{check_record, check_values, find, quote, rendered, set_json, strings};
+use crate::aws::settings::AwsSettings;
+use crate::duration::Dur;
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin};
 
 /// Creates or replaces a DNS record.
 pub struct Route53Upsert;
@@ -106,14 +103,10 @@ impl Plugin for Route53Upsert {
         let as_with =
             json!({ "zone_id": input.zone_id, "name": input.name, "type": input.r#type, "ttl": input.ttl, "values": input.values });
         rendered(check_record(&as_with).into_iter().chain(check_values(&as_with)).collect())?;
-        let rtype = record_type(&input.r#type).map_err(ActionError::Input)?;
-        let zone = zone_id(&input.zone_id).to_string();
-        let name = fqdn(&input.name);
-        let timeout = input.timeout.map_or(Duration::from_secs(10), Dur::get);
-        let config = input.aws.load_global(timeout, GLOBAL_REGION).await.map_err(ActionError::Input)?;
-        let client = aws_sdk_route53::Client::new(&config);
+        let r = Record::open(&input.zone_id, &input.name, &input.r#type, input.timeout, &input.aws).await?;
+        let (name, rtype, zone) = (&r.name, &r.rtype, &r.zone);
 
-        let previous = find(ctx, &client, &zone, &name, &rtype).await?;
+        let previous = find(ctx, &r.client, zone, name, rtype).await?;
         let previous = previous.as_ref().map(set_json);
         ctx.note(
             format!("{name} {rtype} before the change: {}", previous.as_ref().map_or("none".to_string(), |p| p["values"].to_string())),
@@ -128,47 +121,17 @@ impl Plugin for Route53Upsert {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ActionError::Input(e.to_string()))?;
         let set = ResourceRecordSet::builder()
-            .name(&name)
+            .name(name)
             .r#type(rtype.clone())
             .ttl(i64::from(input.ttl))
             .set_resource_records(Some(records))
             .build()
             .map_err(|e| ActionError::Input(e.to_string()))?;
         let record = set_json(&set);
-        let comment = input.comment.clone().unwrap_or_else(|| format!("phoenix run {} step {}", ctx.run_id, ctx.step_id));
-        let batch = ChangeBatch::builder()
-            .comment(comment)
-            .changes(
-                Change::builder()
-                    .action(ChangeAction::Upsert)
-                    .resource_record_set(set)
-                    .build()
-                    .map_err(|e| ActionError::Input(e.to_string()))?,
-            )
-            .build()
-            .map_err(|e| ActionError::Input(e.to_string()))?;
-        let what = format!("setting {name} {rtype} in hosted zone {zone}");
-        let sent = client.change_resource_record_sets().hosted_zone_id(&zone).change_batch(batch).send();
-        let info = call(ctx, "the change", sent)
-            .await?
-            .map_err(|e| match e {
-                // Sent, but no answer: Route 53 may have applied it, and a retry would read the
-                // new record as `previous`.
-                SdkError::TimeoutError(_) | SdkError::ResponseError(_) => ActionError::Failed {
-                    message: format!(
-                        "{what}: no answer ({}); Route 53 may have applied the change: the record before it is in the run's event log",
-                        describe(&e)
-                    ),
-                    outputs: Some(json!({ "previous": previous, "zone_id": zone })),
-                    retryable: false,
-                },
-                e => failed(&what, &e),
-            })?
-            .change_info;
-        let (change_id, mut status) = info.map_or((String::new(), ChangeStatus::Pending), |i| (i.id, i.status));
+        let doing = format!("setting {name} {rtype}");
+        let kept = json!({ "previous": previous, "zone_id": zone });
+        let (change_id, status) = r.send(ctx, ChangeAction::Upsert, set, input.comment.as_deref(), &doing, kept).await?;
         let changed = previous.as_ref().is_none_or(|p| differs(p, &record));
-        ctx.log(Stream::Info, format!("{what}: change {change_id} {status}"));
-
         let mut outputs = json!({
             "change_id": change_id,
             "status": status.as_str(),
@@ -177,24 +140,7 @@ impl Plugin for Route53Upsert {
             "changed": changed,
             "zone_id": zone,
         });
-        if input.wait && status != ChangeStatus::Insync {
-            let limit = input.wait_timeout.map_or(Duration::from_secs(300), Dur::get);
-            let (last, error) = wait_insync(ctx, &client, &change_id, limit).await?;
-            status = last;
-            outputs["status"] = status.as_str().into();
-            if status != ChangeStatus::Insync {
-                let why = error.map_or(String::new(), |e| format!(" (the last GetChange failed: {e})"));
-                return Err(ActionError::Failed {
-                    message: format!(
-                        "change {change_id} for {name} {rtype} is still {status} after {}{why}; Route 53 accepted it and will apply it, and `previous` is in the step's outputs",
-                        format_duration(limit)
-                    ),
-                    outputs: Some(outputs),
-                    retryable: false,
-                });
-            }
-            ctx.log(Stream::Info, format!("change {change_id} is INSYNC"));
-        }
+        r.settle(ctx, (&change_id, status), (input.wait, input.wait_timeout), &doing, &mut outputs).await?;
         Ok(outputs)
     }
 }
