@@ -24,7 +24,8 @@ use super::kv::{Entry, Kv};
 use super::wal::{Ops, Wal};
 
 /// The log's default size: past it, sled takes what the log holds and the log starts again.
-/// `PHOENIX_STATE_LOG_BYTES` changes it (at least 4 KiB): the crash test uses a small log so
+/// `PHOENIX_STATE_LOG_BYTES` changes it (4 KiB to 16 MiB: the entries of a round are held in
+/// memory until sled takes them); the crash test uses a small log so
 /// that its crashes also land in sled's writes.
 const LOG_BYTES: u64 = 64 << 10;
 
@@ -62,7 +63,8 @@ pub fn open_sled(dir: &Path) -> Result<SledKv, OpenError> {
     let data = File::open(dir.join("db").join("db")).ok();
     let path = dir.join("wal");
     let other = |e: String| OpenError::Other(format!("the state store's log {}: {e}", path.display()));
-    let capacity = std::env::var("PHOENIX_STATE_LOG_BYTES").ok().and_then(|v| v.parse().ok()).map_or(LOG_BYTES, |n: u64| n.max(4096));
+    let capacity =
+        std::env::var("PHOENIX_STATE_LOG_BYTES").ok().and_then(|v| v.parse().ok()).map_or(LOG_BYTES, |n: u64| n.clamp(4096, 16 << 20));
     let (wal, found) = Wal::open(&path, capacity).map_err(other)?;
     let kv = SledKv { db, data, wal: Mutex::new(wal), recent: RwLock::new(BTreeMap::new()) };
     {
