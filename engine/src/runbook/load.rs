@@ -83,9 +83,9 @@ pub fn load_str(text: &str, path: &FsPath) -> Loaded {
     let runbook = sections::read(&node, &mut diags).and_then(|s| compile(s, source.clone(), PathBuf::from(path), &mut diags));
     for d in &mut diags {
         d.file = Some(file.clone());
-        if d.span.is_none() {
-            d.span = Some(node.span_at(&d.path, d.on_key));
-        }
+        // A key the parser placed at the end of the stream (`?` with nothing after it, in a
+        // file without a final newline) is shown where the file ends, as a syntax error is.
+        d.span = Some(within(d.span.unwrap_or_else(|| node.span_at(&d.path, d.on_key)), text));
     }
     diags.sort_by_key(|d| d.span.map(|s| (s.line, s.col)));
     diags.dedup();
