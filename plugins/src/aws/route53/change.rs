@@ -6,12 +6,46 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_route53::error::SdkError;
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecordSet, RrType};
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{GLOBAL_REGION, failed, fqdn, record_type, zone_id};
 use crate::aws::{call, describe, settings::AwsSettings};
 use crate::duration::{Dur, format_duration};
-use crate::{ActionCtx, ActionError, Stream};
+use crate::{ActionCtx, ActionError, Issue, Stream};
+
+/// What a change to a record takes besides the record: waiting, a comment, and where and as
+/// whom to call AWS (shared by `route53.upsert` and `route53.delete`).
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ChangeSettings {
+    /// Wait until Route 53 reports the change INSYNC on all its name servers (default true).
+    #[serde(default = "yes")]
+    pub wait: bool,
+    /// How long to wait for INSYNC before failing (default 5m).
+    #[serde(default)]
+    pub wait_timeout: Option<Dur>,
+    /// A comment recorded with the change (default: the run and step).
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// How long each AWS call may take (default 10s).
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// Where and as whom to call AWS (Route 53 is global: `region` is not needed).
+    #[serde(flatten)]
+    pub aws: AwsSettings,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `wait_timeout` means nothing without `wait`.
+pub(super) fn check_wait(with: &Value) -> Option<Issue> {
+    let waits = with.get("wait").and_then(Value::as_bool) != Some(false);
+    (!waits && with.get("wait_timeout").is_some())
+        .then(|| Issue::at("wait_timeout", "`wait_timeout` is set but `wait` is false").help("remove one of them"))
+}
 
 /// A record set's place: the client, the hosted zone, the name (with its final dot), the type.
 pub(super) struct Record {

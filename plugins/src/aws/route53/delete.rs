@@ -13,10 +13,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::change::Record;
+use super::change::{ChangeSettings, Record, check_wait};
 use super::{check_record, find, rendered, set_json};
-use crate::aws::settings::AwsSettings;
-use crate::duration::Dur;
 use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
 
 /// Removes a DNS record.
@@ -36,25 +34,9 @@ pub struct Route53DeleteInput {
     /// fails and nothing is deleted.
     #[serde(default, deserialize_with = "optional_strings")]
     pub values: Option<Vec<String>>,
-    /// Wait until Route 53 reports the change INSYNC on all its name servers (default true).
-    #[serde(default = "yes")]
-    pub wait: bool,
-    /// How long to wait for INSYNC before failing (default 5m).
-    #[serde(default)]
-    pub wait_timeout: Option<Dur>,
-    /// A comment recorded with the change (default: the run and step).
-    #[serde(default)]
-    pub comment: Option<String>,
-    /// How long each AWS call may take (default 10s).
-    #[serde(default)]
-    pub timeout: Option<Dur>,
-    /// Where and as whom to call AWS (Route 53 is global: `region` is not needed).
+    /// Waiting, the change's comment, and where and as whom to call AWS.
     #[serde(flatten)]
-    pub aws: AwsSettings,
-}
-
-fn yes() -> bool {
-    true
+    pub change: ChangeSettings,
 }
 
 fn optional_strings<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
@@ -85,10 +67,7 @@ impl Plugin for Route53Delete {
         if with.get("values").and_then(Value::as_array).is_some_and(Vec::is_empty) {
             issues.push(Issue::at("values", "`values` is empty").help("list the values the record must hold, or leave `values` out"));
         }
-        let waits = with.get("wait").and_then(Value::as_bool) != Some(false);
-        if !waits && with.get("wait_timeout").is_some() {
-            issues.push(Issue::at("wait_timeout", "`wait_timeout` is set but `wait` is false").help("remove one of them"));
-        }
+        issues.extend(check_wait(with));
         issues
     }
 
@@ -100,7 +79,7 @@ impl Plugin for Route53Delete {
 
     async fn run(&self, ctx: &ActionCtx, input: Route53DeleteInput) -> Result<Value, ActionError> {
         rendered(check_record(&json!({ "zone_id": input.zone_id, "name": input.name, "type": input.r#type })))?;
-        let r = Record::open(&input.zone_id, &input.name, &input.r#type, input.timeout, &input.aws).await?;
+        let r = Record::open(&input.zone_id, &input.name, &input.r#type, input.change.timeout, &input.change.aws).await?;
         let (name, rtype, zone) = (&r.name, &r.rtype, &r.zone);
 
         let Some(set) = find(ctx, &r.client, zone, name, rtype).await? else {
@@ -127,10 +106,10 @@ impl Plugin for Route53Delete {
         );
         let doing = format!("deleting {name} {rtype}");
         let kept = json!({ "deleted": null, "previous": previous, "zone_id": zone });
-        let (change_id, status) = r.send(ctx, ChangeAction::Delete, set, input.comment.as_deref(), &doing, kept).await?;
+        let (change_id, status) = r.send(ctx, ChangeAction::Delete, set, input.change.comment.as_deref(), &doing, kept).await?;
         let mut outputs =
             json!({ "deleted": true, "previous": previous, "change_id": change_id, "status": status.as_str(), "zone_id": zone });
-        r.settle(ctx, (&change_id, status), (input.wait, input.wait_timeout), &doing, &mut outputs).await?;
+        r.settle(ctx, (&change_id, status), (input.change.wait, input.change.wait_timeout), &doing, &mut outputs).await?;
         Ok(outputs)
     }
 }

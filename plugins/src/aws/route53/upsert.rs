@@ -11,10 +11,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::change::Record;
+use super::change::{ChangeSettings, Record, check_wait};
 use super::{check_record, check_values, find, quote, rendered, set_json, strings};
-use crate::aws::settings::AwsSettings;
-use crate::duration::Dur;
 use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin};
 
 /// Creates or replaces a DNS record.
@@ -36,25 +34,9 @@ pub struct Route53UpsertInput {
     /// The record's values (`[203.0.113.10]`); TXT values as plain text, quoted for you.
     #[serde(deserialize_with = "strings")]
     pub values: Vec<String>,
-    /// Wait until Route 53 reports the change INSYNC on all its name servers (default true).
-    #[serde(default = "yes")]
-    pub wait: bool,
-    /// How long to wait for INSYNC before failing (default 5m).
-    #[serde(default)]
-    pub wait_timeout: Option<Dur>,
-    /// A comment recorded with the change (default: the run and step).
-    #[serde(default)]
-    pub comment: Option<String>,
-    /// How long each AWS call may take (default 10s).
-    #[serde(default)]
-    pub timeout: Option<Dur>,
-    /// Where and as whom to call AWS (Route 53 is global: `region` is not needed).
+    /// Waiting, the change's comment, and where and as whom to call AWS.
     #[serde(flatten)]
-    pub aws: AwsSettings,
-}
-
-fn yes() -> bool {
-    true
+    pub change: ChangeSettings,
 }
 
 impl Plugin for Route53Upsert {
@@ -80,10 +62,7 @@ impl Plugin for Route53Upsert {
     fn check(&self, with: &Value) -> Vec<Issue> {
         let mut issues = check_record(with);
         issues.extend(check_values(with));
-        let waits = with.get("wait").and_then(Value::as_bool) != Some(false);
-        if !waits && with.get("wait_timeout").is_some() {
-            issues.push(Issue::at("wait_timeout", "`wait_timeout` is set but `wait` is false").help("remove one of them"));
-        }
+        issues.extend(check_wait(with));
         issues
     }
 
@@ -103,7 +82,7 @@ impl Plugin for Route53Upsert {
         let as_with =
             json!({ "zone_id": input.zone_id, "name": input.name, "type": input.r#type, "ttl": input.ttl, "values": input.values });
         rendered(check_record(&as_with).into_iter().chain(check_values(&as_with)).collect())?;
-        let r = Record::open(&input.zone_id, &input.name, &input.r#type, input.timeout, &input.aws).await?;
+        let r = Record::open(&input.zone_id, &input.name, &input.r#type, input.change.timeout, &input.change.aws).await?;
         let (name, rtype, zone) = (&r.name, &r.rtype, &r.zone);
 
         let previous = find(ctx, &r.client, zone, name, rtype).await?;
@@ -130,7 +109,7 @@ impl Plugin for Route53Upsert {
         let record = set_json(&set);
         let doing = format!("setting {name} {rtype}");
         let kept = json!({ "previous": previous, "zone_id": zone });
-        let (change_id, status) = r.send(ctx, ChangeAction::Upsert, set, input.comment.as_deref(), &doing, kept).await?;
+        let (change_id, status) = r.send(ctx, ChangeAction::Upsert, set, input.change.comment.as_deref(), &doing, kept).await?;
         let changed = previous.as_ref().is_none_or(|p| differs(p, &record));
         let mut outputs = json!({
             "change_id": change_id,
@@ -140,7 +119,7 @@ impl Plugin for Route53Upsert {
             "changed": changed,
             "zone_id": zone,
         });
-        r.settle(ctx, (&change_id, status), (input.wait, input.wait_timeout), &doing, &mut outputs).await?;
+        r.settle(ctx, (&change_id, status), (input.change.wait, input.change.wait_timeout), &doing, &mut outputs).await?;
         Ok(outputs)
     }
 }
