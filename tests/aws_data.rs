@@ -138,6 +138,65 @@ outputs:
 }
 
 #[test]
+fn a_file_larger_than_8_mib_goes_up_in_parts_and_comes_back_whole() {
+    let moto = Moto::start();
+    moto.s3_bucket("us-east-1", "dr-backups");
+    // 12 MiB and a bit: a part of 8 MiB, and the rest; not text, and not the same in every
+    // MiB, so that parts out of order would show.
+    let size = (12 << 20) + 123;
+    let data: Vec<u8> = (0..size).map(|i: usize| ((i / 4093) as u8) ^ (i as u8)).collect();
+    let yaml = format!(
+        r#"version: 1
+name: big
+steps:
+  put:
+    uses: s3.put
+    with: {{ bucket: dr-backups, region: us-east-1, endpoint_url: "{url}", key: dumps/db.dump, file: db.dump }}
+  get:
+    needs: [put]
+    uses: s3.get
+    with: {{ bucket: dr-backups, region: us-east-1, endpoint_url: "{url}", key: dumps/db.dump, file: back/db.dump }}
+"#,
+        url = moto.url()
+    );
+    let (out, s) = run(aws_test().file("db.dump", &data), &yaml, 0);
+    let put = outputs(&s, "put");
+    assert_eq!((put["size"].clone(), put["parts"].clone()), (json!(size), json!(2)), "{put:#}");
+    assert!(put["etag"].as_str().is_some_and(|e| e.ends_with("-2")), "a multipart ETag: {put:#}");
+    assert_eq!(put["content_type"], "application/octet-stream");
+    let log = log_of(&out, "put");
+    assert!(log.contains("in 2 parts of 8.0 MiB"), "{log}");
+    assert_eq!(outputs(&s, "get")["size"], size);
+    assert!(std::fs::read(out.path().join("back/db.dump")).unwrap() == data, "the object read back differs from the file");
+    // Nothing left half-uploaded.
+    assert_eq!(moto.s3_multipart_uploads("us-east-1", "dr-backups"), 0);
+}
+
+#[test]
+fn a_multipart_upload_stopped_by_its_step_timeout_is_aborted() {
+    let moto = Moto::start();
+    moto.s3_bucket("us-east-1", "dr-backups");
+    // Every answer takes 700 ms: starting the upload and its parts outlast the step's 1.2 s.
+    moto.delay(0.7);
+    let yaml = format!(
+        r#"version: 1
+name: big
+steps:
+  put:
+    uses: s3.put
+    timeout: 1200ms
+    with: {{ bucket: dr-backups, region: us-east-1, endpoint_url: "{url}", key: dumps/db.dump, file: db.dump }}
+"#,
+        url = moto.url()
+    );
+    let (_, s) = run(aws_test().file("db.dump", vec![7u8; (9 << 20) + 1]), &yaml, 1);
+    let put = step(&s, "put");
+    assert!(put["error"].as_str().is_some_and(|e| e.starts_with("timed out after")), "{put:#}");
+    moto.delay(0.0);
+    assert_eq!(moto.s3_multipart_uploads("us-east-1", "dr-backups"), 0, "the upload was not aborted");
+}
+
+#[test]
 fn the_endpoint_can_come_from_aws_endpoint_url_and_addressing_is_by_path_there() {
     let moto = Moto::start();
     moto.s3_bucket("us-east-1", "dr-state");

@@ -64,6 +64,12 @@ impl Moto {
         self.post("/phoenix-test/s3-objects", &serde_json::json!({ "bucket": bucket, "prefix": prefix, "count": count, "size": size }));
     }
 
+    /// How many multipart uploads to `bucket` are started and neither completed nor aborted.
+    pub(crate) fn s3_multipart_uploads(&self, region: &str, bucket: &str) -> usize {
+        let n = self.post_for_answer("/phoenix-test/s3-uploads", &serde_json::json!({ "region": region, "bucket": bucket }));
+        n.trim().parse().unwrap_or_else(|_| panic!("not a count: {n}"))
+    }
+
     /// Creates a Route 53 hosted zone; its id (without `/hostedzone/`).
     pub(crate) fn route53_zone(&self, name: &str) -> String {
         self.post_for_answer("/phoenix-test/route53-zone", &serde_json::json!({ "name": name }))

@@ -15,6 +15,8 @@ zone for, and to make Route 53 changes slower than moto's (always INSYNC):
   POST /phoenix-test/s3-objects     {"bucket", "prefix", "count", "size"}  puts that many objects.
   POST /phoenix-test/eks-status     {"region", "cluster", "nodegroup", "status"}  one node group's status.
   POST /phoenix-test/route53-zone   {"name"}  creates a hosted zone; answers its id.
+  POST /phoenix-test/s3-uploads     {"region", "bucket"}  answers how many multipart uploads
+                                    are started and not completed or aborted.
   POST /phoenix-test/route53-pending {"polls": n}  changes are PENDING, and so are the next
        n GetChange answers (n < 0: every one of them).
 
@@ -115,6 +117,9 @@ def data_route(path, body):
         set_nodegroup(body)
     elif path == "/phoenix-test/route53-zone":
         return seed_zone(body)
+    elif path == "/phoenix-test/s3-uploads":
+        uploads = client("s3", body.get("region", "us-east-1")).list_multipart_uploads(Bucket=body["bucket"])
+        return str(len(uploads.get("Uploads", [])))
     elif path == "/phoenix-test/route53-pending":
         pending["polls"] = int(body["polls"])
     return "ok"
@@ -137,7 +142,7 @@ def main():
 
     def app(environ, start_response):
         path = environ.get("PATH_INFO", "")
-        if path in ("/phoenix-test/s3-bucket", "/phoenix-test/s3-objects", "/phoenix-test/eks-status", "/phoenix-test/route53-zone", "/phoenix-test/route53-pending"):
+        if path in ("/phoenix-test/s3-bucket", "/phoenix-test/s3-objects", "/phoenix-test/eks-status", "/phoenix-test/route53-zone", "/phoenix-test/route53-pending", "/phoenix-test/s3-uploads"):
             length = int(environ.get("CONTENT_LENGTH") or 0)
             try:
                 answer = data_route(path, json.loads(environ["wsgi.input"].read(length) or b"{}")).encode()

@@ -6,6 +6,7 @@
 mod delete;
 mod get;
 mod list;
+mod multipart;
 mod put;
 
 pub use delete::{S3Delete, S3DeleteInput};

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{S3Settings, etag, failed, guess_content_type, key_problem, rendered_bucket, str_of, url};
+use super::{S3Settings, etag, failed, guess_content_type, key_problem, multipart, rendered_bucket, str_of, url};
 use crate::aws::call;
 use crate::duration::Dur;
 use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
@@ -27,7 +27,9 @@ pub struct S3PutInput {
     /// The object's content, as text. Exactly one of `body` and `file`.
     #[serde(default)]
     pub body: Option<String>,
-    /// A file to upload, streamed from disk (relative to the directory phoenix runs in).
+    /// A file to upload, streamed from disk (relative to the directory phoenix runs in). A
+    /// file larger than 8 MiB goes up as a multipart upload, four parts at a time (parts
+    /// of 8 MiB, larger past 78 GiB; up to S3's 5 TiB).
     #[serde(default)]
     pub file: Option<PathBuf>,
     /// The object's Content-Type. Default: from the key's extension (`.json`, `.yaml`,
@@ -35,7 +37,8 @@ pub struct S3PutInput {
     /// `application/octet-stream` for a `file`.
     #[serde(default)]
     pub content_type: Option<String>,
-    /// How long the upload may take (default 5m).
+    /// How long one request may take (default 5m): the upload, or each part of a multipart
+    /// upload.
     #[serde(default)]
     pub timeout: Option<Dur>,
     /// Where and as whom to call S3.
@@ -55,7 +58,8 @@ impl Plugin for S3Put {
                 Field { name: "bucket", doc: "the bucket" },
                 Field { name: "key", doc: "the key" },
                 Field { name: "size", doc: "the object's size in bytes" },
-                Field { name: "etag", doc: "the object's ETag, without quotes" },
+                Field { name: "etag", doc: "the object's ETag, without quotes (`…-N` for an upload in N parts)" },
+                Field { name: "parts", doc: "how many parts it was uploaded in (1: a single request)" },
                 Field { name: "version_id", doc: "the new version's id (null unless the bucket is versioned)" },
                 Field { name: "content_type", doc: "the Content-Type it was stored with" },
             ],
@@ -91,15 +95,11 @@ impl Plugin for S3Put {
     async fn run(&self, ctx: &ActionCtx, input: S3PutInput) -> Result<Value, ActionError> {
         rendered_bucket(&input.bucket)?;
         let target = url(&input.bucket, &input.key);
-        let (body, size, default_type) = match (&input.body, &input.file) {
-            (Some(text), None) => (ByteStream::from(text.clone().into_bytes()), text.len() as u64, "text/plain; charset=utf-8"),
-            (None, Some(path)) => {
-                let size =
-                    tokio::fs::metadata(path).await.map_err(|e| ActionError::Input(format!("cannot read {}: {e}", path.display())))?.len();
-                let stream =
-                    ByteStream::from_path(path).await.map_err(|e| ActionError::Input(format!("cannot read {}: {e}", path.display())))?;
-                (stream, size, "application/octet-stream")
-            }
+        let unreadable =
+            |path: &std::path::Path, e: &dyn std::fmt::Display| ActionError::Input(format!("cannot read {}: {e}", path.display()));
+        let (size, default_type) = match (&input.body, &input.file) {
+            (Some(text), None) => (text.len() as u64, "text/plain; charset=utf-8"),
+            (None, Some(path)) => (tokio::fs::metadata(path).await.map_err(|e| unreadable(path, &e))?.len(), "application/octet-stream"),
             _ => return Err(ActionError::Input("give exactly one of `body` and `file`".into())),
         };
         let content_type = input
@@ -109,16 +109,31 @@ impl Plugin for S3Put {
             .unwrap_or_else(|| default_type.to_string());
         let timeout = input.timeout.map_or(Duration::from_secs(300), Dur::get);
         let client = input.s3.client(timeout).await.map_err(ActionError::Input)?;
-        let put = client.put_object().bucket(&input.bucket).key(&input.key).content_type(&content_type).body(body).send();
-        let out = call(ctx, "the upload", put).await?.map_err(|e| failed(&format!("writing {target}"), &e))?;
+        let (etag, version_id, parts) = match &input.file {
+            Some(path) if size > multipart::PART => {
+                let up = multipart::upload(ctx, &client, (&input.bucket, &input.key), path, size, &content_type).await?;
+                (up.etag, up.version_id, up.parts)
+            }
+            _ => {
+                let body = match (&input.body, &input.file) {
+                    (Some(text), _) => ByteStream::from(text.clone().into_bytes()),
+                    (_, Some(path)) => ByteStream::from_path(path).await.map_err(|e| unreadable(path, &e))?,
+                    _ => unreachable!("checked above"),
+                };
+                let put = client.put_object().bucket(&input.bucket).key(&input.key).content_type(&content_type).body(body).send();
+                let out = call(ctx, "the upload", put).await?.map_err(|e| failed(&format!("writing {target}"), &e))?;
+                (etag(out.e_tag()), out.version_id().map(str::to_string), 1)
+            }
+        };
         ctx.log(Stream::Info, format!("wrote {target} ({size} bytes)"));
         Ok(json!({
             "url": target,
             "bucket": input.bucket,
             "key": input.key,
             "size": size,
-            "etag": etag(out.e_tag()),
-            "version_id": out.version_id(),
+            "etag": etag,
+            "parts": parts,
+            "version_id": version_id,
             "content_type": content_type,
         }))
     }
