@@ -3,7 +3,8 @@
 #   W1 1,000 `exec true` steps in a chain, W2 1,000 in a fan-out (2 at once), W3 1,000
 #   no-op steps in a chain (the engine's own cost per step, checkpoints included), W4 a
 #   chain killed with SIGKILL at step 500 and resumed; then the resume of a run with
-#   10,000 finished steps; then the physical floors (process spawn, fsync).
+#   10,000 finished steps; then the no-op fan-out (bench/noop_fanout.sh, against doit); then
+#   the physical floors (process spawn, fsync).
 # usage: bench/executor.sh [PEER...]   (default: bash make doit phoenix)
 #   env: N (runs per workload, 5), PHOENIX (default target/release/phoenix), BENCH_TMP
 set -euo pipefail
@@ -16,4 +17,5 @@ for peer in ${*:-bash make doit phoenix}; do
   (cd "$shared" && ./run.sh "$peer")
 done
 "$root/bench/resume_10k.sh"
+"$root/bench/noop_fanout.sh"
 (cd "$shared" && ./floors.sh) 2>&1
