@@ -48,6 +48,7 @@ mod postgres_probe;
 mod postgres_replicate;
 mod report;
 mod resume;
+mod route53;
 mod run;
 mod runbooks;
 mod schema;
