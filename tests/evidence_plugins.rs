@@ -1,23 +1,19 @@
-//! The evidence plugins — `statuspage`, `prometheus.query`, `loki.query` — through
-//! `phoenix run` and `phoenix validate`: against stand-ins speaking Statuspage's and Loki's
-//! real JSON, the real Prometheus scraping a test target, and closed ports. Every server is
-//! on 127.0.0.1; nothing else is reached.
-
-#[path = "support/stub_http.rs"]
-mod stub_http;
+//! The evidence plugins through `phoenix run` and `phoenix validate`: `statuspage` here,
+//! against a stand-in speaking Statuspage's real JSON, and closed ports; the helpers that
+//! `prometheus_query.rs` and `loki_query.rs` share. Every server is on 127.0.0.1; nothing
+//! else is reached.
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use self::stub_http::{Reply, Request, Stub};
 use crate::postgres::free_port;
 use crate::process::{self, step};
-use crate::prometheus_server::Prometheus;
+use crate::stub_http::{Reply, Request, Stub};
 use crate::support::{Output, Test};
 
 /// A runbook of independent steps, each `(id, uses, with)` with `with` as block YAML lines.
-fn runbook(steps: &[(&str, &str, String)]) -> String {
+pub(crate) fn runbook(steps: &[(&str, &str, String)]) -> String {
     let mut yaml = String::from("version: 1\nname: evidence\nsteps:\n");
     for (id, uses, with) in steps {
         yaml += &format!("  {id}:\n    uses: {uses}\n    with:\n");
@@ -29,25 +25,25 @@ fn runbook(steps: &[(&str, &str, String)]) -> String {
 }
 
 /// The run's status after `phoenix run` exited with `code`.
-fn run(yaml: &str, code: i32) -> (Output, Value) {
+pub(crate) fn run(yaml: &str, code: i32) -> (Output, Value) {
     let out = Test::new().file("r.yaml", yaml).args(["run", "r.yaml"]).run().code(code);
     let s = process::status(&out.state_dir(), &process::latest_run(&out.state_dir()));
     (out, s)
 }
 
-fn outputs<'a>(status: &'a Value, id: &str) -> &'a Value {
+pub(crate) fn outputs<'a>(status: &'a Value, id: &str) -> &'a Value {
     let s = step(status, id);
     assert!(s["outputs"].is_object(), "step `{id}` has no outputs:\n{s:#}");
     &s["outputs"]
 }
 
 /// The step's log lines.
-fn log_lines(out: &Output, status: &Value, id: &str) -> Vec<String> {
+pub(crate) fn log_lines(out: &Output, status: &Value, id: &str) -> Vec<String> {
     let logs = process::json(&out.state_dir(), &["logs", status["id"].as_str().unwrap(), id]);
     logs["lines"].as_array().unwrap().iter().map(|l| l["text"].as_str().unwrap_or_default().to_string()).collect()
 }
 
-fn closed_url() -> String {
+pub(crate) fn closed_url() -> String {
     format!("http://127.0.0.1:{}", free_port())
 }
 
@@ -282,235 +278,6 @@ fn a_step_timeout_stops_evidence_and_is_not_taken_for_unavailable() {
     assert_eq!(slow["status"], "failed", "{slow:#}");
     assert_eq!(slow["error"], "timed out after 300ms", "{slow:#}");
     assert_eq!(slow["outputs"], Value::Null, "a cancel is not `available: false`: {slow:#}");
-}
-
-// ---------------------------------------------------------------- Prometheus
-
-/// What the scraped target exposes: 100 requests, 10 of them 5xx.
-const METRICS: &str = "# HELP http_requests_total Requests served, by method and status.
-# TYPE http_requests_total counter
-http_requests_total{method=\"GET\",status=\"200\"} 90
-http_requests_total{method=\"GET\",status=\"500\"} 6
-http_requests_total{method=\"POST\",status=\"503\"} 4
-";
-
-#[test]
-fn prometheus_query_asks_a_real_prometheus_scraping_a_test_target() {
-    let target = Stub::start(|r: &Request| match r.path.as_str() {
-        "/metrics" => Reply::text("text/plain; version=0.0.4; charset=utf-8", METRICS),
-        _ => Reply::text("text/plain", "not found").status(404),
-    });
-    let mut prom = Prometheus::start(&target.addr());
-    prom.wait_for("http_requests_total", &["\"status\":\"200\"", "\"status\":\"500\"", "\"status\":\"503\""], Duration::from_secs(60));
-    let q = |query: &str| format!("url: \"{}\"\nquery: '{query}'", prom.url());
-    let (out, s) = run(
-        &runbook(&[
-            ("ratio", "prometheus.query", q(r#"sum(http_requests_total{status=~"5.."}) / sum(http_requests_total)"#)),
-            ("by_status", "prometheus.query", q("sum by (status) (http_requests_total)")),
-            ("total", "prometheus.query", q("scalar(sum(http_requests_total))")),
-            ("labels", "prometheus.query", q(r#"http_requests_total{status="503"}"#)),
-            ("before", "prometheus.query", q("sum(http_requests_total)") + "\ntime: \"2001-09-09T01:46:40Z\""),
-            ("before_unix", "prometheus.query", q("sum(http_requests_total)") + "\ntime: 1000000000"),
-            ("bad", "prometheus.query", q("sum(http_requests_total{")),
-            ("closed", "prometheus.query", format!("url: \"{}\"\nquery: up\ntimeout: 2s", closed_url())),
-        ]),
-        0,
-    );
-    let ratio = outputs(&s, "ratio");
-    assert_eq!(ratio["available"], true, "{ratio:#}");
-    assert_eq!(ratio["error"], Value::Null);
-    assert_eq!(ratio["result_type"], "vector");
-    assert_eq!(ratio["value"], json!(0.1));
-    assert_eq!(ratio["result"], json!([{ "metric": {}, "value": 0.1 }]));
-    let log = log_lines(&out, &s, "ratio");
-    assert!(log.iter().any(|l| l.contains("→ a vector of 1 series, value 0.1")), "{log:?}");
-
-    let by_status = outputs(&s, "by_status");
-    let mut series: Vec<(String, f64)> = by_status["result"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["metric"]["status"].as_str().unwrap().to_string(), r["value"].as_f64().unwrap()))
-        .collect();
-    series.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(series, [("200".to_string(), 90.0), ("500".to_string(), 6.0), ("503".to_string(), 4.0)]);
-
-    let total = outputs(&s, "total");
-    assert_eq!(total["result_type"], "scalar", "{total:#}");
-    assert_eq!(total["result"], json!([{ "metric": {}, "value": 100.0 }]));
-    assert_eq!(total["value"], json!(100.0));
-
-    let labels = &outputs(&s, "labels")["result"][0];
-    assert_eq!(labels["value"], json!(4.0), "{labels:#}");
-    assert_eq!(labels["metric"]["__name__"], "http_requests_total");
-    assert_eq!(labels["metric"]["job"], "app");
-    assert_eq!(labels["metric"]["instance"], target.addr());
-    assert_eq!(labels["metric"]["method"], "POST");
-
-    // Evaluated in 2001, long before the first scrape: an empty result, not an error.
-    for id in ["before", "before_unix"] {
-        let o = outputs(&s, id);
-        assert_eq!((&o["available"], &o["result"], &o["value"]), (&json!(true), &json!([]), &Value::Null), "{id}: {o:#}");
-    }
-
-    let bad = outputs(&s, "bad");
-    assert_eq!(bad["available"], false, "{bad:#}");
-    let error = bad["error"].as_str().unwrap_or_default();
-    assert!(error.starts_with("Prometheus refused the query (bad_data): ") && error.contains("parse error"), "{error}");
-    assert_eq!((&bad["result_type"], &bad["result"], &bad["value"]), (&Value::Null, &json!([]), &Value::Null));
-
-    let closed = outputs(&s, "closed");
-    assert_eq!(closed["available"], false);
-    assert!(closed["error"].as_str().unwrap_or_default().contains("could not connect"), "{closed:#}");
-
-    // Required: bad PromQL fails the step with Prometheus's words, and the run with it.
-    let (_, s) = run(&runbook(&[("bad", "prometheus.query", q("rate(http_requests_total[5m") + "\nrequired: true")]), 1);
-    let bad = step(&s, "bad");
-    assert_eq!(bad["status"], "failed", "{bad:#}");
-    assert!(bad["error"].as_str().unwrap_or_default().contains("Prometheus refused the query (bad_data)"), "{bad:#}");
-}
-
-// ---------------------------------------------------------------- Loki
-
-/// A stand-in for Loki's `query_range`: two streams of `{app="api"}`, a matrix for a metric
-/// query, and Loki's plain-text 400 for a query that does not parse.
-fn loki() -> Stub {
-    Stub::start(|r: &Request| {
-        if r.path != "/loki/api/v1/query_range" {
-            return Reply::text("text/plain; charset=utf-8", "404 page not found\n").status(404);
-        }
-        let query = r.query.get("query").map(String::as_str).unwrap_or_default();
-        if query.starts_with("sum(") {
-            return Reply::json(json!({
-                "status": "success",
-                "data": { "resultType": "matrix", "result": [{ "metric": {}, "values": [[1714558200, "3"]] }], "stats": {} }
-            }));
-        }
-        if !query.ends_with('}') && !query.contains("|=") {
-            return Reply::text(
-                "text/plain; charset=utf-8",
-                "parse error at line 1, col 6: syntax error: unexpected $end, expecting STRING\n",
-            )
-            .status(400);
-        }
-        // As Loki answers `direction=backward`: each stream's entries newest first.
-        Reply::json(json!({
-            "status": "success",
-            "data": {
-                "resultType": "streams",
-                "result": [
-                    { "stream": { "app": "api", "pod": "api-7f9c-1", "level": "error" },
-                      "values": [["1714559400000000004", "GET /checkout 502 upstream timed out"], ["1714558800500000000", "GET /cart 500 db pool exhausted"]] },
-                    { "stream": { "app": "api", "pod": "api-7f9c-2", "level": "error" },
-                      "values": [["1714559100000000001", "POST /pay 503 circuit open"], ["1714558200000000000", "GET /health 500"]] }
-                ],
-                "stats": { "summary": { "bytesProcessedPerSecond": 1048576, "linesProcessedPerSecond": 2048, "totalBytesProcessed": 4096,
-                                        "totalLinesProcessed": 4, "execTime": 0.002, "queueTime": 0.0001, "subqueries": 0, "totalEntriesReturned": 4 } }
-            }
-        }))
-    })
-}
-
-#[test]
-fn loki_query_merges_streams_newest_first_and_sends_the_range() {
-    let loki = loki();
-    let url = loki.url("");
-    let yaml = runbook(&[
-        (
-            "range",
-            "loki.query",
-            format!("url: \"{url}/\"\nquery: '{{app=\"api\"}} |= \"error\"'\nstart: \"2024-05-01T10:00:00Z\"\nend: \"2024-05-01T12:00:00+01:00\"\nlimit: 3"),
-        ),
-        (
-            "recent",
-            "loki.query",
-            format!(
-                "url: \"{url}\"\nquery: '{{app=\"api\"}}'\nsince: 15m\nheaders:\n  X-Scope-OrgID: tenant-a\n  Authorization: \"Bearer {{{{ secrets.loki_token }}}}\""
-            ),
-        ),
-    ])
-    .replace("steps:\n", "secrets:\n  loki_token: { env: LOKI_TOKEN }\nsteps:\n");
-    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let out = Test::new().file("r.yaml", &yaml).env("LOKI_TOKEN", "s3cr3t-loki-token").args(["run", "r.yaml"]).run().success();
-    let after = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let s = process::status(&out.state_dir(), &process::latest_run(&out.state_dir()));
-
-    let range = outputs(&s, "range");
-    assert_eq!(range["available"], true, "{range:#}");
-    assert_eq!(range["count"], 3);
-    assert_eq!(
-        range["lines"],
-        json!([
-            { "timestamp": "2024-05-01T10:30:00.000000004Z", "labels": { "app": "api", "pod": "api-7f9c-1", "level": "error" }, "line": "GET /checkout 502 upstream timed out" },
-            { "timestamp": "2024-05-01T10:25:00.000000001Z", "labels": { "app": "api", "pod": "api-7f9c-2", "level": "error" }, "line": "POST /pay 503 circuit open" },
-            { "timestamp": "2024-05-01T10:20:00.500000000Z", "labels": { "app": "api", "pod": "api-7f9c-1", "level": "error" }, "line": "GET /cart 500 db pool exhausted" },
-        ])
-    );
-    let asked: Vec<Request> = loki.requests().into_iter().filter(|r| r.query.get("query").is_some_and(|q| q.contains("|="))).collect();
-    assert_eq!(asked.len(), 1, "{asked:?}");
-    let q = &asked[0].query;
-    assert_eq!(q["query"], r#"{app="api"} |= "error""#);
-    assert_eq!(q["start"], "1714557600000000000");
-    assert_eq!(q["end"], "1714561200000000000");
-    assert_eq!(q["limit"], "3");
-    assert_eq!(q["direction"], "backward");
-
-    let recent = outputs(&s, "recent");
-    assert_eq!(recent["count"], 4, "{recent:#}");
-    assert_eq!(recent["lines"][3]["line"], "GET /health 500");
-    let asked =
-        loki.requests().into_iter().find(|r| r.query.get("query").is_some_and(|q| q == r#"{app="api"}"#)).expect("the `recent` query");
-    let (start, end): (u128, u128) = (asked.query["start"].parse().unwrap(), asked.query["end"].parse().unwrap());
-    assert_eq!(end - start, 15 * 60 * 1_000_000_000, "since: 15m");
-    assert!((before..=after).contains(&end), "end is now: {before} <= {end} <= {after}");
-    assert_eq!((asked.query["limit"].as_str(), asked.query["direction"].as_str()), ("100", "backward"));
-    assert_eq!(asked.headers["x-scope-orgid"], "tenant-a");
-    assert_eq!(asked.headers["authorization"], "Bearer s3cr3t-loki-token");
-    let log = log_lines(&out, &s, "recent");
-    assert!(log.iter().any(|l| l.contains("Loki: 4 lines from 2 streams in the 15m before")), "{log:?}");
-    let events = out.then().args(["logs", s["id"].as_str().unwrap(), "--output", "json"]).run().success();
-    assert!(!events.stdout().contains("s3cr3t-loki-token") && !s.to_string().contains("s3cr3t-loki-token"), "the token was stored");
-}
-
-#[test]
-fn loki_query_failures_are_unavailable_unless_required() {
-    let loki = loki();
-    let url = loki.url("");
-    // A password in the URL must not reach an error or a log line.
-    let closed = closed_url().replace("http://", "http://reader:pa55-in-url@");
-    let (out, s) = run(
-        &runbook(&[
-            ("metric", "loki.query", format!("url: \"{url}\"\nquery: 'sum(count_over_time({{app=\"api\"}}[5m]))'")),
-            ("bad", "loki.query", format!("url: \"{url}\"\nquery: '{{app='")),
-            ("closed", "loki.query", format!("url: \"{closed}\"\nquery: '{{app=\"api\"}}'")),
-            ("notloki", "loki.query", format!("url: \"{url}/grafana\"\nquery: '{{app=\"api\"}}'")),
-        ]),
-        0,
-    );
-    let expect = [
-        ("metric", "Loki answered a matrix instead of log lines"),
-        ("bad", "answered 400 Bad Request: parse error at line 1, col 6: syntax error: unexpected $end, expecting STRING"),
-        ("closed", "could not connect"),
-        ("notloki", "answered 404 Not Found"),
-    ];
-    for (id, needle) in expect {
-        let o = outputs(&s, id);
-        assert_eq!((&o["available"], &o["lines"], &o["count"]), (&json!(false), &json!([]), &json!(0)), "{id}: {o:#}");
-        let error = o["error"].as_str().unwrap_or_default();
-        assert!(error.contains(needle), "{id}: {error:?} lacks {needle:?}");
-    }
-    let error = outputs(&s, "closed")["error"].as_str().unwrap().to_string();
-    assert!(!error.contains("pa55-in-url") && !error.contains("reader"), "{error}");
-    assert!(log_lines(&out, &s, "closed").iter().all(|l| !l.contains("pa55-in-url")));
-
-    // Required: a query Loki refuses fails the step at once; asking again would not help.
-    let yaml = runbook(&[("bad", "loki.query", format!("url: \"{url}\"\nquery: '{{app=\"x'\nrequired: true"))])
-        .replace("    uses: loki.query\n", "    uses: loki.query\n    retry: { attempts: 3, backoff: fixed, delay: 50ms }\n");
-    let (_, s) = run(&yaml, 1);
-    let bad = step(&s, "bad");
-    assert_eq!(bad["status"], "failed", "{bad:#}");
-    assert!(bad["error"].as_str().unwrap_or_default().contains("parse error"), "{bad:#}");
-    assert_eq!(loki.requests().iter().filter(|r| r.query.get("query").is_some_and(|q| q == "{app=\"x")).count(), 1);
 }
 
 // ---------------------------------------------------------------- validate

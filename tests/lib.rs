@@ -21,6 +21,8 @@ mod prometheus_server;
 mod scripted;
 #[path = "support/serve.rs"]
 mod serve_support;
+#[path = "support/stub_http.rs"]
+mod stub_http;
 mod support;
 
 // One module per feature file (`tests/<feature>.rs`), in alphabetical order.
@@ -44,11 +46,13 @@ mod health_seed;
 mod http_plugin;
 mod llm;
 mod locks;
+mod loki_query;
 mod notify;
 mod page;
 mod plugins_cli;
 mod postgres_probe;
 mod postgres_replicate;
+mod prometheus_query;
 mod report;
 mod resume;
 mod retries;
