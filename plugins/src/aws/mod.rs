@@ -18,6 +18,8 @@ pub use route53::{Route53Delete, Route53DeleteInput, Route53Get, Route53GetInput
 pub use s3::{S3Delete, S3DeleteInput, S3Get, S3GetInput, S3List, S3ListInput, S3Put, S3PutInput, S3Settings};
 pub use settings::AwsSettings;
 
+pub(crate) use s3::MultipartUpload;
+
 use std::error::Error as _;
 use std::future::Future;
 

@@ -14,6 +14,8 @@ pub use get::{S3Get, S3GetInput};
 pub use list::{S3List, S3ListInput};
 pub use put::{S3Put, S3PutInput};
 
+pub(crate) use multipart::MultipartUpload;
+
 use std::time::Duration;
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};

@@ -3,7 +3,7 @@
 //! one being sent; hashed on the way (MD5) and checked against the source's when known.
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::CompletedPart;
 use azure_core::request_options::Metadata;
 use azure_storage_blobs::blob::{BlobBlockType, BlockList};
 use azure_storage_blobs::prelude::{BlobClient, BlockId, Hash};
@@ -13,6 +13,7 @@ use md5::{Digest, Md5};
 
 use super::side::{AZURE_BLOCK, Chunks, S3_PART, SINGLE_PUT, Side, TAG_AZURE, TAG_S3};
 use crate::ActionCtx;
+use crate::aws::MultipartUpload;
 
 impl Side {
     /// The most a copy to this side holds in memory: the part being filled and the one being
@@ -76,7 +77,7 @@ impl Side {
             let next = match next {
                 Ok(n) => n,
                 Err(e) => {
-                    parts.abort(self, &full).await;
+                    parts.abort().await;
                     return Err(e);
                 }
             };
@@ -92,7 +93,7 @@ impl Side {
                 let (m, piece) = hash(md5, piece).await;
                 md5 = m;
                 if let Err(e) = parts.send(self, ctx, &full, piece).await {
-                    parts.abort(self, &full).await;
+                    parts.abort().await;
                     return Err(e);
                 }
             }
@@ -103,7 +104,7 @@ impl Side {
         let digest = match check(md5.finalize().into()) {
             Ok(d) => d,
             Err(e) => {
-                parts.abort(self, &full).await;
+                parts.abort().await;
                 return Err(e);
             }
         };
@@ -167,7 +168,7 @@ fn metadata(source_tag: &str) -> Metadata {
 
 /// A multipart upload (S3) or a block list (Azure) in progress.
 enum Parts {
-    S3 { upload_id: String, done: Vec<CompletedPart> },
+    S3 { upload: MultipartUpload, done: Vec<CompletedPart> },
     Azure { blob: BlobClient, blocks: BlockList },
 }
 
@@ -175,15 +176,10 @@ impl Parts {
     async fn start(side: &Side, full: &str, source_tag: &str) -> Result<Parts, String> {
         match side {
             Side::S3 { client, at } => {
-                let out = client
-                    .create_multipart_upload()
-                    .bucket(&at.root)
-                    .key(full)
-                    .metadata(TAG_S3, source_tag)
-                    .send()
+                let upload = MultipartUpload::start(client, &at.root, full, None, Some((TAG_S3, source_tag)))
                     .await
                     .map_err(|e| format!("starting the upload of s3://{}/{full} failed: {}", at.root, crate::aws::describe(&e)))?;
-                Ok(Parts::S3 { upload_id: out.upload_id().unwrap_or_default().to_string(), done: vec![] })
+                Ok(Parts::S3 { upload, done: vec![] })
             }
             Side::Azure { session, at } => {
                 Ok(Parts::Azure { blob: session.container(&at.root).blob_client(full), blocks: BlockList::default() })
@@ -193,19 +189,13 @@ impl Parts {
 
     async fn send(&mut self, side: &Side, ctx: &ActionCtx, full: &str, piece: Bytes) -> Result<(), String> {
         match (self, side) {
-            (Parts::S3 { upload_id, done }, Side::S3 { client, at }) => {
+            (Parts::S3 { upload, done }, Side::S3 { at, .. }) => {
                 let n = done.len() as i32 + 1;
-                let out = client
-                    .upload_part()
-                    .bucket(&at.root)
-                    .key(full)
-                    .upload_id(upload_id.as_str())
-                    .part_number(n)
-                    .body(ByteStream::from(piece))
-                    .send()
+                let part = upload
+                    .part(n, ByteStream::from(piece), None)
                     .await
                     .map_err(|e| format!("writing part {n} of s3://{}/{full} failed: {}", at.root, crate::aws::describe(&e)))?;
-                done.push(CompletedPart::builder().part_number(n).set_e_tag(out.e_tag().map(str::to_string)).build());
+                done.push(part);
                 Ok(())
             }
             (Parts::Azure { blob, blocks }, Side::Azure { session, at }) => {
@@ -222,13 +212,8 @@ impl Parts {
 
     async fn finish(self, side: &Side, ctx: &ActionCtx, full: &str, md5: [u8; 16], source_tag: &str) -> Result<(), String> {
         match (self, side) {
-            (Parts::S3 { upload_id, done }, Side::S3 { client, at }) => client
-                .complete_multipart_upload()
-                .bucket(&at.root)
-                .key(full)
-                .upload_id(upload_id)
-                .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
-                .send()
+            (Parts::S3 { upload, done }, Side::S3 { at, .. }) => upload
+                .complete(done)
                 .await
                 .map(|_| ())
                 .map_err(|e| format!("completing s3://{}/{full} failed: {}", at.root, crate::aws::describe(&e))),
@@ -245,9 +230,9 @@ impl Parts {
     }
 
     /// Abandons an S3 multipart upload (Azure drops uncommitted blocks by itself).
-    async fn abort(&self, side: &Side, full: &str) {
-        if let (Parts::S3 { upload_id, .. }, Side::S3 { client, at }) = (self, side) {
-            let _ = client.abort_multipart_upload().bucket(&at.root).key(full).upload_id(upload_id).send().await;
+    async fn abort(&self) {
+        if let Parts::S3 { upload, .. } = self {
+            let _ = upload.abort().await;
         }
     }
 }

@@ -6,6 +6,10 @@
 use std::path::Path;
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::operation::abort_multipart_upload::AbortMultipartUploadError;
+use aws_sdk_s3::operation::complete_multipart_upload::{CompleteMultipartUploadError, CompleteMultipartUploadOutput};
+use aws_sdk_s3::operation::create_multipart_upload::CreateMultipartUploadError;
+use aws_sdk_s3::operation::upload_part::UploadPartError;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use futures::{StreamExt, TryStreamExt};
@@ -39,6 +43,72 @@ pub(super) struct Uploaded {
     pub(super) parts: u64,
 }
 
+/// An S3 multipart upload in progress: the protocol's four calls, for `s3.put` (parts read
+/// from a file) and `storage.sync` (parts filled from another store's stream).
+pub(crate) struct MultipartUpload {
+    client: Client,
+    bucket: String,
+    key: String,
+    id: String,
+}
+
+type Sdk<E> = aws_sdk_s3::error::SdkError<E>;
+
+impl MultipartUpload {
+    /// Starts an upload to `bucket`/`key`, with the object's Content-Type and one metadata
+    /// entry when given.
+    pub(crate) async fn start(
+        client: &Client,
+        bucket: &str,
+        key: &str,
+        content_type: Option<&str>,
+        metadata: Option<(&str, &str)>,
+    ) -> Result<MultipartUpload, Sdk<CreateMultipartUploadError>> {
+        let mut create = client.create_multipart_upload().bucket(bucket).key(key).set_content_type(content_type.map(str::to_string));
+        if let Some((k, v)) = metadata {
+            create = create.metadata(k, v);
+        }
+        let out = create.send().await?;
+        let id = out.upload_id().unwrap_or_default().to_string();
+        Ok(MultipartUpload { client: client.clone(), bucket: bucket.to_string(), key: key.to_string(), id })
+    }
+
+    /// The upload's id, as S3 gave it.
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Sends part `number` (from 1); what completing the upload needs of it.
+    pub(crate) async fn part(&self, number: i32, body: ByteStream, len: Option<u64>) -> Result<CompletedPart, Sdk<UploadPartError>> {
+        let out = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.id)
+            .part_number(number)
+            .set_content_length(len.map(|n| n as i64))
+            .body(body)
+            .send()
+            .await?;
+        Ok(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_string)).build())
+    }
+
+    /// Makes the object of the parts, in order.
+    pub(crate) async fn complete(
+        &self,
+        parts: Vec<CompletedPart>,
+    ) -> Result<CompleteMultipartUploadOutput, Sdk<CompleteMultipartUploadError>> {
+        let done = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
+        self.client.complete_multipart_upload().bucket(&self.bucket).key(&self.key).upload_id(&self.id).multipart_upload(done).send().await
+    }
+
+    /// Drops the parts sent (S3 bills them until the upload is completed or aborted).
+    pub(crate) async fn abort(&self) -> Result<(), Sdk<AbortMultipartUploadError>> {
+        self.client.abort_multipart_upload().bucket(&self.bucket).key(&self.key).upload_id(&self.id).send().await.map(|_| ())
+    }
+}
+
 /// Uploads the `size` bytes of `path` to `bucket`/`key` in parts.
 pub(super) async fn upload(
     ctx: &ActionCtx,
@@ -54,25 +124,22 @@ pub(super) async fn upload(
     }
     let part = part_size(size);
     let count = size.div_ceil(part);
-    let create = client.create_multipart_upload().bucket(bucket).key(key).content_type(content_type).send();
-    let created = call(ctx, "the upload", create).await?.map_err(|e| failed(&format!("starting the upload of {target}"), &e))?;
-    let Some(upload_id) = created.upload_id().map(str::to_string) else {
-        return Err(ActionError::failed(format!("starting the upload of {target}: S3 returned no upload id")));
-    };
+    let start = MultipartUpload::start(client, bucket, key, Some(content_type), None);
+    let upload = call(ctx, "the upload", start).await?.map_err(|e| failed(&format!("starting the upload of {target}"), &e))?;
     ctx.log(Stream::Info, format!("uploading {} to {target} in {count} parts of {}", format_bytes(size), format_bytes(part)));
 
-    let send = send_parts(ctx, client, (bucket, key, &upload_id), path, size, part);
+    let send = send_parts(ctx, &upload, &target, path, size, part);
     match call(ctx, "the upload", send).await.and_then(|r| r) {
         Ok(uploaded) => Ok(uploaded),
         Err(e) => {
             // Stopped or failed: the parts sent so far are dropped (best effort; S3 also
             // expires incomplete uploads where a lifecycle rule says so).
-            let abort = client.abort_multipart_upload().bucket(bucket).key(key).upload_id(&upload_id).send().await;
-            if let Err(a) = abort {
+            if let Err(a) = upload.abort().await {
                 ctx.log(
                     Stream::Stderr,
                     format!(
-                        "could not abort upload {upload_id} of {target}: {}; its parts stay billed until aborted",
+                        "could not abort upload {} of {target}: {}; its parts stay billed until aborted",
+                        upload.id(),
                         crate::aws::describe(&a)
                     ),
                 );
@@ -85,13 +152,12 @@ pub(super) async fn upload(
 /// Sends every part, then completes the upload.
 async fn send_parts(
     ctx: &ActionCtx,
-    client: &Client,
-    (bucket, key, upload_id): (&str, &str, &str),
+    upload: &MultipartUpload,
+    target: &str,
     path: &Path,
     size: u64,
     part: u64,
 ) -> Result<Uploaded, ActionError> {
-    let target = super::url(bucket, key);
     let count = size.div_ceil(part);
     let mut sent = 0u64;
     let mut next_report = 1u64;
@@ -100,7 +166,6 @@ async fn send_parts(
         .map(|i| {
             let offset = i * part;
             let len = part.min(size - offset);
-            let target = &target;
             async move {
                 let number = i as i32 + 1;
                 let mut tries = 0;
@@ -113,27 +178,15 @@ async fn send_parts(
                         .build()
                         .await
                         .map_err(|e| ActionError::Input(format!("cannot read {}: {e}", path.display())))?;
-                    let sent = client
-                        .upload_part()
-                        .bucket(bucket)
-                        .key(key)
-                        .upload_id(upload_id)
-                        .part_number(number)
-                        .content_length(len as i64)
-                        .body(body)
-                        .send()
-                        .await
-                        .map_err(|e| failed(&format!("sending part {number} of {count} of {target}"), &e));
-                    match sent {
-                        Ok(out) => {
-                            let done = CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_string));
-                            return Ok::<_, ActionError>((done.build(), len));
-                        }
-                        Err(ActionError::Failed { message, retryable: true, .. }) if tries < PART_TRIES => {
-                            ctx.log(Stream::Stderr, format!("{message}; sending it again"));
-                            tokio::time::sleep(std::time::Duration::from_secs(1 << (tries - 1))).await;
-                        }
-                        Err(e) => return Err(e),
+                    match upload.part(number, body, Some(len)).await {
+                        Ok(done) => return Ok::<_, ActionError>((done, len)),
+                        Err(e) => match failed(&format!("sending part {number} of {count} of {target}"), &e) {
+                            ActionError::Failed { message, retryable: true, .. } if tries < PART_TRIES => {
+                                ctx.log(Stream::Stderr, format!("{message}; sending it again"));
+                                tokio::time::sleep(std::time::Duration::from_secs(1 << (tries - 1))).await;
+                            }
+                            other => return Err(other),
+                        },
                     }
                 }
             }
@@ -148,15 +201,7 @@ async fn send_parts(
             next_report = sent * 10 / size + 1;
         }
     }
-    let complete = client
-        .complete_multipart_upload()
-        .bucket(bucket)
-        .key(key)
-        .upload_id(upload_id)
-        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
-        .send()
-        .await
-        .map_err(|e| failed(&format!("completing the upload of {target}"), &e))?;
+    let complete = upload.complete(parts).await.map_err(|e| failed(&format!("completing the upload of {target}"), &e))?;
     Ok(Uploaded { etag: super::etag(complete.e_tag()), version_id: complete.version_id().map(str::to_string), parts: count })
 }
 
