@@ -313,10 +313,14 @@ fn the_run(state: &Path) -> Result<Option<String>, String> {
 }
 
 /// One trial. `typical` is the calibrated length of a whole run. Whether a crash hit.
+/// One trial in a directory of its own, kept when the trial fails (its path is in the error).
 fn trial(seed: u64, typical: Duration, f: &mut Figures) -> Result<bool, String> {
-    let mut rng = Rng(seed);
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let dir = tmp.path();
+    trial_in(tmp.path(), seed, typical, f).map_err(|e| format!("{e}\n  its directory, kept: {}", tmp.keep().display()))
+}
+
+fn trial_in(dir: &Path, seed: u64, typical: Duration, f: &mut Figures) -> Result<bool, String> {
+    let mut rng = Rng(seed);
     let state = dir.join("state");
     let ledger = dir.join("ledger");
     let needs = dag(&mut rng);

@@ -52,15 +52,22 @@ pub enum OpenError {
 /// small: runs are small.
 pub fn open_sled(dir: &Path) -> Result<SledKv, OpenError> {
     std::fs::create_dir_all(dir).map_err(|e| OpenError::Other(format!("cannot create {}: {e}", dir.display())))?;
-    let db =
-        sled::Config::new().path(dir.join("db")).cache_capacity(8 << 20).mode(sled::Mode::LowSpace).flush_every_ms(None).open().map_err(
-            |e| match &e {
-                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => OpenError::Locked,
-                _ => OpenError::Other(e.to_string()),
-            },
-        )?;
+    let path = dir.join("db");
+    let db = match open_db(&path) {
+        // sled 0.34 takes the newest `snap.*` file as its snapshot, `.generating` ones included,
+        // and it writes a snapshot at every open: a kill during that write leaves a store it
+        // cannot read ("Read corrupted data at file offset None"). Such a file was never
+        // renamed into place, so the snapshot before it and sled's log still hold everything:
+        // it is removed, and sled opened again.
+        Err(sled::Error::Corruption { at: None, .. }) if remove_unfinished_snapshots(&path) => open_db(&path),
+        other => other,
+    }
+    .map_err(|e| match &e {
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => OpenError::Locked,
+        _ => OpenError::Other(e.to_string()),
+    })?;
     // sled's lock is held from here on: the log is this process's alone.
-    let data = File::open(dir.join("db").join("db")).ok();
+    let data = File::open(path.join("db")).ok();
     let path = dir.join("wal");
     let other = |e: String| OpenError::Other(format!("the state store's log {}: {e}", path.display()));
     let capacity =
@@ -77,6 +84,25 @@ pub fn open_sled(dir: &Path) -> Result<SledKv, OpenError> {
     // and a new round starts either way.
     kv.checkpoint(&mut kv.wal.lock().expect("poisoned")).map_err(other)?;
     Ok(kv)
+}
+
+fn open_db(path: &Path) -> sled::Result<sled::Db> {
+    sled::Config::new().path(path).cache_capacity(8 << 20).mode(sled::Mode::LowSpace).flush_every_ms(None).open()
+}
+
+/// Removes the snapshots sled began and never finished (`snap.*.generating`); whether any
+/// were there.
+fn remove_unfinished_snapshots(path: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(path) else { return false };
+    let mut removed = false;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            removed |= std::fs::remove_file(entry.path()).is_ok();
+        }
+    }
+    removed
 }
 
 impl std::fmt::Display for OpenError {
@@ -273,6 +299,26 @@ mod tests {
         // A batch larger than the whole log goes to sled directly.
         kv.commit(vec![put("big", &"x".repeat(LOG_BYTES as usize))], true).unwrap();
         assert_eq!(kv.get(b"big").unwrap().map(|v| v.len()), Some(LOG_BYTES as usize));
+        drop(kv);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_snapshot_that_a_kill_cut_short_is_dropped_and_the_store_opens() {
+        let dir = std::env::temp_dir().join(format!("phoenix-sledkv-{}-{}", std::process::id(), line!()));
+        let _ = std::fs::remove_dir_all(&dir);
+        {
+            let kv = open_sled(&dir).unwrap();
+            kv.commit(vec![put("run/1", "kept")], true).unwrap();
+        }
+        // What a kill leaves while sled writes its snapshot at an open: the file it had begun,
+        // newer than any finished one.
+        let db = dir.join("db");
+        std::fs::write(db.join("snap.7FFFFFFFFFFFFFFF.generating"), b"cut").unwrap();
+        assert!(matches!(open_db(&db), Err(sled::Error::Corruption { at: None, .. })), "sled alone cannot open it");
+        let kv = open_sled(&dir).unwrap();
+        assert_eq!(kv.get(b"run/1").unwrap(), Some(b"kept".to_vec()));
+        assert!(!db.join("snap.7FFFFFFFFFFFFFFF.generating").exists());
         drop(kv);
         let _ = std::fs::remove_dir_all(&dir);
     }
