@@ -54,12 +54,10 @@ pub fn open_sled(dir: &Path) -> Result<SledKv, OpenError> {
     std::fs::create_dir_all(dir).map_err(|e| OpenError::Other(format!("cannot create {}: {e}", dir.display())))?;
     let path = dir.join("db");
     let db = match open_db(&path) {
-        // sled 0.34 takes the newest `snap.*` file as its snapshot, `.generating` ones included,
-        // and it writes a snapshot at every open: a kill during that write leaves a store it
-        // cannot read ("Read corrupted data at file offset None"). Such a file was never
-        // renamed into place, so the snapshot before it and sled's log still hold everything:
-        // it is removed, and sled opened again.
-        Err(sled::Error::Corruption { at: None, .. }) if remove_unfinished_snapshots(&path) => open_db(&path),
+        // Two windows where sled 0.34 leaves a store it cannot read after a kill ("Read
+        // corrupted data at file offset None"), both outside its log: what is left there is
+        // removed and sled opened again (see `repair`).
+        Err(sled::Error::Corruption { at: None, .. }) if repair(&path) => open_db(&path),
         other => other,
     }
     .map_err(|e| match &e {
@@ -90,15 +88,23 @@ fn open_db(path: &Path) -> sled::Result<sled::Db> {
     sled::Config::new().path(path).cache_capacity(8 << 20).mode(sled::Mode::LowSpace).flush_every_ms(None).open()
 }
 
-/// Removes the snapshots sled began and never finished (`snap.*.generating`); whether any
-/// were there.
-fn remove_unfinished_snapshots(path: &Path) -> bool {
+/// Removes what a kill can leave unfinished in sled's directory, outside its log; whether
+/// anything was there.
+///
+/// - sled writes a snapshot at every open, to `snap.*.generating` then renamed, and reads the
+///   newest `snap.*` file, unfinished ones included. An unfinished one was never put in place:
+///   the snapshot before it and the log still hold everything.
+/// - sled writes its settings (`conf`) at a store's first open, in two writes and before any
+///   data. With the data file still empty, the store holds nothing yet: the settings are
+///   written again.
+fn repair(path: &Path) -> bool {
     let Ok(entries) = std::fs::read_dir(path) else { return false };
+    let empty = std::fs::metadata(path.join("db")).is_ok_and(|m| m.len() == 0);
     let mut removed = false;
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with("snap.") && name.ends_with(".generating") {
+        if (name.starts_with("snap.") && name.ends_with(".generating")) || (empty && name == "conf") {
             removed |= std::fs::remove_file(entry.path()).is_ok();
         }
     }
@@ -319,6 +325,24 @@ mod tests {
         let kv = open_sled(&dir).unwrap();
         assert_eq!(kv.get(b"run/1").unwrap(), Some(b"kept".to_vec()));
         assert!(!db.join("snap.7FFFFFFFFFFFFFFF.generating").exists());
+        drop(kv);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_configuration_that_a_kill_cut_short_in_a_new_store_is_written_again() {
+        let dir = std::env::temp_dir().join(format!("phoenix-sledkv-{}-{}", std::process::id(), line!()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // What a kill leaves between sled's two writes of `conf`, at the very first open: the
+        // settings without their checksum, and a data file that never got anything.
+        let db = dir.join("db");
+        std::fs::create_dir_all(&db).unwrap();
+        std::fs::write(db.join("conf"), "segment_size: 524288\nuse_compression: false\nversion: 0.34\n").unwrap();
+        std::fs::write(db.join("db"), b"").unwrap();
+        assert!(open_db(&db).is_err(), "sled alone cannot open it");
+        let kv = open_sled(&dir).unwrap();
+        kv.commit(vec![put("run/1", "new")], true).unwrap();
+        assert_eq!(kv.get(b"run/1").unwrap(), Some(b"new".to_vec()));
         drop(kv);
         let _ = std::fs::remove_dir_all(&dir);
     }
