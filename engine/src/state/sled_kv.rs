@@ -264,8 +264,8 @@ mod tests {
 
     #[test]
     fn reads_see_the_log_in_front_of_sled_and_a_crash_keeps_what_was_synced() {
-        let dir = std::env::temp_dir().join(format!("phoenix-sledkv-{}-{}", std::process::id(), line!()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         {
             let kv = open_sled(&dir).unwrap();
             kv.commit(vec![put("p/1", "a"), put("p/2", "b"), put("p/3", "c"), put("q/1", "x")], true).unwrap();
@@ -305,14 +305,12 @@ mod tests {
         // A batch larger than the whole log goes to sled directly.
         kv.commit(vec![put("big", &"x".repeat(LOG_BYTES as usize))], true).unwrap();
         assert_eq!(kv.get(b"big").unwrap().map(|v| v.len()), Some(LOG_BYTES as usize));
-        drop(kv);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_snapshot_that_a_kill_cut_short_is_dropped_and_the_store_opens() {
-        let dir = std::env::temp_dir().join(format!("phoenix-sledkv-{}-{}", std::process::id(), line!()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         {
             let kv = open_sled(&dir).unwrap();
             kv.commit(vec![put("run/1", "kept")], true).unwrap();
@@ -325,14 +323,12 @@ mod tests {
         let kv = open_sled(&dir).unwrap();
         assert_eq!(kv.get(b"run/1").unwrap(), Some(b"kept".to_vec()));
         assert!(!db.join("snap.7FFFFFFFFFFFFFFF.generating").exists());
-        drop(kv);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_configuration_that_a_kill_cut_short_in_a_new_store_is_written_again() {
-        let dir = std::env::temp_dir().join(format!("phoenix-sledkv-{}-{}", std::process::id(), line!()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         // What a kill leaves between sled's two writes of `conf`, at the very first open: the
         // settings without their checksum, and a data file that never got anything.
         let db = dir.join("db");
@@ -343,8 +339,6 @@ mod tests {
         let kv = open_sled(&dir).unwrap();
         kv.commit(vec![put("run/1", "new")], true).unwrap();
         assert_eq!(kv.get(b"run/1").unwrap(), Some(b"new".to_vec()));
-        drop(kv);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     fn copy_dir(from: &Path, to: &Path) {

@@ -208,8 +208,8 @@ mod tests {
 
     #[test]
     fn a_round_holds_what_fits_and_a_restart_forgets_it() {
-        let dir = std::env::temp_dir().join(format!("phoenix-wal-{}-{}", std::process::id(), line!()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("wal");
         let (mut wal, found) = Wal::open(&path, 4096).unwrap();
@@ -234,6 +234,5 @@ mod tests {
         let (_, found) = Wal::open(&path, 4096).unwrap();
         assert_eq!(found, vec![vec![(b"j".to_vec(), None)]]);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 4096, "never grows");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
