@@ -120,6 +120,10 @@ pub(crate) enum Command {
         /// Who is operating (default: $USER).
         #[arg(long = "as", value_name = "NAME")]
         operator: Option<String>,
+        /// Work in DIR instead of the directory the run worked in before (relative paths in
+        /// its steps resolve there).
+        #[arg(long, value_name = "DIR")]
+        workdir: Option<PathBuf>,
     },
     /// Show a run and its steps (the latest run by default).
     Status {

@@ -65,3 +65,4 @@ mod state;
 mod storage_sync;
 mod validate;
 mod watch;
+mod workdir;

@@ -29,8 +29,8 @@ pub(crate) fn dispatch(cli: Cli) -> Exit {
         Command::Watch { file, every, cooldown, metrics, params } => {
             watch::run(&cli.state, &file, every, cooldown, metrics.as_deref(), &params)
         }
-        Command::Resume { run, runbook, retry, skip, no_wait, operator } => {
-            run::resume(&cli.state, &run, runbook.as_deref(), retry, skip, no_wait, operator, out)
+        Command::Resume { run, runbook, retry, skip, no_wait, operator, workdir } => {
+            run::resume(&cli.state, &run, runbook.as_deref(), retry, skip, no_wait, operator, workdir.as_deref(), out)
         }
         Command::Status { run } => ops::status(&cli.state, run.as_deref(), out),
         Command::Runs => ops::runs(&cli.state, out),

@@ -100,9 +100,10 @@ pub(crate) fn status(state_dir: &Option<PathBuf>, run: Option<&str>, out: Output
         v["attempt"]
     );
     println!(
-        "started {}{}",
+        "started {}{}{}",
         v["started_at"].as_str().unwrap_or(""),
-        v["finished_at"].as_str().map_or(String::new(), |f| format!(", finished {f}"))
+        v["finished_at"].as_str().map_or(String::new(), |f| format!(", finished {f}")),
+        v["dir"].as_str().map_or(String::new(), |d| format!(", in {d}"))
     );
     if let Some(e) = v["error"].as_str() {
         let label = if v["status"] == "halted" { "halted" } else { "error" };

@@ -184,6 +184,7 @@ pub(crate) fn resume(
     skip: Vec<String>,
     no_wait: bool,
     operator: Option<String>,
+    workdir: Option<&Path>,
     out: Output,
 ) -> Exit {
     let adopted = match runbook {
@@ -195,11 +196,23 @@ pub(crate) fn resume(
     };
     let dir = state::dir(state_dir);
     if let Some(pid) = super::follow::server_pid(&dir) {
+        if workdir.is_some() {
+            eprintln!(
+                "error: phoenix serve (pid {pid}) owns {} and resumes its runs in its own working directory: --workdir cannot apply",
+                dir.display()
+            );
+            return Exit::BadInput;
+        }
         let ask = super::follow::Ask::Resume { run: id, runbook, retry: &retry, skip: &skip };
         return super::follow::hand_over(&dir, pid, ask, no_wait, &state::operator(operator), out);
     }
     let id = id.to_string();
+    let workdir = workdir.map(Path::to_path_buf);
     drive(state_dir, operator, no_wait, move |engine| async move {
+        if let Err(e) = work_in(&engine, &id, workdir.as_deref()) {
+            eprintln!("error: {e}");
+            return Exit::BadInput;
+        }
         if let Some(new) = &adopted {
             let old = engine.store().source(&id).ok().flatten().and_then(|t| phoenix_engine::load_str(&t, new.file.as_path()).runbook);
             if let Some(old) = old {
@@ -212,6 +225,33 @@ pub(crate) fn resume(
         let r = engine.resume(&id, ResumeOptions { runbook: adopted, retry, skip, no_wait, by: None }).await;
         finish(&engine, &id, r, out)
     })
+}
+
+/// A run works in the directory it last started or resumed in, so that relative paths in
+/// its steps mean on resume what they meant before: `phoenix resume` changes to that
+/// directory, or to `--workdir`. Nothing is changed when the directory is gone.
+fn work_in(engine: &Engine, id: &str, workdir: Option<&Path>) -> Result<(), String> {
+    let recorded = engine.store().run(id).ok().flatten().and_then(|r| r.dir);
+    let (target, why) = match (workdir, recorded) {
+        (Some(w), _) => (w.to_path_buf(), "as --workdir says".to_string()),
+        (None, Some(d)) => (PathBuf::from(d), format!("where run {id} worked before")),
+        (None, None) => return Ok(()),
+    };
+    if std::env::current_dir().is_ok_and(|here| here == target) {
+        return Ok(());
+    }
+    if !target.is_dir() {
+        return Err(match workdir {
+            Some(w) => format!("--workdir {}: no such directory", w.display()),
+            None => format!(
+                "run {id} worked in {}, which is no longer a directory; relative paths in its steps resolve there\n  resume it in another directory:  phoenix resume {id} --workdir DIR",
+                target.display()
+            ),
+        });
+    }
+    std::env::set_current_dir(&target).map_err(|e| format!("cannot work in {}: {e}", target.display()))?;
+    eprintln!("working in {}, {why}", target.display());
+    Ok(())
 }
 
 /// Sets up what driving a run needs (the store, the display, the control socket, signal

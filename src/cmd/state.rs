@@ -9,7 +9,8 @@ use phoenix_engine::state::{OpenError, Store, open_sled};
 /// `~/.local/state/phoenix`.
 pub(crate) fn dir(given: &Option<PathBuf>) -> PathBuf {
     if let Some(d) = given {
-        return d.clone();
+        // Absolute: `phoenix resume` may change directory to where the run worked.
+        return std::path::absolute(d).unwrap_or_else(|_| d.clone());
     }
     if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
         return PathBuf::from(x).join("phoenix");

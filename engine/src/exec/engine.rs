@@ -227,6 +227,7 @@ impl Engine {
             lock: lock.clone(),
             parent: opts.parent.clone(),
             pid: Some(std::process::id()),
+            dir: prepare::working_dir(),
         };
         let mut records = Vec::new();
         let mut batch = Batch::default();

@@ -13,6 +13,11 @@ pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// This process's working directory, as a run records it (none if it is not UTF-8).
+pub(crate) fn working_dir() -> Option<String> {
+    std::env::current_dir().ok().and_then(|d| d.to_str().map(String::from))
+}
+
 /// A sortable, readable run id: `20261128-193012-4f2a`.
 pub(crate) fn new_run_id(at: u64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at);

@@ -152,9 +152,20 @@ impl Engine {
         run.finished_at = None;
         run.updated_at = now;
         run.pid = Some(std::process::id());
+        let here = super::prepare::working_dir();
+        let moved = match (&run.dir, &here) {
+            (Some(before), Some(now)) if before != now => {
+                Some(format!("resumed in {now}; the run worked in {before} before: relative paths in its steps now resolve in {now}"))
+            }
+            _ => None,
+        };
+        run.dir = here;
         batch.put_run(&run);
         let by = opts.by.clone().unwrap_or_else(|| self.inner.opts.operator.clone());
         event(&mut batch, EventKind::RunStarted { attempt: run.attempt, by: Some(by) });
+        if let Some(text) = moved {
+            event(&mut batch, EventKind::Note { step: None, text, data: None });
+        }
         store.commit(batch, true)?;
         let attempt = run.attempt;
         let mut ordered: Vec<StepRecord> = records.into_values().collect();

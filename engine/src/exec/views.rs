@@ -54,7 +54,7 @@ pub fn status(store: &Store, id: Option<&str>) -> Result<Option<Value>, StoreErr
     Ok(Some(json!({
         "id": r.id, "runbook": r.runbook, "file": r.file, "status": r.status.as_str(), "attempt": r.attempt,
         "started_at": ts(r.started_at), "finished_at": r.finished_at.map(ts), "error": r.error, "outputs": r.outputs,
-        "params": r.params, "lock": r.lock, "parent": r.parent, "pid": r.pid,
+        "params": r.params, "lock": r.lock, "parent": r.parent, "pid": r.pid, "dir": r.dir,
         "process_gone": r.status == crate::state::RunStatus::Running && !r.pid.is_some_and(alive),
         "steps": steps,
     })))

@@ -175,6 +175,11 @@ pub struct RunRecord {
     /// The process running it (while `running`).
     #[serde(default)]
     pub pid: Option<u32>,
+    /// The working directory it was last started or resumed in: relative paths in its steps
+    /// (an `exec` step's `dir` or program, a file to upload) resolve there, and `phoenix
+    /// resume` goes back there. Stores older than this field have none.
+    #[serde(default)]
+    pub dir: Option<String>,
 }
 
 /// A step (or one `for_each` item of a step: `id[3]`).

@@ -254,6 +254,7 @@ mod tests {
             lock: None,
             parent: None,
             pid: None,
+            dir: None,
         }
     }
 
