@@ -1,6 +1,6 @@
-//! The `exec` plugin through `phoenix run`: argv and scripts, quoting, stdin/env/dir,
-//! parsed JSON, bounded output tails, timeouts that stop whole process groups, and secrets
-//! that never reach the store or the screen.
+//! The `exec` plugin through `phoenix run`: argv and scripts, stdin/env/dir, parsed JSON,
+//! bounded output tails, timeouts that stop whole process groups, why a program did not
+//! start, and secrets that never reach the store or the screen (quoting: exec_shell_safety.rs).
 
 use std::time::Duration;
 
@@ -96,129 +96,6 @@ steps:
     assert_eq!(step(&status(&out), "slow_once")["attempts"], 2);
 }
 
-/// Quoted, it is a harmless string; pasted into a script unquoted it runs `touch pwned1`,
-/// and pasted between naive single quotes it runs `touch pwned2`.
-const EVIL: &str = "$(touch pwned1)'; touch pwned2; echo '";
-
-#[test]
-fn a_param_never_injects_a_command_into_a_script_or_an_argv() {
-    let out = Test::new()
-        .file(
-            "r.yaml",
-            r#"version: 1
-name: quoting
-params:
-  evil: { type: string }
-steps:
-  script:
-    uses: exec
-    with: { script: "printf '%s' {{ params.evil }} > script.out" }
-  argv:
-    uses: exec
-    with: { cmd: [printf, "%s", "{{ params.evil }}"] }
-  in_env:
-    uses: exec
-    with:
-      env: { EVIL: "{{ params.evil }}" }
-      script: printf '%s' "$EVIL" > env.out
-  in_text:
-    uses: exec
-    with: { script: "echo before-{{ params.evil }}-after > text.out" }
-"#,
-        )
-        .args(["run", "r.yaml", "--param", &format!("evil={EVIL}")])
-        .run()
-        .success();
-    for f in ["pwned1", "pwned2"] {
-        assert!(!out.path().join(f).exists(), "the param ran a command: {f} exists");
-    }
-    assert_eq!(std::fs::read_to_string(out.path().join("script.out")).unwrap(), EVIL);
-    assert_eq!(std::fs::read_to_string(out.path().join("env.out")).unwrap(), EVIL);
-    assert_eq!(lines(&out.path().join("text.out")), [format!("before-{EVIL}-after")]);
-    assert_eq!(step(&status(&out), "argv")["outputs"]["stdout"], EVIL);
-}
-
-/// Worse still: double quotes, backquotes, backslashes, and a line that would end a
-/// here-document.
-const EVIL_EVERYWHERE: &str = "a \"$(touch pwned1)\" `touch pwned2` \\\" ' \\$HOME\nEOF\ntouch pwned3";
-
-#[test]
-fn a_value_is_quoted_for_where_it_stands_in_the_script() {
-    // What people write: bare, in double quotes, in single quotes, in `$( )`, in comments,
-    // in here-documents. bash must read the value back exactly, and run none of it.
-    let yaml = r#"version: 1
-name: quoting
-params:
-  evil: { type: string }
-steps:
-  s:
-    uses: exec
-    with:
-      script: |
-        printf '%s' {{ params.evil }} > bare.out
-        printf '%s' "{{ params.evil }}" > double.out
-        printf '%s' 'x{{ params.evil }}x' > single.out
-        printf '%s' "$(printf '%s' {{ params.evil }})" > command.out
-        printf '%s' "in $(printf '%s' "{{ params.evil }}") too" > nested.out
-        # a comment quoting {{ params.evil }}
-        cat > heredoc.out <<END
-        {{ params.evil }}
-        END
-        cat > quoted-heredoc.out <<'END'
-        {{ params.evil }}
-        END
-"#;
-    let evil = EVIL_EVERYWHERE.replace("\nEOF", "\nEND");
-    // The value with a line `END` cannot stand in a here-document: the step fails, saying so,
-    // and nothing of it runs.
-    let out = Test::new().file("r.yaml", yaml).args(["run", "r.yaml", "--param", &format!("evil={evil}")]).run().code(1);
-    let s = status(&out);
-    assert!(step(&s, "s")["error"].as_str().unwrap().contains("would end the here-document early"), "{s:#}");
-    // Without that line, every place reads it back whole.
-    let evil = EVIL_EVERYWHERE.replace("\nEOF\n", "\nEOF!\n");
-    let out = Test::new().file("r.yaml", yaml).args(["run", "r.yaml", "--param", &format!("evil={evil}")]).run().success();
-    for f in ["pwned1", "pwned2", "pwned3"] {
-        assert!(!out.path().join(f).exists(), "the param ran a command: {f} exists");
-    }
-    let read = |f: &str| std::fs::read_to_string(out.path().join(f)).unwrap();
-    assert_eq!(read("bare.out"), evil);
-    assert_eq!(read("double.out"), evil);
-    assert_eq!(read("single.out"), format!("x{evil}x"));
-    assert_eq!(read("command.out"), evil);
-    assert_eq!(read("nested.out"), format!("in {evil} too"));
-    assert_eq!(read("heredoc.out"), format!("{evil}\n"));
-    assert_eq!(read("quoted-heredoc.out"), format!("{evil}\n"));
-}
-
-#[test]
-fn a_template_where_no_quoting_is_safe_is_refused_at_load() {
-    let out = Test::new()
-        .file(
-            "r.yaml",
-            "version: 1\nname: q\nparams:\n  v: { type: string }\nsteps:\n  s:\n    uses: exec\n    with:\n      script: |\n        echo ${NAME:-{{ params.v }}}\n",
-        )
-        .args(["run", "r.yaml", "--param", "v=x"])
-        .run()
-        .code(2);
-    let err = out.stderr();
-    assert!(err.contains("PHX0707") && err.contains("line 1 stands inside `${…}`") && err.contains("steps.s.with.script"), "{err}");
-    assert!(!out.state_dir().exists() || process::json(&out.state_dir(), &["runs"])["runs"].as_array().is_none_or(|r| r.is_empty()));
-}
-
-#[test]
-fn safe_marks_a_value_as_shell_text_on_purpose() {
-    // The control for the test above: unquoted, the same value does run.
-    let out = Test::new()
-        .file(
-            "r.yaml",
-            "version: 1\nname: unsafe\nparams:\n  evil: { type: string }\nsteps:\n  s:\n    uses: exec\n    with: { script: \"echo {{ params.evil | safe }}\" }\n",
-        )
-        .args(["run", "r.yaml", "--param", &format!("evil={EVIL}")])
-        .run()
-        .success();
-    assert!(out.path().join("pwned1").exists(), "`| safe` should paste the text as it is");
-}
-
 #[test]
 fn stdin_env_and_dir_reach_the_program() {
     let out = Test::new()
@@ -267,6 +144,44 @@ steps:
     assert_eq!(step(&s, "parse")["outputs"]["json"], serde_json::json!({"zones": ["a", "b"], "lag": 1.5}));
     let piped: serde_json::Value = serde_json::from_str(&stdout("json_stdin")).unwrap();
     assert_eq!(piped, serde_json::json!({"zones": ["a", "b"], "lag": 1.5}));
+}
+
+#[test]
+fn a_program_that_cannot_start_says_why_in_terms_of_the_step() {
+    let out = Test::new()
+        .file(
+            "r.yaml",
+            r#"version: 1
+name: nostart
+steps:
+  no_dir:
+    uses: exec
+    retry: { attempts: 3, delay: 10ms }
+    with: { cmd: [ls], dir: missing }
+  no_program:
+    uses: exec
+    with: { cmd: [phoenix-no-such-program] }
+  no_file:
+    uses: exec
+    with: { cmd: [./missing.sh] }
+  not_executable:
+    uses: exec
+    with: { cmd: [./plain.sh] }
+"#,
+        )
+        .file("plain.sh", "echo hi\n")
+        .args(["run", "r.yaml"])
+        .run()
+        .code(1);
+    let s = status(&out);
+    let error = |id: &str| step(&s, id)["error"].as_str().unwrap_or_default().to_string();
+    let here = out.path().canonicalize().unwrap().display().to_string();
+    assert_eq!(error("no_dir"), format!("could not start `ls`: its directory `missing` (`dir`) does not exist (relative to {here})"));
+    // Not found is not transient: one attempt, however many the retry allows.
+    assert_eq!(step(&s, "no_dir")["attempts"], 1);
+    assert_eq!(error("no_program"), "could not start `phoenix-no-such-program`: no such program on PATH (give its path, or install it)");
+    assert_eq!(error("no_file"), format!("could not start `./missing.sh`: no such file (relative to {here})"));
+    assert!(error("not_executable").contains("permission denied (is it executable? `chmod +x ./plain.sh`)"), "{s:#}");
 }
 
 #[test]

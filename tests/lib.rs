@@ -39,6 +39,7 @@ mod display;
 mod dr_failover;
 mod evidence_plugins;
 mod exec_plugin;
+mod exec_shell_safety;
 mod finish;
 mod graph;
 mod health;

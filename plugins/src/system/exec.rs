@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -155,11 +156,7 @@ impl Plugin for Exec {
             .process_group(0)
             .kill_on_drop(true);
         let program = input.cmd.as_ref().map_or("bash", |c| c[0].as_str()).to_string();
-        let mut child = command.spawn().map_err(|e| ActionError::Failed {
-            message: format!("could not start `{program}`: {e}"),
-            outputs: None,
-            retryable: e.kind() != std::io::ErrorKind::NotFound,
-        })?;
+        let mut child = command.spawn().map_err(|e| start_error(&program, input.dir.as_deref(), &e))?;
         let pgid = child.id().map(|id| Pid::from_raw(id as i32));
 
         if let (Some(text), Some(mut stdin)) = (input.stdin.clone(), child.stdin.take()) {
@@ -223,6 +220,33 @@ impl Plugin for Exec {
         }
         Ok(outputs)
     }
+}
+
+/// Why the program did not start, in terms of the step's inputs: the kernel says "No such
+/// file or directory" alike for a missing program and a missing `dir`.
+fn start_error(program: &str, dir: Option<&str>, e: &std::io::Error) -> ActionError {
+    use std::io::ErrorKind;
+    let relative = |p: &str| {
+        if Path::new(p).is_absolute() {
+            String::new()
+        } else {
+            std::env::current_dir().map(|d| format!(" (relative to {})", d.display())).unwrap_or_default()
+        }
+    };
+    let message = match (e.kind(), dir) {
+        (ErrorKind::NotFound, Some(d)) if !Path::new(d).is_dir() => {
+            format!("could not start `{program}`: its directory `{d}` (`dir`) does not exist{}", relative(d))
+        }
+        (ErrorKind::NotFound, _) if !program.contains('/') => {
+            format!("could not start `{program}`: no such program on PATH (give its path, or install it)")
+        }
+        (ErrorKind::NotFound, _) => format!("could not start `{program}`: no such file{}", relative(program)),
+        (ErrorKind::PermissionDenied, _) => {
+            format!("could not start `{program}`: permission denied (is it executable? `chmod +x {program}`)")
+        }
+        _ => format!("could not start `{program}`: {e}"),
+    };
+    ActionError::Failed { message, outputs: None, retryable: e.kind() != ErrorKind::NotFound }
 }
 
 /// SIGTERM to the whole process group, then SIGKILL after the grace period.
