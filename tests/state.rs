@@ -190,6 +190,15 @@ fn status_shows_the_newest_run_and_runs_lists_newest_first() {
 }
 
 #[test]
+fn logs_of_one_step_show_its_lines_and_refuse_a_step_the_run_does_not_have() {
+    let out = Test::new().file("r.yaml", TWO_STEPS).args(["run", "r.yaml"]).run().code(1);
+    let run = process::latest_run(&out.state_dir());
+    out.then().args(["logs", &run, "a"]).run().success().stdout_contains("hello world").stdout_lacks("b failed");
+    out.then().args(["logs", &run, "c"]).run().code(2).stderr_contains(&format!("run {run} has no step `c`"));
+    out.then().args(["logs", &run, "aa"]).run().code(2).stderr_contains("did you mean `a`?");
+}
+
+#[test]
 fn a_reader_that_closes_the_pipe_early_gets_a_quiet_exit_not_a_panic() {
     let out = Test::new().file("r.yaml", TWO_STEPS).args(["run", "r.yaml"]).run().code(1);
     let run = process::latest_run(&out.state_dir());

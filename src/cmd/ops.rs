@@ -169,6 +169,21 @@ pub(crate) fn runs(state_dir: &Option<PathBuf>, out: Output) -> Exit {
     Exit::Ok
 }
 
+/// Why `step` is not one of the run's steps (a `for_each` item, `step[2]`, counts as its
+/// step), or `None` when it is.
+fn unknown_step(state_dir: &Option<PathBuf>, run: &str, step: &str) -> Option<String> {
+    let v = query(state_dir, json!({"op": "status", "run": run}), |s| {
+        views::status(s, Some(run)).map_err(|e| e.to_string())?.ok_or_else(|| format!("no run `{run}`"))
+    })
+    .ok()?;
+    let ids: Vec<&str> = v["steps"].as_array()?.iter().filter_map(|s| s["id"].as_str()).collect();
+    let base = step.split_once('[').map_or(step, |(b, _)| b);
+    if ids.contains(&base) {
+        return None;
+    }
+    Some(format!("run {run} has no step `{step}`: {}", phoenix_engine::suggest::hint(step, ids.iter().copied())))
+}
+
 pub(crate) fn logs(state_dir: &Option<PathBuf>, run: &str, step: Option<&str>, out: Output) -> Exit {
     let v = match query(state_dir, json!({"op": "logs", "run": run, "step": step}), |s| {
         views::logs(s, run, step).map_err(|e| e.to_string())?.ok_or_else(|| format!("no run `{run}` (phoenix runs lists them)"))
@@ -176,6 +191,14 @@ pub(crate) fn logs(state_dir: &Option<PathBuf>, run: &str, step: Option<&str>, o
         Ok(v) => v,
         Err(e) => return e,
     };
+    if let Some(step) = step.filter(|_| v["lines"].as_array().is_none_or(Vec::is_empty) && v["events"].as_array().is_none_or(Vec::is_empty))
+    {
+        // Nothing at all: a step that never ran, or a name that is not the run's.
+        if let Some(e) = unknown_step(state_dir, run, step) {
+            eprintln!("error: {e}");
+            return Exit::BadInput;
+        }
+    }
     if out == Output::Json {
         println!("{}", serde_json::to_string_pretty(&v).expect("JSON"));
         return Exit::Ok;
