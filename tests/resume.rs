@@ -66,6 +66,23 @@ fn resume_refuses_what_cannot_be_resumed() {
     out.then().args(["resume", "20200101-000000-beef"]).run().code(2).stderr_contains("no run");
 }
 
+#[test]
+fn retry_and_skip_name_only_steps_found_in_flight_and_refuse_anything_else_unchanged() {
+    let rb = "version: 1\nname: gated\nsteps:\n  gate:\n    uses: approval\n    with: { message: Go? }\n  after:\n    needs: [gate]\n    uses: noop\n";
+    let out = Test::new().file("g.yaml", rb).args(["run", "g.yaml", "--no-wait"]).run().code(3);
+    let run = process::latest_run(&out.state_dir());
+    out.then().args(["resume", &run, "--retry", "gat"]).run().code(2).stderr_contains(&format!("--retry gat: run {run} has no step `gat`"));
+    out.then()
+        .args(["resume", &run, "--skip", "after"])
+        .run()
+        .code(2)
+        .stderr_contains("--skip after: `after` is pending, not a step found in flight after a crash");
+    out.then().args(["resume", &run, "--retry", "gate"]).run().code(2).stderr_contains("`gate` is waiting");
+    let s = process::status(&out.state_dir(), &run);
+    assert_eq!((s["status"].as_str(), s["attempt"].as_u64()), (Some("halted"), Some(1)), "a refused resume changes nothing");
+    assert_eq!(step_states(&s), ["gate=waiting", "after=pending"]);
+}
+
 const EDITED: &str = r#"version: 1
 name: flaky
 steps:
@@ -228,8 +245,8 @@ fn a_non_idempotent_step_found_running_after_a_crash_counts_as_done_with_skip() 
     assert!(logs["events"].as_array().unwrap().iter().any(|e| e["kind"] == "operator" && e["action"] == "skip" && e["detail"] == "charge"));
 }
 
-#[test]
-fn an_idempotent_step_found_running_after_a_crash_simply_runs_again() {
+/// The CHARGE runbook with `charge` idempotent, killed while `charge` runs.
+fn crashed_idempotent_in_flight() -> (Output, String) {
     let yaml = CHARGE.replace("    idempotent: false\n", "");
     let setup = Test::new().file("r.yaml", yaml).args(["validate", "r.yaml"]).run().success();
     let bg = Background::spawn(setup.then().args(["run", "r.yaml", "--no-wait"]).command(), setup.path());
@@ -237,9 +254,23 @@ fn an_idempotent_step_found_running_after_a_crash_simply_runs_again() {
     process::crash_tree(bg.pid());
     drop(bg);
     let run = process::latest_run(&setup.state_dir());
+    (setup, run)
+}
+
+#[test]
+fn an_idempotent_step_found_running_after_a_crash_simply_runs_again() {
+    let (setup, run) = crashed_idempotent_in_flight();
     setup.then().args(["resume", &run]).run().success();
     let l = ledger(&setup);
     assert_eq!((count(&l, "prepare"), count(&l, "charge"), count(&l, "receipt")), (1, 2, 1), "{l:?}");
+}
+
+#[test]
+fn skip_counts_an_idempotent_step_found_running_as_done_too() {
+    let (setup, run) = crashed_idempotent_in_flight();
+    setup.then().args(["resume", &run, "--skip", "charge"]).run().success();
+    let l = ledger(&setup);
+    assert_eq!((count(&l, "prepare"), count(&l, "charge"), count(&l, "receipt")), (1, 1, 1), "the operator's word wins: {l:?}");
 }
 
 #[test]

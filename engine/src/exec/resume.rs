@@ -84,6 +84,7 @@ impl Engine {
             let (vars, _) = super::prepare::vars_and_lock(&rb, &run.params, &run_value).map_err(RunError::BadInput)?;
             run.vars = vars;
         }
+        check_in_flight(id, &rb, &records, &opts.retry, &opts.skip)?;
         // Decide what runs again.
         let mut blocked = Vec::new();
         for (plan, kind) in [(&rb.main, PlanKind::Main), (&rb.on_failure, PlanKind::OnFailure)] {
@@ -95,7 +96,7 @@ impl Engine {
                     StepStatus::Failed | StepStatus::Cancelled => true,
                     StepStatus::Skipped => rec.skip != Some(SkipReason::When),
                     StepStatus::Running if rec.child_run.is_some() => false,
-                    StepStatus::Running if s.idempotent || opts.retry.contains(&s.id) => true,
+                    // The operator's word first: an idempotent step they checked is done too.
                     StepStatus::Running if opts.skip.contains(&s.id) => {
                         rec.status = StepStatus::Succeeded;
                         rec.error = Some("skipped by the operator after a crash".into());
@@ -105,6 +106,7 @@ impl Engine {
                         );
                         false
                     }
+                    StepStatus::Running if s.idempotent || opts.retry.contains(&s.id) => true,
                     StepStatus::Running => {
                         blocked.push(s.id.clone());
                         false
@@ -218,4 +220,40 @@ pub fn describe_adoption(old: &Runbook, new: &Runbook) -> Vec<String> {
     let mut records = HashMap::new();
     let mut batch = Batch::default();
     diff_plans(old, new, &mut records, "", &mut batch)
+}
+
+/// `--retry` and `--skip` name steps found in flight after a crash (running, with no child
+/// run to resume instead), and nothing else: a typo, or a step in another state, would
+/// otherwise be ignored while the operator believes it decided something.
+fn check_in_flight(
+    id: &str,
+    rb: &Runbook,
+    records: &HashMap<String, StepRecord>,
+    retry: &[String],
+    skip: &[String],
+) -> Result<(), RunError> {
+    let ids: Vec<&str> = rb.main.steps.iter().chain(&rb.on_failure.steps).map(|s| s.id.as_str()).collect();
+    for (flag, names) in [("--retry", retry), ("--skip", skip)] {
+        for name in names {
+            if !ids.contains(&name.as_str()) {
+                return Err(RunError::BadInput(format!(
+                    "{flag} {name}: run {id} has no step `{name}` ({})",
+                    crate::suggest::hint(name, ids.iter().copied())
+                )));
+            }
+            let rec = records.get(name);
+            let in_flight = rec.is_some_and(|r| r.status == StepStatus::Running && r.child_run.is_none());
+            if !in_flight {
+                let state =
+                    rec.map_or("pending", |r| if r.child_run.is_some() { "a child run (resumed as it is)" } else { r.status.as_str() });
+                return Err(RunError::BadInput(format!(
+                    "{flag} {name}: `{name}` is {state}, not a step found in flight after a crash; {flag} applies only to those (nothing was changed)"
+                )));
+            }
+        }
+    }
+    if let Some(both) = retry.iter().find(|r| skip.contains(r)) {
+        return Err(RunError::BadInput(format!("`{both}` is given to both --retry and --skip: choose one")));
+    }
+    Ok(())
 }
