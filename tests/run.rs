@@ -294,6 +294,53 @@ steps:
 }
 
 #[test]
+fn dry_run_checks_secrets_programs_and_directories_before_anything_runs() {
+    let rb = r#"version: 1
+name: preflight
+secrets:
+  token: { env: PHOENIX_TEST_UNSET_TOKEN }
+  home: { env: HOME }
+steps:
+  provision:
+    uses: exec
+    with: { cmd: [phoenix-no-such-tool, apply] }
+  in_dir:
+    uses: exec
+    with: { cmd: [ls], dir: missing }
+  script:
+    uses: exec
+    with: { cmd: [./plain.sh] }
+  fine:
+    uses: exec
+    with: { cmd: ["true"] }
+  maybe:
+    uses: exec
+    when: "false"
+    with: { cmd: [phoenix-other-missing-tool] }
+"#;
+    let out = Test::new().file("r.yaml", rb).file("plain.sh", "echo hi\n").args(["run", "r.yaml", "--dry-run"]).run().success();
+    let plan = out.stdout();
+    assert!(plan.contains("checks: 4 problem(s) that would fail the run if it ran now:"), "{plan}");
+    for problem in [
+        "✗ secret `token`: the environment variable PHOENIX_TEST_UNSET_TOKEN is not set",
+        "✗ provision: `phoenix-no-such-tool`: no such program on PATH",
+        "✗ in_dir: its directory `missing` (`dir`) does not exist",
+        "✗ script: `./plain.sh` is not executable",
+    ] {
+        assert!(plan.contains(problem), "{problem:?} not in:\n{plan}");
+    }
+    assert!(!plan.contains("phoenix-other-missing-tool`:"), "a step behind `when` may never run: not checked\n{plan}");
+    assert!(!out.state_dir().exists(), "a dry run wrote state");
+
+    Test::new()
+        .file("r.yaml", "version: 1\nname: clean\nsteps:\n  a:\n    uses: exec\n    with: { cmd: [\"true\"] }\n")
+        .args(["run", "r.yaml", "--dry-run"])
+        .run()
+        .success()
+        .stdout_contains("checks: every secret can be read, every program and directory is there");
+}
+
+#[test]
 fn bad_params_exit_2_and_record_no_run() {
     let t = Test::new().file(
         "r.yaml",

@@ -207,6 +207,9 @@ pub trait Action: Send + Sync {
     }
     /// What the step would do, for `--dry-run`.
     fn plan(&self, with: &Value) -> String;
+    /// What `--dry-run` can tell now would make the step fail (a program not installed, a
+    /// directory missing), from its rendered `with`. Looks, never acts.
+    fn preflight(&self, with: &Value) -> Vec<String>;
     /// Runs one attempt with the rendered `with`; returns its outputs.
     fn run<'a>(&'a self, ctx: &'a ActionCtx, with: Value) -> BoxFuture<'a, Result<Value, ActionError>>;
 }
@@ -241,6 +244,10 @@ pub trait Plugin: Send + Sync + 'static {
     fn plan(&self, with: &Value) -> String {
         format!("{} {}", self.info().name, compact(with))
     }
+    /// What `--dry-run` can tell now would make the step fail; nothing by default.
+    fn preflight(&self, _with: &Value) -> Vec<String> {
+        Vec::new()
+    }
     /// Runs one attempt.
     fn run(&self, ctx: &ActionCtx, input: Self::Input) -> impl Future<Output = Result<Value, ActionError>> + Send;
 }
@@ -269,6 +276,9 @@ impl<P: Plugin> Action for P {
     }
     fn plan(&self, with: &Value) -> String {
         Plugin::plan(self, with)
+    }
+    fn preflight(&self, with: &Value) -> Vec<String> {
+        Plugin::preflight(self, with)
     }
     fn run<'a>(&'a self, ctx: &'a ActionCtx, with: Value) -> BoxFuture<'a, Result<Value, ActionError>> {
         Box::pin(async move {

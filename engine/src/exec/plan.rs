@@ -27,6 +27,14 @@ impl Engine {
             out += &format!("lock: {l}\n");
         }
         let mut n = 0;
+        // What would fail if it ran now: secrets that cannot be read, then each step's own.
+        let mut problems: Vec<String> = rb
+            .secrets
+            .keys()
+            .filter_map(|name| {
+                ctx.secrets.resolve(name).err().map(|e| format!("secret `{name}`: {}", e.trim_start_matches(&format!("secret `{name}`: "))))
+            })
+            .collect();
         for (title, plan) in [("steps", &rb.main), ("on_failure", &rb.on_failure)] {
             if plan.steps.is_empty() {
                 continue;
@@ -34,14 +42,25 @@ impl Engine {
             out += &format!("\n{title}:\n");
             for &i in plan.dag.order() {
                 n += 1;
-                out += &plan_line(n, plan, i, &ctx, &redactor);
+                let (line, found) = plan_line(n, plan, i, &ctx, &redactor);
+                out += &line;
+                problems.extend(found.into_iter().map(|p| format!("{}: {p}", plan.steps[i].id)));
+            }
+        }
+        if problems.is_empty() {
+            out += "\nchecks: every secret can be read, every program and directory is there\n";
+        } else {
+            out += &format!("\nchecks: {} problem(s) that would fail the run if it ran now:\n", problems.len());
+            for p in &problems {
+                out += &format!("  ✗ {}\n", redactor.read().expect("poisoned").text(p));
             }
         }
         Ok(out)
     }
 }
 
-fn plan_line(n: usize, plan: &Plan, i: usize, ctx: &Context, redactor: &std::sync::RwLock<Redactor>) -> String {
+/// A step's line of the plan, and what its action can tell now would make it fail.
+fn plan_line(n: usize, plan: &Plan, i: usize, ctx: &Context, redactor: &std::sync::RwLock<Redactor>) -> (String, Vec<String>) {
     let s = &plan.steps[i];
     let needs: Vec<&str> = s.needs.iter().map(|&j| plan.steps[j].id.as_str()).collect();
     let mut line = format!("{n:>3}. {} ({})", s.id, s.uses);
@@ -63,9 +82,14 @@ fn plan_line(n: usize, plan: &Plan, i: usize, ctx: &Context, redactor: &std::syn
     let action = phoenix_plugins::find(&s.uses);
     let shell = action.map_or(&[][..], |a| a.shell_fields());
     let exprs = action.map_or(&[][..], |a| a.expression_fields());
-    let (with, note) = match render_tree(&s.with, &ctx.value(None), shell, exprs) {
-        Ok(v) => (v, String::new()),
-        Err(_) => (s.with.clone(), " (inputs rendered when it runs)".to_string()),
+    let (with, note, problems) = match render_tree(&s.with, &ctx.value(None), shell, exprs) {
+        // Checked only for steps that would surely run: one behind `when` or a loop may not.
+        Ok(v) if s.when.is_none() && s.for_each.is_none() => {
+            let problems = action.map(|a| a.preflight(&v)).unwrap_or_default();
+            (v, String::new(), problems)
+        }
+        Ok(v) => (v, String::new(), Vec::new()),
+        Err(_) => (s.with.clone(), " (inputs rendered when it runs)".to_string(), Vec::new()),
     };
     let with = redactor.read().expect("poisoned").json(&with);
     let what = match action {
@@ -73,5 +97,5 @@ fn plan_line(n: usize, plan: &Plan, i: usize, ctx: &Context, redactor: &std::syn
         None if s.uses == "score" => "sum the signals' weights and pick the level".to_string(),
         None => s.uses.clone(),
     };
-    format!("{line}\n       {}{note}\n", what.replace('\n', "\n       "))
+    (format!("{line}\n       {}{note}\n", what.replace('\n', "\n       ")), problems)
 }

@@ -131,6 +131,35 @@ impl Plugin for Exec {
         }
     }
 
+    fn preflight(&self, with: &Value) -> Vec<String> {
+        let Ok(input) = serde_json::from_value::<ExecInput>(with.clone()) else { return Vec::new() };
+        let dir = input.dir.as_deref();
+        if let Some(d) = dir.filter(|d| !Path::new(d).is_dir()) {
+            return vec![format!("its directory `{d}` (`dir`) does not exist{}", relative_to_here(d))];
+        }
+        let program = match (&input.cmd, &input.script) {
+            (Some(argv), _) if !argv.is_empty() => argv[0].as_str(),
+            (None, Some(_)) => "bash",
+            _ => return Vec::new(),
+        };
+        let path = input.env.get("PATH").cloned().or_else(|| std::env::var("PATH").ok()).unwrap_or_default();
+        let found = if program.contains('/') {
+            executable(&dir.map_or_else(|| Path::new(program).to_path_buf(), |d| Path::new(d).join(program)))
+        } else {
+            let seen: Vec<bool> = std::env::split_paths(&path).filter_map(|p| executable(&p.join(program))).collect();
+            if seen.is_empty() { None } else { Some(seen.contains(&true)) }
+        };
+        match (found, program.contains('/')) {
+            (Some(true), _) => Vec::new(),
+            (Some(false), _) => vec![format!("`{program}` is not executable (`chmod +x {program}`)")],
+            (None, false) => vec![format!("`{program}`: no such program on PATH")],
+            (None, true) => {
+                let base = dir.map_or_else(|| relative_to_here(program), |d| format!(" (relative to `{d}`)"));
+                vec![format!("`{program}`: no such file{base}")]
+            }
+        }
+    }
+
     async fn run(&self, ctx: &ActionCtx, input: ExecInput) -> Result<Value, ActionError> {
         let mut command = match (&input.cmd, &input.script) {
             (Some(argv), None) if !argv.is_empty() => {
@@ -222,17 +251,26 @@ impl Plugin for Exec {
     }
 }
 
+/// Whether a file is there (`None`: not there) and executable.
+fn executable(path: &Path) -> Option<bool> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+/// ` (relative to CWD)` for a relative path, else nothing.
+fn relative_to_here(p: &str) -> String {
+    if Path::new(p).is_absolute() {
+        String::new()
+    } else {
+        std::env::current_dir().map(|d| format!(" (relative to {})", d.display())).unwrap_or_default()
+    }
+}
+
 /// Why the program did not start, in terms of the step's inputs: the kernel says "No such
 /// file or directory" alike for a missing program and a missing `dir`.
 fn start_error(program: &str, dir: Option<&str>, e: &std::io::Error) -> ActionError {
     use std::io::ErrorKind;
-    let relative = |p: &str| {
-        if Path::new(p).is_absolute() {
-            String::new()
-        } else {
-            std::env::current_dir().map(|d| format!(" (relative to {})", d.display())).unwrap_or_default()
-        }
-    };
+    let relative = relative_to_here;
     let message = match (e.kind(), dir) {
         (ErrorKind::NotFound, Some(d)) if !Path::new(d).is_dir() => {
             format!("could not start `{program}`: its directory `{d}` (`dir`) does not exist{}", relative(d))
