@@ -305,6 +305,7 @@ steps:
     uses: exec
     with: { cmd: [phoenix-no-such-tool, apply] }
   in_dir:
+    needs: [fine]
     uses: exec
     with: { cmd: [ls], dir: missing }
   script:
@@ -320,14 +321,17 @@ steps:
 "#;
     let out = Test::new().file("r.yaml", rb).file("plain.sh", "echo hi\n").args(["run", "r.yaml", "--dry-run"]).run().success();
     let plan = out.stdout();
+    let here = out.path().canonicalize().unwrap().display().to_string();
     assert!(plan.contains("checks: 4 problem(s) that would fail the run if it ran now:"), "{plan}");
     for problem in [
         "✗ secret `token`: the environment variable PHOENIX_TEST_UNSET_TOKEN is not set",
         "✗ provision: `phoenix-no-such-tool`: no such program on PATH",
-        "✗ in_dir: its directory `missing` (`dir`) does not exist",
+        "✗ in_dir: its directory `missing` (`dir`) does not exist (relative to ",
+        "does not exist (relative to {here}) (unless a step before it provides it)",
         "✗ script: `./plain.sh` is not executable",
     ] {
-        assert!(plan.contains(problem), "{problem:?} not in:\n{plan}");
+        let problem = problem.replace("{here}", &here);
+        assert!(plan.contains(&problem), "{problem:?} not in:\n{plan}");
     }
     assert!(!plan.contains("phoenix-other-missing-tool`:"), "a step behind `when` may never run: not checked\n{plan}");
     assert!(!out.state_dir().exists(), "a dry run wrote state");

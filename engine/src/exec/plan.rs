@@ -44,7 +44,9 @@ impl Engine {
                 n += 1;
                 let (line, found) = plan_line(n, plan, i, &ctx, &redactor);
                 out += &line;
-                problems.extend(found.into_iter().map(|p| format!("{}: {p}", plan.steps[i].id)));
+                // A step before it may yet create the directory or install the program.
+                let unless = if plan.steps[i].needs.is_empty() { "" } else { " (unless a step before it provides it)" };
+                problems.extend(found.into_iter().map(|p| format!("{}: {p}{unless}", plan.steps[i].id)));
             }
         }
         if problems.is_empty() {
