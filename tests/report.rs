@@ -126,7 +126,7 @@ fn the_markdown_report_tells_what_ran_who_decided_and_what_changed() {
     let timeline = &md[at(&md, "## Timeline")..at(&md, "## Steps")];
     let order = [
         "run started by bob",
-        "| flaky | attempt 1 failed: `bash` exited with 3: replica not ready yet; retrying in 200ms",
+        "| flaky | attempt 1 failed: the script exited with 3: replica not ready yet; retrying in 200ms",
         "| flaky | succeeded (attempt 2)",
         "| gate | approval requested: Point app.example.com at the DR site?",
         "run halted: waiting for approval of gate",
@@ -135,7 +135,7 @@ fn the_markdown_report_tells_what_ran_who_decided_and_what_changed() {
         "| gate | approved by alice: DR site checked, TTL 60s",
         "| dns | started",
         "| checks | succeeded",
-        "| broken | failed: `bash` exited with 4: disk full",
+        "| broken | failed: the script exited with 4: disk full",
         "run failed",
     ];
     let places: Vec<usize> = order.iter().map(|n| at(timeline, n)).collect();
@@ -154,7 +154,7 @@ fn the_markdown_report_tells_what_ran_who_decided_and_what_changed() {
 
     // Errors and the ending.
     at(&md, "- flaky: attempt 1 failed at +");
-    at(&md, "- broken failed: `bash` exited with 4: disk full");
+    at(&md, "- broken failed: the script exited with 4: disk full");
     at(&md, "The run failed at ");
 
     // The child run, nested after its parent's sections, with its own steps.
@@ -184,7 +184,7 @@ fn the_html_report_is_one_self_contained_page_and_json_gives_its_data() {
     at(&page, "<style>");
     at(&page, "approved by alice: DR site checked, TTL 60s");
     at(&page, "<td>DNS app.example.com. A: 192.0.2.10 → 198.51.100.7</td>");
-    at(&page, "attempt 1 failed: `bash` exited with 3: replica not ready yet");
+    at(&page, "attempt 1 failed: the script exited with 3: replica not ready yet");
     at(&page, "<h2>Child run ");
     at(&page, r#"<span class="status failed">failed</span>"#);
     assert_eq!(bars(&page).len(), 9);

@@ -186,6 +186,8 @@ impl Plugin for Exec {
             .kill_on_drop(true);
         let program = input.cmd.as_ref().map_or("bash", |c| c[0].as_str()).to_string();
         let mut child = command.spawn().map_err(|e| start_error(&program, input.dir.as_deref(), &e))?;
+        // What ran, as errors name it: the program, or the step's script.
+        let what = if input.script.is_some() { "the script".to_string() } else { format!("`{program}`") };
         let pgid = child.id().map(|id| Pid::from_raw(id as i32));
 
         if let (Some(text), Some(mut stdin)) = (input.stdin.clone(), child.stdin.take()) {
@@ -212,20 +214,19 @@ impl Plugin for Exec {
         }
         let stdout = out.await.unwrap_or_else(|_| Tail::new(0));
         let stderr = err.await.unwrap_or_else(|_| Tail::new(0));
-        let status = status.map_err(|e| ActionError::failed(format!("waiting for `{program}`: {e}")))?;
+        let status = status.map_err(|e| ActionError::failed(format!("waiting for {what}: {e}")))?;
         let code = status.code().unwrap_or_else(|| {
             use std::os::unix::process::ExitStatusExt;
             128 + status.signal().unwrap_or(0)
         });
         let mut outputs = json!({ "exit_code": code, "stdout": stdout.last(cap), "stderr": stderr.text() });
         if let Some(reason) = stopped {
-            return Err(ActionError::Cancelled(format!("`{program}` {reason}")));
+            return Err(ActionError::Cancelled(format!("{what} {reason}")));
         }
         let ok = input.ok_exit_codes.as_deref().unwrap_or(&[0]).contains(&code);
         if !ok {
             let last = stderr.text().lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_string();
-            let message =
-                if last.is_empty() { format!("`{program}` exited with {code}") } else { format!("`{program}` exited with {code}: {last}") };
+            let message = if last.is_empty() { format!("{what} exited with {code}") } else { format!("{what} exited with {code}: {last}") };
             return Err(ActionError::Failed { message, outputs: Some(outputs), retryable: true });
         }
         if keep_all {
