@@ -188,7 +188,11 @@ impl Observer for Display {
             self.line(&mut st, &format!("{message}\n  approve `{step}`? [y/N] (or answer from another terminal with phoenix approve)"));
         }
         let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer).ok()?;
+        // End of input (the terminal went away, stdin closed) is no answer: the approval
+        // waits for `phoenix approve` from elsewhere. Only a line typed here decides.
+        if std::io::stdin().read_line(&mut answer).ok()? == 0 {
+            return None;
+        }
         let a = answer.trim().to_ascii_lowercase();
         Some((a == "y" || a == "yes", Some("answered at the terminal".to_string())))
     }

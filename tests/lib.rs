@@ -42,6 +42,7 @@ mod exec_plugin;
 mod exec_shell_safety;
 mod finish;
 mod graph;
+mod hangup;
 mod health;
 mod health_seed;
 mod http_plugin;

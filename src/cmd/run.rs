@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use phoenix_engine::exec::{Engine, EngineOptions, Outcome, ResumeOptions, RunError, StartOptions, describe_adoption};
+use phoenix_engine::state::EventKind;
 use tokio_util::sync::CancellationToken;
 
 use super::state::{self, Access};
@@ -36,6 +37,28 @@ pub(crate) fn on_signals(token: CancellationToken) {
         token.cancel();
         let _ = tokio::signal::ctrl_c().await;
         std::process::exit(130);
+    });
+}
+
+/// A terminal that goes away (an SSH session that drops) sends SIGHUP, whose default would
+/// kill Phoenix mid-run and leave its steps running as orphans. The run goes on instead:
+/// stdin, stdout and stderr now lead to /dev/null (a write to the dead terminal would fail),
+/// a question waiting at the terminal gets no answer (`phoenix approve` decides it), and
+/// each run in progress records why nothing more is shown.
+fn keep_going_on_hangup(engine: Engine) {
+    tokio::spawn(async move {
+        let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+        while hangup.recv().await.is_some() {
+            if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+                let _ = nix::unistd::dup2_stdin(&null);
+                let _ = nix::unistd::dup2_stdout(&null);
+                let _ = nix::unistd::dup2_stderr(&null);
+            }
+            for run in engine.runs_in_progress() {
+                let text = "the terminal went away (SIGHUP): the run goes on without it; follow it with `phoenix status` and `phoenix logs`, decide approvals with `phoenix approve`, stop it with `phoenix cancel`";
+                let _ = engine.record_event(&run, EventKind::Note { step: None, text: text.into(), data: None }).await;
+            }
+        }
     });
 }
 
@@ -273,6 +296,7 @@ where
         };
         let _guard = engine.serve_control();
         on_signals(shutdown);
+        keep_going_on_hangup(engine.clone());
         let ticker = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;

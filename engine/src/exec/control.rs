@@ -49,6 +49,11 @@ impl Registry {
     pub(crate) fn get(&self, id: &str) -> Option<mpsc::UnboundedSender<Msg>> {
         self.runs.lock().expect("poisoned").get(id).cloned()
     }
+    pub(crate) fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.runs.lock().expect("poisoned").keys().cloned().collect();
+        ids.sort();
+        ids
+    }
     /// Asks a run this process drives to cancel itself; false when it is not driven here.
     pub(crate) fn cancel(&self, id: &str, by: &str) -> bool {
         let (reply, _) = tokio::sync::oneshot::channel();

@@ -133,6 +133,11 @@ impl Engine {
         self.inner.registry.get(run).is_some()
     }
 
+    /// The runs this process drives now (a parent and its child runs), by id.
+    pub fn runs_in_progress(&self) -> Vec<String> {
+        self.inner.registry.ids()
+    }
+
     /// Decides on a waiting approval of a run this process drives (the driver checks the
     /// approvers and the timeout). `Err` says why not, or that the run is not driven here.
     pub async fn approve(&self, run: &str, step: &str, approval: crate::state::Approval) -> Result<(), String> {
