@@ -175,6 +175,34 @@ fn records_written_by_an_older_phoenix_still_read_and_resume() {
 }
 
 #[test]
+fn a_run_whose_stored_runbook_no_longer_validates_says_why_and_changes_nothing() {
+    // Written by a phoenix that had an action this one does not.
+    let run = "20250101-000000-0b2e";
+    let src = "version: 1\nname: old\nsteps:\n  a: { uses: retired.action }\n";
+    let run_rec = json!({
+        "format": 1, "id": run, "runbook": "old", "file": "old.yaml", "status": "halted", "params": {}, "vars": {},
+        "attempt": 1, "started_at": 1_735_689_600_000u64, "updated_at": 1_735_689_601_000u64,
+    });
+    let t = Test::new();
+    write_store(
+        &t.state_dir(),
+        &[
+            ("meta/format", "1"),
+            (&format!("r/{run}"), &run_rec.to_string()),
+            (&format!("s/{run}/a"), &json!({ "id": "a", "status": "pending", "attempts": 0 }).to_string()),
+            (&format!("src/{run}"), src),
+        ],
+    );
+    let out = t
+        .args(["resume", run])
+        .run()
+        .code(2)
+        .stderr_contains(&format!("the runbook stored with run {run} no longer validates with this phoenix (at steps.a.uses: "))
+        .stderr_contains("resume it with the phoenix version that started it");
+    assert_eq!(process::status(&out.state_dir(), run)["attempt"], 1, "nothing changed");
+}
+
+#[test]
 fn status_shows_the_newest_run_and_runs_lists_newest_first() {
     let out = Test::new().file("r.yaml", TWO_STEPS).args(["run", "r.yaml"]).run().code(1);
     let first = process::latest_run(&out.state_dir());

@@ -28,9 +28,13 @@ impl Engine {
         let orphans =
             if run.status == RunStatus::Running { super::orphans::stop(id, self.inner.opts.grace).await } else { Default::default() };
         let stored_text = store.source(id)?.ok_or_else(|| RunError::BadInput(format!("run {id} has no stored runbook text")))?;
-        let old = crate::runbook::load_str(&stored_text, std::path::Path::new(&run.file))
-            .runbook
-            .ok_or_else(|| RunError::BadInput(format!("the runbook stored with run {id} no longer validates with this phoenix")))?;
+        let loaded = crate::runbook::load_str(&stored_text, std::path::Path::new(&run.file));
+        let old = loaded.runbook.ok_or_else(|| {
+            let why = loaded.diagnostics.first().map_or(String::new(), |d| format!(" (at {}: {})", d.path, d.message));
+            RunError::BadInput(format!(
+                "the runbook stored with run {id} no longer validates with this phoenix{why}: resume it with the phoenix version that started it"
+            ))
+        })?;
         let (rb, adopted) = match opts.runbook {
             Some(new) => (new, true),
             None => (old.clone(), false),
