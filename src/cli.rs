@@ -138,6 +138,10 @@ pub(crate) enum Command {
         run: String,
         /// Only this step.
         step: Option<String>,
+        /// Keep printing what the run logs until it ends or halts (exit 0 succeeded, 1 failed,
+        /// 3 halted); Ctrl-C stops following, not the run.
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
     /// The post-incident report of a run and its child runs: timeline, steps, Gantt chart, analysis, changes.
     Report {

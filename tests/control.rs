@@ -100,6 +100,25 @@ fn status_runs_and_logs_answer_while_a_run_is_in_progress() {
 }
 
 #[test]
+fn logs_follow_prints_as_the_run_goes_and_ends_with_it() {
+    let live = start();
+    let follower = Background::spawn(live.setup.then().args(["logs", &live.run, "--follow"]).command(), live.setup.path());
+    live.setup.then().args(["logs", &live.run, "slo", "-f"]).run().code(2).stderr_contains("did you mean `slow`?");
+    live.setup.then().args(["logs", &live.run, "-f", "--output", "json"]).run().code(2);
+    live.setup.then().args(["approve", &live.run, "gate", "--as", "ops"]).run().success();
+    live.release();
+    let end = follower.wait(Duration::from_secs(60));
+    assert_eq!(end.code, Some(0), "the run succeeded: {}", end.stderr);
+    let out = &end.stdout;
+    let at = |s: &str| out.find(s).unwrap_or_else(|| panic!("{s:?} not followed:\n{out}"));
+    assert!(at("[first] hello from first") < at("✓ first") && at("✓ first") < at("▶ slow"), "in time order:\n{out}");
+    assert!(at("▶ slow") < at("✓ slow") && at("✓ slow") < at("▶ after") && at("▶ after") < at("✓ after"), "{out}");
+    assert!(out.trim_end().ends_with(&format!("run {} succeeded", live.run)), "{out}");
+    let Live { bg, .. } = live;
+    assert_eq!(bg.wait(Duration::from_secs(60)).code, Some(0));
+}
+
+#[test]
 fn approve_answers_the_running_process() {
     let live = start();
     live.setup.then().args(["approve", &live.run, "gate", "--as", "intruder"]).run().code(2).stderr_contains("may not decide");

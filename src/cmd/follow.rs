@@ -140,9 +140,28 @@ fn count(v: &Value, list: &str) -> usize {
     v[list].as_array().map_or(0, Vec::len)
 }
 
-/// Prints the lines and step events not seen yet, in time order; the new counts, and the
-/// approvals asked for among those events (step, question).
-fn print_new(logs: &Value, (lines_seen, events_seen): (usize, usize)) -> ((usize, usize), Vec<(String, String)>) {
+/// Prints the lines and step events not seen yet, in time order, on stderr; the new counts,
+/// and the approvals asked for among those events (step, question).
+fn print_new(logs: &Value, seen: (usize, usize)) -> ((usize, usize), Vec<(String, String)>) {
+    let new = new_lines(logs, seen);
+    for line in new.text {
+        eprintln!("{line}");
+    }
+    (new.seen, new.asked)
+}
+
+/// What a follower has not printed yet.
+struct New {
+    /// How many lines and events it will have seen.
+    seen: (usize, usize),
+    /// The approvals asked for among the new events: (step, question).
+    asked: Vec<(String, String)>,
+    /// The new lines and step events, formatted, in time order.
+    text: Vec<String>,
+}
+
+/// The lines and step events not seen yet.
+fn new_lines(logs: &Value, (lines_seen, events_seen): (usize, usize)) -> New {
     let lines = logs["lines"].as_array().cloned().unwrap_or_default();
     let events = logs["events"].as_array().cloned().unwrap_or_default();
     let mut out: Vec<(String, String)> = Vec::new();
@@ -171,10 +190,72 @@ fn print_new(logs: &Value, (lines_seen, events_seen): (usize, usize)) -> ((usize
         out.push((e["at"].as_str().unwrap_or_default().to_string(), text));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
-    for (at, text) in out {
-        eprintln!("{} {text}", at.get(11..23).unwrap_or_default());
+    let text = out.into_iter().map(|(at, text)| format!("{} {text}", at.get(11..23).unwrap_or_default())).collect();
+    New { seen: (lines_seen + lines.len(), events_seen + events.len()), asked, text }
+}
+
+/// `phoenix logs RUN [STEP] --follow`: what the run logged so far, then what it logs, as it
+/// happens, until it ends or halts (asked every 250 ms: over the owner's socket while a
+/// process drives the run, from the store once it has ended). The exit code says how it
+/// ended: 0 succeeded, 1 failed or cancelled, 3 halted (resumable). Ctrl-C stops following;
+/// the run goes on.
+pub(crate) fn logs(state_dir: &Option<std::path::PathBuf>, run: &str, step: Option<&str>) -> Exit {
+    use phoenix_engine::exec::views;
+    if let Some(e) = step.and_then(|s| super::ops::unknown_step(state_dir, run, s)) {
+        eprintln!("error: {e}");
+        return Exit::BadInput;
     }
-    ((lines_seen + lines.len(), events_seen + events.len()), asked)
+    let mut seen = (0, 0);
+    let mut announced: Vec<String> = Vec::new();
+    loop {
+        // The status first: the logs asked after it hold everything up to the state it says.
+        let status = super::ops::query(state_dir, json!({ "op": "status", "run": run }), |s| {
+            views::status(s, Some(run)).map_err(|e| e.to_string())?.ok_or_else(|| format!("no run `{run}` (phoenix runs lists them)"))
+        });
+        let req = json!({ "op": "logs", "run": run, "step": step, "from_line": seen.0, "from_event": seen.1 });
+        let logs = super::ops::query(state_dir, req, |s| {
+            views::logs_from(s, run, step, seen.0, seen.1)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no run `{run}` (phoenix runs lists them)"))
+        });
+        let (status, logs) = match (status, logs) {
+            (Ok(s), Ok(l)) => (s, l),
+            (Err(e), _) | (_, Err(e)) => return e,
+        };
+        let new = new_lines(&logs, seen);
+        seen = new.seen;
+        for line in new.text {
+            println!("{line}");
+        }
+        let error = status["error"].as_str().unwrap_or_default();
+        match status["status"].as_str().unwrap_or_default() {
+            "succeeded" => {
+                println!("run {run} succeeded");
+                return Exit::Ok;
+            }
+            state @ ("failed" | "cancelled") => {
+                println!("run {run} {state}: {error}");
+                return Exit::Failed;
+            }
+            "halted" => {
+                println!("run {run} halted: {error}");
+                return Exit::Halted;
+            }
+            _ if status["process_gone"] == true => {
+                println!("run {run}: the process that ran it is gone (crashed or killed): continue it with `phoenix resume {run}`");
+                return Exit::Halted;
+            }
+            _ => {}
+        }
+        for step in status["steps"].as_array().into_iter().flatten().filter(|s| s["status"] == "waiting") {
+            let name = step["id"].as_str().unwrap_or_default().to_string();
+            if !announced.contains(&name) {
+                println!("{} ⏸ {name} waits for approval:  phoenix approve {run} {name}   (or --reject)", now());
+                announced.push(name);
+            }
+        }
+        std::thread::sleep(POLL);
+    }
 }
 
 fn now() -> String {

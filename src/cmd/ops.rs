@@ -171,7 +171,7 @@ pub(crate) fn runs(state_dir: &Option<PathBuf>, out: Output) -> Exit {
 
 /// Why `step` is not one of the run's steps (a `for_each` item, `step[2]`, counts as its
 /// step), or `None` when it is.
-fn unknown_step(state_dir: &Option<PathBuf>, run: &str, step: &str) -> Option<String> {
+pub(super) fn unknown_step(state_dir: &Option<PathBuf>, run: &str, step: &str) -> Option<String> {
     let v = query(state_dir, json!({"op": "status", "run": run}), |s| {
         views::status(s, Some(run)).map_err(|e| e.to_string())?.ok_or_else(|| format!("no run `{run}`"))
     })
