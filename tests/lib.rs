@@ -37,6 +37,7 @@ mod child_runs;
 mod control;
 mod display;
 mod dr_failover;
+mod dry_run;
 mod evidence_plugins;
 mod exec_plugin;
 mod exec_shell_safety;

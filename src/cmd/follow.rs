@@ -14,7 +14,7 @@ use crate::cli::Output;
 use crate::exit::Exit;
 
 /// How often the server is asked what changed.
-const POLL: Duration = Duration::from_millis(250);
+pub(super) const POLL: Duration = Duration::from_millis(250);
 
 /// The pid of the `phoenix serve` that owns `dir`, if one does.
 pub(crate) fn server_pid(dir: &Path) -> Option<u64> {
@@ -151,17 +151,17 @@ fn print_new(logs: &Value, seen: (usize, usize)) -> ((usize, usize), Vec<(String
 }
 
 /// What a follower has not printed yet.
-struct New {
+pub(super) struct New {
     /// How many lines and events it will have seen.
-    seen: (usize, usize),
+    pub(super) seen: (usize, usize),
     /// The approvals asked for among the new events: (step, question).
-    asked: Vec<(String, String)>,
+    pub(super) asked: Vec<(String, String)>,
     /// The new lines and step events, formatted, in time order.
-    text: Vec<String>,
+    pub(super) text: Vec<String>,
 }
 
 /// The lines and step events not seen yet.
-fn new_lines(logs: &Value, (lines_seen, events_seen): (usize, usize)) -> New {
+pub(super) fn new_lines(logs: &Value, (lines_seen, events_seen): (usize, usize)) -> New {
     let lines = logs["lines"].as_array().cloned().unwrap_or_default();
     let events = logs["events"].as_array().cloned().unwrap_or_default();
     let mut out: Vec<(String, String)> = Vec::new();
@@ -194,71 +194,7 @@ fn new_lines(logs: &Value, (lines_seen, events_seen): (usize, usize)) -> New {
     New { seen: (lines_seen + lines.len(), events_seen + events.len()), asked, text }
 }
 
-/// `phoenix logs RUN [STEP] --follow`: what the run logged so far, then what it logs, as it
-/// happens, until it ends or halts (asked every 250 ms: over the owner's socket while a
-/// process drives the run, from the store once it has ended). The exit code says how it
-/// ended: 0 succeeded, 1 failed or cancelled, 3 halted (resumable). Ctrl-C stops following;
-/// the run goes on.
-pub(crate) fn logs(state_dir: &Option<std::path::PathBuf>, run: &str, step: Option<&str>) -> Exit {
-    use phoenix_engine::exec::views;
-    if let Some(e) = step.and_then(|s| super::ops::unknown_step(state_dir, run, s)) {
-        eprintln!("error: {e}");
-        return Exit::BadInput;
-    }
-    let mut seen = (0, 0);
-    let mut announced: Vec<String> = Vec::new();
-    loop {
-        // The status first: the logs asked after it hold everything up to the state it says.
-        let status = super::ops::query(state_dir, json!({ "op": "status", "run": run }), |s| {
-            views::status(s, Some(run)).map_err(|e| e.to_string())?.ok_or_else(|| format!("no run `{run}` (phoenix runs lists them)"))
-        });
-        let req = json!({ "op": "logs", "run": run, "step": step, "from_line": seen.0, "from_event": seen.1 });
-        let logs = super::ops::query(state_dir, req, |s| {
-            views::logs_from(s, run, step, seen.0, seen.1)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("no run `{run}` (phoenix runs lists them)"))
-        });
-        let (status, logs) = match (status, logs) {
-            (Ok(s), Ok(l)) => (s, l),
-            (Err(e), _) | (_, Err(e)) => return e,
-        };
-        let new = new_lines(&logs, seen);
-        seen = new.seen;
-        for line in new.text {
-            println!("{line}");
-        }
-        let error = status["error"].as_str().unwrap_or_default();
-        match status["status"].as_str().unwrap_or_default() {
-            "succeeded" => {
-                println!("run {run} succeeded");
-                return Exit::Ok;
-            }
-            state @ ("failed" | "cancelled") => {
-                println!("run {run} {state}: {error}");
-                return Exit::Failed;
-            }
-            "halted" => {
-                println!("run {run} halted: {error}");
-                return Exit::Halted;
-            }
-            _ if status["process_gone"] == true => {
-                println!("run {run}: the process that ran it is gone (crashed or killed): continue it with `phoenix resume {run}`");
-                return Exit::Halted;
-            }
-            _ => {}
-        }
-        for step in status["steps"].as_array().into_iter().flatten().filter(|s| s["status"] == "waiting") {
-            let name = step["id"].as_str().unwrap_or_default().to_string();
-            if !announced.contains(&name) {
-                println!("{} ⏸ {name} waits for approval:  phoenix approve {run} {name}   (or --reject)", now());
-                announced.push(name);
-            }
-        }
-        std::thread::sleep(POLL);
-    }
-}
-
-fn now() -> String {
+pub(super) fn now() -> String {
     let t = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
     t.get(11..23).unwrap_or_default().to_string()
 }

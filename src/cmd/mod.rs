@@ -3,6 +3,7 @@
 mod follow;
 mod graph;
 pub(crate) mod health;
+mod logs;
 pub(crate) mod ops;
 mod plugins;
 pub(crate) mod report;
@@ -34,12 +35,12 @@ pub(crate) fn dispatch(cli: Cli) -> Exit {
         }
         Command::Status { run } => ops::status(&cli.state, run.as_deref(), out),
         Command::Runs => ops::runs(&cli.state, out),
-        Command::Logs { run, step, follow: true } if out == crate::cli::Output::Text => follow::logs(&cli.state, &run, step.as_deref()),
+        Command::Logs { run, step, follow: true } if out == crate::cli::Output::Text => logs::follow(&cli.state, &run, step.as_deref()),
         Command::Logs { follow: true, .. } => {
             eprintln!("error: --follow prints text as it comes; without it, --output json prints the logs so far");
             crate::exit::Exit::BadInput
         }
-        Command::Logs { run, step, .. } => ops::logs(&cli.state, &run, step.as_deref(), out),
+        Command::Logs { run, step, .. } => logs::once(&cli.state, &run, step.as_deref(), out),
         Command::Report { run, format } => report::run(&cli.state, &run, format, out),
         Command::Approve { run, step, reject, comment, operator } => ops::approve(&cli.state, &run, &step, !reject, comment, operator, out),
         Command::Cancel { run, operator } => ops::cancel(&cli.state, &run, operator, out),
