@@ -14,6 +14,41 @@ struct State {
     done: usize,
     total: usize,
     status_shown: bool,
+    /// What each run did in this process, for the line that ends it.
+    tallies: BTreeMap<String, Tally>,
+}
+
+/// What one run did in this process: its steps' ends (not their items'), retries, and the
+/// steps a resume kept from before.
+struct Tally {
+    since: Instant,
+    kept: usize,
+    succeeded: usize,
+    failed: usize,
+    skipped: usize,
+    cancelled: usize,
+    retries: usize,
+}
+
+impl Tally {
+    /// `after 1.2s (10 succeeded, 1 failed, 2 kept from before)`.
+    fn summary(&self) -> String {
+        let parts: Vec<String> = [
+            (self.succeeded, "succeeded"),
+            (self.failed, "failed"),
+            (self.skipped, "skipped"),
+            (self.cancelled, "cancelled"),
+            (self.retries, if self.retries == 1 { "retry" } else { "retries" }),
+            (self.kept, "kept from before"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        let took = self.since.elapsed().as_secs_f64();
+        let took = if took < 60.0 { format!("{took:.1}s") } else { format!("{}m{:02}s", (took / 60.0) as u64, (took % 60.0) as u64) };
+        if parts.is_empty() { format!("after {took}") } else { format!("after {took} ({})", parts.join(", ")) }
+    }
 }
 
 /// The terminal display.
@@ -29,7 +64,7 @@ impl Display {
         Display {
             tty,
             interactive: allow_prompt && tty && std::io::stdin().is_terminal(),
-            state: Mutex::new(State { running: BTreeMap::new(), done: 0, total: 0, status_shown: false }),
+            state: Mutex::new(State { running: BTreeMap::new(), done: 0, total: 0, status_shown: false, tallies: BTreeMap::new() }),
         }
     }
 
@@ -95,11 +130,22 @@ impl Observer for Display {
             UiEvent::RunStarted { run, runbook, total, done } => {
                 st.total = *total;
                 st.done = *done;
+                let tally = Tally { since: Instant::now(), kept: *done, succeeded: 0, failed: 0, skipped: 0, cancelled: 0, retries: 0 };
+                st.tallies.insert(run.clone(), tally);
                 let resumed = if *done > 0 { format!(", {done} already done") } else { String::new() };
                 self.line(&mut st, &format!("run {run} of `{runbook}`: {total} step{}{resumed}", if *total == 1 { "" } else { "s" }));
             }
-            UiEvent::Step { step, status, attempt, elapsed_ms, error, .. } => {
+            UiEvent::Step { run, step, status, attempt, elapsed_ms, error } => {
                 let is_item = step.ends_with(']');
+                if let Some(t) = st.tallies.get_mut(run).filter(|_| !is_item) {
+                    match status {
+                        StepStatus::Succeeded => t.succeeded += 1,
+                        StepStatus::Failed => t.failed += 1,
+                        StepStatus::Skipped => t.skipped += 1,
+                        StepStatus::Cancelled => t.cancelled += 1,
+                        _ => {}
+                    }
+                }
                 match status {
                     StepStatus::Running => {
                         st.running.insert(step.clone(), Instant::now());
@@ -142,7 +188,10 @@ impl Observer for Display {
                     StepStatus::Pending => {}
                 }
             }
-            UiEvent::Retry { step, attempt, error, delay_ms, .. } => {
+            UiEvent::Retry { run, step, attempt, error, delay_ms } => {
+                if let Some(t) = st.tallies.get_mut(run) {
+                    t.retries += 1;
+                }
                 self.line(
                     &mut st,
                     &format!(
@@ -170,7 +219,8 @@ impl Observer for Display {
                 };
                 // Why a run halted (and what to do) is printed once, by the command.
                 let why = error.as_deref().filter(|_| *status != RunStatus::Halted).map_or(String::new(), |e| format!(": {e}"));
-                self.line(&mut st, &format!("run {run} {}{why}", self.paint(color, mark)));
+                let tally = st.tallies.remove(run).map_or(String::new(), |t| format!(" {}", t.summary()));
+                self.line(&mut st, &format!("run {run} {}{tally}{why}", self.paint(color, mark)));
             }
         }
     }

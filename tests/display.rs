@@ -1,5 +1,6 @@
 //! What `phoenix run` shows while it runs: plain timestamped lines without a terminal, a
-//! live line on one, and step output prefixed with the step's id.
+//! live line on one, step output prefixed with the step's id, and a last line that says
+//! what the run did.
 
 use crate::process;
 use crate::run::run;
@@ -55,4 +56,39 @@ fn on_a_terminal_a_live_line_shows_what_runs_and_how_far_the_run_is() {
     assert!(screen.contains('\x1b'), "{screen:?}");
     assert!(screen.contains("1/2 done · running: slow"), "{screen:?}");
     assert!(screen.contains("succeeded"), "{screen:?}");
+}
+
+#[test]
+fn the_last_line_says_how_long_the_run_took_and_what_its_steps_did() {
+    let out = run(r#"version: 1
+name: tally
+steps:
+  flaky:
+    uses: exec
+    retry: { attempts: 2, delay: 10ms }
+    with: { script: "test -e tried || { touch tried; exit 1; }" }
+  fine:
+    uses: noop
+  broken:
+    needs: [flaky, fine]
+    uses: exec
+    with: { script: "exit 2" }
+  never:
+    needs: [broken]
+    uses: noop
+"#)
+    .code(1);
+    let err = out.stderr();
+    let last = err.lines().rfind(|l| l.contains(" run ")).unwrap_or_default();
+    let (before, after) = last.split_once(" failed after ").unwrap_or_else(|| panic!("{last:?}\n{err}"));
+    assert!(before.ends_with(&process::latest_run(&out.state_dir())), "{last}");
+    let counts = "(2 succeeded, 1 failed, 1 skipped, 1 retry): step(s) failed: broken";
+    assert!(after.ends_with(counts) && after.trim_end_matches(counts).trim_end().ends_with('s'), "{last}");
+
+    let again = out.then().args(["resume", &process::latest_run(&out.state_dir())]).run().code(1);
+    assert!(
+        again.stderr().contains("failed after ") && again.stderr().contains("(1 failed, 1 skipped, 2 kept from before)"),
+        "{}",
+        again.stderr()
+    );
 }
