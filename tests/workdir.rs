@@ -91,3 +91,19 @@ fn a_run_whose_directory_is_gone_is_refused_unchanged_until_workdir_moves_it() {
         logs.stdout()
     );
 }
+
+#[test]
+fn an_edited_runbook_adopted_from_another_directory_keeps_its_own_place() {
+    let (out, run) = halted_in_project();
+    // The operator edits a copy where they are: `run.dir` (and child runbooks) are found
+    // from the copy's place, while the run still works in its own directory.
+    let edited = WHERE.replace("with: { cmd: [pwd], dir: work }", "with: { cmd: [echo, \"{{ run.dir }}\"] }");
+    std::fs::write(out.path().join("elsewhere/edited.yaml"), edited).unwrap();
+    out.then()
+        .current_dir("elsewhere")
+        .args(["resume", &run, "--runbook", "edited.yaml"])
+        .run()
+        .success()
+        .stderr_contains("adopting edited.yaml for run");
+    assert_eq!(printed_dir(&out, &run), canonical(&out.path().join("elsewhere")));
+}

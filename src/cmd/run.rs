@@ -212,7 +212,12 @@ pub(crate) fn resume(
 ) -> Exit {
     let adopted = match runbook {
         Some(f) => match super::load_or_report(f, out) {
-            Ok(rb) => Some(rb),
+            Ok(mut rb) => {
+                // Absolute: the run may work in another directory (`work_in`), and its child
+                // runbooks and `run.dir` are found from this file's place.
+                rb.file = std::path::absolute(&rb.file).unwrap_or(rb.file);
+                Some(rb)
+            }
             Err(e) => return e,
         },
         None => None,
@@ -231,6 +236,7 @@ pub(crate) fn resume(
     }
     let id = id.to_string();
     let workdir = workdir.map(Path::to_path_buf);
+    let given = runbook.map(|f| f.display().to_string()).unwrap_or_default();
     drive(state_dir, operator, no_wait, move |engine| async move {
         if let Err(e) = work_in(&engine, &id, workdir.as_deref()) {
             eprintln!("error: {e}");
@@ -239,7 +245,7 @@ pub(crate) fn resume(
         if let Some(new) = &adopted {
             let old = engine.store().source(&id).ok().flatten().and_then(|t| phoenix_engine::load_str(&t, new.file.as_path()).runbook);
             if let Some(old) = old {
-                eprintln!("adopting {} for run {id}:", new.file.display());
+                eprintln!("adopting {given} for run {id}:");
                 for line in describe_adoption(&old, new) {
                     eprintln!("  {line}");
                 }
