@@ -83,7 +83,9 @@ fn status_runs_and_logs_answer_while_a_run_is_in_progress() {
     let logs = process::json(&live.state(), &["logs", &live.run, "first"]);
     assert!(logs["lines"].as_array().unwrap().iter().any(|l| l["text"] == "hello from first"), "{logs:#}");
     // The text forms go through the socket too.
-    live.setup.then().args(["status", &live.run]).run().success().stdout_contains("slow").stdout_contains("running");
+    let status = live.setup.then().args(["status", &live.run]).run().success();
+    let slow = status.stdout().lines().find(|l| l.starts_with("slow ")).unwrap_or_default().to_string();
+    assert!(slow.contains("running") && slow.contains("started ") && slow.ends_with(" ago"), "how long it has run: {slow:?}");
     live.setup.then().args(["runs"]).run().success().stdout_contains(&live.run);
     live.setup.then().args(["logs", &live.run]).run().success().stdout_contains("hello from first");
     live.setup.then().args(["status", "no-such-run"]).run().code(2);

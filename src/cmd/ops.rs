@@ -2,6 +2,7 @@
 //! process that owns it.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use phoenix_engine::exec::{control, views};
 use phoenix_engine::state::{Approval, Batch, EventKind, RunStatus, StepStatus};
@@ -124,6 +125,7 @@ pub(crate) fn status(state_dir: &Option<PathBuf>, run: Option<&str>, out: Output
             .as_str()
             .map(str::to_string)
             .or_else(|| s["child_run"].as_str().map(|c| format!("child run {c}")))
+            .or_else(|| (s["status"] == "running").then(|| started_ago(&s["started_at"])).flatten())
             .unwrap_or_default();
         let line = format!(
             "{:<w$} {:<10} {:>8} {:>9}  {}",
@@ -139,6 +141,13 @@ pub(crate) fn status(state_dir: &Option<PathBuf>, run: Option<&str>, out: Output
         println!("\noutputs: {}", serde_json::to_string(o).expect("JSON"));
     }
     Exit::Ok
+}
+
+/// `started 4m12s ago`, for a step still running (is it slow, or stuck?).
+fn started_ago(at: &Value) -> Option<String> {
+    let at = humantime::parse_rfc3339(at.as_str()?).ok()?;
+    let ago = std::time::SystemTime::now().duration_since(at).ok()?;
+    Some(format!("started {} ago", phoenix_plugins::duration::format_duration(Duration::from_secs(ago.as_secs()))))
 }
 
 pub(crate) fn runs(state_dir: &Option<PathBuf>, out: Output) -> Exit {
