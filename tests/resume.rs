@@ -260,6 +260,10 @@ fn crashed_idempotent_in_flight() -> (Output, String) {
 #[test]
 fn an_idempotent_step_found_running_after_a_crash_simply_runs_again() {
     let (setup, run) = crashed_idempotent_in_flight();
+    // The list says which "running" run has no process any more, and what to do.
+    let runs = setup.then().args(["runs"]).run().success();
+    assert!(runs.stdout().lines().any(|l| l.starts_with(&run) && l.contains(" running! ")), "{}", runs.stdout());
+    runs.stdout_contains(&format!("! the process that ran it is gone (crashed or killed): continue it with `phoenix resume {run}`"));
     setup.then().args(["resume", &run]).run().success();
     let l = ledger(&setup);
     assert_eq!((count(&l, "prepare"), count(&l, "charge"), count(&l, "receipt")), (1, 2, 1), "{l:?}");

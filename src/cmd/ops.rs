@@ -165,15 +165,24 @@ pub(crate) fn runs(state_dir: &Option<PathBuf>, out: Output) -> Exit {
         return Exit::Ok;
     }
     println!("{:<22} {:<24} {:<10} {:<25} {:>9}", "RUN", "RUNBOOK", "STATUS", "STARTED", "DURATION");
-    for r in runs {
+    let mut gone = Vec::new();
+    for r in &runs {
+        let mut status = r["status"].as_str().unwrap_or("").to_string();
+        if r["process_gone"] == true {
+            status.push('!');
+            gone.push(r["id"].as_str().unwrap_or(""));
+        }
         println!(
             "{:<22} {:<24} {:<10} {:<25} {:>9}",
             r["id"].as_str().unwrap_or(""),
             r["runbook"].as_str().unwrap_or(""),
-            r["status"].as_str().unwrap_or(""),
+            status,
             r["started_at"].as_str().unwrap_or(""),
             dur(r["duration_ms"].as_u64())
         );
+    }
+    if let Some(first) = gone.first() {
+        println!("\n! the process that ran it is gone (crashed or killed): continue it with `phoenix resume {first}`");
     }
     Exit::Ok
 }

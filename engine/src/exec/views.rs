@@ -20,6 +20,7 @@ pub fn runs(store: &Store) -> Result<Value, StoreError> {
                 "started_at": ts(r.started_at), "finished_at": r.finished_at.map(ts),
                 "duration_ms": r.finished_at.unwrap_or(r.updated_at).saturating_sub(r.started_at),
                 "error": r.error, "lock": r.lock, "parent": r.parent.as_ref().map(|(p, s)| json!({"run": p, "step": s})),
+                "process_gone": gone(r),
             })
         })
         .collect();
@@ -55,7 +56,7 @@ pub fn status(store: &Store, id: Option<&str>) -> Result<Option<Value>, StoreErr
         "id": r.id, "runbook": r.runbook, "file": r.file, "status": r.status.as_str(), "attempt": r.attempt,
         "started_at": ts(r.started_at), "finished_at": r.finished_at.map(ts), "error": r.error, "outputs": r.outputs,
         "params": r.params, "lock": r.lock, "parent": r.parent, "pid": r.pid, "dir": r.dir,
-        "process_gone": r.status == crate::state::RunStatus::Running && !r.pid.is_some_and(alive),
+        "process_gone": gone(&r),
         "steps": steps,
     })))
 }
@@ -127,6 +128,11 @@ pub fn definitions(store: &Store, id: &str) -> Result<Option<Value>, StoreError>
 }
 
 /// Whether a process is alive (a `running` run whose process is gone crashed).
+/// A run the store says is running, whose process is gone (crashed or killed).
+fn gone(r: &crate::state::RunRecord) -> bool {
+    r.status == crate::state::RunStatus::Running && !r.pid.is_some_and(alive)
+}
+
 fn alive(pid: u32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
 }
