@@ -45,7 +45,7 @@ pub(crate) fn on_signals(token: CancellationToken) {
 /// stdin, stdout and stderr now lead to /dev/null (a write to the dead terminal would fail),
 /// a question waiting at the terminal gets no answer (`phoenix approve` decides it), and
 /// each run in progress records why nothing more is shown.
-fn keep_going_on_hangup(engine: Engine) {
+fn keep_going_on_hangup(engine: Engine) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
         while hangup.recv().await.is_some() {
@@ -59,7 +59,7 @@ fn keep_going_on_hangup(engine: Engine) {
                 let _ = engine.record_event(&run, EventKind::Note { step: None, text: text.into(), data: None }).await;
             }
         }
-    });
+    })
 }
 
 pub(crate) fn engine_for(
@@ -302,7 +302,8 @@ where
         };
         let _guard = engine.serve_control();
         on_signals(shutdown);
-        keep_going_on_hangup(engine.clone());
+        // Its own handle on the engine goes when the run ends, so the store closes then.
+        let hangup = keep_going_on_hangup(engine.clone());
         let ticker = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -311,6 +312,8 @@ where
         });
         let exit = body(engine).await;
         ticker.abort();
+        hangup.abort();
+        let _ = hangup.await;
         exit
     });
     rt.shutdown_background();
