@@ -251,7 +251,7 @@ fn check_in_flight(
                 let state =
                     rec.map_or("pending", |r| if r.child_run.is_some() { "a child run (resumed as it is)" } else { r.status.as_str() });
                 return Err(RunError::BadInput(format!(
-                    "{flag} {name}: `{name}` is {state}, not a step found in flight after a crash; {flag} applies only to those (nothing was changed)"
+                    "{flag} {name}: `{name}` is {state}, not a step found in flight after a crash; {flag} applies only to those (the run was not changed)"
                 )));
             }
         }
