@@ -153,10 +153,7 @@ impl Plugin for Exec {
             (Some(true), _) => Vec::new(),
             (Some(false), _) => vec![format!("`{program}` is not executable (`chmod +x {program}`)")],
             (None, false) => vec![format!("`{program}`: no such program on PATH")],
-            (None, true) => {
-                let base = dir.map_or_else(|| relative_to_here(program), |d| format!(" (relative to `{d}`)"));
-                vec![format!("`{program}`: no such file{base}")]
-            }
+            (None, true) => vec![format!("`{program}`: no such file{}", program_place(program, dir))],
         }
     }
 
@@ -267,19 +264,26 @@ fn relative_to_here(p: &str) -> String {
     }
 }
 
+/// Where a relative program path is looked for: in `dir` when there is one.
+fn program_place(program: &str, dir: Option<&str>) -> String {
+    match dir {
+        Some(d) if !Path::new(program).is_absolute() => format!(" (relative to `{d}`)"),
+        _ => relative_to_here(program),
+    }
+}
+
 /// Why the program did not start, in terms of the step's inputs: the kernel says "No such
 /// file or directory" alike for a missing program and a missing `dir`.
 fn start_error(program: &str, dir: Option<&str>, e: &std::io::Error) -> ActionError {
     use std::io::ErrorKind;
-    let relative = relative_to_here;
     let message = match (e.kind(), dir) {
         (ErrorKind::NotFound, Some(d)) if !Path::new(d).is_dir() => {
-            format!("could not start `{program}`: its directory `{d}` (`dir`) does not exist{}", relative(d))
+            format!("could not start `{program}`: its directory `{d}` (`dir`) does not exist{}", relative_to_here(d))
         }
         (ErrorKind::NotFound, _) if !program.contains('/') => {
             format!("could not start `{program}`: no such program on PATH (give its path, or install it)")
         }
-        (ErrorKind::NotFound, _) => format!("could not start `{program}`: no such file{}", relative(program)),
+        (ErrorKind::NotFound, _) => format!("could not start `{program}`: no such file{}", program_place(program, dir)),
         (ErrorKind::PermissionDenied, _) => {
             format!("could not start `{program}`: permission denied (is it executable? `chmod +x {program}`)")
         }
