@@ -138,15 +138,20 @@ fn a_store_written_by_a_newer_phoenix_is_refused_untouched() {
     assert_eq!(lines(&out.path().join("ledger")), ["a", "b"], "nothing ran against a store it cannot read");
 }
 
+/// A halted run's record as the first store format wrote it: only the fields it had.
+fn format_1_run(run: &str) -> Value {
+    json!({
+        "format": 1, "id": run, "runbook": "old", "file": "old.yaml", "status": "halted", "params": {}, "vars": {},
+        "attempt": 1, "started_at": 1_735_689_600_000u64, "updated_at": 1_735_689_601_000u64,
+    })
+}
+
 #[test]
 fn records_written_by_an_older_phoenix_still_read_and_resume() {
     // Format 1 records with only the fields the first version wrote.
     let run = "20250101-000000-0a1d";
     let src = "version: 1\nname: old\nsteps:\n  a: { uses: noop }\n  b:\n    needs: [a]\n    uses: exec\n    with: { script: \"echo b >> ledger\" }\n";
-    let run_rec = json!({
-        "format": 1, "id": run, "runbook": "old", "file": "old.yaml", "status": "halted", "params": {}, "vars": {},
-        "attempt": 1, "started_at": 1_735_689_600_000u64, "updated_at": 1_735_689_601_000u64,
-    });
+    let run_rec = format_1_run(run);
     let a = json!({ "id": "a", "status": "succeeded", "attempts": 1 });
     let b = json!({ "id": "b", "status": "pending", "attempts": 0 });
     let ev = json!({ "seq": 0, "at": 1_735_689_600_000u64, "kind": "run_started", "attempt": 1 });
@@ -179,10 +184,7 @@ fn a_run_whose_stored_runbook_no_longer_validates_says_why_and_changes_nothing()
     // Written by a phoenix that had an action this one does not.
     let run = "20250101-000000-0b2e";
     let src = "version: 1\nname: old\nsteps:\n  a: { uses: retired.action }\n";
-    let run_rec = json!({
-        "format": 1, "id": run, "runbook": "old", "file": "old.yaml", "status": "halted", "params": {}, "vars": {},
-        "attempt": 1, "started_at": 1_735_689_600_000u64, "updated_at": 1_735_689_601_000u64,
-    });
+    let run_rec = format_1_run(run);
     let t = Test::new();
     write_store(
         &t.state_dir(),
