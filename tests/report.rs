@@ -118,6 +118,7 @@ fn the_markdown_report_tells_what_ran_who_decided_and_what_changed() {
     at(&md, &format!("# Post-incident report: failover — run {run}"));
     at(&md, "| Description | Move app.example.com to the DR site. |");
     at(&md, "| Attempts | 2 (1 start + 1 resume(s)) |");
+    at(&md, &format!("| Working directory | {} |", out.path().canonicalize().unwrap().display()));
     at(&md, "| started by | bob at ");
     at(&md, "| resumed (attempt 2) by | carol at ");
     at(&md, "| approved gate by | alice at ");

@@ -71,6 +71,7 @@ fn header(report: &Report, run: &RunReport) -> Vec<(String, String)> {
     rows.push(("Attempts".into(), format!("{} (1 start + {} resume(s))", run.attempt, run.attempt.saturating_sub(1))));
     rows.push(("Params".into(), json(&run.params)));
     rows.extend(run.lock.clone().map(|l| ("Lock".to_string(), l)));
+    rows.extend(run.dir.clone().map(|d| ("Working directory".to_string(), d)));
     for act in &run.operators {
         let detail = act.detail.as_deref().map_or(String::new(), |d| format!(": {d}"));
         rows.push((format!("{} by", act.action), format!("{} at {}{detail}", act.by, at(Some(act.at), report.start))));

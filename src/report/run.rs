@@ -31,6 +31,8 @@ pub(crate) struct RunReport {
     pub(crate) params: Value,
     pub(crate) outputs: Value,
     pub(crate) lock: Option<String>,
+    /// The working directory it last started or resumed in.
+    pub(crate) dir: Option<String>,
     /// The parent's step that started this run (a `runbook` step).
     #[serde(skip_deserializing)]
     pub(crate) parent_step: Option<String>,
