@@ -66,7 +66,8 @@ pub(crate) enum Command {
         /// A param: `--param name=value` (repeatable).
         #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
         params: Vec<String>,
-        /// Print the plan, rendered as far as possible; run nothing, write nothing.
+        /// Print the plan, rendered as far as possible, and what would fail if it ran now (secrets,
+        /// programs, directories); run nothing, write nothing.
         #[arg(long)]
         dry_run: bool,
         /// At an approval, halt (exit 3) instead of waiting.
