@@ -26,6 +26,13 @@ fn in_a_terminal(out: &Output, args: &str) -> Background {
     Background::spawn(cmd, out.path())
 }
 
+/// `phoenix run` of `yaml` (checked first) in a pseudo-terminal of its own.
+fn run_in_a_terminal(yaml: &str) -> (Output, Background) {
+    let out = Test::new().file("r.yaml", yaml).args(["validate", "r.yaml"]).run().success();
+    let terminal = in_a_terminal(&out, "run r.yaml");
+    (out, terminal)
+}
+
 /// Kills the terminal, and returns the `phoenix` that ran in it (still running, or not).
 struct Orphan(u32);
 
@@ -52,10 +59,8 @@ fn gone(pid: u32) -> bool {
 
 #[test]
 fn a_dropped_terminal_does_not_stop_the_run() {
-    let out = Test::new()
-        .file(
-            "r.yaml",
-            r#"version: 1
+    let (out, terminal) = run_in_a_terminal(
+        r#"version: 1
 name: away
 steps:
   long:
@@ -66,11 +71,7 @@ steps:
     uses: exec
     with: { script: "echo after >> ledger" }
 "#,
-        )
-        .args(["validate", "r.yaml"])
-        .run()
-        .success();
-    let terminal = in_a_terminal(&out, "run r.yaml");
+    );
     process::wait_for("`long` to begin", Duration::from_secs(30), || lines(&out.path().join("ledger")).contains(&"begin".to_string()));
     let phoenix = hang_up(terminal);
     process::wait_for("phoenix to finish the run", Duration::from_secs(30), || gone(phoenix.0));
@@ -89,10 +90,8 @@ steps:
 
 #[test]
 fn a_question_at_a_terminal_that_went_away_waits_for_phoenix_approve() {
-    let out = Test::new()
-        .file(
-            "r.yaml",
-            r#"version: 1
+    let (out, terminal) = run_in_a_terminal(
+        r#"version: 1
 name: asked
 steps:
   gate:
@@ -103,11 +102,7 @@ steps:
     uses: exec
     with: { script: "echo switched >> ledger" }
 "#,
-        )
-        .args(["validate", "r.yaml"])
-        .run()
-        .success();
-    let terminal = in_a_terminal(&out, "run r.yaml");
+    );
     process::wait_for("the question at the terminal", Duration::from_secs(30), || {
         out.state_dir().exists()
             && process::run_ids(&out.state_dir())
