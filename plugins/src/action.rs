@@ -3,12 +3,13 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 /// Who carries an action out.
@@ -108,7 +109,7 @@ pub enum Stream {
 }
 
 /// A line of output from a running step.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LogLine {
     /// The stream.
     pub stream: Stream,
@@ -117,6 +118,40 @@ pub struct LogLine {
     /// Structured data: the line is a note for the run's event log (`phoenix logs`), such as
     /// an analysis's prompt hash, model, latency and decision.
     pub data: Option<Value>,
+    /// Held until the engine has taken the line (see [`ActionCtx::pace`]).
+    pub permit: Option<OwnedSemaphorePermit>,
+}
+
+/// How many lines of one step's output may wait for the engine before the step is made to
+/// wait (see [`ActionCtx::log_paced`]).
+pub const PACE_LINES: usize = 1024;
+
+/// The longest line of a child's output taken whole; a longer one comes in pieces.
+pub(crate) const MAX_LINE: usize = 64 << 10;
+
+/// Reads a child's output line by line, each at most [`MAX_LINE`] bytes: a line without end
+/// (a binary blob, `yes`) cannot fill memory.
+pub(crate) struct Lines<R> {
+    reader: tokio::io::BufReader<R>,
+    line: Vec<u8>,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> Lines<R> {
+    /// Reads from `reader`.
+    pub(crate) fn new(reader: R) -> Self {
+        Lines { reader: tokio::io::BufReader::new(reader), line: Vec::new() }
+    }
+
+    /// The next line, with its newline if it has one; `None` at the end (or on a read error).
+    pub(crate) async fn next(&mut self) -> Option<&[u8]> {
+        use tokio::io::AsyncBufReadExt;
+        use tokio::io::AsyncReadExt;
+        self.line.clear();
+        match (&mut self.reader).take(MAX_LINE as u64).read_until(b'\n', &mut self.line).await {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(&self.line),
+        }
+    }
 }
 
 /// What an action gets besides its input.
@@ -132,6 +167,10 @@ pub struct ActionCtx {
     pub grace: Duration,
     /// Where output lines go (the engine prefixes, redacts and stores them).
     pub log: mpsc::UnboundedSender<LogLine>,
+    /// [`PACE_LINES`] permits: a line sent with [`ActionCtx::log_paced`] holds one until the
+    /// engine has taken it, so a step that prints faster than its output can be stored is
+    /// slowed down (its pipe fills), rather than its lines piling up in memory.
+    pub pace: Arc<Semaphore>,
     /// A scratch directory for this run.
     pub work_dir: PathBuf,
 }
@@ -139,12 +178,19 @@ pub struct ActionCtx {
 impl ActionCtx {
     /// Sends a line of output.
     pub fn log(&self, stream: Stream, text: impl Into<String>) {
-        let _ = self.log.send(LogLine { stream, text: text.into(), data: None });
+        let _ = self.log.send(LogLine { stream, text: text.into(), data: None, permit: None });
+    }
+
+    /// Sends a line of a child's output, first waiting while [`PACE_LINES`] lines of this step
+    /// are still on their way to the engine.
+    pub async fn log_paced(&self, stream: Stream, text: impl Into<String>) {
+        let permit = self.pace.clone().acquire_owned().await.ok();
+        let _ = self.log.send(LogLine { stream, text: text.into(), data: None, permit });
     }
 
     /// Records a note with structured data in the run's event log (secrets are redacted).
     pub fn note(&self, text: impl Into<String>, data: Value) {
-        let _ = self.log.send(LogLine { stream: Stream::Info, text: text.into(), data: Some(data) });
+        let _ = self.log.send(LogLine { stream: Stream::Info, text: text.into(), data: Some(data), permit: None });
     }
 }
 

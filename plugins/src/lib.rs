@@ -19,6 +19,7 @@ pub mod storage;
 pub mod system;
 
 pub use action::{
-    Action, ActionCtx, ActionError, ActionInfo, At, BoxFuture, Capabilities, Field, Issue, Kind, LogLine, Plugin, Stream, compact,
+    Action, ActionCtx, ActionError, ActionInfo, At, BoxFuture, Capabilities, Field, Issue, Kind, LogLine, PACE_LINES, Plugin, Stream,
+    compact,
 };
 pub use registry::{find, names, registry};

@@ -47,7 +47,7 @@ pub(crate) fn hand_over(dir: &Path, pid: u64, ask: Ask<'_>, no_wait: bool, opera
         Ask::Start { .. } => (0, 0),
         Ask::Resume { run, .. } => rt
             .block_on(control::request(dir, &json!({ "op": "logs", "run": run })))
-            .map_or((0, 0), |v| (count(&v, "lines"), count(&v, "events"))),
+            .map_or((0, 0), |v| (next_line(&v, 0), v["events"].as_array().map_or(0, Vec::len))),
     };
     let id = match rt.block_on(control::request(dir, &req)) {
         Ok(v) => v["id"].as_str().unwrap_or_default().to_string(),
@@ -71,7 +71,7 @@ pub(crate) fn hand_over(dir: &Path, pid: u64, ask: Ask<'_>, no_wait: bool, opera
 /// Prints what the run does until it ends; its exit code. With `prompt` (a terminal, no
 /// `--no-wait`), an approval the run waits for is asked here too, as `phoenix run` asks it,
 /// and answered as `operator`; without, the command stops there (exit 3).
-async fn follow(dir: &Path, id: &str, mut seen: (usize, usize), prompt: bool, operator: &str) -> Exit {
+async fn follow(dir: &Path, id: &str, mut seen: (u64, usize), prompt: bool, operator: &str) -> Exit {
     let mut announced: Vec<String> = Vec::new();
     let (answers_tx, mut answers) = tokio::sync::mpsc::unbounded_channel::<(String, bool, Option<String>)>();
     let stop = tokio::signal::ctrl_c();
@@ -136,13 +136,14 @@ async fn follow(dir: &Path, id: &str, mut seen: (usize, usize), prompt: bool, op
     }
 }
 
-fn count(v: &Value, list: &str) -> usize {
-    v[list].as_array().map_or(0, Vec::len)
+/// The number (`seq`) of the line after the last of `v`'s lines, or `next` when it has none.
+fn next_line(v: &Value, next: u64) -> u64 {
+    v["lines"].as_array().and_then(|l| l.last()).and_then(|l| l["seq"].as_u64()).map_or(next, |s| s + 1)
 }
 
-/// Prints the lines and step events not seen yet, in time order, on stderr; the new counts,
-/// and the approvals asked for among those events (step, question).
-fn print_new(logs: &Value, seen: (usize, usize)) -> ((usize, usize), Vec<(String, String)>) {
+/// Prints the lines and step events not seen yet, in time order, on stderr; what it will
+/// have seen, and the approvals asked for among those events (step, question).
+fn print_new(logs: &Value, seen: (u64, usize)) -> ((u64, usize), Vec<(String, String)>) {
     let new = new_lines(logs, seen);
     for line in new.text {
         eprintln!("{line}");
@@ -152,8 +153,9 @@ fn print_new(logs: &Value, seen: (usize, usize)) -> ((usize, usize), Vec<(String
 
 /// What a follower has not printed yet.
 pub(super) struct New {
-    /// How many lines and events it will have seen.
-    pub(super) seen: (usize, usize),
+    /// The number (`seq`) of the next line it will ask for, and how many events it will
+    /// have seen.
+    pub(super) seen: (u64, usize),
     /// The approvals asked for among the new events: (step, question).
     pub(super) asked: Vec<(String, String)>,
     /// The new lines and step events, formatted, in time order.
@@ -161,7 +163,7 @@ pub(super) struct New {
 }
 
 /// The lines and step events not seen yet.
-pub(super) fn new_lines(logs: &Value, (lines_seen, events_seen): (usize, usize)) -> New {
+pub(super) fn new_lines(logs: &Value, (next, events_seen): (u64, usize)) -> New {
     let lines = logs["lines"].as_array().cloned().unwrap_or_default();
     let events = logs["events"].as_array().cloned().unwrap_or_default();
     let mut out: Vec<(String, String)> = Vec::new();
@@ -191,7 +193,7 @@ pub(super) fn new_lines(logs: &Value, (lines_seen, events_seen): (usize, usize))
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     let text = out.into_iter().map(|(at, text)| format!("{} {text}", at.get(11..23).unwrap_or_default())).collect();
-    New { seen: (lines_seen + lines.len(), events_seen + events.len()), asked, text }
+    New { seen: (next_line(logs, next), events_seen + events.len()), asked, text }
 }
 
 pub(super) fn now() -> String {

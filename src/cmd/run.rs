@@ -134,6 +134,15 @@ fn finish(engine: &Engine, id: &str, r: Result<Outcome, RunError>, out: Output) 
             eprintln!("error: {e}");
             return Exit::Failed;
         }
+        Err(RunError::Stopped { run, source }) => {
+            eprintln!("error: {source}");
+            eprintln!(
+                "  nothing more could be recorded in {}, so run {run} stopped, and so did the steps it was running",
+                engine.state_dir().display()
+            );
+            eprintln!("  fix that (a full disk: free space on its filesystem), then: phoenix resume {run}");
+            return Exit::Failed;
+        }
     };
     if out == Output::Json {
         if let Ok(Some(v)) = phoenix_engine::exec::views::status(engine.store(), Some(id)) {

@@ -41,7 +41,18 @@ pub(crate) fn open(dir: &Path) -> Result<Access, String> {
                 ))
             }
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => {
+            let e = e.to_string();
+            if e.contains("No space left on device") {
+                // sled writes even to open a store for reading.
+                return Err(format!(
+                    "{e}\n  the filesystem that holds {} is full: free space on it (`df -h {}`), then run this again; nothing was changed",
+                    dir.display(),
+                    dir.display()
+                ));
+            }
+            Err(e)
+        }
     }
 }
 

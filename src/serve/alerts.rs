@@ -210,6 +210,7 @@ async fn start(app: &App, route: &Route, n: &Notification, alert: &Alert, by: &s
     };
     super::runs::launch(app, route.runbook.clone(), opts).await.map_err(|e| match e {
         RunError::BadInput(m) | RunError::Store(phoenix_engine::state::StoreError(m)) => m,
+        e @ RunError::Stopped { .. } => e.to_string(),
     })
 }
 

@@ -92,7 +92,7 @@ fn run_error(e: RunError) -> Response {
         }
         RunError::BadInput(m) if m.starts_with("there is no run") => error(StatusCode::NOT_FOUND, m),
         RunError::BadInput(m) => error(StatusCode::BAD_REQUEST, m),
-        RunError::Store(e) => store_error(e),
+        RunError::Store(e) | RunError::Stopped { source: e, .. } => store_error(e),
     }
 }
 
@@ -207,7 +207,7 @@ fn waiting(app: &App, id: &str, status: &Value, rb: Option<&phoenix_engine::Runb
 struct LogsQuery {
     step: Option<String>,
     /// Lines and events already seen: only those after them are sent.
-    from_line: Option<usize>,
+    from_line: Option<u64>,
     from_event: Option<usize>,
 }
 

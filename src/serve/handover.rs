@@ -75,6 +75,6 @@ async fn resume(app: &Arc<App>, req: &Value, by: String) -> Result<Value, String
 fn described(e: RunError) -> String {
     match e {
         RunError::BadInput(m) => m,
-        RunError::Store(e) => e.to_string(),
+        RunError::Store(e) | RunError::Stopped { source: e, .. } => e.to_string(),
     }
 }

@@ -147,6 +147,11 @@ impl Background {
         self.child.id()
     }
 
+    /// What it has written to stdout so far.
+    pub(crate) fn stdout_so_far(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
     /// What it has written to stderr so far.
     pub(crate) fn stderr_so_far(&self) -> String {
         std::fs::read_to_string(&self.err).unwrap_or_default()

@@ -72,6 +72,7 @@ async fn run_unit(engine: Engine, rb: Arc<Runbook>, run_id: String, unit: Unit, 
         cancel: unit.token.clone(),
         grace: engine.inner.opts.grace,
         log: log_tx,
+        pace: Arc::new(tokio::sync::Semaphore::new(phoenix_plugins::PACE_LINES)),
         work_dir: engine.inner.opts.state_dir.join("work").join(&run_id),
     };
     let result = loop {

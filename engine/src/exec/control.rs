@@ -127,8 +127,8 @@ async fn handle(engine: &Engine, req: &Value) -> Value {
             Err(e) => err(e),
         },
         "logs" => {
-            let from = |k: &str| req[k].as_u64().unwrap_or(0) as usize;
-            match views::logs_from(store, run.unwrap_or_default(), req["step"].as_str(), from("from_line"), from("from_event")) {
+            let (from_line, from_event) = (req["from_line"].as_u64().unwrap_or(0), req["from_event"].as_u64().unwrap_or(0) as usize);
+            match views::logs_from(store, run.unwrap_or_default(), req["step"].as_str(), from_line, from_event) {
                 Ok(Some(v)) => ok(v),
                 Ok(None) => err(format!("no run `{}`", run.unwrap_or_default())),
                 Err(e) => err(e),

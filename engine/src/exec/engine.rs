@@ -49,6 +49,10 @@ pub enum RunError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The store failed while run `run` was in progress: the run and its running steps were
+    /// stopped, and the store still says they are running (resume carries on from there).
+    #[error("{source}")]
+    Stopped { run: String, source: StoreError },
 }
 
 /// Options of `phoenix run`.
@@ -120,6 +124,11 @@ impl Engine {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.inner.opts.state_dir
     }
 
     /// Serves other `phoenix` processes (status, logs, approve, cancel) on the state

@@ -66,8 +66,11 @@ pub fn logs(store: &Store, id: &str, step: Option<&str>) -> Result<Option<Value>
     if store.run(id)?.is_none() {
         return Ok(None);
     }
-    let lines: Vec<Value> =
-        store.logs(id, step)?.iter().map(|l| json!({ "at": ts(l.at), "step": l.step, "stream": l.stream, "text": l.text })).collect();
+    let lines: Vec<Value> = store
+        .logs(id, step)?
+        .iter()
+        .map(|l| json!({ "seq": l.seq, "at": ts(l.at), "step": l.step, "stream": l.stream, "text": l.text }))
+        .collect();
     let events: Vec<Value> = store
         .events(id, 0)?
         .into_iter()
@@ -90,14 +93,16 @@ pub fn logs(store: &Store, id: &str, step: Option<&str>) -> Result<Option<Value>
     Ok(Some(json!({ "run": id, "step": step, "lines": lines, "events": events })))
 }
 
-/// [`logs`] without the first `from_line` lines and `from_event` events: what a follower
-/// (the command line, the page) has not seen yet.
-pub fn logs_from(store: &Store, id: &str, step: Option<&str>, from_line: usize, from_event: usize) -> Result<Option<Value>, StoreError> {
+/// [`logs`] from line number `from_line` on (a line's `seq`: lines left out of a loud step's
+/// output are removed, so a count of lines seen would not do) and without the first
+/// `from_event` events: what a follower (the command line, the page) has not seen yet.
+pub fn logs_from(store: &Store, id: &str, step: Option<&str>, from_line: u64, from_event: usize) -> Result<Option<Value>, StoreError> {
     let Some(mut v) = logs(store, id, step)? else { return Ok(None) };
-    for (list, skip) in [("lines", from_line), ("events", from_event)] {
-        if let Some(items) = v[list].as_array_mut() {
-            items.drain(..skip.min(items.len()));
-        }
+    if let Some(lines) = v["lines"].as_array_mut() {
+        lines.retain(|l| l["seq"].as_u64().is_some_and(|s| s >= from_line));
+    }
+    if let Some(events) = v["events"].as_array_mut() {
+        events.drain(..from_event.min(events.len()));
     }
     Ok(Some(v))
 }

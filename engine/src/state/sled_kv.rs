@@ -60,9 +60,9 @@ pub fn open_sled(dir: &Path) -> Result<SledKv, OpenError> {
         Err(sled::Error::Corruption { at: None, .. }) if repair(&path) => open_db(&path),
         other => other,
     }
-    .map_err(|e| match &e {
-        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => OpenError::Locked,
-        _ => OpenError::Other(e.to_string()),
+    .map_err(|e| {
+        let locked = matches!(&e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock"));
+        if locked { OpenError::Locked } else { OpenError::Other(say(e)) }
     })?;
     // sled's lock is held from here on: the log is this process's alone.
     let data = File::open(path.join("db")).ok();
@@ -82,6 +82,18 @@ pub fn open_sled(dir: &Path) -> Result<SledKv, OpenError> {
     // and a new round starts either way.
     kv.checkpoint(&mut kv.wal.lock().expect("poisoned")).map_err(other)?;
     Ok(kv)
+}
+
+/// What sled says went wrong. Its own text for an I/O error is the error's debug form
+/// ("IO error: Os { code: 28, kind: StorageFull, .. }"), and an error from its flush comes
+/// wrapped in that form again: the system's message is taken out of it.
+fn say(e: sled::Error) -> String {
+    let sled::Error::Io(io) = e else { return e.to_string() };
+    let text = io.to_string();
+    match text.split_once("message: \"").and_then(|(_, m)| m.split_once('"')) {
+        Some((message, _)) if text.starts_with("Os {") => message.to_string(),
+        _ => text,
+    }
 }
 
 fn open_db(path: &Path) -> sled::Result<sled::Db> {
@@ -143,7 +155,7 @@ impl SledKv {
             }
         };
         if let Some(batch) = batch {
-            self.db.apply_batch(batch).map_err(|e| e.to_string())?;
+            self.db.apply_batch(batch).map_err(say)?;
             self.flush_sled()?;
         }
         wal.restart()?;
@@ -153,7 +165,7 @@ impl SledKv {
     }
 
     fn flush_sled(&self) -> Result<(), String> {
-        self.db.flush().map_err(|e| e.to_string())?;
+        self.db.flush().map_err(say)?;
         if let Some(f) = &self.data {
             f.sync_data().map_err(|e| format!("fdatasync of the store: {e}"))?;
         }
@@ -172,12 +184,12 @@ impl Kv for SledKv {
         if let Some(v) = recent.get(key) {
             return Ok(v.clone());
         }
-        self.db.get(key).map(|v| v.map(|v| v.to_vec())).map_err(|e| e.to_string())
+        self.db.get(key).map(|v| v.map(|v| v.to_vec())).map_err(say)
     }
     fn scan(&self, prefix: &[u8]) -> Result<Vec<Entry>, String> {
         let recent = self.recent.read().expect("poisoned");
         let newer = Self::recent_in(&recent, prefix);
-        let stored = self.db.scan_prefix(prefix).map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(|e| e.to_string()));
+        let stored = self.db.scan_prefix(prefix).map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(say));
         if newer.is_empty() {
             return stored.collect();
         }
@@ -195,7 +207,7 @@ impl Kv for SledKv {
         // sled's last entry that the round neither replaced nor deleted.
         let mut stored = None;
         for r in self.db.scan_prefix(prefix).rev() {
-            let (k, v) = r.map_err(|e| e.to_string())?;
+            let (k, v) = r.map_err(say)?;
             if !recent.contains_key(k.as_ref()) {
                 stored = Some((k.to_vec(), v.to_vec()));
                 break;
@@ -228,7 +240,7 @@ impl Kv for SledKv {
                         None => batch.remove(k),
                     }
                 }
-                self.db.apply_batch(batch).map_err(|e| e.to_string())?;
+                self.db.apply_batch(batch).map_err(say)?;
                 return self.flush_sled();
             }
             if durable {

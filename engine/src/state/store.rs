@@ -64,6 +64,10 @@ impl Batch {
     pub fn log(&mut self, run: &str, rec: &LogRecord) {
         self.ops.push((key(&["l", run, &format!("{:016x}", rec.seq)]), Some(enc(rec))));
     }
+    /// Removes a log line (output left out: see `exec::driver::kept`).
+    pub fn forget_log(&mut self, run: &str, seq: u64) {
+        self.ops.push((key(&["l", run, &format!("{seq:016x}")]), None));
+    }
     /// Stores the runbook text a run started with.
     pub fn source(&mut self, run: &str, text: &str) {
         self.ops.push((key(&["src", run]), Some(text.as_bytes().to_vec())));

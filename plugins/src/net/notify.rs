@@ -247,6 +247,7 @@ mod tests {
             cancel: Default::default(),
             grace: Duration::from_secs(1),
             log,
+            pace: std::sync::Arc::new(tokio::sync::Semaphore::new(crate::PACE_LINES)),
             work_dir: std::env::temp_dir(),
         }
     }

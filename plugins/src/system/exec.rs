@@ -8,10 +8,11 @@ use nix::unistd::Pid;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::process::Command;
 
 use super::tail::Tail;
+use crate::action::Lines;
 use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
 
 /// Runs a program: an argv without a shell, or a bash script.
@@ -186,6 +187,7 @@ impl Plugin for Exec {
         // What ran, as errors name it: the program, or the step's script.
         let what = if input.script.is_some() { "the script".to_string() } else { format!("`{program}`") };
         let pgid = child.id().map(|id| Pid::from_raw(id as i32));
+        let group = Group(pgid);
 
         if let (Some(text), Some(mut stdin)) = (input.stdin.clone(), child.stdin.take()) {
             tokio::spawn(async move {
@@ -206,9 +208,7 @@ impl Plugin for Exec {
             }
         };
         // A background grandchild may hold the pipes open: the group is ended with the step.
-        if let Some(pg) = pgid {
-            let _ = killpg(pg, Signal::SIGKILL);
-        }
+        drop(group);
         let stdout = out.await.unwrap_or_else(|_| Tail::new(0));
         let stderr = err.await.unwrap_or_else(|_| Tail::new(0));
         let status = status.map_err(|e| ActionError::failed(format!("waiting for {what}: {e}")))?;
@@ -292,6 +292,19 @@ fn start_error(program: &str, dir: Option<&str>, e: &std::io::Error) -> ActionEr
     ActionError::Failed { message, outputs: None, retryable: e.kind() != ErrorKind::NotFound }
 }
 
+/// A step's process group, killed (SIGKILL) when the step ends, or when the step's future is
+/// dropped before that (the engine gave up on the run): `kill_on_drop` reaches only the direct
+/// child, and a script's children would run on with nobody recording them.
+struct Group(Option<Pid>);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some(pg) = self.0 {
+            let _ = killpg(pg, Signal::SIGKILL);
+        }
+    }
+}
+
 /// SIGTERM to the whole process group, then SIGKILL after the grace period.
 async fn terminate(child: &mut tokio::process::Child, pgid: Option<Pid>, grace: Duration) -> &'static str {
     let Some(pg) = pgid else { return "was stopped" };
@@ -307,18 +320,11 @@ async fn terminate(child: &mut tokio::process::Child, pgid: Option<Pid>, grace: 
 
 async fn pump<R: AsyncRead + Unpin>(reader: R, ctx: ActionCtx, stream: Stream, cap: usize) -> Tail {
     let mut tail = Tail::new(cap);
-    let mut reader = BufReader::new(reader);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                tail.push(&line);
-                let text = String::from_utf8_lossy(&line);
-                ctx.log(stream, text.trim_end_matches(['\n', '\r']));
-            }
-        }
+    let mut lines = Lines::new(reader);
+    while let Some(line) = lines.next().await {
+        tail.push(line);
+        let text = String::from_utf8_lossy(line);
+        ctx.log_paced(stream, text.trim_end_matches(['\n', '\r'])).await;
     }
     tail
 }

@@ -399,7 +399,7 @@
     $("log-dropped").hidden = true;
   }
 
-  /** Appends the output lines not seen yet (the API sends only those after `from_line`). */
+  /** Appends the output lines not seen yet (the API sends only those from line number `from_line` on). */
   async function pollLog(id, seq) {
     let got;
     try {
@@ -410,7 +410,7 @@
     }
     if (seq !== state.runSeq || id !== state.runId) return;
     const lines = got.lines || [];
-    state.log.lines += lines.length;
+    if (lines.length) state.log.lines = lines[lines.length - 1].seq + 1;
     state.log.events += (got.events || []).length;
     if (!lines.length) return;
     const pre = $("log");
@@ -426,7 +426,7 @@
     while (pre.childElementCount > LOG_KEEP) pre.firstElementChild.remove();
     const dropped = state.log.shown - pre.childElementCount;
     $("log-dropped").hidden = dropped <= 0;
-    $("log-dropped").textContent = `${dropped} older lines are not shown here: phoenix logs ${id} has them all.`;
+    $("log-dropped").textContent = `${dropped} older lines are not shown here: phoenix logs ${id} has what the store keeps.`;
     pre.hidden = false;
     $("log-empty").hidden = true;
     if (following) pre.scrollTop = pre.scrollHeight;

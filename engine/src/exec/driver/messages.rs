@@ -21,6 +21,15 @@ impl Driver {
                 let rec = LogRecord { seq: self.seq_l, at: now_ms(), step: step.clone(), stream: line.stream, text: text.clone() };
                 self.seq_l += 1;
                 self.batch.log(&self.run.id, &rec);
+                let trim = self.kept.entry(step.clone()).or_default().take(rec.seq, rec.at, text.len());
+                for seq in trim.remove {
+                    self.batch.forget_log(&self.run.id, seq);
+                }
+                if let Some(l) = trim.left_out {
+                    let note =
+                        LogRecord { seq: l.seq, at: l.at, step: step.clone(), stream: phoenix_plugins::Stream::Info, text: l.text() };
+                    self.batch.log(&self.run.id, &note);
+                }
                 self.engine.inner.observer.on(&UiEvent::Log {
                     run: self.run.id.clone(),
                     step,

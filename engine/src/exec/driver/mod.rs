@@ -6,6 +6,7 @@
 
 mod approval;
 mod finish;
+mod kept;
 mod messages;
 mod schedule;
 
@@ -116,6 +117,8 @@ pub(crate) struct Driver {
     durable: bool,
     seq_e: u64,
     seq_l: u64,
+    /// How much of each step's output the store still holds.
+    kept: HashMap<String, kept::Kept>,
     running: HashMap<UnitKey, CancellationToken>,
     tx: mpsc::UnboundedSender<Msg>,
     rx: mpsc::UnboundedReceiver<Msg>,
@@ -206,6 +209,7 @@ impl Driver {
             durable: false,
             seq_e,
             seq_l,
+            kept: HashMap::new(),
             running: HashMap::new(),
             tx,
             rx,
@@ -309,6 +313,31 @@ impl Driver {
         Ok(())
     }
 
+    /// The store failed (a full disk, an I/O error): nothing more can be recorded, so nothing
+    /// more may run or be left running. The running steps are stopped as for Ctrl-C (SIGTERM
+    /// to their process groups, SIGKILL after the grace period) and what they report is
+    /// dropped: the store still says they are running, and `phoenix resume` treats them as
+    /// after a crash.
+    async fn abandon(&mut self, e: RunError, unstarted: Vec<Unit>) -> RunError {
+        for u in &unstarted {
+            self.running.remove(&u.key);
+        }
+        self.stop(Stop::Interrupt);
+        while !self.running.is_empty() {
+            let Some(m) = self.rx.recv().await else { break };
+            self.handle(m);
+            // Never committed: whoever waits for an acknowledgement or a reply hears "gone".
+            self.acks.clear();
+            self.replies.clear();
+        }
+        self.batch = Batch::default();
+        self.pending_spawn.clear();
+        match e {
+            RunError::Store(source) => RunError::Stopped { run: self.run.id.clone(), source },
+            e => e,
+        }
+    }
+
     fn spawn(&self, units: Vec<Unit>) {
         for u in units {
             attempt::spawn(self.engine.clone(), self.rb.clone(), self.run.id.clone(), u, self.ctx.clone(), self.tx.clone());
@@ -335,7 +364,9 @@ impl Driver {
         loop {
             let mut units = std::mem::take(&mut self.pending_spawn);
             units.extend(self.schedule());
-            self.commit()?;
+            if let Err(e) = self.commit() {
+                return Err(self.abandon(e, units).await);
+            }
             let started = !units.is_empty();
             self.spawn(units);
             if self.running.is_empty() && !started {

@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::AsyncRead;
 use tokio::process::Child;
 use tokio::task::JoinHandle;
 
 use super::command::Invocation;
+use crate::action::Lines;
 use crate::{ActionCtx, ActionError, Stream};
 
 /// How much of a program's stderr is kept (its last lines).
@@ -195,18 +196,11 @@ async fn wait_all(members: &mut [Member]) {
 
 async fn read_stderr<R: AsyncRead + Unpin>(reader: R, ctx: ActionCtx, redact: Arc<dyn Fn(&str) -> String + Send + Sync>) -> Tail {
     let mut tail = Tail::default();
-    let mut reader = BufReader::new(reader);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                let text = redact(String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']));
-                ctx.log(Stream::Stderr, text.clone());
-                tail.push(&text);
-            }
-        }
+    let mut lines = Lines::new(reader);
+    while let Some(line) = lines.next().await {
+        let text = redact(String::from_utf8_lossy(line).trim_end_matches(['\n', '\r']));
+        tail.push(&text);
+        ctx.log_paced(Stream::Stderr, text).await;
     }
     tail
 }
