@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One step that prints LINES lines of about 80 bytes: what storing its output costs. Beside
+# One step that prints LINES lines of 72 bytes: what storing its output costs. Beside
 # it, the same command with its output to a file (the floor: a log file, as Dagu keeps) and
 # through `make`, output to a file too (a runner that stores nothing itself). Phoenix keeps the first 256 KiB and the last 1 MiB of a step's output
 # and slows the step down (its pipe fills) while the store is behind, so its peak RSS and the
