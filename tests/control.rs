@@ -201,6 +201,37 @@ fn sigterm_checkpoints_exits_130_and_resume_finishes() {
     interrupted_then_resumed("TERM");
 }
 
+#[test]
+fn a_second_ctrl_c_kills_a_step_that_ignores_sigterm_at_once() {
+    // `sh` ignores SIGTERM: only SIGKILL ends it. Its `sleep` carries the marker.
+    let marker = format!("0.0{}", process::unique());
+    let yaml = format!(
+        r#"version: 1
+name: stubborn
+steps:
+  stubborn:
+    uses: exec
+    with:
+      cmd: [sh, -c, "trap '' TERM; echo stubborn >> ledger; touch started; while [ ! -e release ]; do sleep {marker}; done"]
+"#
+    );
+    let (setup, bg) = started(&yaml, "started");
+    let run = process::latest_run(&setup.state_dir());
+    process::signal("INT", &[bg.pid()]);
+    process::wait_for("the first Ctrl-C to be taken", Duration::from_secs(20), || bg.stderr_so_far().contains("Ctrl-C again"));
+    process::signal("INT", &[bg.pid()]);
+    // Well inside the 10 s grace period the first Ctrl-C gave the step.
+    let end = bg.wait(Duration::from_secs(5));
+    assert_eq!(end.code, Some(130), "{}", end.stderr);
+    assert!(end.stderr.contains("forced: killed 1 step process(es)"), "{}", end.stderr);
+    assert!(process::alive_with_marker(&marker).is_empty(), "nothing of the step runs on");
+    // As after a crash: the step is still `running`, and resume runs it again.
+    assert_eq!(step(&process::status(&setup.state_dir(), &run), "stubborn")["status"], "running");
+    std::fs::write(setup.path().join("release"), "").unwrap();
+    setup.then().args(["resume", &run]).run().success();
+    assert_eq!(count(&lines(&setup.path().join("ledger")), "stubborn"), 2);
+}
+
 /// Starts `r.yaml` in the background in a new test directory and waits for `file`.
 fn started(yaml: &str, file: &str) -> (Output, Background) {
     let setup = Test::new().file("r.yaml", yaml).args(["validate", "r.yaml"]).run().success();

@@ -25,7 +25,8 @@ pub(super) fn parse_params(raw: &[String]) -> Result<Vec<(String, String)>, Stri
         .collect()
 }
 
-/// Ctrl-C or SIGTERM fires the token (once: the engine checkpoints and exits 130).
+/// Ctrl-C or SIGTERM fires the token (once: the engine checkpoints and exits 130); a second
+/// Ctrl-C kills the steps' processes at once and exits 130 without a checkpoint.
 pub(crate) fn on_signals(token: CancellationToken) {
     tokio::spawn(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
@@ -33,9 +34,15 @@ pub(crate) fn on_signals(token: CancellationToken) {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
         }
-        eprintln!("\nstopping: no new steps start; running steps are stopped and checkpointed (press Ctrl-C again to force)");
+        eprintln!("\nstopping: no new steps start; running steps are stopped and checkpointed (Ctrl-C again: kill them now)");
         token.cancel();
         let _ = tokio::signal::ctrl_c().await;
+        // Forced: the steps' process groups get SIGKILL without their grace period, and the
+        // store is left as a crash would leave it (the steps still say running).
+        let n = phoenix_engine::exec::orphans::kill_children();
+        eprintln!(
+            "forced: killed {n} step process(es) and their process groups (SIGKILL); the run is left as after a crash: `phoenix resume RUN` carries it on (`phoenix runs` lists it)"
+        );
         std::process::exit(130);
     });
 }

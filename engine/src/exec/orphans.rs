@@ -57,3 +57,37 @@ pub async fn stop(run_id: &str, grace: Duration) -> BTreeSet<String> {
     }
     steps
 }
+
+/// Kills this process's children at once, each with its process group (SIGKILL): what a forced
+/// stop (a second Ctrl-C) does to the steps, which would otherwise run on without anybody
+/// recording them. A child in this process's own group is killed alone. Returns how many
+/// children there were.
+pub fn kill_children() -> usize {
+    let me = std::process::id();
+    let own = getpgid(None).ok();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
+    let mut n = 0;
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // `pid (comm) state ppid pgrp …`; comm may hold spaces and parentheses.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
+        let mut fields = rest.split_whitespace().skip(1);
+        let (Some(ppid), Some(pgrp)) =
+            (fields.next().and_then(|f| f.parse::<u32>().ok()), fields.next().and_then(|f| f.parse::<i32>().ok()))
+        else {
+            continue;
+        };
+        if ppid != me {
+            continue;
+        }
+        n += 1;
+        let pgrp = Pid::from_raw(pgrp);
+        if Some(pgrp) == own {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        } else {
+            let _ = killpg(pgrp, Signal::SIGKILL);
+        }
+    }
+    n
+}
