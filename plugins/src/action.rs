@@ -120,38 +120,67 @@ pub struct LogLine {
     pub data: Option<Value>,
     /// Held until the engine has taken the line (see [`ActionCtx::pace`]).
     pub permit: Option<OwnedSemaphorePermit>,
+    /// The line went on past [`MAX_LINE`] bytes and was cut there: its end may hold the
+    /// start of a secret.
+    pub cut: bool,
 }
 
 /// How many lines of one step's output may wait for the engine before the step is made to
 /// wait (see [`ActionCtx::log_paced`]).
 pub const PACE_LINES: usize = 1024;
 
-/// The longest line of a child's output taken whole; a longer one comes in pieces.
+/// The longest line of a child's output that is logged whole; the rest of a longer line is
+/// left out of the log (it still reaches the step's own output tails).
 pub(crate) const MAX_LINE: usize = 64 << 10;
 
-/// Reads a child's output line by line, each at most [`MAX_LINE`] bytes: a line without end
-/// (a binary blob, `yes`) cannot fill memory.
-pub(crate) struct Lines<R> {
-    reader: tokio::io::BufReader<R>,
-    line: Vec<u8>,
-}
-
-impl<R: tokio::io::AsyncRead + Unpin> Lines<R> {
-    /// Reads from `reader`.
-    pub(crate) fn new(reader: R) -> Self {
-        Lines { reader: tokio::io::BufReader::new(reader), line: Vec::new() }
-    }
-
-    /// The next line, with its newline if it has one; `None` at the end (or on a read error).
-    pub(crate) async fn next(&mut self) -> Option<&[u8]> {
-        use tokio::io::AsyncBufReadExt;
-        use tokio::io::AsyncReadExt;
-        self.line.clear();
-        match (&mut self.reader).take(MAX_LINE as u64).read_until(b'\n', &mut self.line).await {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some(&self.line),
+/// Reads a child's output (stdout or stderr) to its end and logs it line by line, paced (see
+/// [`ActionCtx::log_paced`]). Every byte goes to `each` (the step's own tail); a line longer
+/// than [`MAX_LINE`] is logged cut there, marked [`LogLine::cut`] so the engine scrubs a
+/// secret cut in half too, and followed by a note of how much of it was left out. `redact`
+/// is applied to what is logged (the engine redacts again).
+pub(crate) async fn log_output<R: tokio::io::AsyncRead + Unpin>(
+    reader: R,
+    ctx: &ActionCtx,
+    stream: Stream,
+    mut each: impl FnMut(&[u8]),
+    redact: impl Fn(&str) -> String,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let mut reader = tokio::io::BufReader::new(reader);
+    let mut piece = Vec::new();
+    // Bytes of a long line left out so far.
+    let mut left_out: Option<usize> = None;
+    loop {
+        piece.clear();
+        match (&mut reader).take(MAX_LINE as u64).read_until(b'\n', &mut piece).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        each(&piece);
+        let ends = piece.last() == Some(&b'\n') || piece.len() < MAX_LINE;
+        match &mut left_out {
+            Some(n) => *n += piece.len() - usize::from(piece.ends_with(b"\n")),
+            None => {
+                let text = redact(String::from_utf8_lossy(&piece).trim_end_matches(['\n', '\r']));
+                ctx.send_paced(LogLine { stream, text, data: None, permit: None, cut: !ends }).await;
+                if !ends {
+                    left_out = Some(0);
+                }
+            }
+        }
+        if ends {
+            if let Some(n) = left_out.take() {
+                ctx.send_paced(LogLine { stream: Stream::Info, text: cut_note(n), data: None, permit: None, cut: false }).await;
+            }
         }
     }
+    if let Some(n) = left_out {
+        ctx.send_paced(LogLine { stream: Stream::Info, text: cut_note(n), data: None, permit: None, cut: false }).await;
+    }
+}
+
+fn cut_note(n: usize) -> String {
+    format!("[phoenix] the line above went on for {n} more bytes, left out of the log (a line is logged up to 64 KiB)")
 }
 
 /// What an action gets besides its input.
@@ -178,19 +207,23 @@ pub struct ActionCtx {
 impl ActionCtx {
     /// Sends a line of output.
     pub fn log(&self, stream: Stream, text: impl Into<String>) {
-        let _ = self.log.send(LogLine { stream, text: text.into(), data: None, permit: None });
+        let _ = self.log.send(LogLine { stream, text: text.into(), data: None, permit: None, cut: false });
     }
 
     /// Sends a line of a child's output, first waiting while [`PACE_LINES`] lines of this step
     /// are still on their way to the engine.
     pub async fn log_paced(&self, stream: Stream, text: impl Into<String>) {
-        let permit = self.pace.clone().acquire_owned().await.ok();
-        let _ = self.log.send(LogLine { stream, text: text.into(), data: None, permit });
+        self.send_paced(LogLine { stream, text: text.into(), data: None, permit: None, cut: false }).await;
+    }
+
+    async fn send_paced(&self, mut line: LogLine) {
+        line.permit = self.pace.clone().acquire_owned().await.ok();
+        let _ = self.log.send(line);
     }
 
     /// Records a note with structured data in the run's event log (secrets are redacted).
     pub fn note(&self, text: impl Into<String>, data: Value) {
-        let _ = self.log.send(LogLine { stream: Stream::Info, text: text.into(), data: Some(data), permit: None });
+        let _ = self.log.send(LogLine { stream: Stream::Info, text: text.into(), data: Some(data), permit: None, cut: false });
     }
 }
 

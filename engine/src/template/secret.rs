@@ -122,6 +122,25 @@ impl Redactor {
         out
     }
 
+    /// [`Redactor::text`] of a line that was cut: an end that could be the start of a secret
+    /// is replaced too (the rest of that secret was cut off, and its start alone is a leak).
+    pub fn cut_text(&self, s: &str) -> String {
+        let mut out = self.text(s);
+        let cut = self
+            .values
+            .iter()
+            .filter_map(|v| {
+                let v = v.expose();
+                (1..v.len()).rev().find(|&k| v.is_char_boundary(k) && out.ends_with(&v[..k]))
+            })
+            .max();
+        if let Some(k) = cut {
+            out.truncate(out.len() - k);
+            out.push_str("***");
+        }
+        out
+    }
+
     /// The JSON with secrets replaced in every string (keys included).
     pub fn json(&self, v: &serde_json::Value) -> serde_json::Value {
         use serde_json::Value;
@@ -140,6 +159,16 @@ impl Redactor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cut_line_loses_the_start_of_a_secret_at_its_end() {
+        let mut r = Redactor::default();
+        r.add(&Secret::new("hunter22"));
+        assert_eq!(r.cut_text("token: hunt"), "token: ***");
+        assert_eq!(r.cut_text("token: hunter22 and more"), "token: *** and more");
+        assert_eq!(r.cut_text("nothing here"), "nothing here");
+        assert_eq!(r.text("token: hunt"), "token: hunt", "a whole line is not cut");
+    }
 
     #[test]
     fn never_prints() {

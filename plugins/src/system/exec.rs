@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::process::Command;
 
 use super::tail::Tail;
-use crate::action::Lines;
+use crate::action::log_output;
 use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
 
 /// Runs a program: an argv without a shell, or a bash script.
@@ -320,12 +320,7 @@ async fn terminate(child: &mut tokio::process::Child, pgid: Option<Pid>, grace: 
 
 async fn pump<R: AsyncRead + Unpin>(reader: R, ctx: ActionCtx, stream: Stream, cap: usize) -> Tail {
     let mut tail = Tail::new(cap);
-    let mut lines = Lines::new(reader);
-    while let Some(line) = lines.next().await {
-        tail.push(line);
-        let text = String::from_utf8_lossy(line);
-        ctx.log_paced(stream, text.trim_end_matches(['\n', '\r'])).await;
-    }
+    log_output(reader, &ctx, stream, |piece| tail.push(piece), str::to_string).await;
     tail
 }
 

@@ -13,7 +13,9 @@ impl Driver {
     pub(super) fn handle(&mut self, msg: Msg) {
         match msg {
             Msg::Log { step, line } => {
-                let text = self.redactor.read().expect("poisoned").text(&line.text);
+                let redactor = self.redactor.read().expect("poisoned");
+                let text = if line.cut { redactor.cut_text(&line.text) } else { redactor.text(&line.text) };
+                drop(redactor);
                 if let Some(data) = &line.data {
                     let data = self.redactor.read().expect("poisoned").json(data);
                     self.event(EventKind::Note { step: Some(step.clone()), text: text.clone(), data: Some(data) });

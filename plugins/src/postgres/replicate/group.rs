@@ -13,7 +13,7 @@ use tokio::process::Child;
 use tokio::task::JoinHandle;
 
 use super::command::Invocation;
-use crate::action::Lines;
+use crate::action::log_output;
 use crate::{ActionCtx, ActionError, Stream};
 
 /// How much of a program's stderr is kept (its last lines).
@@ -196,12 +196,14 @@ async fn wait_all(members: &mut [Member]) {
 
 async fn read_stderr<R: AsyncRead + Unpin>(reader: R, ctx: ActionCtx, redact: Arc<dyn Fn(&str) -> String + Send + Sync>) -> Tail {
     let mut tail = Tail::default();
-    let mut lines = Lines::new(reader);
-    while let Some(line) = lines.next().await {
-        let text = redact(String::from_utf8_lossy(line).trim_end_matches(['\n', '\r']));
-        tail.push(&text);
-        ctx.log_paced(Stream::Stderr, text).await;
-    }
+    log_output(
+        reader,
+        &ctx,
+        Stream::Stderr,
+        |piece| tail.push(&redact(String::from_utf8_lossy(piece).trim_end_matches(['\n', '\r']))),
+        |t| redact(t),
+    )
+    .await;
     tail
 }
 
