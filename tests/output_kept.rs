@@ -1,30 +1,34 @@
 //! How much of a step's output the store keeps: the first 256 KiB and the last 1 MiB of each
 //! step, with one line between them saying what was left out; a line longer than 64 KiB
-//! comes in pieces. The terminal and the step's own outputs are not cut.
+//! is logged cut there, with a note. The terminal and the step's own outputs are not cut.
 
 use std::time::Duration;
 
 use crate::process::{self, Background, step};
 use crate::support::Test;
 
-/// 3,000 lines of 1,001 bytes ("line 00001 " and 990 zeros): about 3 MB.
-const LOUD: &str = r#"version: 1
+/// A runbook whose step `loud` prints `n` lines of 1,001 bytes ("line 00001 " and 990 zeros),
+/// then runs `then` (more script lines, each indented as the script), followed by `more`
+/// (more steps).
+fn loud(n: usize, then: &str, more: &str) -> String {
+    format!(
+        r#"version: 1
 name: loud
 steps:
   loud:
     uses: exec
     with:
       script: |
-        for i in $(seq 1 3000); do printf 'line %05d %0990d\n' "$i" 0; done
-  after:
-    needs: [loud]
-    uses: exec
-    with: { cmd: [echo, "after the loud step"] }
-"#;
+        for i in $(seq 1 {n}); do printf 'line %05d %0990d\n' "$i" 0; done
+{then}{more}"#
+    )
+}
 
 #[test]
 fn the_store_keeps_the_head_and_the_tail_of_a_loud_step_and_says_what_it_left_out() {
-    let out = Test::new().file("loud.yaml", LOUD).args(["run", "loud.yaml"]).run().success();
+    // About 3 MB, then a step after it.
+    let after = "  after:\n    needs: [loud]\n    uses: exec\n    with: { cmd: [echo, \"after the loud step\"] }\n";
+    let out = Test::new().file("loud.yaml", loud(3000, "", after)).args(["run", "loud.yaml"]).run().success();
     // The terminal got every line.
     assert!(out.stderr().contains("line 01500 "), "the live display shows every line");
     let run = process::latest_run(&out.state_dir());
@@ -112,19 +116,9 @@ fn logs_follow_goes_on_after_lines_were_left_out() {
     // 1,400 lines of 1,001 bytes: more than the store keeps, so lines are being left out
     // by the time the follower catches up; then, on a word from the test, one more, as long,
     // so that one more is left out and the number of lines kept stays the same.
-    let rb = r#"version: 1
-name: loud
-steps:
-  loud:
-    uses: exec
-    with:
-      script: |
-        for i in $(seq 1 1400); do printf 'line %05d %0990d\n' "$i" 0; done
-        touch printed
-        while [ ! -e go ]; do sleep 0.05; done
-        printf 'the last word %0990d\n' 0
-"#;
-    let setup = Test::new().file("loud.yaml", rb).args(["validate", "loud.yaml"]).run().success();
+    let then = "        touch printed\n        while [ ! -e go ]; do sleep 0.05; done\n        printf 'the last word %0990d\\n' 0\n";
+    let rb = loud(1400, then, "");
+    let setup = Test::new().file("loud.yaml", &rb).args(["validate", "loud.yaml"]).run().success();
     let bg = Background::spawn(setup.then().args(["run", "loud.yaml"]).command(), setup.path());
     process::wait_for("the lines to be printed", Duration::from_secs(60), || setup.path().join("printed").exists());
     let run = process::latest_run(&setup.state_dir());
