@@ -9,8 +9,8 @@ use std::process::Command;
 
 use crate::support::{Test, phoenix_bin};
 
-/// `slow` runs while `fill` fills the disk (once) and prints enough for the store to need
-/// more of it. `slow` leaves a line in `late.txt` when it gets to its end.
+/// Once `slow` runs, `fill` fills the disk (the first time) and prints enough for the store
+/// to need more of it. `slow` leaves a line in `late.txt` when it gets to its end.
 const RUNBOOK: &str = r#"version: 1
 name: fill
 max_parallel: 2
@@ -19,12 +19,14 @@ steps:
     uses: exec
     with:
       script: |
-        sleep 2
+        touch "$OUT/slow.started"
+        sleep 4
         echo late >> "$OUT/late.txt"
   fill:
     uses: exec
     with:
       script: |
+        while [ ! -e "$OUT/slow.started" ]; do sleep 0.05; done
         if [ ! -e "$OUT/filled" ]; then
           touch "$OUT/filled"
           head -c 8M /dev/zero > "$DISK/junk" 2>/dev/null || true
@@ -43,7 +45,7 @@ run=$(sed -n 's/.*then: phoenix resume \(.*\)$/\1/p' "$OUT/run.err" | head -n 1)
 "$PHOENIX" --state "$DISK/st" status "$run" >"$OUT/full-status.out" 2>"$OUT/full-status.err"
 echo $? >"$OUT/full-status.code"
 # Longer than `slow` would have taken: had it been left running, it would have written.
-sleep 3
+sleep 5
 [ -e "$OUT/late.txt" ] && cp "$OUT/late.txt" "$OUT/late-before-resume.txt"
 rm -f "$DISK/junk"
 "$PHOENIX" --state "$DISK/st" resume "$run" >"$OUT/resume.out" 2>"$OUT/resume.err"
