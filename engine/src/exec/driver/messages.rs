@@ -92,6 +92,9 @@ impl Driver {
         self.running.remove(&key);
         let redactor = self.redactor.read().expect("poisoned").clone();
         let run_id = self.run.id.clone();
+        // Its output is all in: what the store keeps of it need not be remembered any more.
+        let id = self.rec_mut(key).id.clone();
+        self.kept.remove(&id);
         {
             let rec = self.rec_mut(key);
             rec.inputs = inputs.map(|v| redactor.json(&v));
