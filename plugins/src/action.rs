@@ -126,7 +126,7 @@ pub struct LogLine {
 }
 
 /// How many lines of one step's output may wait for the engine before the step is made to
-/// wait (see [`ActionCtx::log_paced`]).
+/// wait (see [`ActionCtx::pace`]).
 pub const PACE_LINES: usize = 1024;
 
 /// The longest line of a child's output that is logged whole; the rest of a longer line is
@@ -134,7 +134,7 @@ pub const PACE_LINES: usize = 1024;
 pub(crate) const MAX_LINE: usize = 64 << 10;
 
 /// Reads a child's output (stdout or stderr) to its end and logs it line by line, paced (see
-/// [`ActionCtx::log_paced`]). Every byte goes to `each` (the step's own tail); a line longer
+/// [`ActionCtx::pace`]). Every byte goes to `each` (the step's own tail); a line longer
 /// than [`MAX_LINE`] is logged cut there, marked [`LogLine::cut`] so the engine scrubs a
 /// secret cut in half too, and followed by a note of how much of it was left out. `redact`
 /// is applied to what is logged (the engine redacts again).
@@ -162,7 +162,7 @@ pub(crate) async fn log_output<R: tokio::io::AsyncRead + Unpin>(
             Some(n) => *n += piece.len() - usize::from(piece.ends_with(b"\n")),
             None => {
                 let text = redact(String::from_utf8_lossy(&piece).trim_end_matches(['\n', '\r']));
-                ctx.send_paced(LogLine { stream, text, data: None, permit: None, cut: !ends }).await;
+                ctx.send_paced(stream, text, !ends).await;
                 if !ends {
                     left_out = Some(0);
                 }
@@ -170,12 +170,12 @@ pub(crate) async fn log_output<R: tokio::io::AsyncRead + Unpin>(
         }
         if ends {
             if let Some(n) = left_out.take() {
-                ctx.send_paced(LogLine { stream: Stream::Info, text: cut_note(n), data: None, permit: None, cut: false }).await;
+                ctx.send_paced(Stream::Info, cut_note(n), false).await;
             }
         }
     }
     if let Some(n) = left_out {
-        ctx.send_paced(LogLine { stream: Stream::Info, text: cut_note(n), data: None, permit: None, cut: false }).await;
+        ctx.send_paced(Stream::Info, cut_note(n), false).await;
     }
 }
 
@@ -196,7 +196,7 @@ pub struct ActionCtx {
     pub grace: Duration,
     /// Where output lines go (the engine prefixes, redacts and stores them).
     pub log: mpsc::UnboundedSender<LogLine>,
-    /// [`PACE_LINES`] permits: a line sent with [`ActionCtx::log_paced`] holds one until the
+    /// [`PACE_LINES`] permits: a line of a child's output (`log_output`) holds one until the
     /// engine has taken it, so a step that prints faster than its output can be stored is
     /// slowed down (its pipe fills), rather than its lines piling up in memory.
     pub pace: Arc<Semaphore>,
@@ -212,13 +212,9 @@ impl ActionCtx {
 
     /// Sends a line of a child's output, first waiting while [`PACE_LINES`] lines of this step
     /// are still on their way to the engine.
-    pub async fn log_paced(&self, stream: Stream, text: impl Into<String>) {
-        self.send_paced(LogLine { stream, text: text.into(), data: None, permit: None, cut: false }).await;
-    }
-
-    async fn send_paced(&self, mut line: LogLine) {
-        line.permit = self.pace.clone().acquire_owned().await.ok();
-        let _ = self.log.send(line);
+    async fn send_paced(&self, stream: Stream, text: String, cut: bool) {
+        let permit = self.pace.clone().acquire_owned().await.ok();
+        let _ = self.log.send(LogLine { stream, text, data: None, permit, cut });
     }
 
     /// Records a note with structured data in the run's event log (secrets are redacted).
