@@ -29,6 +29,7 @@ mod support;
 // Add new features here: `mod run;`, `mod resume;`, `mod locks;`, …
 mod analysis_gate;
 mod approval;
+mod attacks;
 mod aws_data;
 mod aws_health;
 mod aws_probes;
