@@ -249,7 +249,7 @@ fn the_page_asks_for_a_token_shows_a_failed_step_and_a_refusal_and_a_rejection_f
         &format!(
             "document.getElementById('run-status').dataset.status === 'failed' && {} && {} && {}",
             nodes_are(&["confirm"], "failed"),
-            nodes_are(&["switch"], "skipped"),
+            nodes_are(&["switch"], "upstream_failed"),
             nodes_are(&["tell"], "succeeded")
         ),
     );
