@@ -709,7 +709,7 @@
     const meta = [`${SYMBOL[status] || "?"} ${status}`];
     if (took !== null && !["pending", "skipped", "upstream_failed"].includes(status)) meta.push(fmtDuration(took));
     if ((rec.attempts || 0) > 1) meta.push(`${rec.attempts} attempts`);
-    const title = [`${s.id} (${s.uses || role}): ${status}`, rec.upstream ? `not run: a need failed, from ${rec.upstream}` : null, rec.error ? `error: ${rec.error}` : null, rec.child_run ? `child run ${rec.child_run}` : null]
+    const title = [`${s.id} (${s.uses || role}): ${status}`, rec.upstream && !rec.error ? `not run: ${rec.upstream} failed` : null, rec.error ? `error: ${rec.error}` : null, rec.child_run ? `child run ${rec.child_run}` : null]
       .filter(Boolean)
       .join("\n");
     return svg(
@@ -750,7 +750,10 @@
         const item = /\[\d+\]$/.test(s.id);
         const detail = el("td", { class: "detail" });
         if (s.error) detail.append(el("span", { class: "error", "data-step-error": s.id, text: s.error }));
-        if (s.status === "upstream_failed" && s.upstream) detail.append(el("span", { class: "muted", "data-upstream": s.id, text: ` (from ${s.upstream})` }));
+        // Not run because a need failed: the error names the failed step; say it if it does not.
+        if (s.status === "upstream_failed" && s.upstream && !(s.error || "").includes(`\`${s.upstream}\``)) {
+          detail.append(el("span", { class: "muted", "data-upstream": s.id, text: `not run: ${s.upstream} failed` }));
+        }
         if (s.approval) {
           const a = s.approval;
           const verdict = a.approved === true ? "approved" : a.approved === false ? "rejected" : "asked";
