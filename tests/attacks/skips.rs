@@ -361,3 +361,40 @@ steps:
         assert_eq!(step(&s, id)["upstream"], "a", "{s:#}");
     }
 }
+
+/// The shipped drill has the same shape as dr-failover (`deploy` → optional approval →
+/// `switch_dns` with `none_failed`). When the very first stage fails, every stage after it
+/// is `upstream_failed`, and the switch (which writes the sandbox's `dns` file) never runs.
+#[test]
+fn the_shipped_drill_does_not_switch_when_its_first_stage_fails() {
+    let setup = Test::new().file("sandbox/aws/objects/a.json", "{}");
+    let sandbox = setup.path().join("sandbox");
+    let drill = crate::support::repo_root().join("runbooks/drill.yaml");
+    // No `aws/DOWN` marker: `confirm` fails (the primary is not down).
+    let out = setup.args(["run", "--no-wait"]).arg(&drill).args(["--param", &format!("sandbox={}", sandbox.display())]).run().code(1);
+    assert!(!sandbox.join("dns").exists(), "the drill switched DNS after its first stage failed:\n{}", out.stderr());
+    let s = status(&out);
+    assert_eq!(step(&s, "confirm")["status"], "failed");
+    for id in ["replicate_db", "list_objects", "sync_storage", "provision", "deploy", "approve_switch", "switch_dns", "verify"] {
+        let st = step(&s, id);
+        assert_eq!((st["status"].as_str(), st["upstream"].as_str()), (Some("upstream_failed"), Some("confirm")), "{id}: {st:#}");
+    }
+    // on_failure paged, naming the step that failed, not the ones it kept from running.
+    assert_eq!(lines(&sandbox.join("pager.log")), [format!("drill {} failed at confirm", s["id"].as_str().unwrap())]);
+
+    // The other side: with the primary marked down, the same drill switches (another
+    // sandbox: the failed run still holds its sandbox's lock).
+    let ok = out.path().join("sandbox_ok");
+    std::fs::create_dir_all(ok.join("aws/objects")).unwrap();
+    for (f, text) in [("aws/DOWN", ""), ("aws/db.sql", "row\n"), ("aws/objects/a.json", "{}")] {
+        std::fs::write(ok.join(f), text).unwrap();
+    }
+    let again = out
+        .then()
+        .args(["run", "--no-wait"])
+        .arg(&drill)
+        .args(["--param", &format!("sandbox={}", ok.display()), "--param", "objects=1", "--param", "pace=0"])
+        .run()
+        .success();
+    assert_eq!(std::fs::read_to_string(ok.join("dns")).unwrap().trim(), "azure", "{}", again.stderr());
+}
