@@ -26,6 +26,8 @@ struct Tally {
     succeeded: usize,
     failed: usize,
     skipped: usize,
+    /// Not run because a need failed: told apart from `skipped`, which is no failure.
+    upstream_failed: usize,
     cancelled: usize,
     retries: usize,
 }
@@ -37,6 +39,7 @@ impl Tally {
             (self.succeeded, "succeeded"),
             (self.failed, "failed"),
             (self.skipped, "skipped"),
+            (self.upstream_failed, "not run: upstream failed"),
             (self.cancelled, "cancelled"),
             (self.retries, if self.retries == 1 { "retry" } else { "retries" }),
             (self.kept, "kept from before"),
@@ -130,7 +133,16 @@ impl Observer for Display {
             UiEvent::RunStarted { run, runbook, total, done } => {
                 st.total = *total;
                 st.done = *done;
-                let tally = Tally { since: Instant::now(), kept: *done, succeeded: 0, failed: 0, skipped: 0, cancelled: 0, retries: 0 };
+                let tally = Tally {
+                    since: Instant::now(),
+                    kept: *done,
+                    succeeded: 0,
+                    failed: 0,
+                    skipped: 0,
+                    upstream_failed: 0,
+                    cancelled: 0,
+                    retries: 0,
+                };
                 st.tallies.insert(run.clone(), tally);
                 let resumed = if *done > 0 { format!(", {done} already done") } else { String::new() };
                 self.line(&mut st, &format!("run {run} of `{runbook}`: {total} step{}{resumed}", if *total == 1 { "" } else { "s" }));
@@ -142,6 +154,7 @@ impl Observer for Display {
                         StepStatus::Succeeded => t.succeeded += 1,
                         StepStatus::Failed => t.failed += 1,
                         StepStatus::Skipped => t.skipped += 1,
+                        StepStatus::UpstreamFailed => t.upstream_failed += 1,
                         StepStatus::Cancelled => t.cancelled += 1,
                         _ => {}
                     }
@@ -179,6 +192,12 @@ impl Observer for Display {
                                 error.as_deref().map_or(String::new(), |e| format!(": {e}"))
                             ),
                         );
+                    }
+                    StepStatus::UpstreamFailed => {
+                        st.done += 1;
+                        let why = error.as_deref().unwrap_or("not run: a need failed");
+                        // `⊘ rollout not run: `deploy` failed`
+                        self.line(&mut st, &format!("{} {step} {why}", self.paint("31", "⊘")));
                     }
                     StepStatus::Cancelled => {
                         st.running.remove(step);

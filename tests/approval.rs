@@ -74,7 +74,7 @@ fn a_rejection_fails_the_step_and_skips_what_needs_it() {
     assert_eq!(lines(&out.path().join("ledger")), ["prepare"]);
     let s = process::status(&out.state_dir(), &run);
     assert_eq!(s["status"], "failed");
-    assert_eq!(step_states(&s), ["prepare=succeeded", "gate=failed", "switch=skipped"]);
+    assert_eq!(step_states(&s), ["prepare=succeeded", "gate=failed", "switch=upstream_failed"]);
     let gate = step(&s, "gate");
     assert_eq!(gate["approval"]["approved"], false);
     assert_eq!(gate["approval"]["by"], "carol");
@@ -129,7 +129,7 @@ fn an_approval_whose_timeout_passed_while_halted_is_rejected() {
     out.then().args(["resume", &run]).run().code(1);
     assert!(!out.path().join("after.ran").exists(), "a timed-out approval let its dependent run");
     let s = process::status(&out.state_dir(), &run);
-    assert_eq!(step_states(&s), ["gate=failed", "after=skipped"]);
+    assert_eq!(step_states(&s), ["gate=failed", "after=upstream_failed"]);
     assert!(step(&s, "gate")["error"].as_str().unwrap().contains("timed out after 300ms"), "{s:#}");
 }
 
@@ -153,7 +153,7 @@ fn an_approval_times_out_while_the_run_is_in_progress() {
     assert_eq!(end.code, Some(1), "{}", end.stderr);
     assert!(!setup.path().join("after.ran").exists());
     let s = process::status(&state, &run);
-    assert_eq!(step_states(&s), ["gate=failed", "after=skipped", "busy=succeeded"]);
+    assert_eq!(step_states(&s), ["gate=failed", "after=upstream_failed", "busy=succeeded"]);
     let logs = process::json(&state, &["logs", &run, "gate"]);
     assert!(logs["events"].as_array().unwrap().iter().any(|e| e["kind"] == "approval" && e["approved"] == false && e["by"] == "timeout"));
 }

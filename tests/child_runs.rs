@@ -72,7 +72,7 @@ fn a_failed_child_fails_the_parent_step() {
         .run()
         .code(1);
     let s = process::status(&out.state_dir(), &process::run_of(&out.state_dir(), "parent"));
-    assert_eq!(step_states(&s), ["sub=failed", "after=skipped"]);
+    assert_eq!(step_states(&s), ["sub=failed", "after=upstream_failed"]);
     assert!(step(&s, "sub")["error"].as_str().unwrap().contains("child run failed"), "{s:#}");
 }
 

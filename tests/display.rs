@@ -82,12 +82,12 @@ steps:
     let last = err.lines().rfind(|l| l.contains(" run ")).unwrap_or_default();
     let (before, after) = last.split_once(" failed after ").unwrap_or_else(|| panic!("{last:?}\n{err}"));
     assert!(before.ends_with(&process::latest_run(&out.state_dir())), "{last}");
-    let counts = "(2 succeeded, 1 failed, 1 skipped, 1 retry): step(s) failed: broken";
+    let counts = "(2 succeeded, 1 failed, 1 not run: upstream failed, 1 retry): step(s) failed: broken; not run because of it: never";
     assert!(after.ends_with(counts) && after.trim_end_matches(counts).trim_end().ends_with('s'), "{last}");
 
     let again = out.then().args(["resume", &process::latest_run(&out.state_dir())]).run().code(1);
     assert!(
-        again.stderr().contains("failed after ") && again.stderr().contains("(1 failed, 1 skipped, 2 kept from before)"),
+        again.stderr().contains("failed after ") && again.stderr().contains("(1 failed, 1 not run: upstream failed, 2 kept from before)"),
         "{}",
         again.stderr()
     );

@@ -70,6 +70,25 @@ impl Sandbox {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// The values of the sandbox's `app.example.com` A record, read from moto with boto3.
+    fn dns_record(&self) -> Vec<String> {
+        let venv = std::env::var_os("PHOENIX_VENV").map_or_else(|| repo_root().join(".tools/venv"), std::path::PathBuf::from);
+        let code = format!(
+            r#"
+import boto3
+r53 = boto3.client("route53", region_name="us-east-1", endpoint_url="{}", aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+for r in r53.list_resource_record_sets(HostedZoneId="{}")["ResourceRecordSets"]:
+    if r["Name"].rstrip(".") == "app.example.com" and r["Type"] == "A":
+        print(" ".join(v["Value"] for v in r["ResourceRecords"]))
+"#,
+            self.dr("aws_endpoint_url").as_str().unwrap(),
+            self.dr("zone_id").as_str().unwrap()
+        );
+        let out = Command::new(venv.join("bin/python")).arg("-c").arg(code).output().expect("the sandbox's python runs");
+        assert!(out.status.success(), "reading the record from moto failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect()
+    }
+
     fn ports(&self) -> Value {
         let cfg: Value = serde_json::from_str(&std::fs::read_to_string(self.path().join("sandbox.json")).unwrap()).unwrap();
         cfg["ports"].clone()
@@ -170,4 +189,58 @@ fn failback_self_healing_and_a_region_failover_on_the_sandbox() {
 /// `(name, value)` pairs as `run` takes them.
 fn args(v: &[(String, Value)]) -> Vec<(&str, Value)> {
     v.iter().map(|(k, x)| (k.as_str(), x.clone())).collect()
+}
+
+/// The issue's first finding on the real runbook: helm fails, `rollout` is not run for it,
+/// the optional `approve_dns` is skipped by its `when`, and `switch_dns` (`none_failed`) must
+/// not move the record to a site whose services never came up.
+#[test]
+fn a_failed_helm_deploy_leaves_the_dns_record_where_it_was() {
+    let sb = Sandbox::up();
+    assert_eq!(sb.dns_record(), ["10.0.1.10"], "the sandbox's record does not start at the primary");
+    // The sandbox's tools, but a helm that fails as a cluster that never became ready does.
+    let sandbox_bin = std::path::PathBuf::from(sb.dr("tools_dir").as_str().unwrap());
+    let bin = sb.path().join("broken-helm-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["terraform", "kubectl"] {
+        std::os::unix::fs::symlink(sandbox_bin.join(tool), bin.join(tool)).unwrap();
+    }
+    let helm = format!(
+        "#!/usr/bin/env bash\necho \"helm $*\" >> {}\necho 'Error: UPGRADE FAILED: timed out waiting for the condition' >&2\nexit 1\n",
+        sb.path().join("tools.log").display()
+    );
+    std::fs::write(bin.join("helm"), helm).unwrap();
+    std::fs::set_permissions(bin.join("helm"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    let p = [
+        ("zone_id", sb.dr("zone_id")),
+        ("aws_endpoint_url", sb.dr("aws_endpoint_url")),
+        ("force", json!(true)),
+        ("dr_site_url", sb.dr("azure_site")),
+        ("tools_dir", json!(bin.to_str().unwrap())),
+        ("terraform_dir", sb.dr("work_dir")),
+    ];
+    let s = sb.run("dr-failover.yaml", &p, 1);
+
+    // What must not happen: the record still points at the primary, nothing was verified.
+    assert_eq!(sb.dns_record(), ["10.0.1.10"], "DNS moved after a failed deploy:\n{s:#}");
+    let tools = std::fs::read_to_string(sb.path().join("tools.log")).unwrap_or_default();
+    assert!(tools.contains("helm upgrade --install service-a"), "helm was never asked: {tools}");
+    assert!(!tools.contains("rollout status"), "kubectl rolled out after helm failed: {tools}");
+    // What must happen: the run failed at deploy, and status says why switch_dns did not run.
+    assert_eq!(s["status"], "failed", "{s:#}");
+    assert_eq!(step(&s, "deploy")["status"], "failed");
+    assert_eq!(step(&s, "rollout")["status"], "upstream_failed");
+    assert_eq!(step(&s, "approve_dns")["status"], "upstream_failed", "the gate is after rollout: not run for the failure");
+    let switch = step(&s, "switch_dns");
+    assert_eq!((switch["status"].as_str(), switch["upstream"].as_str()), (Some("upstream_failed"), Some("deploy")), "{switch:#}");
+    assert!(switch["error"].as_str().unwrap_or_default().contains("`deploy` failed"), "{switch:#}");
+    assert!(switch["outputs"].is_null() && switch["attempts"] == 0, "{switch:#}");
+    for verify in ["verify_http", "verify_db", "verify_storage"] {
+        assert_eq!(step(&s, verify)["status"], "upstream_failed", "{verify}");
+    }
+    // The steps that do not depend on the deploy did their work.
+    for done in ["confirm", "replicate_db", "sync_storage", "tf_apply"] {
+        assert_eq!(step(&s, done)["status"], "succeeded", "{done}: {s:#}");
+    }
 }

@@ -30,7 +30,7 @@ on_failure:
 #[test]
 fn on_failure_runs_when_the_run_fails_and_sees_step_statuses() {
     let out = Test::new().file("r.yaml", WITH_ON_FAILURE).args(["run", "r.yaml", "--param", "fail=true"]).run().code(1);
-    assert_eq!(lines(&out.path().join("notified")), ["succeeded failed skipped risky"]);
+    assert_eq!(lines(&out.path().join("notified")), ["succeeded failed upstream_failed risky"]);
     let s = status(&out);
     assert_eq!(s["status"], "failed");
     assert_eq!(step(&s, "notify")["status"], "succeeded");

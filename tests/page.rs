@@ -249,12 +249,16 @@ fn the_page_asks_for_a_token_shows_a_failed_step_and_a_refusal_and_a_rejection_f
         &format!(
             "document.getElementById('run-status').dataset.status === 'failed' && {} && {} && {}",
             nodes_are(&["confirm"], "failed"),
-            nodes_are(&["switch"], "skipped"),
+            nodes_are(&["switch"], "upstream_failed"),
             nodes_are(&["tell"], "succeeded")
         ),
     );
     let error = text(&mut page, "[data-step-error=\"confirm\"]");
     assert!(error.contains("rejected by oncall: lag too high"), "{error}");
+    // The step after the rejection says which failed step kept it from running.
+    assert_eq!(text(&mut page, "[data-step-error=\"switch\"]"), "not run: `confirm` failed");
+    let said_twice = page.eval("document.querySelector('[data-upstream=\"switch\"]') !== null");
+    assert_eq!(said_twice, json!(false), "the failed step is named once");
     assert_eq!(text(&mut page, "#run-live"), "finished");
     page.screenshot(&shots.join("reject-3-failed.png"));
 

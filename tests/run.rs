@@ -197,7 +197,7 @@ steps:
     assert!(out.path().join("cleanup.ran").exists(), "all_done: runs after a failure");
     assert_eq!(
         step_states(&status(&out)),
-        ["gate=skipped", "after_gate=succeeded", "broken=failed", "not_after_failure=skipped", "cleanup=succeeded"]
+        ["gate=skipped", "after_gate=succeeded", "broken=failed", "not_after_failure=upstream_failed", "cleanup=succeeded"]
     );
 }
 
@@ -228,8 +228,8 @@ steps:
     let s = status(&out);
     assert_eq!(s["status"], "failed");
     assert!(s["error"].as_str().unwrap().contains("broken"), "{s:#}");
-    assert_eq!(step_states(&s), ["broken=failed", "child=skipped", "grandchild=skipped", "unrelated=succeeded"]);
-    assert_eq!(step(&s, "child")["skip"], "upstream");
+    assert_eq!(step_states(&s), ["broken=failed", "child=upstream_failed", "grandchild=upstream_failed", "unrelated=succeeded"]);
+    assert_eq!((step(&s, "child")["upstream"].as_str(), step(&s, "grandchild")["upstream"].as_str()), (Some("broken"), Some("broken")));
     let broken = step(&s, "broken");
     assert_eq!(broken["outputs"]["exit_code"], 4);
     assert!(broken["error"].as_str().unwrap().contains("disk full"), "{broken:#}");

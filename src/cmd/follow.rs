@@ -186,6 +186,7 @@ pub(super) fn new_lines(logs: &Value, (next, events_seen): (u64, usize)) -> New 
             "succeeded" => format!("✓ {step}"),
             "failed" => format!("✗ {step}: {}", e["error"].as_str().unwrap_or("failed")),
             "skipped" => format!("⤼ {step} skipped"),
+            "upstream_failed" => format!("⊘ {step} {}", e["error"].as_str().unwrap_or("not run: a need failed")),
             "waiting" | "pending" => continue,
             other => format!("{step} {other}"),
         };

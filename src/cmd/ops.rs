@@ -119,7 +119,7 @@ pub(crate) fn status(state_dir: &Option<PathBuf>, run: Option<&str>, out: Output
     println!();
     let steps = v["steps"].as_array().map(Vec::as_slice).unwrap_or_default();
     let w = steps.iter().filter_map(|s| s["id"].as_str()).map(str::len).max().unwrap_or(0).max(20);
-    println!("{:<w$} {:<10} {:>8} {:>9}  NOTE", "STEP", "STATUS", "ATTEMPTS", "DURATION");
+    println!("{:<w$} {:<15} {:>8} {:>9}  NOTE", "STEP", "STATUS", "ATTEMPTS", "DURATION");
     for s in steps {
         let note = s["error"]
             .as_str()
@@ -128,7 +128,7 @@ pub(crate) fn status(state_dir: &Option<PathBuf>, run: Option<&str>, out: Output
             .or_else(|| (s["status"] == "running").then(|| started_ago(&s["started_at"])).flatten())
             .unwrap_or_default();
         let line = format!(
-            "{:<w$} {:<10} {:>8} {:>9}  {}",
+            "{:<w$} {:<15} {:>8} {:>9}  {}",
             s["id"].as_str().unwrap_or(""),
             s["status"].as_str().unwrap_or(""),
             s["attempts"].to_string(),

@@ -69,6 +69,7 @@ fn header(report: &Report, run: &RunReport) -> Vec<(String, String)> {
     rows.push(("Finished".into(), run.finished_at.map_or_else(|| "-".to_string(), |t| at(Some(t), report.start))));
     rows.push(("Duration".into(), run.duration_ms(report.generated_at).map_or_else(|| "-".to_string(), duration)));
     rows.push(("Attempts".into(), format!("{} (1 start + {} resume(s))", run.attempt, run.attempt.saturating_sub(1))));
+    rows.push(("Steps".into(), step_counts(run)));
     rows.push(("Params".into(), json(&run.params)));
     rows.extend(run.lock.clone().map(|l| ("Lock".to_string(), l)));
     rows.extend(run.dir.clone().map(|d| ("Working directory".to_string(), d)));
@@ -80,6 +81,26 @@ fn header(report: &Report, run: &RunReport) -> Vec<(String, String)> {
         rows.push(("Outputs".into(), json(&run.outputs)));
     }
     rows
+}
+
+/// `3 succeeded, 1 failed, 1 skipped, 2 not run: upstream failed`: steps, not their items.
+/// A step skipped by its `when` and one not run because a need failed are counted apart: the
+/// first is no failure, the second is one.
+fn step_counts(run: &RunReport) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for s in run.steps.iter().filter(|s| !s.id.ends_with(']')) {
+        let label = match s.status.as_str() {
+            "upstream_failed" => "not run: upstream failed",
+            other => other,
+        };
+        match counts.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((label, 1)),
+        }
+    }
+    let order = ["succeeded", "failed", "skipped", "not run: upstream failed", "cancelled", "waiting", "running", "pending"];
+    counts.sort_by_key(|(l, _)| order.iter().position(|o| o == l).unwrap_or(order.len()));
+    counts.iter().map(|(l, n)| format!("{n} {l}")).collect::<Vec<_>>().join(", ")
 }
 
 fn timeline(report: &Report, run: &RunReport) -> Block {
@@ -140,7 +161,7 @@ fn step_note(s: &StepReport) -> String {
         return format!("{verdict} by {by}{comment}");
     }
     match (&s.skip, &s.child_run) {
-        (Some(why), _) => format!("skipped ({})", if why == "when" { "`when` was false" } else { "a need did not succeed" }),
+        (Some(why), _) => format!("skipped ({})", if why == "when" { "`when` was false" } else { "a need was skipped" }),
         (None, Some(child)) => format!("child run {child}"),
         (None, None) => String::new(),
     }
@@ -227,6 +248,19 @@ fn ending(out: &mut Vec<Block>, report: &Report, run: &RunReport) {
             let probe = if s.role.as_deref() == Some("probe") { " (a signal probe: it only sets its weight)" } else { "" };
             items.push(format!("{} {}{probe}: {e}", s.id, s.status));
         }
+    }
+    // Steps a failure kept from running, by the failed step they come from.
+    let not_run: Vec<&StepReport> = run.steps.iter().filter(|s| s.status == "upstream_failed").collect();
+    let mut origins: Vec<Option<&str>> = Vec::new();
+    for s in &not_run {
+        if !origins.contains(&s.upstream.as_deref()) {
+            origins.push(s.upstream.as_deref());
+        }
+    }
+    for origin in origins {
+        let ids: Vec<&str> = not_run.iter().filter(|s| s.upstream.as_deref() == origin).map(|s| s.id.as_str()).collect();
+        let cause = origin.map_or_else(|| "a failed need".to_string(), |o| format!("`{o}`"));
+        items.push(format!("not run because of {cause} (upstream_failed): {}", ids.join(", ")));
     }
     if items.is_empty() {
         out.push(Block::Para("No step failed, and no attempt was retried.".into()));

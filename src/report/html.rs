@@ -13,7 +13,8 @@ th{background:#f6f8fa}\
 pre{background:#f6f8fa;padding:.8em;overflow-x:auto;white-space:pre-wrap}\
 .gantt{overflow-x:auto}\
 .status{font-weight:bold}.succeeded{color:#2e7d32}.failed{color:#c62828}.running{color:#1565c0}\
-.waiting,.halted{color:#b26a00}.cancelled,.skipped,.pending{color:#757575}";
+.waiting,.halted{color:#b26a00}.cancelled,.skipped,.pending{color:#757575}\
+.upstream_failed{color:#ad1457;font-style:italic}";
 
 /// The whole page.
 pub(crate) fn render(report: &Report) -> String {
@@ -52,7 +53,8 @@ fn table<'a>(head: &[&str], rows: impl Iterator<Item = Vec<&'a str>>) -> String 
 
 /// A cell; a step or run state is coloured.
 fn cell(text: &str) -> String {
-    let status = ["succeeded", "failed", "running", "waiting", "halted", "cancelled", "skipped", "pending"].contains(&text);
+    let status =
+        ["succeeded", "failed", "running", "waiting", "halted", "cancelled", "skipped", "upstream_failed", "pending"].contains(&text);
     if status {
         format!("<td><span class=\"status {text}\">{text}</span></td>")
     } else {

@@ -74,6 +74,8 @@ pub(crate) struct StepReport {
     pub(crate) duration_ms: Option<u64>,
     pub(crate) error: Option<String>,
     pub(crate) skip: Option<String>,
+    /// For `upstream_failed`: the failed step it comes from.
+    pub(crate) upstream: Option<String>,
     pub(crate) approval: Value,
     pub(crate) child_run: Option<String>,
     /// From start to end of each stretch it ran or waited.

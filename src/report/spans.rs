@@ -111,7 +111,7 @@ impl Replay {
                 self.close(step, at, status.as_str());
             }
             StepStatus::Pending => self.close(step, at, "interrupted"),
-            StepStatus::Skipped => {}
+            StepStatus::Skipped | StepStatus::UpstreamFailed => {}
         }
     }
 

@@ -6,12 +6,12 @@ use crate::state::StepStatus::{self, *};
 pub fn allowed(from: StepStatus, to: StepStatus) -> bool {
     matches!(
         (from, to),
-        (Pending, Running | Skipped | Waiting | Cancelled)
+        (Pending, Running | Skipped | UpstreamFailed | Waiting | Cancelled)
             | (Running, Succeeded | Failed | Running | Waiting | Cancelled)
             | (Waiting, Succeeded | Failed | Cancelled | Waiting)
-            // Resume: failed, cancelled, skipped-for-a-need and crashed (running) steps run again;
-            // an edited runbook may send a changed succeeded step back too.
-            | (Failed | Cancelled | Skipped | Running | Succeeded, Pending)
+            // Resume: failed, cancelled, skipped-for-a-need, upstream-failed and crashed
+            // (running) steps run again; an edited runbook may send a changed succeeded step back too.
+            | (Failed | Cancelled | Skipped | UpstreamFailed | Running | Succeeded, Pending)
     )
 }
 
@@ -36,7 +36,7 @@ pub fn check(step: &str, from: StepStatus, to: StepStatus) -> Result<(), Illegal
 mod tests {
     use super::*;
 
-    const ALL: [StepStatus; 7] = [Pending, Running, Succeeded, Failed, Skipped, Waiting, Cancelled];
+    const ALL: [StepStatus; 8] = [Pending, Running, Succeeded, Failed, Skipped, Waiting, Cancelled, UpstreamFailed];
 
     #[test]
     fn the_table() {
@@ -47,6 +47,7 @@ mod tests {
             (Pending, Skipped),
             (Pending, Waiting),
             (Pending, Cancelled),
+            (Pending, UpstreamFailed),
             (Running, Pending),
             (Running, Running),
             (Running, Succeeded),
@@ -61,16 +62,22 @@ mod tests {
             (Waiting, Waiting),
             (Waiting, Cancelled),
             (Cancelled, Pending),
+            (UpstreamFailed, Pending),
         ];
         assert_eq!(legal, expected);
         // A finished step never runs again without going back to pending first.
-        for done in [Succeeded, Failed, Skipped, Cancelled] {
+        for done in [Succeeded, Failed, Skipped, Cancelled, UpstreamFailed] {
             assert!(!allowed(done, Running), "{done:?} -> Running");
             assert!(!allowed(done, Waiting), "{done:?} -> Waiting");
         }
         // Nothing jumps to success without running or being approved.
         assert!(!allowed(Pending, Succeeded));
         assert!(!allowed(Pending, Failed));
+        // Not running for a failed need is decided before a step starts, never after.
+        for from in [Running, Waiting, Succeeded, Failed, Skipped, Cancelled] {
+            assert!(!allowed(from, UpstreamFailed), "{from:?} -> UpstreamFailed");
+        }
+        assert!(!allowed(UpstreamFailed, Succeeded) && !allowed(UpstreamFailed, Skipped));
         assert!(check("x", Succeeded, Failed).is_err());
         assert!(check("x", Waiting, Succeeded).is_ok());
     }

@@ -99,6 +99,9 @@ impl Engine {
                 let again = match rec.status {
                     StepStatus::Failed | StepStatus::Cancelled => true,
                     StepStatus::Skipped => rec.skip != Some(SkipReason::When),
+                    // Not run for a failed need: decided again from how its needs end this time
+                    // (they run if the failed step now succeeds or the operator counts it done).
+                    StepStatus::UpstreamFailed => true,
                     StepStatus::Running if rec.child_run.is_some() => false,
                     // The operator's word first: an idempotent step they checked is done too.
                     StepStatus::Running if opts.skip.contains(&s.id) => {
@@ -122,6 +125,7 @@ impl Engine {
                     lifecycle::check(&rec.id, rec.status, StepStatus::Pending).map_err(|e| RunError::BadInput(e.to_string()))?;
                     rec.status = StepStatus::Pending;
                     rec.skip = None;
+                    rec.upstream = None;
                     rec.error = None;
                 }
                 if again || rec.status != before || rec.fingerprint != s.fingerprint || adopted {
@@ -195,6 +199,7 @@ fn diff_plans(old: &Runbook, new: &Runbook, records: &mut HashMap<String, StepRe
                     if let Some(r) = records.get_mut(&s.id) {
                         r.status = StepStatus::Pending;
                         r.skip = None;
+                        r.upstream = None;
                         r.items = None;
                         r.child_run = None;
                     }

@@ -56,12 +56,17 @@ pub enum StepStatus {
     Succeeded,
     /// Failed (after its retries).
     Failed,
-    /// Not run: `when` was false or a need did not succeed.
+    /// Not run, with nothing failed: `when` was false, or a need was itself skipped.
     Skipped,
     /// Waiting for a person (approval).
     Waiting,
     /// Stopped by cancel or Ctrl-C.
     Cancelled,
+    /// Not run because a need failed (or was cancelled, or was itself not run for a failure):
+    /// Airflow's `upstream_failed`. It counts as a failure for every trigger rule but
+    /// `all_done`; [`StepRecord::upstream`] names the step the failure comes from.
+    #[serde(rename = "upstream_failed")]
+    UpstreamFailed,
 }
 
 impl StepStatus {
@@ -75,15 +80,21 @@ impl StepStatus {
             StepStatus::Skipped => "skipped",
             StepStatus::Waiting => "waiting",
             StepStatus::Cancelled => "cancelled",
+            StepStatus::UpstreamFailed => "upstream_failed",
         }
     }
     /// Whether the step has ended (for this run attempt).
     pub fn is_done(self) -> bool {
-        matches!(self, StepStatus::Succeeded | StepStatus::Failed | StepStatus::Skipped | StepStatus::Cancelled)
+        matches!(
+            self,
+            StepStatus::Succeeded | StepStatus::Failed | StepStatus::Skipped | StepStatus::Cancelled | StepStatus::UpstreamFailed
+        )
     }
 }
 
-/// Why a step was skipped: resume re-runs steps skipped for a need, not for `when`.
+/// Why a step was skipped: resume re-runs steps skipped for a need, not for `when`. (Stores
+/// written before `upstream_failed` existed also say `upstream` for a step not run because a
+/// need failed.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SkipReason {
@@ -215,6 +226,10 @@ pub struct StepRecord {
     /// Why it was skipped.
     #[serde(default)]
     pub skip: Option<SkipReason>,
+    /// For `upstream_failed`: the failed (or cancelled) step the failure comes from, however
+    /// far up the DAG.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
     /// The definition's fingerprint when it ran.
     #[serde(default)]
     pub fingerprint: String,
@@ -247,6 +262,7 @@ impl StepRecord {
             outputs: None,
             error: None,
             skip: None,
+            upstream: None,
             fingerprint: fingerprint.to_string(),
             approval: None,
             waiting_since: None,
@@ -390,5 +406,25 @@ mod tests {
         let ev: EventRecord =
             serde_json::from_str(r#"{"seq":3,"at":4,"kind":"step","step":"a","status":"failed","attempt":1,"error":"x"}"#).unwrap();
         assert!(matches!(ev.kind, EventKind::Step { status: StepStatus::Failed, .. }));
+        // A step skipped for a need, as stores before `upstream_failed` wrote it.
+        let old: StepRecord = serde_json::from_str(r#"{"id":"b","status":"skipped","attempts":0,"skip":"upstream"}"#).unwrap();
+        assert_eq!((old.status, old.skip, old.upstream), (StepStatus::Skipped, Some(SkipReason::Upstream), None));
+    }
+
+    /// `upstream_failed` is written and read under that one name, the name `status` and the
+    /// API show, and `upstream` only when there is one.
+    #[test]
+    fn upstream_failed_serializes_stably() {
+        assert_eq!(serde_json::to_string(&StepStatus::UpstreamFailed).unwrap(), r#""upstream_failed""#);
+        assert_eq!(StepStatus::UpstreamFailed.as_str(), "upstream_failed");
+        let s: StepStatus = serde_json::from_str(r#""upstream_failed""#).unwrap();
+        assert_eq!(s, StepStatus::UpstreamFailed);
+        assert!(StepStatus::UpstreamFailed.is_done());
+        let mut r = StepRecord::pending("switch", PlanKind::Main, "f");
+        assert!(!serde_json::to_string(&r).unwrap().contains("upstream"));
+        r.status = StepStatus::UpstreamFailed;
+        r.upstream = Some("deploy".into());
+        let back: StepRecord = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!((back.status, back.upstream.as_deref()), (StepStatus::UpstreamFailed, Some("deploy")));
     }
 }

@@ -12,7 +12,7 @@
   const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
   const SYMBOL = {
     pending: "○", running: "▶", waiting: "‖", succeeded: "✓", failed: "✗",
-    skipped: "↷", cancelled: "⊘", halted: "■", interrupted: "■",
+    skipped: "↷", upstream_failed: "⤓", cancelled: "⊘", halted: "■", interrupted: "■",
   };
   const ANALYZERS = new Set(["llm", "incident.analyze"]);
   const SVG_NS = "http://www.w3.org/2000/svg";
@@ -480,7 +480,7 @@
     if (records.has(id)) return records.get(id);
     const items = [...records.values()].filter((s) => s.id.startsWith(`${id}[`));
     if (!items.length) return { id, status: "pending", attempts: 0 };
-    const order = ["failed", "waiting", "running", "cancelled", "pending", "succeeded", "skipped"];
+    const order = ["failed", "upstream_failed", "waiting", "running", "cancelled", "pending", "succeeded", "skipped"];
     const status = order.find((st) => items.some((s) => s.status === st)) || "pending";
     return { id, status, attempts: Math.max(...items.map((s) => s.attempts || 0)), error: (items.find((s) => s.error) || {}).error };
   }
@@ -707,9 +707,9 @@
     const role = s.role || "action";
     const took = elapsed(rec.started_at, rec.finished_at, rec.duration_ms);
     const meta = [`${SYMBOL[status] || "?"} ${status}`];
-    if (took !== null && status !== "pending" && status !== "skipped") meta.push(fmtDuration(took));
+    if (took !== null && !["pending", "skipped", "upstream_failed"].includes(status)) meta.push(fmtDuration(took));
     if ((rec.attempts || 0) > 1) meta.push(`${rec.attempts} attempts`);
-    const title = [`${s.id} (${s.uses || role}): ${status}`, rec.error ? `error: ${rec.error}` : null, rec.child_run ? `child run ${rec.child_run}` : null]
+    const title = [`${s.id} (${s.uses || role}): ${status}`, rec.upstream && !rec.error ? `not run: ${rec.upstream} failed` : null, rec.error ? `error: ${rec.error}` : null, rec.child_run ? `child run ${rec.child_run}` : null]
       .filter(Boolean)
       .join("\n");
     return svg(
@@ -750,6 +750,10 @@
         const item = /\[\d+\]$/.test(s.id);
         const detail = el("td", { class: "detail" });
         if (s.error) detail.append(el("span", { class: "error", "data-step-error": s.id, text: s.error }));
+        // Not run because a need failed: the error names the failed step; say it if it does not.
+        if (s.status === "upstream_failed" && s.upstream && !(s.error || "").includes(`\`${s.upstream}\``)) {
+          detail.append(el("span", { class: "muted", "data-upstream": s.id, text: `not run: ${s.upstream} failed` }));
+        }
         if (s.approval) {
           const a = s.approval;
           const verdict = a.approved === true ? "approved" : a.approved === false ? "rejected" : "asked";

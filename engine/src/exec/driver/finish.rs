@@ -56,6 +56,14 @@ impl Driver {
                     );
                     return self.finish(RunStatus::Halted, Some(why.clone())).map(|_| Some(Outcome::Halted(why)));
                 }
+                // Steps not run because of a failure: named in the run's error, and never a
+                // success even if their failed ancestor was not found above (an old store).
+                let not_run: Vec<String> =
+                    self.main.iter().filter(|r| r.status == StepStatus::UpstreamFailed).map(|r| r.id.clone()).collect();
+                if failed.is_empty() && !not_run.is_empty() {
+                    let why = format!("step(s) not run because a need failed: {}", not_run.join(", "));
+                    return self.begin_on_failure(why, &[]);
+                }
                 if failed.is_empty() {
                     // The runbook's outputs are part of success: one that cannot be rendered
                     // fails the run, and on_failure runs as for a failed step.
@@ -73,7 +81,10 @@ impl Driver {
                     self.run.outputs = Some(outputs);
                     return self.finish(RunStatus::Succeeded, None).map(|_| Some(Outcome::Succeeded));
                 }
-                let why = format!("step(s) failed: {}", failed.join(", "));
+                let why = match not_run.len() {
+                    0 => format!("step(s) failed: {}", failed.join(", ")),
+                    _ => format!("step(s) failed: {}; not run because of it: {}", failed.join(", "), not_run.join(", ")),
+                };
                 self.begin_on_failure(why, &failed)
             }
             PlanKind::OnFailure => {

@@ -97,10 +97,19 @@ enum Stop {
     Cancel,
 }
 
+/// What a step's needs allow, given how they ended and its trigger rule.
+#[derive(Debug, PartialEq, Eq)]
 enum Need {
     Wait,
     Run,
+    /// Not run, nothing failed: a need was skipped (and the rule asks for success).
     Skip,
+    /// Not run because of a failure: the failed (or cancelled) step it comes from, and the
+    /// need it came through.
+    UpstreamFailed {
+        origin: String,
+        via: String,
+    },
 }
 
 pub(crate) struct Driver {
@@ -278,7 +287,7 @@ impl Driver {
                 rec.finished_at = None;
                 rec.error = None;
             }
-            StepStatus::Succeeded | StepStatus::Failed | StepStatus::Cancelled | StepStatus::Skipped => {
+            StepStatus::Succeeded | StepStatus::Failed | StepStatus::Cancelled | StepStatus::Skipped | StepStatus::UpstreamFailed => {
                 rec.finished_at = Some(now);
                 rec.error.clone_from(&error);
             }

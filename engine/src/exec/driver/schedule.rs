@@ -10,23 +10,40 @@ use crate::state::{PlanKind, SkipReason, StepRecord, StepStatus};
 use crate::template::{eval_condition, eval_value, render_tree};
 
 impl Driver {
+    /// Whether step `i` of plan `k` runs, waits, or is not run, from how its needs ended and
+    /// its `trigger_rule` (the table is in docs/runbooks.md, "When a step runs"). A need
+    /// that failed, was cancelled, or was itself not run for a failure counts as a failure
+    /// for every rule but `all_done`; a failure outweighs a skip.
     pub(super) fn needs(&self, k: PlanKind, i: usize) -> Need {
         let plan = self.plan(k);
         let recs = self.recs(k);
         let rule = plan.steps[i].trigger_rule;
-        let mut need = Need::Run;
+        let (mut wait, mut skip) = (false, false);
         for &n in &plan.steps[i].needs {
             let tolerated = plan.steps[n].continue_on_error || matches!(plan.steps[n].role, Role::Probe(_));
+            let via = plan.steps[n].id.clone();
             match (recs[n].status, rule) {
-                (StepStatus::Pending | StepStatus::Running | StepStatus::Waiting, _) => need = Need::Wait,
+                (StepStatus::Pending | StepStatus::Running | StepStatus::Waiting, _) => wait = true,
                 (StepStatus::Succeeded, _) | (_, TriggerRule::AllDone) => {}
                 (StepStatus::Failed, _) if tolerated => {}
-                // `none_failed`: a need that was skipped (an optional gate) counts as done.
+                (StepStatus::Failed | StepStatus::Cancelled, _) => return Need::UpstreamFailed { origin: via.clone(), via },
+                // Not run for a failure further up: still that failure, not an optional gate.
+                (StepStatus::UpstreamFailed, _) => {
+                    let origin = recs[n].upstream.clone().unwrap_or_else(|| via.clone());
+                    return Need::UpstreamFailed { origin, via };
+                }
+                // `none_failed`: a need skipped with nothing failed (an optional gate) counts as done.
                 (StepStatus::Skipped, TriggerRule::NoneFailed) => {}
-                (StepStatus::Failed | StepStatus::Skipped | StepStatus::Cancelled, _) => return Need::Skip,
+                (StepStatus::Skipped, TriggerRule::AllSuccess) => skip = true,
             }
         }
-        need
+        if wait {
+            Need::Wait
+        } else if skip {
+            Need::Skip
+        } else {
+            Need::Run
+        }
     }
 
     /// Whether `max_parallel` leaves room for another step. Signal probes do not count: all
@@ -70,7 +87,12 @@ impl Driver {
                     Need::Wait => {}
                     Need::Skip => {
                         self.rec_mut((k, i, None)).skip = Some(SkipReason::Upstream);
-                        self.transition((k, i, None), StepStatus::Skipped, Some("a need did not succeed".into()));
+                        self.transition((k, i, None), StepStatus::Skipped, Some("a need was skipped".into()));
+                    }
+                    Need::UpstreamFailed { origin, via } => {
+                        let why = upstream_failed_why(&origin, &via, self.recs(k).iter().find(|r| r.id == origin).map(|r| r.status));
+                        self.rec_mut((k, i, None)).upstream = Some(origin);
+                        self.transition((k, i, None), StepStatus::UpstreamFailed, Some(why));
                     }
                     // Without room, only approvals and skips can still be decided.
                     Need::Run if self.capacity() || self.plan(k).steps[i].uses == "approval" || self.is_probe(k, i) => {
@@ -256,6 +278,12 @@ impl Driver {
             token,
         }
     }
+}
+
+/// `not run: `deploy` failed` or `not run: `deploy` failed (through `rollout`)`.
+fn upstream_failed_why(origin: &str, via: &str, status: Option<StepStatus>) -> String {
+    let how = if status == Some(StepStatus::Cancelled) { "was cancelled" } else { "failed" };
+    if origin == via { format!("not run: `{origin}` {how}") } else { format!("not run: `{origin}` {how} (through `{via}`)") }
 }
 
 /// The steps worth looking at: pending steps whose needs have all ended (`ready`), and
