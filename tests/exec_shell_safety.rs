@@ -1,6 +1,7 @@
-//! Shell safety in `exec`: a param never injects a command into a script or an argv,
-//! every value is quoted for where it stands in the script, a template no quoting can make
-//! safe is refused at load, and `| safe` pastes text as it is on purpose.
+//! Shell safety in `exec`: a param never injects a command into a script or an argv; every
+//! value of a script reaches bash as an environment variable behind a reference quoted for
+//! where it stands; a place where no reference keeps a value data is refused at load; and
+//! `| safe` pastes text as it is on purpose. (More payloads: `attacks::shell`.)
 
 use crate::process::{self, lines, step};
 use crate::support::{Output, Test};
@@ -56,7 +57,7 @@ steps:
 const EVIL_EVERYWHERE: &str = "a \"$(touch pwned1)\" `touch pwned2` \\\" ' \\$HOME\nEOF\ntouch pwned3";
 
 #[test]
-fn a_value_is_quoted_for_where_it_stands_in_the_script() {
+fn a_value_is_data_wherever_it_stands_in_the_script() {
     // What people write: bare, in double quotes, in single quotes, in `$( )`, in comments,
     // in here-documents. bash must read the value back exactly, and run none of it.
     let yaml = r#"version: 1
@@ -77,18 +78,10 @@ steps:
         cat > heredoc.out <<END
         {{ params.evil }}
         END
-        cat > quoted-heredoc.out <<'END'
-        {{ params.evil }}
-        END
 "#;
+    // A line `END` in the value no longer ends the here-document: bash finds the delimiter
+    // in the script's text, where the value is only `${PHX_V…}` (it used to fail the step).
     let evil = EVIL_EVERYWHERE.replace("\nEOF", "\nEND");
-    // The value with a line `END` cannot stand in a here-document: the step fails, saying so,
-    // and nothing of it runs.
-    let out = Test::new().file("r.yaml", yaml).args(["run", "r.yaml", "--param", &format!("evil={evil}")]).run().code(1);
-    let s = status(&out);
-    assert!(step(&s, "s")["error"].as_str().unwrap().contains("would end the here-document early"), "{s:#}");
-    // Without that line, every place reads it back whole.
-    let evil = EVIL_EVERYWHERE.replace("\nEOF\n", "\nEOF!\n");
     let out = Test::new().file("r.yaml", yaml).args(["run", "r.yaml", "--param", &format!("evil={evil}")]).run().success();
     for f in ["pwned1", "pwned2", "pwned3"] {
         assert!(!out.path().join(f).exists(), "the param ran a command: {f} exists");
@@ -100,7 +93,11 @@ steps:
     assert_eq!(read("command.out"), evil);
     assert_eq!(read("nested.out"), format!("in {evil} too"));
     assert_eq!(read("heredoc.out"), format!("{evil}\n"));
-    assert_eq!(read("quoted-heredoc.out"), format!("{evil}\n"));
+    // What ran is on record: the script with its references, and each value beside it.
+    let s = status(&out);
+    let inputs = &step(&s, "s")["inputs"];
+    assert!(inputs["script"].as_str().unwrap().contains("printf '%s' \"${PHX_V1}\" > bare.out"), "{inputs:#}");
+    assert_eq!(inputs["env"]["PHX_V1"], evil.as_str(), "{inputs:#}");
 }
 
 #[test]
@@ -114,7 +111,12 @@ fn a_template_where_no_quoting_is_safe_is_refused_at_load() {
         .run()
         .code(2);
     let err = out.stderr();
-    assert!(err.contains("PHX0707") && err.contains("line 1 stands inside `${…}`") && err.contains("steps.s.with.script"), "{err}");
+    assert!(
+        err.contains("PHX0707")
+            && err.contains("at line 1, column 14 of the script stands inside `${…}`")
+            && err.contains("steps.s.with.script"),
+        "{err}"
+    );
     assert!(!out.state_dir().exists() || process::json(&out.state_dir(), &["runs"])["runs"].as_array().is_none_or(|r| r.is_empty()));
 }
 
