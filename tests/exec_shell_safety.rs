@@ -133,3 +133,51 @@ fn safe_marks_a_value_as_shell_text_on_purpose() {
         .success();
     assert!(out.path().join("pwned1").exists(), "`| safe` should paste the text as it is");
 }
+
+#[test]
+fn two_tags_that_spell_a_heredoc_delimiter_do_not_end_it() {
+    // Before: each half was escaped on its own, the line read `EOF` to bash, the here-document
+    // ended there, and the next value ran as a command. Now bash sees `${PHX_V1}${PHX_V2}`.
+    let yaml = "version: 1\nname: r\nparams:\n  x: { type: string }\nsteps:\n  s:\n    uses: exec\n    with:\n      script: |\n        cat > out <<EOF\n        {{ params.x[:2] }}{{ params.x[2:3] }}\n        {{ params.x[3:] }}\n        EOF\n";
+    let x = "EOF\ntouch pwned";
+    let out = Test::new().file("r.yaml", yaml).args(["run", "r.yaml", "--param", &format!("x={x}")]).run();
+    assert!(!out.path().join("pwned").exists(), "the value ran as a command");
+    let out = out.success();
+    assert_eq!(std::fs::read_to_string(out.path().join("out")).unwrap(), "EOF\n\ntouch pwned\n");
+}
+
+#[test]
+fn arithmetic_on_a_value_is_safe_once_it_is_checked_as_a_number() {
+    // The pattern docs/runbooks.md gives: assign, check, then compute. An unchecked
+    // `$((n + 1))` would evaluate `a[$(touch pwned)]` and run it: the check stops it.
+    let yaml = "version: 1\nname: r\nparams:\n  n: { type: string }\nsteps:\n  s:\n    uses: exec\n    with:\n      script: |\n        n={{ params.n }}\n        [[ $n =~ ^[0-9]+$ ]] || { echo \"not a number: $n\" >&2; exit 2; }\n        echo $((n + 1)) > out\n";
+    let out = Test::new().file("r.yaml", yaml).args(["run", "r.yaml", "--param", "n=41"]).run().success();
+    assert_eq!(std::fs::read_to_string(out.path().join("out")).unwrap(), "42\n");
+    let out = Test::new().file("r.yaml", yaml).args(["run", "r.yaml", "--param", "n=a[$(touch pwned)]"]).run().code(1);
+    assert!(!out.path().join("pwned").exists() && !out.path().join("out").exists(), "the value was evaluated");
+    assert!(step(&status(&out), "s")["error"].as_str().unwrap().contains("not a number: a[$(touch pwned)]"));
+}
+
+#[test]
+fn a_secret_in_a_script_is_in_its_environment_not_its_command_line_nor_the_record() {
+    // The script checks the value by its hash: the secret's text is nowhere in the script.
+    let yaml = r#"version: 1
+name: r
+secrets:
+  token: { env: PHOENIX_TEST_SCRIPT_TOKEN }
+steps:
+  s:
+    uses: exec
+    with:
+      script: |
+        test "$(printf %s {{ secrets.token }} | md5sum | cut -c1-12)" = 9157afae8b12
+        if grep -qa "t0ken-""value" /proc/$$/cmdline; then echo "in argv" >&2; exit 1; fi
+        echo checked > out
+"#;
+    let out =
+        Test::new().file("r.yaml", yaml).env("PHOENIX_TEST_SCRIPT_TOKEN", "s3cr3t-t0ken-value").args(["run", "r.yaml"]).run().success();
+    assert_eq!(std::fs::read_to_string(out.path().join("out")).unwrap(), "checked\n");
+    let s = status(&out);
+    assert!(!s.to_string().contains("s3cr3t"), "the secret is in the record: {s:#}");
+    assert!(step(&s, "s")["inputs"]["env"]["PHX_V1"].is_string(), "the value's place is shown (redacted): {s:#}");
+}
