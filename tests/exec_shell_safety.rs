@@ -98,6 +98,10 @@ steps:
     let inputs = &step(&s, "s")["inputs"];
     assert!(inputs["script"].as_str().unwrap().contains("printf '%s' \"${PHX_V1}\" > bare.out"), "{inputs:#}");
     assert_eq!(inputs["env"]["PHX_V1"], evil.as_str(), "{inputs:#}");
+    let run = process::latest_run(&out.state_dir());
+    let md = out.then().args(["report", &run, "--format", "md"]).run().success().stdout().to_string();
+    // The report names the script by its first line and lists the values its references stood for.
+    assert!(md.contains("${PHX_V1}\" > bare.out") && md.contains("PHX_V1 = a ") && md.contains("touch pwned1"), "{md}");
 }
 
 #[test]
