@@ -54,3 +54,72 @@ fn tags_are_rewritten_with_their_context_and_whitespace_markers_kept() {
     assert_eq!(contextualize("s/{{{{ x.o¤¤¤ }}").unwrap(), "s/{{ ({{ x.o¤¤¤ ) | __shell(\"word\") }}");
     assert_eq!(contextualize("é{{ 'ü' }}ö").unwrap(), "é{{ ( 'ü' ) | __shell(\"word\") }}ö");
 }
+
+#[test]
+fn any_script_is_read_without_a_panic() {
+    // A small deterministic fuzzer over the characters bash and the lexer care about.
+    let pieces = [
+        "{{ a }}",
+        "{{ a | safe }}",
+        "{% if x %}",
+        "{% endif %}",
+        "{# c #}",
+        "{% raw %}",
+        "{% endraw %}",
+        "$(",
+        "$((",
+        "((",
+        ")",
+        "))",
+        "${",
+        "}",
+        "$[",
+        "]",
+        "[",
+        "[[ ",
+        " ]]",
+        " -eq ",
+        "`",
+        "'",
+        "\"",
+        "$'",
+        "\\",
+        "\\\\",
+        "#",
+        "\n",
+        " ",
+        ";",
+        ";;",
+        "&",
+        "|",
+        "<<",
+        "<<-",
+        "<<'E'",
+        "<<E",
+        "E",
+        "\tE",
+        "case ",
+        "esac",
+        " in ",
+        "let ",
+        "eval ",
+        "x=",
+        "a[",
+        "é",
+        "{",
+        "¤",
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..20_000 {
+        let mut s = String::new();
+        for _ in 0..(seed % 24) {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            s.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+        }
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let refused = unsafe_tags(&s).len();
+        if let Ok(out) = contextualize(&s) {
+            assert!(refused <= out.matches("__shell(").count(), "a refused tag is a tag: {s:?}");
+        }
+    }
+}
