@@ -187,6 +187,7 @@ macro_rules! refused {
 refused!(refused_in_arithmetic, "echo $(( {{ params.x }} + 1 ))", "in arithmetic");
 refused!(refused_in_double_parentheses, "(( n = {{ params.x }} ))", "in arithmetic");
 refused!(refused_in_let, "let n={{ params.x }}+1", "`let`");
+refused!(refused_in_an_integer_declaration, "declare -i n={{ params.x }}", "`declare -i`");
 refused!(refused_in_array_subscript, "a[{{ params.x }}]=1", "array subscript");
 refused!(refused_in_numeric_test, "[[ \"{{ params.x }}\" -eq 1 ]]", "numeric test");
 refused!(refused_in_parameter_expansion, "echo ${X:-{{ params.x }}}", "inside `${…}`");

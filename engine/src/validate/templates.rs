@@ -376,7 +376,12 @@ fn kind(v: &Value) -> &'static str {
 /// How to fix a tag that stands where its value would not stay data.
 fn shell_fix(place: &str) -> String {
     let data = "assign it to a variable first, on its own: `v={{ ... }}` (the value arrives as data), then use `\"$v\"`";
-    if place.contains("arithmetic") || place.contains("subscript") || place.contains("`let`") || place.contains("numeric") {
+    if place.contains("arithmetic")
+        || place.contains("subscript")
+        || place.contains("`let`")
+        || place.contains("numeric")
+        || place.contains("integer")
+    {
         format!(
             "{data}, and check it is a number before arithmetic reads it: `[[ $v =~ ^-?[0-9]+$ ]] || exit 2; echo $((v + 1))` (arithmetic evaluates a variable's text as an expression, so an unchecked `a[$(cmd)]` would run `cmd`)"
         )

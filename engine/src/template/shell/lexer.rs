@@ -77,6 +77,8 @@ pub(super) struct Lexer {
     command_start: bool,
     /// The previous piece ended with a backslash that escapes what comes next.
     escaped: bool,
+    /// Reading the options of `declare`/`local`/`typeset`/`export`/`readonly`.
+    declaring: bool,
     /// Reading the delimiter word after `<<` / `<<-`.
     delimiter: Option<(String, bool, bool)>,
     /// How many tags were read.
@@ -96,6 +98,7 @@ impl Lexer {
             word: String::new(),
             command_start: true,
             escaped: false,
+            declaring: false,
             delimiter: None,
             tags: 0,
             arith_tags: vec![],
@@ -421,6 +424,7 @@ impl Lexer {
             return;
         }
         let at_start = std::mem::replace(&mut self.command_start, false);
+        let declaring = std::mem::replace(&mut self.declaring, false);
         match (self.top().clone(), word.as_str()) {
             (Frame::Cond { first_tag, arith }, "]]") => {
                 self.stack.pop();
@@ -433,6 +437,14 @@ impl Lexer {
             }
             (Frame::Cond { .. }, _) => {}
             (_, "[[") if at_start => self.stack.push(Frame::Cond { first_tag: self.tags, arith: false }),
+            (_, "declare" | "local" | "typeset" | "export" | "readonly") if at_start => self.declaring = true,
+            (_, w) if declaring && w.starts_with('-') => {
+                if w[1..].contains('i') {
+                    self.stack.push(Frame::Code("after `declare -i` (an integer variable), whose values bash evaluates as arithmetic"));
+                } else {
+                    self.declaring = true;
+                }
+            }
             (_, "let") if at_start => self.stack.push(Frame::Code("in the arguments of `let`, which bash evaluates as arithmetic")),
             (_, "eval") if at_start => self.stack.push(Frame::Code("in the arguments of `eval`, which bash runs as code")),
             (Frame::Command(depth, cases), "case") if at_start => *self.top_mut() = Frame::Command(depth, cases + 1),

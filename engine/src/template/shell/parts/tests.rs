@@ -60,4 +60,5 @@ fn arithmetic_in_disguise_is_refused() {
         [Context::Unsafe(COND_ARITH), Context::Word, Context::Unsafe(COND_ARITH)]
     );
     assert_eq!(refused("echo let {{ a }} eval {{ b }}; x=1 let {{ c }}"), [false, false, true]);
+    assert_eq!(refused("declare -i n={{ a }}; local -r -i m={{ b }}; declare x={{ c }}; local -a y=({{ d }})"), [true, true, false, false]);
 }
