@@ -31,7 +31,9 @@ steps:
         .run()
         .success()
         .stdout_contains("lock: dr-aws-west")
-        .stdout_contains("echo aws-west");
+        // The value reaches the script as data: a reference in the text, the value beside it.
+        .stdout_contains("echo \"${PHX_V1}\"")
+        .stdout_contains("with PHX_V1=aws-west");
     let plan = out.stdout();
     let at = |s: &str| plan.find(s).unwrap_or_else(|| panic!("{s:?} not in the plan:\n{plan}"));
     assert!(at("1. first") < at("2. middle") && at("2. middle") < at("3. last"), "{plan}");

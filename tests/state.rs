@@ -47,7 +47,8 @@ fn a_step_record_holds_status_attempts_times_inputs_outputs_and_error() {
     assert_eq!(a["status"], "succeeded");
     assert_eq!(a["attempts"], 1);
     assert!(a["started_at"].is_string() && a["finished_at"].is_string(), "{a:#}");
-    assert_eq!(a["inputs"]["script"], "echo a >> ledger; echo hello ops", "inputs are stored as rendered");
+    assert_eq!(a["inputs"]["script"], "echo a >> ledger; echo hello \"${PHX_V1}\"", "inputs are stored as rendered");
+    assert_eq!(a["inputs"]["env"]["PHX_V1"], "ops", "with the values the script's references stand for");
     assert_eq!(a["outputs"]["stdout"], "hello ops\n");
     let b = step(&s, "b");
     assert_eq!(b["status"], "failed");

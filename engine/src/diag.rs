@@ -157,7 +157,9 @@ impl Code {
             Code::ScoreWithoutSignals => "`score` is used but the runbook has no `signals`",
             Code::SecretLeak => "a secret is used where its value would be stored or shown",
             Code::SecretSource => "a secret's source is wrong (exactly one of `env`, `file`)",
-            Code::ShellQuoting => "a template in a script stands where no quoting keeps its value data",
+            Code::ShellQuoting => {
+                "a template in a script stands where its value would not stay data (a script's values reach bash as `PHX_Vn` variables)"
+            }
         }
     }
 }

@@ -63,7 +63,7 @@ fn describe(action: &str, inputs: &Value, out: &Value) -> Described {
             let place = out["url"].as_str().or(out["container"].as_str()).unwrap_or("?");
             Some((format!("deleted {} object(s) in {place}", text(&out["deleted"])), vec![]))
         }
-        "exec" => out.get("exit_code").map(|code| (format!("ran {} → exit {}", command(inputs), text(code)), vec![])),
+        "exec" => out.get("exit_code").map(|code| (format!("ran {} → exit {}", command(inputs), text(code)), script_values(inputs))),
         "http" => out.get("status").map(|status| {
             let method = inputs["method"].as_str().unwrap_or("GET").to_ascii_uppercase();
             (format!("{method} {} → {}", text(&inputs["url"]), text(status)), vec![])
@@ -144,6 +144,20 @@ fn command(inputs: &Value) -> String {
     let script = inputs["script"].as_str().unwrap_or("").trim();
     let first = script.lines().next().unwrap_or("");
     format!("script `{first}`{}", if script.lines().nth(1).is_some() { " …" } else { "" })
+}
+
+/// The values a script's `${PHX_Vn}` references stood for (as stored: secrets redacted),
+/// each cut to a line of at most 200 characters.
+fn script_values(inputs: &Value) -> Vec<String> {
+    let Some(env) = inputs["env"].as_object().filter(|_| inputs["script"].is_string()) else { return vec![] };
+    env.iter()
+        .filter(|(k, _)| k.starts_with("PHX_V"))
+        .map(|(k, v)| {
+            let v = text(v).replace('\n', "\\n");
+            let cut: String = v.chars().take(200).collect();
+            format!("{k} = {cut}{}", if cut.len() < v.len() { " …" } else { "" })
+        })
+        .collect()
 }
 
 /// A JSON value as text: strings without quotes, null as `-`.

@@ -6,7 +6,7 @@ use minijinja::{Environment, UndefinedBehavior, Value as MjValue};
 use serde_json::Value;
 
 use super::check::{is_template, whole_expression};
-use super::shell::{contextualize, escape, shell_quote};
+use super::shell::{VAR_PREFIX, contextualize, reference, shell_quote, var_name};
 
 /// Any serializable value as a template value.
 pub fn to_mj<T: serde::Serialize>(v: &T) -> MjValue {
@@ -52,27 +52,50 @@ pub(crate) fn environment() -> &'static Environment<'static> {
     ENV.get_or_init(base)
 }
 
-/// The environment for `exec` scripts: every output goes through `__shell`, which escapes it
-/// for its place in the script (a value marked `| safe` is written as it is).
+/// The values of a script's tags, in order, as the `__shell` filter meets them.
+#[derive(Default)]
+struct ShellValues(Vec<String>);
+
+/// The environment for `exec` scripts: every output goes through `__shell`, which keeps its
+/// text as the next `PHX_Vn` variable and writes a reference to it for its place in the
+/// script. Whatever a filter marked safe (`tojson`, `e`…) goes the same way: only a tag
+/// ending in `| safe` is pasted as it is, and it never reaches this filter.
 fn shell_environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = base();
-        env.add_filter("__shell", |value: MjValue, context: String, delimiter: String| -> Result<MjValue, minijinja::Error> {
-            if value.is_safe() {
-                return Ok(value);
-            }
+        env.add_filter("__shell", |state: &mut minijinja::State, value: MjValue, context: String| -> Result<MjValue, minijinja::Error> {
             let text = match (plain_text(&value), value.as_str()) {
                 (Some(t), _) => t.to_string(),
                 (None, Some(s)) => s.to_string(),
                 (None, None) => value.to_string(),
             };
-            escape(&text, &context, &delimiter)
+            let first = state.lookup(FIRST_VAR).and_then(|v| usize::try_from(v).ok()).unwrap_or(1);
+            let values = state.get_or_insert_extension(ShellValues::default());
+            values.0.push(text);
+            reference(&var_name(first + values.0.len() - 1), &context)
                 .map(MjValue::from_safe_string)
                 .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e))
         });
         env
     })
+}
+
+/// The context variable that numbers a script's first value (after another shell field's).
+const FIRST_VAR: &str = "__phx_first_value";
+
+/// Renders a script: its text with references, and the values, numbered from `first`.
+pub(crate) fn render_script(s: &str, ctx: &MjValue, first: usize) -> Result<(String, Vec<String>), String> {
+    if !is_template(s) {
+        return Ok((s.to_string(), Vec::new()));
+    }
+    // Each value becomes a variable, referenced for where it stands in the script (`shell`).
+    let src = contextualize(s)?;
+    let ctx = minijinja::value::merge_maps([minijinja::context! { __phx_first_value => first }, ctx.clone()]);
+    let t = shell_environment().template_from_str(&src).map_err(|e| error_text(&e))?;
+    let captured = t.render_captured(ctx).map_err(|e| error_text(&e))?;
+    let values = captured.state().get_extension::<ShellValues>().map(|v| v.0.clone()).unwrap_or_default();
+    Ok((captured.output().to_string(), values))
 }
 
 /// How to render one value.
@@ -108,9 +131,7 @@ pub(crate) fn render_string(s: &str, ctx: &MjValue, how: Renderer) -> Result<Val
         }
     }
     if how == Renderer::Shell {
-        // Each value is escaped for where it stands in the script (see `shell`).
-        let src = contextualize(s)?;
-        return shell_environment().render_str(&src, ctx.clone()).map(Value::String).map_err(|e| error_text(&e));
+        return render_script(s, ctx, 1).map(|(text, _)| Value::String(text));
     }
     environment().render_str(s, ctx.clone()).map(Value::String).map_err(|e| error_text(&e))
 }
@@ -124,15 +145,21 @@ pub(crate) fn render_text(s: &str, ctx: &MjValue) -> Result<String, String> {
 }
 
 /// Renders every string in a JSON tree. Keys of the top-level mapping listed in `shell`
-/// render as shell text; those in `expressions` are evaluated as expressions.
+/// render as scripts, whose values go into `env` as `PHX_V1`, `PHX_V2`, … (see `shell`);
+/// those in `expressions` are evaluated as expressions.
 pub fn render_tree(v: &Value, ctx: &MjValue, shell: &[&str], expressions: &[&str]) -> Result<Value, (String, String)> {
     match v {
         Value::Object(m) => {
             let mut out = serde_json::Map::with_capacity(m.len());
+            let mut values: Vec<String> = Vec::new();
             for (k, x) in m {
                 let rendered = if shell.contains(&k.as_str()) {
                     match x {
-                        Value::String(s) => render_string(s, ctx, Renderer::Shell).map_err(|e| (k.clone(), e))?,
+                        Value::String(s) => {
+                            let (text, more) = render_script(s, ctx, values.len() + 1).map_err(|e| (k.clone(), e))?;
+                            values.extend(more);
+                            Value::String(text)
+                        }
                         other => render_inner(other, ctx).map_err(|(p, e)| (format!("{k}{p}"), e))?,
                     }
                 } else if expressions.contains(&k.as_str()) {
@@ -141,6 +168,18 @@ pub fn render_tree(v: &Value, ctx: &MjValue, shell: &[&str], expressions: &[&str
                     render_inner(x, ctx).map_err(|(p, e)| (format!("{k}{p}"), e))?
                 };
                 out.insert(k.clone(), rendered);
+            }
+            if !values.is_empty() {
+                let env = out.entry("env").or_insert_with(|| Value::Object(serde_json::Map::new()));
+                let Value::Object(env) = env else {
+                    return Err(("env".into(), "`env` must be a mapping: the script's values are added to it".into()));
+                };
+                if let Some(k) = env.keys().find(|k| k.starts_with(VAR_PREFIX)) {
+                    return Err((format!("env.{k}"), format!("`{VAR_PREFIX}…` variables are reserved for the script's values")));
+                }
+                for (i, text) in values.into_iter().enumerate() {
+                    env.insert(var_name(i + 1), Value::String(text));
+                }
             }
             Ok(Value::Object(out))
         }
@@ -208,7 +247,7 @@ mod tests {
     #[test]
     fn booleans_and_none_print_as_in_yaml() {
         assert_eq!(render_string("x{{ params.flag }}", &ctx(), Renderer::Value).unwrap(), json!("xfalse"));
-        assert_eq!(render_string("if {{ params.flag }}; then", &ctx(), Renderer::Shell).unwrap(), json!("if false; then"));
+        assert_eq!(render_script("if {{ params.flag }}; then", &ctx(), 1).unwrap().1, ["false"]);
         assert_eq!(render_string("{{ none }}!", &ctx(), Renderer::Value).unwrap(), json!("null!"));
     }
 
@@ -220,11 +259,27 @@ mod tests {
     }
 
     #[test]
-    fn scripts_quote_unless_safe() {
-        let s = render_string("echo {{ params.name }} {{ params.n }}", &ctx(), Renderer::Shell).unwrap();
-        assert_eq!(s, json!("echo 'a b; rm -rf /' 3"));
-        let s = render_string("echo {{ params.name | safe }}", &ctx(), Renderer::Shell).unwrap();
-        assert_eq!(s, json!("echo a b; rm -rf /"));
+    fn script_values_become_variables_unless_safe() {
+        let s = render_script("echo {{ params.name }} \"{{ params.n }}\" '{{ params.flag }}'", &ctx(), 1).unwrap();
+        assert_eq!(s.0, "echo \"${PHX_V1}\" \"${PHX_V2}\" ''\"${PHX_V3}\"''");
+        assert_eq!(s.1, ["a b; rm -rf /", "3", "false"]);
+        let s = render_script("echo {{ params.name | safe }}", &ctx(), 1).unwrap();
+        assert_eq!(s, ("echo a b; rm -rf /".to_string(), vec![]));
+    }
+
+    #[test]
+    fn filters_marked_safe_still_go_through_a_variable() {
+        let s = render_script("echo {{ params.name | tojson }} {{ params.name | e }} {{ params.name | safe | upper }}", &ctx(), 1).unwrap();
+        assert_eq!(s.0, "echo \"${PHX_V1}\" \"${PHX_V2}\" \"${PHX_V3}\"");
+        // `e` escapes for HTML, which is what it is for; the text still arrives as data.
+        assert_eq!(s.1, ["\"a b; rm -rf /\"", "a b; rm -rf &#x2f;", "A B; RM -RF /"]);
+    }
+
+    #[test]
+    fn a_loop_gives_each_value_its_own_variable() {
+        let s = render_script("{% for x in steps.a.outputs.list %}echo {{ x }}\n{% endfor %}", &ctx(), 3).unwrap();
+        assert_eq!(s.0, "echo \"${PHX_V3}\"\necho \"${PHX_V4}\"\n");
+        assert_eq!(s.1, ["1", "2"]);
     }
 
     #[test]
@@ -232,7 +287,12 @@ mod tests {
         let with = json!({"cmd": ["echo", "{{ params.nope }}"], "script": "echo {{ params.name }}"});
         let err = render_tree(&with, &ctx(), &["script"], &[]).unwrap_err();
         assert_eq!(err.0, "cmd[1]");
-        let with = json!({"script": "echo {{ params.name }}"});
-        assert_eq!(render_tree(&with, &ctx(), &["script"], &[]).unwrap(), json!({"script": "echo 'a b; rm -rf /'"}));
+        let with = json!({"script": "echo {{ params.name }}", "env": {"A": "{{ params.n }}"}});
+        assert_eq!(
+            render_tree(&with, &ctx(), &["script"], &[]).unwrap(),
+            json!({"script": "echo \"${PHX_V1}\"", "env": {"A": 3, "PHX_V1": "a b; rm -rf /"}})
+        );
+        let with = json!({"script": "echo {{ params.name }}", "env": {"PHX_V1": "x"}});
+        assert_eq!(render_tree(&with, &ctx(), &["script"], &[]).unwrap_err().0, "env.PHX_V1");
     }
 }

@@ -138,14 +138,14 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// Script text: each value is quoted for where it stands, but some places admit none.
+    /// Script text: each value becomes a variable with a reference, but some places admit none.
     fn shell_quoting(&mut self, script: &str, path: &Path) {
-        for (expr, line, place) in unsafe_tags(script) {
+        for (expr, line, column, place) in unsafe_tags(script) {
             self.out.push(
                 Diagnostic::new(Code::ShellQuoting, path.clone(), format!(
-                    "`{{{{ {expr} }}}}` on the script's line {line} stands {place}, where no quoting keeps a value from being run as code"
+                    "`{{{{ {expr} }}}}` at line {line}, column {column} of the script stands {place}, where its value would not stay data"
                 ))
-                    .help("give it to a variable first, where it is quoted for you: `v={{ ... }}`, then use \"$v\" (or `${v:-...}`, `$((v + 1))`)"),
+                    .help(shell_fix(place)),
             );
         }
     }
@@ -370,5 +370,28 @@ fn kind(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "a mapping",
+    }
+}
+
+/// How to fix a tag that stands where its value would not stay data.
+fn shell_fix(place: &str) -> String {
+    let data = "assign it to a variable first, on its own: `v={{ ... }}` (the value arrives as data), then use `\"$v\"`";
+    if place.contains("arithmetic")
+        || place.contains("subscript")
+        || place.contains("`let`")
+        || place.contains("numeric")
+        || place.contains("integer")
+    {
+        format!(
+            "{data}, and check it is a number before arithmetic reads it: `[[ $v =~ ^-?[0-9]+$ ]] || exit 2; echo $((v + 1))` (arithmetic evaluates a variable's text as an expression, so an unchecked `a[$(cmd)]` would run `cmd`)"
+        )
+    } else if place.contains("quoted here-document") {
+        "use an unquoted delimiter (`<<EOF`: the value arrives as data, nothing in it expands), or `printf '%s\\n' \"$v\"` after `v={{ ... }}`".to_string()
+    } else if place.contains("backslash") {
+        "remove the backslash (the value arrives as data, it needs no escaping), or write `\\\\` for a literal backslash".to_string()
+    } else if place.contains("`eval`") {
+        "do not `eval` a value: run the command with the value as an argument, `cmd \"{{ ... }}\"`".to_string()
+    } else {
+        format!("{data} there (`${{v:-default}}`, `$(cmd \"$v\")`), or set it in the step's `env:` and read that variable")
     }
 }

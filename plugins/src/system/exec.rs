@@ -13,7 +13,7 @@ use tokio::process::Command;
 
 use super::tail::Tail;
 use crate::action::log_output;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, At, Capabilities, Field, Issue, Kind, Plugin, Stream};
 
 /// Runs a program: an argv without a shell, or a bash script.
 pub struct Exec;
@@ -34,11 +34,12 @@ pub struct ExecInput {
     /// inject commands.
     #[serde(default, deserialize_with = "texts")]
     pub cmd: Option<Vec<String>>,
-    /// A script run by `bash -euo pipefail`. Every `{{ }}` in it is shell-quoted unless
-    /// marked `| safe`.
+    /// A script run by `bash -euo pipefail`. Every `{{ }}` in it reaches the script as an
+    /// environment variable (`PHX_V1`, …) referenced in quotes, unless it ends in `| safe`.
     #[serde(default)]
     pub script: Option<String>,
-    /// Extra environment variables.
+    /// Extra environment variables (names starting with `PHX_V` are reserved for the
+    /// script's values).
     #[serde(default, deserialize_with = "text_map")]
     pub env: BTreeMap<String, String>,
     /// The working directory.
@@ -116,7 +117,7 @@ impl Plugin for Exec {
             (false, false) => vec![Issue::at("", "`exec` needs `cmd` (an argv list) or `script`").help("for example `cmd: [echo, hello]`")],
             _ => match with.get("cmd") {
                 Some(Value::Array(a)) if a.is_empty() => vec![Issue::at("cmd", "`cmd` is empty; it needs at least the program")],
-                _ => vec![],
+                _ => reserved_env(with),
             },
         }
     }
@@ -127,7 +128,7 @@ impl Plugin for Exec {
                 let words: Vec<String> = argv.iter().map(|a| a.as_str().map_or_else(|| a.to_string(), quote_for_display)).collect();
                 format!("exec {}", words.join(" "))
             }
-            (_, Some(Value::String(s))) => format!("bash script:\n{}", indent(s)),
+            (_, Some(Value::String(s))) => format!("bash script:\n{}{}", indent(s), script_values(with)),
             _ => "exec".into(),
         }
     }
@@ -247,6 +248,35 @@ impl Plugin for Exec {
         }
         Ok(outputs)
     }
+}
+
+/// The prefix of the variables that carry a script's templated values.
+const VALUE_PREFIX: &str = "PHX_V";
+
+/// `env` keys that would take the place of a script's values.
+fn reserved_env(with: &Value) -> Vec<Issue> {
+    let Some(Value::Object(env)) = with.get("env") else { return vec![] };
+    env.keys()
+        .filter(|k| k.starts_with(VALUE_PREFIX))
+        .map(|k| {
+            let mut issue =
+                Issue::at("env", format!("`{k}`: names starting with `{VALUE_PREFIX}` are reserved for the script's templated values"))
+                    .help("rename the variable (for example `APP_V1`)");
+            issue.at.push(At::Key(k.clone()));
+            issue
+        })
+        .collect()
+}
+
+/// The values a rendered script's references stand for, one per line, quoted for display.
+fn script_values(with: &Value) -> String {
+    let Some(Value::Object(env)) = with.get("env") else { return String::new() };
+    let values: Vec<String> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with(VALUE_PREFIX))
+        .map(|(k, v)| format!("\n    with {k}={}", v.as_str().map_or_else(|| v.to_string(), quote_for_display)))
+        .collect();
+    values.concat()
 }
 
 /// Whether a file is there (`None`: not there) and executable.

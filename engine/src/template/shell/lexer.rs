@@ -1,18 +1,9 @@
-//! Reading a script template the way bash reads the script: which context each `{{ }}` tag
-//! stands in (a bare word, quotes, `$( )`, a comment, a here-document, or a place no quoting
-//! makes safe).
+//! Reading a script the way bash reads it, to tell which context each `{{ }}` tag stands in
+//! (a bare word, quotes, `$( )`, a comment, a here-document, or a place where no reference
+//! keeps a value data).
 
 use super::Context;
-
-/// One part of a script template: shell text, or a `{{ }}` tag with where it stands.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Part<'a> {
-    /// Template text passed through: shell text, `{% %}` and `{# #}` tags.
-    Text(&'a str),
-    /// An output tag: the text between its delimiters (whitespace markers included), and
-    /// its context.
-    Output { open: &'a str, expr: &'a str, close: &'a str, context: Context },
-}
+use words::is_name;
 
 /// What bash is inside of at a point of the script.
 #[derive(Debug, Clone)]
@@ -23,14 +14,25 @@ enum Frame {
     AnsiC,
     Comment,
     Backquote,
-    /// `$( )` with its open parentheses.
-    Command(u32),
+    /// `$( )` with its open parentheses, and the `case` statements open in it (whose
+    /// patterns end with a `)` that closes nothing).
+    Command(u32, u32),
     /// `${ }` with its open braces.
     Param(u32),
     /// `$(( ))` or `(( ))` with its open parentheses.
     Arith(u32),
     /// `$[ ]` (the old arithmetic) with its open brackets.
     Bracket(u32),
+    /// `name[ ]`: an array subscript, which bash evaluates as arithmetic.
+    Subscript(u32),
+    /// The arguments of `let` or `eval`, which bash reads as code, up to the command's end.
+    Code(&'static str),
+    /// `[[ … ]]`: the first tag in it (by count), and whether it compares numbers (`-eq`…),
+    /// which evaluates both sides as arithmetic.
+    Cond {
+        first_tag: usize,
+        arith: bool,
+    },
     Here {
         delimiter: String,
         quoted: bool,
@@ -38,7 +40,29 @@ enum Frame {
     },
 }
 
-struct Lexer {
+impl Frame {
+    /// Why no value can stand anywhere inside this frame, even quoted in a frame inside it.
+    fn refuses(&self) -> Option<&'static str> {
+        Some(match self {
+            Frame::AnsiC => "inside `$'…'`",
+            Frame::Backquote => "inside backquotes",
+            Frame::Param(_) => "inside `${…}`",
+            Frame::Arith(_) | Frame::Bracket(_) => ARITH,
+            Frame::Subscript(_) => "in an array subscript (`a[…]`), which bash evaluates as arithmetic",
+            Frame::Code(why) => why,
+            Frame::Here { quoted: true, .. } => "in a quoted here-document (`<<'EOF'`), where no reference expands",
+            _ => return None,
+        })
+    }
+}
+
+const ARITH: &str = "in arithmetic (`$((…))`, `((…))`, `$[…]`)";
+/// Why a tag in a `[[ ]]` that compares numbers is refused.
+pub(super) const COND_ARITH: &str = "in `[[ … ]]` with a numeric test (`-eq`, `-lt`, …), which evaluates the value as arithmetic";
+const BACKSLASH: &str = "right after a backslash, which would escape the first character of the value's reference";
+
+/// Reads a script in pieces (the text between tags) and tells each tag's context.
+pub(super) struct Lexer {
     stack: Vec<Frame>,
     /// Here-documents declared on the current line, to start at its end.
     pending: Vec<Frame>,
@@ -48,48 +72,112 @@ struct Lexer {
     line_tagged: bool,
     /// The last character was part of a word (a `#` then does not start a comment).
     in_word: bool,
+    /// The unquoted word being read, to spot keywords (`case`, `let`, `[[`…) and `name[`.
+    word: String,
+    /// The word being read is a command's first (where keywords count).
+    command_start: bool,
+    /// The previous piece ended with a backslash that escapes what comes next.
+    escaped: bool,
+    /// Reading the options of `declare`/`local`/`typeset`/`export`/`readonly`.
+    declaring: bool,
     /// Reading the delimiter word after `<<` / `<<-`.
     delimiter: Option<(String, bool, bool)>,
+    /// How many tags were read.
+    tags: usize,
+    /// Ranges of tags (by count) inside a `[[ ]]` that compares numbers.
+    pub(super) arith_tags: Vec<std::ops::Range<usize>>,
 }
 
 impl Lexer {
-    fn new() -> Lexer {
-        Lexer { stack: vec![Frame::Top], pending: vec![], line: String::new(), line_tagged: false, in_word: false, delimiter: None }
+    pub(super) fn new() -> Lexer {
+        Lexer {
+            stack: vec![Frame::Top],
+            pending: vec![],
+            line: String::new(),
+            line_tagged: false,
+            in_word: false,
+            word: String::new(),
+            command_start: true,
+            escaped: false,
+            declaring: false,
+            delimiter: None,
+            tags: 0,
+            arith_tags: vec![],
+        }
     }
 
     fn top(&self) -> &Frame {
         self.stack.last().expect("the bottom frame stays")
     }
 
-    fn context(&self) -> Context {
+    fn top_mut(&mut self) -> &mut Frame {
+        self.stack.last_mut().expect("the bottom frame stays")
+    }
+
+    /// The context of a tag standing here.
+    pub(super) fn context(&self) -> Context {
         if self.delimiter.is_some() {
             return Context::Unsafe("as a here-document's delimiter");
         }
+        if self.escaped {
+            return Context::Unsafe(BACKSLASH);
+        }
+        if let Some(why) = self.stack.iter().rev().find_map(Frame::refuses) {
+            return Context::Unsafe(why);
+        }
         match self.top() {
-            Frame::Top | Frame::Command(_) => Context::Word,
+            Frame::Top | Frame::Command(..) | Frame::Cond { .. } => Context::Word,
             Frame::Double => Context::Double,
             Frame::Single => Context::Single,
             Frame::Comment => Context::Comment,
-            Frame::Here { delimiter, quoted, .. } => Context::Heredoc { delimiter: delimiter.clone(), quoted: *quoted },
-            Frame::AnsiC => Context::Unsafe("inside `$'…'`"),
-            Frame::Backquote => Context::Unsafe("inside backquotes"),
-            Frame::Param(_) => Context::Unsafe("inside `${…}`"),
-            Frame::Arith(_) | Frame::Bracket(_) => Context::Unsafe("in arithmetic (`$((…))`, `((…))`, `$[…]`)"),
+            Frame::Here { .. } => Context::Heredoc,
+            _ => Context::Unsafe(ARITH),
         }
     }
 
     /// A tag's value stands here: it is part of a word, and of a here-document line.
-    fn tag(&mut self) {
+    pub(super) fn tag(&mut self) {
         self.in_word = true;
         self.line_tagged = true;
+        self.escaped = false;
+        // A reference is quoted: the word is no keyword and no array name.
+        self.word.push('"');
+        self.tags += 1;
     }
 
-    fn text(&mut self, text: &str) {
+    /// Reads a piece of shell text.
+    pub(super) fn text(&mut self, text: &str) {
         let chars: Vec<char> = text.chars().collect();
         let mut i = 0;
+        if self.escaped && !chars.is_empty() {
+            // The character a backslash at the end of the last piece escapes.
+            self.escaped = false;
+            self.in_word = true;
+            self.word.push(chars[0]);
+            i = 1;
+        }
         while i < chars.len() {
             i += self.step(&chars[i..]);
         }
+    }
+
+    /// The end of the script: a `[[` left open still counts.
+    pub(super) fn finish(&mut self) {
+        self.end_word();
+        while let Some(f) = self.stack.pop() {
+            if let Frame::Cond { first_tag, arith: true } = f {
+                self.arith_tags.push(first_tag..self.tags);
+            }
+        }
+    }
+
+    /// A backslash escapes the next character, which may be in the next piece.
+    fn backslash(&mut self, c: &[char]) -> usize {
+        if c.len() < 2 {
+            self.escaped = true;
+            return 1;
+        }
+        2
     }
 
     /// Reads from the start of `c`; returns how many characters were taken.
@@ -134,8 +222,17 @@ impl Lexer {
                     return 1;
                 }
                 self.line.push(ch);
-                if !quoted {
-                    return self.expansion(c).unwrap_or(if ch == '\\' && at(1).is_some() { 2 } else { 1 });
+                if quoted {
+                    return 1;
+                }
+                if let Some(n) = self.expansion(c) {
+                    self.line.extend(&c[1..n]);
+                    return n;
+                }
+                if ch == '\\' {
+                    let n = self.backslash(c);
+                    self.line.extend(&c[1..n]);
+                    return n;
                 }
                 1
             }
@@ -161,7 +258,7 @@ impl Lexer {
                 1
             }
             Frame::Double => match ch {
-                '\\' => 2.min(c.len()),
+                '\\' => self.backslash(c),
                 '"' => {
                     self.stack.pop();
                     1
@@ -179,39 +276,46 @@ impl Lexer {
             Frame::Param(depth) => {
                 match ch {
                     '\\' => return 2.min(c.len()),
-                    '{' => *self.stack.last_mut().expect("frame") = Frame::Param(depth + 1),
+                    '{' => *self.top_mut() = Frame::Param(depth + 1),
                     '}' if depth == 1 => {
                         self.stack.pop();
                     }
-                    '}' => *self.stack.last_mut().expect("frame") = Frame::Param(depth - 1),
+                    '}' => *self.top_mut() = Frame::Param(depth - 1),
                     _ => {}
                 }
                 1
             }
             Frame::Arith(depth) => {
                 match ch {
-                    '(' => *self.stack.last_mut().expect("frame") = Frame::Arith(depth + 1),
+                    '(' => *self.top_mut() = Frame::Arith(depth + 1),
                     ')' if depth <= 2 && at(1) == Some(')') => {
                         self.stack.pop();
                         return 2;
                     }
-                    ')' => *self.stack.last_mut().expect("frame") = Frame::Arith(depth.saturating_sub(1)),
+                    ')' => *self.top_mut() = Frame::Arith(depth.saturating_sub(1)),
                     _ => {}
                 }
                 1
             }
-            Frame::Bracket(depth) => {
+            Frame::Bracket(depth) | Frame::Subscript(depth) => {
+                let nested = |d| if matches!(frame, Frame::Bracket(_)) { Frame::Bracket(d) } else { Frame::Subscript(d) };
                 match ch {
-                    '[' => *self.stack.last_mut().expect("frame") = Frame::Bracket(depth + 1),
+                    '[' => *self.top_mut() = nested(depth + 1),
                     ']' if depth == 1 => {
                         self.stack.pop();
                     }
-                    ']' => *self.stack.last_mut().expect("frame") = Frame::Bracket(depth - 1),
+                    ']' => *self.top_mut() = nested(depth - 1),
                     _ => {}
                 }
                 1
             }
-            Frame::Top | Frame::Command(_) => self.unquoted(c, frame),
+            Frame::Code(_) if ch == '\n' || ";&|)".contains(ch) => {
+                // The command ends: what follows is read as it would be without `let`/`eval`.
+                self.end_word();
+                self.stack.pop();
+                self.step(c)
+            }
+            Frame::Top | Frame::Command(..) | Frame::Code(_) | Frame::Cond { .. } => self.unquoted(c),
         }
     }
 
@@ -219,29 +323,46 @@ impl Lexer {
     fn expansion(&mut self, c: &[char]) -> Option<usize> {
         let (frame, n) = match (c[0], c.get(1), c.get(2)) {
             ('$', Some('('), Some('(')) => (Frame::Arith(2), 3),
-            ('$', Some('('), _) => (Frame::Command(1), 2),
+            ('$', Some('('), _) => (Frame::Command(1, 0), 2),
             ('$', Some('{'), _) => (Frame::Param(1), 2),
             ('$', Some('['), _) => (Frame::Bracket(1), 2),
             ('`', _, _) => (Frame::Backquote, 1),
             _ => return None,
         };
+        let command = matches!(frame, Frame::Command(..));
         self.stack.push(frame);
         self.in_word = false;
+        // A command inside starts its own words; the word around it is no keyword.
+        self.word = if command { String::new() } else { "$".into() };
+        self.command_start = command;
         Some(n)
     }
 
-    fn unquoted(&mut self, c: &[char], frame: Frame) -> usize {
+    fn unquoted(&mut self, c: &[char]) -> usize {
         let ch = c[0];
         let at = |n: usize| c.get(n).copied();
+        if ch.is_whitespace() || ";&|()<>".contains(ch) {
+            self.end_word();
+            if matches!(self.top(), Frame::Code(_)) && (ch == '\n' || ";&|)".contains(ch)) {
+                self.stack.pop();
+            }
+        }
         if let Some(n) = self.expansion(c) {
             return n;
         }
+        let frame = self.top().clone();
         let taken = match ch {
-            '\\' => 2.min(c.len()),
+            '\\' => self.backslash(c),
             // `(( … ))` as a command: arithmetic, where quotes do not stop expansions.
             '(' if at(1) == Some('(') && !self.in_word => {
                 self.stack.push(Frame::Arith(2));
                 return 2;
+            }
+            // `name[…]`: a subscript, arithmetic for an indexed array.
+            '[' if self.in_word && is_name(&self.word) => {
+                self.stack.push(Frame::Subscript(1));
+                self.word.push('[');
+                return 1;
             }
             '\'' => {
                 self.stack.push(Frame::Single);
@@ -266,32 +387,27 @@ impl Lexer {
                 self.in_word = false;
                 return if strip { 3 } else { 2 };
             }
-            '(' => {
-                if let Frame::Command(d) = frame {
-                    *self.stack.last_mut().expect("frame") = Frame::Command(d + 1);
-                }
-                1
-            }
-            ')' => {
-                if let Frame::Command(d) = frame {
-                    if d == 1 {
-                        self.stack.pop();
-                    } else {
-                        *self.stack.last_mut().expect("frame") = Frame::Command(d - 1);
-                    }
-                }
+            '(' | ')' => {
+                self.paren(ch, frame);
                 1
             }
             '\n' => return self.newline(),
             _ => 1,
         };
         self.in_word = !(ch.is_whitespace() || ";&|()<>".contains(ch));
+        if self.in_word {
+            self.word.extend(&c[..taken]);
+        }
+        if ";&|(".contains(ch) {
+            self.command_start = true;
+        }
         taken
     }
 
     /// The end of a line outside quotes: declared here-documents start.
     fn newline(&mut self) -> usize {
         self.in_word = false;
+        self.command_start = true;
         self.start_pending();
         1
     }
@@ -306,94 +422,4 @@ impl Lexer {
     }
 }
 
-/// Splits a script template into text and output tags, each tag with its shell context.
-/// `{% raw %}` blocks and comments are text. Errors only for an unclosed tag (the template
-/// check reports those with more detail).
-pub(super) fn parts(src: &str) -> Result<Vec<Part<'_>>, String> {
-    let mut out = Vec::new();
-    let mut lexer = Lexer::new();
-    let mut rest = src;
-    while let Some(open_at) = rest.find('{') {
-        let after = &rest[open_at..];
-        let kind = after.as_bytes().get(1).copied();
-        if !matches!(kind, Some(b'{' | b'%' | b'#')) {
-            let (text, tail) = rest.split_at(open_at + 1);
-            lexer.text(text);
-            out.push(Part::Text(text));
-            rest = tail;
-            continue;
-        }
-        let (text, tag_and_rest) = rest.split_at(open_at);
-        lexer.text(text);
-        out.push(Part::Text(text));
-        let close = match kind {
-            Some(b'{') => "}}",
-            Some(b'%') => "%}",
-            _ => "#}",
-        };
-        let end = tag_end(tag_and_rest, close).ok_or_else(|| format!("a tag opened with `{}` is not closed", &tag_and_rest[..2]))?;
-        let tag = &tag_and_rest[..end];
-        rest = &tag_and_rest[end..];
-        if kind == Some(b'{') {
-            let inner = &tag[2..tag.len() - 2];
-            let lead = usize::from(inner.starts_with(['-', '+']));
-            let trail = usize::from(inner.len() > lead && inner.ends_with(['-', '+']));
-            out.push(Part::Output {
-                open: &tag[..2 + lead],
-                expr: &inner[lead..inner.len() - trail],
-                close: &tag[tag.len() - 2 - trail..],
-                context: lexer.context(),
-            });
-            lexer.tag();
-        } else {
-            out.push(Part::Text(tag));
-            if kind == Some(b'%') && tag[2..tag.len() - 2].trim_matches(['-', '+', ' ']).trim() == "raw" {
-                // Everything up to `{% endraw %}` is shell text.
-                let stop = find_endraw(rest).unwrap_or(rest.len());
-                let (raw, tail) = rest.split_at(stop);
-                lexer.text(raw);
-                out.push(Part::Text(raw));
-                rest = tail;
-            }
-        }
-    }
-    lexer.text(rest);
-    out.push(Part::Text(rest));
-    Ok(out)
-}
-
-/// Where a tag starting at `s[0]` ends (after `close`), skipping string literals inside it.
-fn tag_end(s: &str, close: &str) -> Option<usize> {
-    let b = s.as_bytes();
-    let mut i = 2;
-    let mut quote: Option<u8> = None;
-    while i < b.len() {
-        match quote {
-            Some(_) if b[i] == b'\\' => i += 1,
-            Some(q) if b[i] == q => quote = None,
-            Some(_) => {}
-            None if close != "#}" && (b[i] == b'"' || b[i] == b'\'') => quote = Some(b[i]),
-            // Bytes, not `&s[i..]`: `i` may be inside a multi-byte character.
-            None if b[i..].starts_with(close.as_bytes()) => return Some(i + 2),
-            None => {}
-        }
-        i += 1;
-    }
-    None
-}
-
-fn find_endraw(s: &str) -> Option<usize> {
-    let mut from = 0;
-    while let Some(at) = s[from..].find("{%") {
-        let start = from + at;
-        let end = tag_end(&s[start..], "%}")? + start;
-        if s[start + 2..end - 2].trim_matches(['-', '+', ' ']).trim() == "endraw" {
-            return Some(start);
-        }
-        from = end;
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests;
+mod words;
