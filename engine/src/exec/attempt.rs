@@ -196,7 +196,7 @@ fn finish_inputs(
         for &(file_key, into) in action.template_files() {
             let Some(rel) = obj.remove(file_key) else { continue };
             let Some(rel) = rel.as_str() else { return Err(format!("with.{file_key}: a file name is text")) };
-            let path = rb.file.parent().unwrap_or(std::path::Path::new(".")).join(rel);
+            let path = crate::runbook::confine::inside(&crate::runbook::confine::root_of(rb), rel, &format!("with.{file_key}"))?;
             let text = std::fs::read_to_string(&path).map_err(|e| format!("with.{file_key}: cannot read {}: {e}", path.display()))?;
             let rendered = render_text(&text, tctx).map_err(|e| format!("with.{file_key}: {}: {e}", path.display()))?;
             obj.insert(into.to_string(), Value::String(rendered));
@@ -221,7 +221,10 @@ async fn child(
     tx: &mpsc::UnboundedSender<Msg>,
 ) -> Attempt {
     let file = with.get("file").and_then(Value::as_str).unwrap_or_default();
-    let path = rb.file.parent().unwrap_or(std::path::Path::new(".")).join(file);
+    let path = match crate::runbook::confine::inside(&crate::runbook::confine::root_of(rb), file, "the child runbook") {
+        Ok(p) => p,
+        Err(error) => return Attempt::Fail { error, outputs: None, retryable: false },
+    };
     let loaded = crate::runbook::load_file(&path);
     let Some(child_rb) = loaded.runbook else {
         return Attempt::Fail {

@@ -1,6 +1,7 @@
 //! Runbooks: the raw YAML mirror, the compiled model, and the loader between them.
 
 mod compile;
+pub(crate) mod confine;
 mod load;
 mod model;
 pub mod raw;
