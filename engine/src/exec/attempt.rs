@@ -74,6 +74,7 @@ async fn run_unit(engine: Engine, rb: Arc<Runbook>, run_id: String, unit: Unit, 
         log: log_tx,
         pace: Arc::new(tokio::sync::Semaphore::new(phoenix_plugins::PACE_LINES)),
         work_dir: engine.inner.opts.state_dir.join("work").join(&run_id),
+        env_remove: super::sensitive_env::for_runbook(&rb),
     };
     let result = loop {
         let r = one(&engine, &rb, &run_id, &step, &unit, &ctx, &actx, &tx, &mut inputs).await;
@@ -159,6 +160,9 @@ async fn one(
     let Some(action) = action else {
         return Attempt::Fail { error: format!("no action `{}`", step.uses), outputs: None, retryable: false };
     };
+    if let Some(error) = super::destinations::refusal(action, &step.with, &with, &ctx.secrets) {
+        return Attempt::Fail { error, outputs: None, retryable: false };
+    }
     let attempt_token = actx.cancel.child_token();
     let actx = ActionCtx { cancel: attempt_token.clone(), ..actx.clone() };
     let fut = action.run(&actx, with);
