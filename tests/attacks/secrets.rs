@@ -258,12 +258,23 @@ fn served(runbook: &str) -> (Server, String, Test) {
 
 #[test]
 fn a_step_does_not_inherit_the_servers_api_tokens() {
-    let rb = "version: 1\nname: r\nsteps:\n  env:\n    uses: exec\n    with: { script: 'printf \"oncall=[%s] path=%s\\n\" \"${T_ONCALL-unset}\" \"${PATH:+set}\"' }\n";
+    let rb = r#"version: 1
+name: r
+steps:
+  env:
+    uses: exec
+    with: { script: 'printf "oncall=[%s] path=%s\n" "${T_ONCALL-unset}" "${PATH:+set}"' }
+  template:
+    needs: [env]
+    uses: exec
+    with: { env: { X: "{{ env.T_ONCALL | default('hidden') }}", Y: "{{ env.PATH | default('') != '' }}" }, script: 'echo "tmpl=[$X] path=$Y"' }
+"#;
     let (server, id, _t) = served(rb);
     let logs = server.get(&format!("/api/v1/runs/{id}/logs"));
     let text: Vec<&str> = logs["lines"].as_array().unwrap().iter().filter_map(|l| l["text"].as_str()).collect();
-    // The step ran with an environment (PATH is there), without the token.
-    assert_eq!(text, vec!["oncall=[unset] path=set"], "{logs:#}");
+    // The steps ran with an environment (PATH is there), without the token, inherited or
+    // read through the template's `env`.
+    assert_eq!(text, vec!["oncall=[unset] path=set", "tmpl=[hidden] path=true"], "{logs:#}");
 }
 
 #[test]

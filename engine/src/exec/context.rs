@@ -169,7 +169,12 @@ struct Env;
 
 impl Object for Env {
     fn get_value(self: &Arc<Self>, key: &MjValue) -> Option<MjValue> {
-        std::env::var(key.as_str()?).ok().map(MjValue::from)
+        let name = key.as_str()?;
+        // serve's tokens are not the runbooks' to read (they would bypass the redactor).
+        if super::sensitive_env::is_declared(name) {
+            return None;
+        }
+        std::env::var(name).ok().map(MjValue::from)
     }
 }
 

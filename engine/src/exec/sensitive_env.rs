@@ -22,6 +22,12 @@ pub fn declare_sensitive_env(names: impl IntoIterator<Item = String>) {
     }
 }
 
+/// Whether `name` was declared with [`declare_sensitive_env`]: templates cannot read it
+/// through `env` either.
+pub(crate) fn is_declared(name: &str) -> bool {
+    DECLARED.read().expect("poisoned").iter().any(|n| n == name)
+}
+
 /// What the steps of `rb` do not inherit: the declared variables and those of its secrets.
 pub(crate) fn for_runbook(rb: &Runbook) -> Arc<[String]> {
     let mut names = DECLARED.read().expect("poisoned").clone();
