@@ -9,6 +9,8 @@ use std::time::Instant;
 use phoenix_engine::exec::{Observer, UiEvent};
 use phoenix_engine::state::{RunStatus, StepStatus};
 
+use crate::visible::visible;
+
 struct State {
     running: BTreeMap<String, Instant>,
     done: usize,
@@ -179,7 +181,12 @@ impl Observer for Display {
                         }
                         self.line(
                             &mut st,
-                            &format!("{} {step} failed{}: {}", self.paint("31", "✗"), secs(*elapsed_ms), error.as_deref().unwrap_or("")),
+                            &format!(
+                                "{} {step} failed{}: {}",
+                                self.paint("31", "✗"),
+                                secs(*elapsed_ms),
+                                visible(error.as_deref().unwrap_or(""))
+                            ),
                         );
                     }
                     StepStatus::Skipped => {
@@ -189,7 +196,7 @@ impl Observer for Display {
                             &format!(
                                 "{} {step} skipped{}",
                                 self.paint("33", "○"),
-                                error.as_deref().map_or(String::new(), |e| format!(": {e}"))
+                                error.as_deref().map_or(String::new(), |e| format!(": {}", visible(e)))
                             ),
                         );
                     }
@@ -201,7 +208,10 @@ impl Observer for Display {
                     }
                     StepStatus::Cancelled => {
                         st.running.remove(step);
-                        self.line(&mut st, &format!("{} {step} {}", self.paint("33", "■"), error.as_deref().unwrap_or("cancelled")));
+                        self.line(
+                            &mut st,
+                            &format!("{} {step} {}", self.paint("33", "■"), visible(error.as_deref().unwrap_or("cancelled"))),
+                        );
                     }
                     StepStatus::Waiting => self.line(&mut st, &format!("{} {step} waits for approval", self.paint("35", "?"))),
                     StepStatus::Pending => {}
@@ -214,17 +224,19 @@ impl Observer for Display {
                 self.line(
                     &mut st,
                     &format!(
-                        "{} {step} attempt {attempt} failed: {error}; retrying in {:.1}s",
+                        "{} {step} attempt {attempt} failed: {}; retrying in {:.1}s",
                         self.paint("33", "↻"),
+                        visible(error),
                         *delay_ms as f64 / 1000.0
                     ),
                 );
             }
             UiEvent::Log { step, text, stderr, .. } => {
                 let prefix = self.paint(if *stderr { "31" } else { "2" }, &format!("[{step}]"));
-                self.line(&mut st, &format!("{prefix} {text}"));
+                self.line(&mut st, &format!("{prefix} {}", visible(text)));
             }
             UiEvent::ApprovalRequested { run, step, message } => {
+                let message = visible(message);
                 self.line(&mut st, &format!("{} approval needed for {step}: {message}\n    approve: phoenix approve {run} {step}    reject: phoenix approve {run} {step} --reject", self.paint("35", "?")));
             }
             UiEvent::RunFinished { run, status, error } => {
@@ -237,7 +249,7 @@ impl Observer for Display {
                     RunStatus::Running => ("running", "34"),
                 };
                 // Why a run halted (and what to do) is printed once, by the command.
-                let why = error.as_deref().filter(|_| *status != RunStatus::Halted).map_or(String::new(), |e| format!(": {e}"));
+                let why = error.as_deref().filter(|_| *status != RunStatus::Halted).map_or(String::new(), |e| format!(": {}", visible(e)));
                 let tally = st.tallies.remove(run).map_or(String::new(), |t| format!(" {}", t.summary()));
                 self.line(&mut st, &format!("run {run} {}{tally}{why}", self.paint(color, mark)));
             }
@@ -254,7 +266,10 @@ impl Observer for Display {
         }
         {
             let mut st = self.state.lock().expect("poisoned");
-            self.line(&mut st, &format!("{message}\n  approve `{step}`? [y/N] (or answer from another terminal with phoenix approve)"));
+            self.line(
+                &mut st,
+                &format!("{}\n  approve `{step}`? [y/N] (or answer from another terminal with phoenix approve)", visible(message)),
+            );
         }
         let mut answer = String::new();
         // End of input (the terminal went away, stdin closed) is no answer: the approval

@@ -7,6 +7,7 @@ mod exit;
 mod metrics;
 mod report;
 mod serve;
+mod visible;
 
 use clap::Parser;
 

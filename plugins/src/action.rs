@@ -202,6 +202,9 @@ pub struct ActionCtx {
     pub pace: Arc<Semaphore>,
     /// A scratch directory for this run.
     pub work_dir: PathBuf,
+    /// Environment variables the step's processes must not inherit (the server's API
+    /// tokens, the runbook's secrets): a step gets a secret only through a template.
+    pub env_remove: Arc<[String]>,
 }
 
 impl ActionCtx {
@@ -280,6 +283,12 @@ pub trait Action: Send + Sync {
     fn redacted_fields(&self) -> &'static [&'static str] {
         &[]
     }
+    /// Where the step's requests go, from its rendered `with`: (key of `with`, URL). A
+    /// secret the step uses may only go to a host it allows (`secrets.*.hosts`); the engine
+    /// checks these before the action runs.
+    fn destinations(&self, _with: &Value) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
     /// What the step would do, for `--dry-run`.
     fn plan(&self, with: &Value) -> String;
     /// What `--dry-run` can tell now would make the step fail (a program not installed, a
@@ -315,6 +324,10 @@ pub trait Plugin: Send + Sync + 'static {
     fn redacted_fields(&self) -> &'static [&'static str] {
         &[]
     }
+    /// Where the step's requests go: (key of `with`, URL).
+    fn destinations(&self, _with: &Value) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
     /// What the step would do, for `--dry-run`.
     fn plan(&self, with: &Value) -> String {
         format!("{} {}", self.info().name, compact(with))
@@ -349,6 +362,9 @@ impl<P: Plugin> Action for P {
     fn redacted_fields(&self) -> &'static [&'static str] {
         Plugin::redacted_fields(self)
     }
+    fn destinations(&self, with: &Value) -> Vec<(&'static str, String)> {
+        Plugin::destinations(self, with)
+    }
     fn plan(&self, with: &Value) -> String {
         Plugin::plan(self, with)
     }
@@ -361,6 +377,11 @@ impl<P: Plugin> Action for P {
             Plugin::run(self, ctx, input).await
         })
     }
+}
+
+/// The non-empty text values of `keys` in `with`, as [`Action::destinations`] gives them.
+pub fn url_fields(with: &Value, keys: &[&'static str]) -> Vec<(&'static str, String)> {
+    keys.iter().filter_map(|&k| with.get(k).and_then(Value::as_str).filter(|u| !u.is_empty()).map(|u| (k, u.to_string()))).collect()
 }
 
 /// A one-line JSON rendering of a value, for plans and messages.

@@ -20,6 +20,6 @@ pub mod system;
 
 pub use action::{
     Action, ActionCtx, ActionError, ActionInfo, At, BoxFuture, Capabilities, Field, Issue, Kind, LogLine, PACE_LINES, Plugin, Stream,
-    compact,
+    compact, url_fields,
 };
 pub use registry::{find, names, registry};

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::cli::Output;
 use crate::exit::Exit;
+use crate::visible::visible;
 
 /// How often the server is asked what changed.
 pub(super) const POLL: Duration = Duration::from_millis(250);
@@ -91,11 +92,11 @@ async fn follow(dir: &Path, id: &str, mut seen: (u64, usize), prompt: bool, oper
         match state {
             "succeeded" => return Exit::Ok,
             "failed" | "cancelled" => {
-                eprintln!("run {id} {state}: {error}\nsee: phoenix status {id}   phoenix logs {id}");
+                eprintln!("run {id} {state}: {}\nsee: phoenix status {id}   phoenix logs {id}", visible(error));
                 return Exit::Failed;
             }
             "halted" => {
-                eprintln!("halted: {error}");
+                eprintln!("halted: {}", visible(error));
                 return Exit::Halted;
             }
             _ => {}
@@ -193,7 +194,7 @@ pub(super) fn new_lines(logs: &Value, (next, events_seen): (u64, usize)) -> New 
         out.push((e["at"].as_str().unwrap_or_default().to_string(), text));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
-    let text = out.into_iter().map(|(at, text)| format!("{} {text}", at.get(11..23).unwrap_or_default())).collect();
+    let text = out.into_iter().map(|(at, text)| format!("{} {}", at.get(11..23).unwrap_or_default(), visible(&text))).collect();
     New { seen: (next_line(logs, next), events_seen + events.len()), asked, text }
 }
 

@@ -9,6 +9,7 @@ use super::follow::{POLL, new_lines, now};
 use super::ops::query;
 use crate::cli::Output;
 use crate::exit::Exit;
+use crate::visible::visible;
 
 /// Why `step` is not one of the run's steps (a `for_each` item, `step[2]`, counts as its
 /// step), or `None` when it is.
@@ -79,10 +80,10 @@ pub(crate) fn once(state_dir: &Option<PathBuf>, run: &str, step: Option<&str>, o
             "note" => format!("{} note: {}", e["step"].as_str().unwrap_or("-"), e["text"].as_str().unwrap_or("")),
             other => other.to_string(),
         };
-        println!("{} event  {what}", e["at"].as_str().unwrap_or(""));
+        println!("{} event  {}", e["at"].as_str().unwrap_or(""), visible(&what));
     }
     for l in v["lines"].as_array().into_iter().flatten() {
-        println!("{} [{}] {}", l["at"].as_str().unwrap_or(""), l["step"].as_str().unwrap_or(""), l["text"].as_str().unwrap_or(""));
+        println!("{} [{}] {}", l["at"].as_str().unwrap_or(""), l["step"].as_str().unwrap_or(""), visible(l["text"].as_str().unwrap_or("")));
     }
     Exit::Ok
 }
@@ -126,11 +127,11 @@ pub(crate) fn follow(state_dir: &Option<PathBuf>, run: &str, step: Option<&str>)
                 return Exit::Ok;
             }
             state @ ("failed" | "cancelled") => {
-                println!("run {run} {state}: {error}");
+                println!("run {run} {state}: {}", visible(error));
                 return Exit::Failed;
             }
             "halted" => {
-                println!("run {run} halted: {error}");
+                println!("run {run} halted: {}", visible(error));
                 return Exit::Halted;
             }
             _ if status["process_gone"] == true => {

@@ -108,7 +108,7 @@ pub(crate) fn status(state_dir: &Option<PathBuf>, run: Option<&str>, out: Output
     );
     if let Some(e) = v["error"].as_str() {
         let label = if v["status"] == "halted" { "halted" } else { "error" };
-        println!("{label}: {e}");
+        println!("{label}: {}", crate::visible::visible(e));
     }
     if v["process_gone"].as_bool() == Some(true) {
         println!(
@@ -133,7 +133,7 @@ pub(crate) fn status(state_dir: &Option<PathBuf>, run: Option<&str>, out: Output
             s["status"].as_str().unwrap_or(""),
             s["attempts"].to_string(),
             dur(s["duration_ms"].as_u64()),
-            note.lines().next().unwrap_or("")
+            crate::visible::visible(note.lines().next().unwrap_or(""))
         );
         println!("{}", line.trim_end());
     }

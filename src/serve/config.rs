@@ -173,7 +173,11 @@ impl Config {
 fn token(i: usize, t: RawToken, base: &Path, errors: &mut Vec<String>) -> Option<Token> {
     let at = format!("tokens[{i}] (`{}`)", t.name);
     let value = match (&t.env, &t.file) {
-        (Some(var), None) => std::env::var(var).map_err(|_| format!("{at}: the environment variable `{var}` is not set")),
+        (Some(var), None) => {
+            // The steps' processes do not inherit it (docs/serve.md).
+            phoenix_engine::exec::declare_sensitive_env([var.clone()]);
+            std::env::var(var).map_err(|_| format!("{at}: the environment variable `{var}` is not set"))
+        }
         (None, Some(f)) => {
             let path = base.join(f);
             std::fs::read_to_string(&path).map(|s| s.trim().to_string()).map_err(|e| format!("{at}: cannot read {}: {e}", path.display()))

@@ -74,6 +74,7 @@ async fn run_unit(engine: Engine, rb: Arc<Runbook>, run_id: String, unit: Unit, 
         log: log_tx,
         pace: Arc::new(tokio::sync::Semaphore::new(phoenix_plugins::PACE_LINES)),
         work_dir: engine.inner.opts.state_dir.join("work").join(&run_id),
+        env_remove: super::sensitive_env::for_runbook(&rb),
     };
     let result = loop {
         let r = one(&engine, &rb, &run_id, &step, &unit, &ctx, &actx, &tx, &mut inputs).await;
@@ -159,6 +160,9 @@ async fn one(
     let Some(action) = action else {
         return Attempt::Fail { error: format!("no action `{}`", step.uses), outputs: None, retryable: false };
     };
+    if let Some(error) = super::destinations::refusal(action, &step.with, &with, &ctx.secrets) {
+        return Attempt::Fail { error, outputs: None, retryable: false };
+    }
     let attempt_token = actx.cancel.child_token();
     let actx = ActionCtx { cancel: attempt_token.clone(), ..actx.clone() };
     let fut = action.run(&actx, with);
@@ -196,7 +200,7 @@ fn finish_inputs(
         for &(file_key, into) in action.template_files() {
             let Some(rel) = obj.remove(file_key) else { continue };
             let Some(rel) = rel.as_str() else { return Err(format!("with.{file_key}: a file name is text")) };
-            let path = rb.file.parent().unwrap_or(std::path::Path::new(".")).join(rel);
+            let path = crate::runbook::confine::inside(&crate::runbook::confine::root_of(rb), rel, &format!("with.{file_key}"))?;
             let text = std::fs::read_to_string(&path).map_err(|e| format!("with.{file_key}: cannot read {}: {e}", path.display()))?;
             let rendered = render_text(&text, tctx).map_err(|e| format!("with.{file_key}: {}: {e}", path.display()))?;
             obj.insert(into.to_string(), Value::String(rendered));
@@ -221,7 +225,10 @@ async fn child(
     tx: &mpsc::UnboundedSender<Msg>,
 ) -> Attempt {
     let file = with.get("file").and_then(Value::as_str).unwrap_or_default();
-    let path = rb.file.parent().unwrap_or(std::path::Path::new(".")).join(file);
+    let path = match crate::runbook::confine::inside(&crate::runbook::confine::root_of(rb), file, "the child runbook") {
+        Ok(p) => p,
+        Err(error) => return Attempt::Fail { error, outputs: None, retryable: false },
+    };
     let loaded = crate::runbook::load_file(&path);
     let Some(child_rb) = loaded.runbook else {
         return Attempt::Fail {

@@ -8,13 +8,13 @@ use minijinja::Value as MjValue;
 use minijinja::value::{Enumerator, Object};
 use serde_json::Value;
 
-use crate::runbook::{Runbook, SecretSource};
+use crate::runbook::{Runbook, SecretSource, SecretSpec};
 use crate::template::{Redactor, Secret, to_mj};
 
 /// Secrets are read when a template first touches them, and remembered for redaction.
 #[derive(Debug)]
 pub(crate) struct Secrets {
-    sources: indexmap::IndexMap<String, SecretSource>,
+    sources: indexmap::IndexMap<String, SecretSpec>,
     cache: Mutex<HashMap<String, Secret>>,
     redactor: Arc<RwLock<Redactor>>,
 }
@@ -30,7 +30,7 @@ impl Secrets {
             return Ok(s.clone());
         }
         let src = self.sources.get(name).ok_or_else(|| format!("no secret `{name}`"))?;
-        let value = match src {
+        let value = match &src.source {
             SecretSource::Env(var) => {
                 std::env::var(var).map_err(|_| format!("secret `{name}`: the environment variable {var} is not set"))?
             }
@@ -57,6 +57,101 @@ impl Secrets {
     }
 }
 
+impl Secrets {
+    /// The secrets a step's `with` uses: named in its templates (`raw`), or found, in any
+    /// encoding, in what they rendered (`rendered`). A template that reads `secrets` another
+    /// way (as a whole, by a computed name) counts as using every secret.
+    pub(crate) fn used_in(&self, raw: &Value, rendered: &Value) -> Vec<(String, SecretSpec)> {
+        let mut names: Vec<String> = Vec::new();
+        let mut all = false;
+        each_string(raw, &mut |s| {
+            for tag in template_tags(s) {
+                for name in secret_names(tag) {
+                    match name.filter(|n| self.sources.contains_key(n.as_str())) {
+                        Some(n) if !names.contains(&n) => names.push(n),
+                        Some(_) => {}
+                        None => all = true,
+                    }
+                }
+            }
+        });
+        let cached: Vec<(String, Secret)> = self.cache.lock().expect("poisoned").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        for (name, value) in cached {
+            if all || names.contains(&name) {
+                continue;
+            }
+            let mut one = Redactor::default();
+            one.add(&value);
+            let mut found = false;
+            each_string(rendered, &mut |s| found |= !one.is_empty() && one.text(s) != s);
+            if found {
+                names.push(name);
+            }
+        }
+        self.sources.iter().filter(|(k, _)| all || names.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+}
+
+/// Calls `f` with every string of `v`, keys included.
+fn each_string(v: &Value, f: &mut impl FnMut(&str)) {
+    match v {
+        Value::String(s) => f(s),
+        Value::Array(a) => a.iter().for_each(|x| each_string(x, f)),
+        Value::Object(m) => m.iter().for_each(|(k, x)| {
+            f(k);
+            each_string(x, f)
+        }),
+        _ => {}
+    }
+}
+
+/// The insides of the `{{ }}` and `{% %}` tags of a template.
+fn template_tags(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(i) = rest.find(['{']) {
+        let after = &rest[i + 1..];
+        let close = match after.chars().next() {
+            Some('{') => "}}",
+            Some('%') => "%}",
+            _ => {
+                rest = after;
+                continue;
+            }
+        };
+        let body = &after[1..];
+        let end = body.find(close).unwrap_or(body.len());
+        out.push(&body[..end]);
+        rest = &body[end..];
+    }
+    out
+}
+
+/// Each reading of `secrets` in an expression: `Some(name)` for `secrets.name` and
+/// `secrets['name']`, `None` for any other use.
+fn secret_names(expr: &str) -> Vec<Option<String>> {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = expr[from..].find("secrets").map(|i| i + from) {
+        from = i + "secrets".len();
+        if expr[..i].chars().next_back().is_some_and(|c| ident(c) || c == '.') || expr[from..].starts_with(ident) {
+            continue;
+        }
+        let rest = expr[from..].trim_start();
+        let name = if let Some(r) = rest.strip_prefix('.') {
+            Some(r.trim_start().chars().take_while(|c| ident(*c)).collect::<String>())
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let r = r.trim_start();
+            r.chars().next().filter(|q| *q == '\'' || *q == '"').and_then(|q| r[1..].split_once(q).map(|(n, _)| n.to_string()))
+        } else {
+            None
+        };
+        out.push(name.filter(|n| !n.is_empty()));
+    }
+    out
+}
+
 impl Object for Secrets {
     fn get_value(self: &Arc<Self>, key: &MjValue) -> Option<MjValue> {
         let name = key.as_str()?;
@@ -74,7 +169,12 @@ struct Env;
 
 impl Object for Env {
     fn get_value(self: &Arc<Self>, key: &MjValue) -> Option<MjValue> {
-        std::env::var(key.as_str()?).ok().map(MjValue::from)
+        let name = key.as_str()?;
+        // serve's tokens are not the runbooks' to read (they would bypass the redactor).
+        if super::sensitive_env::is_declared(name) {
+            return None;
+        }
+        std::env::var(name).ok().map(MjValue::from)
     }
 }
 
@@ -142,4 +242,19 @@ impl Context {
 /// A template mapping from name/value pairs.
 pub(crate) fn map(pairs: Vec<(&str, MjValue)>) -> MjValue {
     MjValue::from_object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<std::collections::BTreeMap<String, MjValue>>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_secrets_a_template_reads() {
+        assert_eq!(template_tags("a {{ x }} b {% if y %}c{% endif %} {not}"), vec![" x ", " if y ", " endif "]);
+        assert_eq!(secret_names(" secrets.key if p else '' "), vec![Some("key".to_string())]);
+        assert_eq!(secret_names("secrets['a'] ~ secrets[\"b\"]"), vec![Some("a".to_string()), Some("b".to_string())]);
+        assert_eq!(secret_names("secrets | tojson"), vec![None]);
+        assert_eq!(secret_names("secrets[name]"), vec![None]);
+        assert!(secret_names("params.secrets_dir ~ mysecrets").is_empty());
+    }
 }

@@ -7,6 +7,7 @@
 mod attempt;
 mod context;
 pub mod control;
+pub(crate) mod destinations;
 mod driver;
 mod engine;
 mod health;
@@ -18,8 +19,10 @@ mod prepare;
 mod resume;
 pub mod retry_policy;
 mod score;
+mod sensitive_env;
 pub mod views;
 
 pub use engine::{Engine, EngineOptions, Outcome, ResumeOptions, RunError, StartOptions};
 pub use observer::{Observer, Silent, UiEvent};
 pub use resume::describe_adoption;
+pub use sensitive_env::declare_sensitive_env;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use super::model::{Level, Param, Plan, RetryPolicy, Role, Runbook, SecretSource, Signal, Step, WeightRule};
+use super::model::{Level, Param, Plan, RetryPolicy, Role, Runbook, SecretSource, SecretSpec, Signal, Step, WeightRule};
 use super::raw::{Backoff, Jitter, RawRetry, RawRunbook};
 use super::sections::Sections;
 use crate::diag::{Code, Diagnostic};
@@ -86,7 +86,7 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
                     (None, Some(f)) => SecretSource::File(PathBuf::from(f)),
                     (None, None) => unreachable!("checked by names::check"),
                 };
-                (k.clone(), src)
+                (k.clone(), SecretSpec { source: src, hosts: s.hosts.clone(), allow_http: s.allow_http })
             })
             .collect(),
         lock: raw.lock.clone(),

@@ -28,8 +28,8 @@ pub struct Runbook {
     pub params: IndexMap<String, Param>,
     /// Values rendered when the run starts (template trees), in order.
     pub vars: IndexMap<String, Value>,
-    /// Where secrets come from.
-    pub secrets: IndexMap<String, SecretSource>,
+    /// Where secrets come from, and where they may go.
+    pub secrets: IndexMap<String, SecretSpec>,
     /// The lock key template.
     pub lock: Option<String>,
     /// Steps at once.
@@ -73,6 +73,18 @@ pub struct Param {
     pub choices: Option<Vec<Value>>,
     /// What it means.
     pub description: Option<String>,
+}
+
+/// A secret: where its value comes from, and where steps may send it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretSpec {
+    /// Where its value comes from.
+    pub source: SecretSource,
+    /// The hosts it may be sent to (`api.example.com`, `*.example.com`, `host:port`);
+    /// `None`: any.
+    pub hosts: Option<Vec<String>>,
+    /// Whether it may go over plain `http://` to a host other than the loopback.
+    pub allow_http: bool,
 }
 
 /// Where a secret's value comes from.

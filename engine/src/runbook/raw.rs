@@ -144,6 +144,15 @@ pub struct RawSecret {
     /// A file that holds it (trailing newline removed).
     #[serde(default)]
     pub file: Option<String>,
+    /// The hosts a step may send it to: `api.openai.com`, `*.example.com`,
+    /// `127.0.0.1:8080` (that port only). A step whose request would carry it elsewhere
+    /// fails before sending. Absent: any host.
+    #[serde(default)]
+    pub hosts: Option<Vec<String>>,
+    /// Whether it may travel over plain `http://` to a host other than the loopback
+    /// (`127.0.0.1`, `::1`, `localhost`); default false.
+    #[serde(default)]
+    pub allow_http: bool,
     /// What the secret is for.
     #[serde(default)]
     pub description: Option<String>,

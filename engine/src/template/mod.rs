@@ -2,6 +2,7 @@
 //! shell quoting for scripts, and secrets that never print.
 
 mod check;
+mod encodings;
 mod render;
 mod secret;
 mod shell;

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use super::encodings;
+
 /// A secret's value. Debug, Display and serialization all print `***`; only
 /// [`Secret::expose`] gives the value, where an action needs it.
 #[derive(Clone, PartialEq, Eq)]
@@ -42,7 +44,8 @@ pub struct Redactor {
     values: Vec<Secret>,
 }
 
-/// Values shorter than this are not scrubbed (they would scrub ordinary text).
+/// Values (and encoded forms) shorter than this are not scrubbed (they would scrub ordinary
+/// text).
 const MIN_LEN: usize = 4;
 
 /// The passwords inside a connection string, which leak on their own (a log line quoting
@@ -89,21 +92,27 @@ fn percent_decode(s: &str) -> String {
 }
 
 impl Redactor {
-    /// Remembers a secret to scrub.
+    /// Remembers a secret to scrub: its value, its lines, the password of a connection
+    /// string, and each of these as a step or a filter could encode it (shell-escaped,
+    /// JSON-escaped, URL-encoded, base64, hex: [`encodings::forms`]).
     pub fn add(&mut self, s: &Secret) {
-        if s.0.len() >= MIN_LEN && !self.values.contains(s) {
-            self.values.push(s.clone());
-            // Longest first, so a secret containing another is scrubbed whole.
-            self.values.sort_by_key(|v| std::cmp::Reverse(v.0.len()));
+        if s.0.len() < MIN_LEN {
+            return;
         }
-        let parts: Vec<String> = s.0.lines().filter(|l| l.len() != s.0.len()).map(str::to_string).chain(embedded_passwords(&s.0)).collect();
-        for line in parts.iter().filter(|l| l.len() >= MIN_LEN) {
-            let part = Secret::new(line.as_str());
+        let mut parts: Vec<String> = vec![s.0.clone()];
+        parts.extend(s.0.lines().filter(|l| l.len() != s.0.len()).map(str::to_string).chain(embedded_passwords(&s.0)));
+        let plain: Vec<String> = parts.iter().filter(|p| p.len() >= MIN_LEN).cloned().collect();
+        for p in &plain {
+            parts.extend(encodings::forms(p));
+        }
+        for part in parts.into_iter().filter(|p| p.len() >= MIN_LEN) {
+            let part = Secret::new(part);
             if !self.values.contains(&part) {
                 self.values.push(part);
-                self.values.sort_by_key(|v| std::cmp::Reverse(v.0.len()));
             }
         }
+        // Longest first, so a form containing another (`'value'`) is scrubbed whole.
+        self.values.sort_by_key(|v| std::cmp::Reverse(v.0.len()));
     }
 
     /// Whether any secret is known.
@@ -184,6 +193,31 @@ mod tests {
         assert_eq!(r.text("password=hunter22;"), "password=***;");
         let j = r.json(&serde_json::json!({"a": ["xhunter22x"], "hunter22": 1}));
         assert_eq!(j, serde_json::json!({"a": ["x***x"], "***": 1}));
+    }
+
+    #[test]
+    fn scrubs_every_encoding_of_a_secret() {
+        let mut r = Redactor::default();
+        r.add(&Secret::new(r#"p@ss w/rd'"$x"#));
+        let forms = [
+            r#"p@ss\ w/rd\'\"\$x"#,       // printf %q
+            r#"p@ss w/rd'\"$x"#,          // JSON
+            "p%40ss%20w%2Frd%27%22%24x",  // URL-encoded
+            "p%40ss+w/rd%27%22%24x",      // a form, `/` kept
+            "cEBzcyB3L3JkJyIkeA==",       // base64
+            "cEBzcyB3L3JkJyIkeA",         // base64 without padding
+            "7040737320772f726427222478", // hex
+            // Inside larger base64 blobs, at each offset (mod 3).
+            "cEBzcyB3L3JkJyIkeCBhbmQgbW9yZQ==",
+            "YXBAc3Mgdy9yZCciJHggYW5kIG1vcmU=",
+            "YWJwQHNzIHcvcmQnIiR4IGFuZCBtb3Jl",
+        ];
+        for form in forms {
+            let out = r.text(&format!("<{form}>"));
+            assert!(out.contains("***"), "{form} was not scrubbed: {out}");
+            assert!(!out.contains("cEBzcyB3L3JkJy") && !out.contains("w/rd") && !out.contains("2f72"), "{out}");
+        }
+        assert_eq!(r.text("nothing to see"), "nothing to see");
     }
 
     #[test]

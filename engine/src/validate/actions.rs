@@ -71,17 +71,31 @@ pub(crate) fn check(defs: &[Def<'_>], dir: &std::path::Path, out: &mut Vec<Diagn
         }
         for &(key, _) in action.template_files() {
             let Some(rel) = with.get(key).and_then(Value::as_str).filter(|r| !crate::template::is_template(r)) else { continue };
-            let file = dir.join(rel);
-            let problem = match std::fs::read_to_string(&file) {
-                Err(e) => Some(format!("cannot read the template file {}: {e}", file.display())),
-                Ok(text) => crate::template::check_template(&text)
-                    .err()
-                    .map(|e| format!("{} is not a valid template: {}", file.display(), e.message)),
+            let problem = match crate::runbook::confine::inside(dir, rel, "the template file") {
+                Err(e) => Some(e),
+                Ok(file) => match std::fs::read_to_string(&file) {
+                    Err(e) => Some(format!("cannot read the template file {}: {e}", file.display())),
+                    Ok(text) => crate::template::check_template(&text)
+                        .err()
+                        .map(|e| format!("{} is not a valid template: {}", file.display(), e.message)),
+                },
             };
             if let Some(problem) = problem {
                 out.push(
                     Diagnostic::new(Code::ActionInput, with_path.key(key), problem).help("the path is relative to the runbook's directory"),
                 );
+            }
+        }
+        // A child runbook named as it is (not by a template) must stay in this directory too;
+        // one named by a template is checked when the step runs.
+        if def.uses == "runbook" {
+            if let Some(rel) = with.get("file").and_then(Value::as_str).filter(|r| !crate::template::is_template(r)) {
+                if let Some(problem) = crate::runbook::confine::escapes(dir, rel, "the child runbook") {
+                    out.push(
+                        Diagnostic::new(Code::ActionInput, with_path.key("file"), problem)
+                            .help("child runbooks are named relative to this runbook's directory, and stay inside it"),
+                    );
+                }
             }
         }
     }

@@ -170,6 +170,9 @@ impl Plugin for Llm {
         issues
     }
 
+    fn destinations(&self, with: &Value) -> Vec<(&'static str, String)> {
+        crate::action::url_fields(with, &["base_url"])
+    }
     fn plan(&self, with: &Value) -> String {
         let model = with.get("model").and_then(Value::as_str).unwrap_or("?");
         match with.get("base_url").and_then(Value::as_str) {

@@ -142,6 +142,9 @@ impl Plugin for LokiQuery {
         issues
     }
 
+    fn destinations(&self, with: &Value) -> Vec<(&'static str, String)> {
+        crate::action::url_fields(with, &["url"])
+    }
     fn plan(&self, with: &Value) -> String {
         let url = with.get("url").and_then(Value::as_str).map_or_else(|| "?".to_string(), shown_text);
         let range = match (with.get("start").and_then(Value::as_str), with.get("since").and_then(Value::as_str)) {

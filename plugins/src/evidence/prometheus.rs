@@ -183,6 +183,9 @@ impl Plugin for PrometheusQuery {
         issues
     }
 
+    fn destinations(&self, with: &Value) -> Vec<(&'static str, String)> {
+        crate::action::url_fields(with, &["url"])
+    }
     fn plan(&self, with: &Value) -> String {
         let url = with.get("url").and_then(Value::as_str).map_or_else(|| "?".to_string(), shown_text);
         format!("query Prometheus at {url}: {}", with.get("query").and_then(Value::as_str).unwrap_or("?"))

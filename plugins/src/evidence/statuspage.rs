@@ -108,6 +108,9 @@ impl Plugin for Statuspage {
         check_url(with, "/api/v2", "/api/v2/…", "https://www.cloudflarestatus.com")
     }
 
+    fn destinations(&self, with: &Value) -> Vec<(&'static str, String)> {
+        crate::action::url_fields(with, &["url"])
+    }
     fn plan(&self, with: &Value) -> String {
         let url = with.get("url").and_then(Value::as_str).map_or_else(|| "?".to_string(), shown_text);
         format!("read the status and unresolved incidents of {url}")

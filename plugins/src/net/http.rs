@@ -80,6 +80,9 @@ impl Plugin for Http {
         issues
     }
 
+    fn destinations(&self, with: &Value) -> Vec<(&'static str, String)> {
+        crate::action::url_fields(with, &["url"])
+    }
     fn plan(&self, with: &Value) -> String {
         let method = with.get("method").and_then(Value::as_str).unwrap_or("GET").to_ascii_uppercase();
         format!("{method} {}", with.get("url").and_then(Value::as_str).unwrap_or("?"))

@@ -109,6 +109,12 @@ impl Plugin for Notify {
         issues
     }
 
+    fn destinations(&self, with: &Value) -> Vec<(&'static str, String)> {
+        match crate::action::url_fields(with, &["url"]) {
+            none if none.is_empty() && with.get("to").and_then(Value::as_str) == Some("pagerduty") => vec![("to", PAGERDUTY.to_string())],
+            urls => urls,
+        }
+    }
     fn plan(&self, with: &Value) -> String {
         let to = with.get("to").and_then(Value::as_str).unwrap_or("?");
         format!("notify {to}: {}", with.get("title").and_then(Value::as_str).unwrap_or("?"))
@@ -249,6 +255,7 @@ mod tests {
             log,
             pace: std::sync::Arc::new(tokio::sync::Semaphore::new(crate::PACE_LINES)),
             work_dir: std::env::temp_dir(),
+            env_remove: std::sync::Arc::from(Vec::new()),
         }
     }
 

@@ -173,6 +173,11 @@ impl Plugin for Exec {
             }
             _ => return Err(ActionError::Input("`exec` needs exactly one of `cmd` (non-empty) and `script`".into())),
         };
+        // Not inherited: the server's tokens, the runbook's secrets (a step that needs one
+        // names it in `env:` with a template, and the redactor knows it then).
+        for name in ctx.env_remove.iter() {
+            command.env_remove(name);
+        }
         command.envs(&input.env).env("PHOENIX_RUN_ID", &ctx.run_id).env("PHOENIX_STEP_ID", &ctx.step_id);
         if let Some(dir) = &input.dir {
             command.current_dir(dir);
