@@ -109,6 +109,7 @@ impl Plugin for Query {
                             message: format!("column `{name}` ({}): {why}", columns[i].1),
                             outputs: None,
                             retryable: false,
+                            before_effect: false,
                         }
                     })?;
                     obj.insert(name.clone(), cell.0);
