@@ -273,3 +273,48 @@ fn serve_stopping_during_a_non_idempotent_step_makes_every_resume_ask() {
     server.wait_status(&id, "succeeded");
     assert_eq!(tally(), (2, 1, 1));
 }
+
+#[test]
+fn an_item_of_a_non_idempotent_for_each_stopped_mid_way_makes_resume_ask_for_its_step() {
+    // Item `fan[2]` hangs the first time; the three others end.
+    let yaml = r#"version: 1
+name: items
+steps:
+  fan:
+    uses: exec
+    idempotent: false
+    for_each: [1, 2, 3, 4]
+    max_parallel: 4
+    with:
+      script: |
+        echo "start $PHOENIX_STEP_ID" >> ledger
+        if [ "$PHOENIX_STEP_ID" = "fan[2]" ] && [ ! -e charged-once ]; then touch charged-once; sleep 1000; fi
+        echo "end $PHOENIX_STEP_ID" >> ledger
+  after:
+    needs: [fan]
+    uses: exec
+    with: { script: "echo after >> ledger" }
+"#;
+    let setup = Test::new().file("r.yaml", yaml).args(["validate", "r.yaml"]).run().success();
+    let bg = Background::spawn(setup.then().args(["run", "r.yaml", "--no-wait"]).command(), setup.path());
+    process::wait_for("items 0, 1 and 3 to end and item 2 to start", Duration::from_secs(30), || {
+        let l = ledger(&setup);
+        setup.path().join("charged-once").exists() && ["end fan[0]", "end fan[1]", "end fan[3]"].iter().all(|e| l.iter().any(|x| x == e))
+    });
+    process::signal("INT", &[bg.pid()]);
+    assert_eq!(bg.wait(Duration::from_secs(60)).code, Some(130));
+    let run = process::latest_run(&setup.state_dir());
+    setup
+        .then()
+        .args(["resume", &run])
+        .run()
+        .code(3)
+        .stderr_contains("fan[2]")
+        .stderr_contains(&format!("phoenix resume {run} --retry fan"));
+    assert_eq!(count(&ledger(&setup), "start fan[2]"), 1, "{:?}", ledger(&setup));
+    setup.then().args(["resume", &run, "--retry", "fan"]).run().success();
+    let l = ledger(&setup);
+    for (line, n) in [("start fan[0]", 1), ("start fan[1]", 1), ("start fan[3]", 1), ("start fan[2]", 2), ("end fan[2]", 1), ("after", 1)] {
+        assert_eq!(count(&l, line), n, "{line}: {l:?}");
+    }
+}
