@@ -79,7 +79,7 @@ where
     // A request that could not be built, or a connection never made, sent nothing.
     let before_effect = match e {
         SdkError::ConstructionFailure(_) => true,
-        SdkError::DispatchFailure(_) => crate::action::never_connected(e),
+        SdkError::DispatchFailure(_) => crate::action_error::never_connected(e),
         _ => false,
     };
     ActionError::Failed { message: format!("{what} failed: {}", describe(e)), outputs: None, retryable: !permanent, before_effect }

@@ -73,7 +73,7 @@ impl Session {
             Some(s) => matches!(s, StatusCode::RequestTimeout | StatusCode::TooManyRequests) || u16::from(s) >= 500,
             None => !matches!(e.kind(), ErrorKind::Credential | ErrorKind::DataConversion),
         };
-        let before_effect = matches!(e.kind(), ErrorKind::Io) && crate::action::never_connected(e);
+        let before_effect = matches!(e.kind(), ErrorKind::Io) && crate::action_error::never_connected(e);
         ActionError::Failed {
             message: format!("{what} {} failed: {}", self.at(), self.describe(e)),
             outputs: None,
