@@ -318,3 +318,19 @@ steps:
         assert_eq!(count(&l, line), n, "{line}: {l:?}");
     }
 }
+
+#[test]
+fn a_postgres_query_is_retried_after_a_connection_refused_but_not_after_a_statement_ran() {
+    // `postgres.query` is not idempotent by default. Nothing listens on the port: no
+    // statement was sent, so its `retry` applies.
+    let port = crate::postgres::free_port();
+    let yaml = format!(
+        "version: 1\nname: db\nsteps:\n  write:\n    uses: postgres.query\n    retry: {{ attempts: 2, delay: 10ms }}\n    with: {{ dsn: \"postgres://app@127.0.0.1:{port}/app\", sql: \"insert into t values (1)\" }}\n"
+    );
+    let out = Test::new().file("r.yaml", yaml).args(["run", "r.yaml", "--no-wait"]).run().code(1);
+    let s = process::status(&out.state_dir(), &process::latest_run(&out.state_dir()));
+    let write = step(&s, "write");
+    assert_eq!(write["attempts"], 2, "{s:#}");
+    assert!(write["error"].as_str().unwrap().contains("could not connect"), "{s:#}");
+    assert!(!write["error"].as_str().unwrap().contains("not retried"), "{s:#}");
+}
