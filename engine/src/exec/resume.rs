@@ -195,12 +195,19 @@ impl Engine {
 /// Applies an edited runbook to a run's records; returns the difference, one line per step.
 fn diff_plans(old: &Runbook, new: &Runbook, records: &mut HashMap<String, StepRecord>, run: &str, batch: &mut Batch) -> Vec<String> {
     let mut lines = Vec::new();
+    let uncertain = uncertain_steps(records);
     for (plan, old_plan, kind) in [(&new.main, &old.main, PlanKind::Main), (&new.on_failure, &old.on_failure, PlanKind::OnFailure)] {
         for s in &plan.steps {
             match old_plan.find(&s.id).map(|i| &old_plan.steps[i]) {
                 None => {
                     lines.push(format!("+ {} (new: will run)", s.id));
                     records.insert(s.id.clone(), StepRecord::pending(&s.id, kind, &s.fingerprint));
+                }
+                // Editing a step does not undo what its stopped attempt may have done: unless
+                // the edit makes it idempotent, resume still asks.
+                Some(o) if o.fingerprint != s.fingerprint && !s.idempotent && in_doubt(records, &uncertain, &s.id) => {
+                    lines
+                        .push(format!("~ {} (changed, but stopped mid-way and not idempotent: resume asks before running it again)", s.id));
                 }
                 Some(o) if o.fingerprint != s.fingerprint => {
                     lines.push(format!("~ {} (changed: will run again)", s.id));
@@ -236,6 +243,12 @@ pub fn describe_adoption(old: &Runbook, new: &Runbook) -> Vec<String> {
     let mut records = HashMap::new();
     let mut batch = Batch::default();
     diff_plans(old, new, &mut records, "", &mut batch)
+}
+
+/// Whether a step's effect is uncertain: found running after a crash (not a child run), or
+/// recorded as stopped mid-way (itself or one of its items).
+fn in_doubt(records: &HashMap<String, StepRecord>, uncertain: &HashMap<String, String>, step: &str) -> bool {
+    uncertain.contains_key(step) || records.get(step).is_some_and(|r| r.status == StepStatus::Running && r.child_run.is_none())
 }
 
 /// The halt that asks the operator about steps whose effect is uncertain (step, why).
