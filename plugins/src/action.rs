@@ -12,6 +12,8 @@ use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
+pub use crate::action_error::ActionError;
+
 /// Who carries an action out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -223,34 +225,6 @@ impl ActionCtx {
     /// Records a note with structured data in the run's event log (secrets are redacted).
     pub fn note(&self, text: impl Into<String>, data: Value) {
         let _ = self.log.send(LogLine { stream: Stream::Info, text: text.into(), data: Some(data), permit: None, cut: false });
-    }
-}
-
-/// Why an attempt did not succeed.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ActionError {
-    /// The work failed; `outputs` holds what is known (exit code, output tails).
-    #[error("{message}")]
-    Failed {
-        /// What happened.
-        message: String,
-        /// Outputs gathered before the failure.
-        outputs: Option<Value>,
-        /// Whether another attempt could help (false for bad input).
-        retryable: bool,
-    },
-    /// The rendered input is not what the action takes.
-    #[error("invalid input: {0}")]
-    Input(String),
-    /// The work was stopped by cancellation (timeout, cancel, Ctrl-C).
-    #[error("stopped: {0}")]
-    Cancelled(String),
-}
-
-impl ActionError {
-    /// A retryable failure without outputs.
-    pub fn failed(message: impl Into<String>) -> Self {
-        ActionError::Failed { message: message.into(), outputs: None, retryable: true }
     }
 }
 

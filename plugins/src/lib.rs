@@ -5,6 +5,7 @@
 //! JSON Schema, validation and the tests see one table.
 
 mod action;
+mod action_error;
 pub mod analysis;
 pub mod aws;
 pub mod azure;

@@ -51,6 +51,11 @@ pub(crate) fn hand_over(dir: &Path, pid: u64, ask: Ask<'_>, no_wait: bool, opera
             .map_or((0, 0), |v| (next_line(&v, 0), v["events"].as_array().map_or(0, Vec::len))),
     };
     let id = match rt.block_on(control::request(dir, &req)) {
+        // The resume halted before anything ran: it asks the operator (exit 3, as without a server).
+        Ok(v) if v["halted"].is_string() => {
+            eprintln!("halted: {}", v["halted"].as_str().unwrap_or_default());
+            return Exit::Halted;
+        }
         Ok(v) => v["id"].as_str().unwrap_or_default().to_string(),
         Err(e) => {
             eprintln!("error: {e}");

@@ -121,9 +121,10 @@ pub(crate) fn status(state_dir: &Option<PathBuf>, run: Option<&str>, out: Output
     let w = steps.iter().filter_map(|s| s["id"].as_str()).map(str::len).max().unwrap_or(0).max(20);
     println!("{:<w$} {:<15} {:>8} {:>9}  NOTE", "STEP", "STATUS", "ATTEMPTS", "DURATION");
     for s in steps {
-        let note = s["error"]
+        let note = s["uncertain"]
             .as_str()
-            .map(str::to_string)
+            .map(|u| format!("UNCERTAIN: {u}"))
+            .or_else(|| s["error"].as_str().map(str::to_string))
             .or_else(|| s["child_run"].as_str().map(|c| format!("child run {c}")))
             .or_else(|| (s["status"] == "running").then(|| started_ago(&s["started_at"])).flatten())
             .unwrap_or_default();
@@ -140,7 +141,25 @@ pub(crate) fn status(state_dir: &Option<PathBuf>, run: Option<&str>, out: Output
     if let Some(o) = v["outputs"].as_object().filter(|o| !o.is_empty()) {
         println!("\noutputs: {}", serde_json::to_string(o).expect("JSON"));
     }
+    uncertain_advice(&v, steps);
     Exit::Ok
+}
+
+/// What to do about steps stopped mid-way that are not idempotent: resume will ask.
+fn uncertain_advice(v: &Value, steps: &[Value]) {
+    // An item (`step[2]`) is decided with its step.
+    let mut ids: Vec<&str> =
+        steps.iter().filter(|s| s["uncertain"].is_string()).filter_map(|s| s["id"].as_str()?.split('[').next()).collect();
+    ids.dedup();
+    if ids.is_empty() || v["status"] == "succeeded" {
+        return;
+    }
+    let run = v["id"].as_str().unwrap_or("");
+    let retry: Vec<String> = ids.iter().map(|s| format!("--retry {s}")).collect();
+    let skip: Vec<String> = ids.iter().map(|s| format!("--skip {s}")).collect();
+    println!("\n! {} stopped mid-way and not idempotent: they may or may not have taken effect", ids.join(", "));
+    println!("  check, then either run them again:  phoenix resume {run} {}", retry.join(" "));
+    println!("  or count them as done:  phoenix resume {run} {}", skip.join(" "));
 }
 
 /// `started 4m12s ago`, for a step still running (is it slow, or stuck?).

@@ -284,7 +284,9 @@ async fn resume(State(app): Shared, headers: HeaderMap, Path(id): Path<String>) 
         Err(r) => return r,
     };
     match super::runs::resume(&app, &id, ResumeOptions { by: Some(by), ..ResumeOptions::default() }).await {
-        Ok(()) => ok(StatusCode::ACCEPTED, json!({ "id": id })),
+        Ok(None) => ok(StatusCode::ACCEPTED, json!({ "id": id })),
+        // Nothing ran: the operator must say --retry or --skip (the command line can).
+        Ok(Some(why)) => ok(StatusCode::CONFLICT, json!({ "error": why, "halted": true })),
         Err(e) => run_error(e),
     }
 }

@@ -69,7 +69,10 @@ async fn resume(app: &Arc<App>, req: &Value, by: String) -> Result<Value, String
     };
     let list = |k: &str| req[k].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect();
     let opts = ResumeOptions { runbook, retry: list("retry"), skip: list("skip"), no_wait: false, by: Some(by) };
-    super::runs::resume(app, &id, opts).await.map(|()| json!({ "id": id })).map_err(described)
+    match super::runs::resume(app, &id, opts).await.map_err(described)? {
+        None => Ok(json!({ "id": id })),
+        Some(why) => Ok(json!({ "id": id, "halted": why })),
+    }
 }
 
 fn described(e: RunError) -> String {

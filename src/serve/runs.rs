@@ -36,8 +36,9 @@ pub(crate) async fn launch(app: &App, rb: Arc<Runbook>, opts: StartOptions) -> R
     Ok(id)
 }
 
-/// Resumes a run that no process drives.
-pub(crate) async fn resume(app: &App, id: &str, opts: ResumeOptions) -> Result<(), RunError> {
+/// Resumes a run that no process drives. `Some(why)`: the resume halted before the run
+/// started again, asking the operator (a non-idempotent step stopped mid-way): nothing ran.
+pub(crate) async fn resume(app: &App, id: &str, opts: ResumeOptions) -> Result<Option<String>, RunError> {
     let _one_at_a_time = app.launching.lock().await;
     if app.engine.in_progress(id) {
         return Err(RunError::BadInput(format!("run {id} is in progress in `phoenix serve`: nothing to resume (phoenix status {id})")));
@@ -46,9 +47,18 @@ pub(crate) async fn resume(app: &App, id: &str, opts: ResumeOptions) -> Result<(
     let engine = app.engine.clone();
     let run = id.to_string();
     let mut task: RunTask = tokio::spawn(async move { engine.resume(&run, opts).await });
-    settle(started, &mut task).await?;
+    tokio::select! {
+        // A run that started and then halted (an approval) has started: that comes first.
+        biased;
+        _ = started => {}
+        r = &mut task => return match r {
+            Ok(Ok(Outcome::Halted(why))) => Ok(Some(why)),
+            Ok(Ok(_)) => Ok(None),
+            other => Err(ended(other)),
+        },
+    }
     app.tasks.lock().expect("poisoned").push(task);
-    Ok(())
+    Ok(None)
 }
 
 /// Waits until the run has started, or its task has ended (an error before it started).

@@ -33,9 +33,23 @@ pub(crate) struct Unit {
 
 enum Attempt {
     Ok(Value, Option<LevelHistory>),
-    Fail { error: String, outputs: Option<Value>, retryable: bool },
+    Fail { error: String, outputs: Option<Value>, retryable: bool, effect: Effect },
     Cancelled(String),
     Halted(String),
+}
+
+/// What a failed attempt may have done: whether a non-idempotent step may be tried again
+/// without an operator's word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    /// It failed before any effect: nothing was sent or started (bad input, a connection
+    /// refused, a program not found).
+    None,
+    /// It failed, and its effect may have begun (a program that exited 1, an error after the
+    /// request was sent).
+    Maybe,
+    /// It was stopped mid-way (its `timeout`): its effect may have begun and not ended.
+    Cut,
 }
 
 pub(crate) fn spawn(engine: Engine, rb: Arc<Runbook>, run_id: String, unit: Unit, ctx: Context, tx: mpsc::UnboundedSender<Msg>) {
@@ -80,11 +94,20 @@ async fn run_unit(engine: Engine, rb: Arc<Runbook>, run_id: String, unit: Unit, 
         let r = one(&engine, &rb, &run_id, &step, &unit, &ctx, &actx, &tx, &mut inputs).await;
         match r {
             Attempt::Ok(v, h) => break (UnitResult::Ok(v), h),
-            Attempt::Cancelled(why) => break (UnitResult::Cancelled(why), None),
+            Attempt::Cancelled(why) => {
+                let uncertain = guarded(&step).then(|| format!("stopped while running ({why}): its effect may have begun"));
+                break (UnitResult::Cancelled { why, uncertain }, None);
+            }
             Attempt::Halted(why) => break (UnitResult::Halted(why), None),
-            Attempt::Fail { error, outputs, retryable } => {
+            Attempt::Fail { error, outputs, retryable, effect } => {
                 let delay = if retryable && !unit.token.is_cancelled() { next_delay(&step.retry, attempt, &mut rand::rng()) } else { None };
-                let Some(delay) = delay else { break (UnitResult::Failed { error, outputs }, None) };
+                let uncertain =
+                    (guarded(&step) && effect == Effect::Cut).then(|| format!("{error} while running: its effect may have begun"));
+                let (delay, error) = match delay {
+                    Some(_) if guarded(&step) && effect != Effect::None => (None, format!("{error} {}", not_retried(&step.id))),
+                    d => (d, error),
+                };
+                let Some(delay) = delay else { break (UnitResult::Failed { error, outputs, uncertain }, None) };
                 let (ack, acked) = oneshot::channel();
                 if tx.send(Msg::Retry { key: unit.key, attempt, error, delay, ack }).is_err() {
                     return;
@@ -92,7 +115,9 @@ async fn run_unit(engine: Engine, rb: Arc<Runbook>, run_id: String, unit: Unit, 
                 let _ = acked.await;
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    _ = unit.token.cancelled() => break (UnitResult::Cancelled("stopped while waiting to retry".into()), None),
+                    // The failed attempt ended before any effect (or the step is idempotent):
+                    // nothing is uncertain.
+                    _ = unit.token.cancelled() => break (UnitResult::Cancelled { why: "stopped while waiting to retry".into(), uncertain: None }, None),
                 }
                 attempt += 1;
             }
@@ -101,6 +126,20 @@ async fn run_unit(engine: Engine, rb: Arc<Runbook>, run_id: String, unit: Unit, 
     drop(actx);
     let _ = forwarder.await;
     let _ = tx.send(Msg::Done { key: unit.key, result: result.0, inputs, history: result.1 });
+}
+
+/// Whether running the step twice may do harm, so that an attempt stopped or failed after its
+/// effect may have begun is never tried again without an operator's word. A `runbook` step
+/// is left to its child run, whose own steps are guarded when it resumes.
+fn guarded(step: &Step) -> bool {
+    !step.idempotent && step.uses != "runbook"
+}
+
+/// Why a failure of a non-idempotent step was not retried.
+fn not_retried(step: &str) -> String {
+    format!(
+        "(not retried: `{step}` is not idempotent and this failure may have come after its effect began; `retry` tries a non-idempotent step again only when the action can tell it failed before any effect, such as a connection refused. Check, then `phoenix resume` runs it again; or set `idempotent: true` if running it twice is harmless)"
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -128,13 +167,13 @@ async fn one(
         Err((path, e)) => {
             // "undefined" is all minijinja can say about a secret that cannot be read: say why.
             let why = secret_problem(&step.with, ctx).map_or(String::new(), |p| format!(" ({p})"));
-            return Attempt::Fail { error: format!("with.{path}: {e}{why}"), outputs: None, retryable: false };
+            return Attempt::Fail { error: format!("with.{path}: {e}{why}"), outputs: None, retryable: false, effect: Effect::None };
         }
     };
     let with = match action {
         Some(a) => match finish_inputs(a, rb, with, &tctx, ctx) {
             Ok(w) => w,
-            Err(error) => return Attempt::Fail { error, outputs: None, retryable: false },
+            Err(error) => return Attempt::Fail { error, outputs: None, retryable: false, effect: Effect::None },
         },
         None => with,
     };
@@ -149,19 +188,24 @@ async fn one(
                         .get("message")
                         .and_then(Value::as_str)
                         .map_or_else(|| format!("assertion failed: {that}"), |m| format!("{m} (assertion: {that})"));
-                    Attempt::Fail { error: msg, outputs: None, retryable: true }
+                    Attempt::Fail { error: msg, outputs: None, retryable: true, effect: Effect::None }
                 }
-                Err(e) => Attempt::Fail { error: format!("`that` could not be evaluated: {e}"), outputs: None, retryable: false },
+                Err(e) => Attempt::Fail {
+                    error: format!("`that` could not be evaluated: {e}"),
+                    outputs: None,
+                    retryable: false,
+                    effect: Effect::None,
+                },
             };
         }
         "runbook" => return child(engine, rb, run_id, step, unit, &with, tx).await,
         _ => {}
     }
     let Some(action) = action else {
-        return Attempt::Fail { error: format!("no action `{}`", step.uses), outputs: None, retryable: false };
+        return Attempt::Fail { error: format!("no action `{}`", step.uses), outputs: None, retryable: false, effect: Effect::None };
     };
     if let Some(error) = super::destinations::refusal(action, &step.with, &with, &ctx.secrets) {
-        return Attempt::Fail { error, outputs: None, retryable: false };
+        return Attempt::Fail { error, outputs: None, retryable: false, effect: Effect::None };
     }
     let attempt_token = actx.cancel.child_token();
     let actx = ActionCtx { cancel: attempt_token.clone(), ..actx.clone() };
@@ -175,14 +219,24 @@ async fn one(
                 attempt_token.cancel();
                 // The action stops its work (SIGTERM, then SIGKILL after the grace period).
                 let _ = tokio::time::timeout(engine.inner.opts.grace + Duration::from_secs(2), &mut fut).await;
-                return Attempt::Fail { error: format!("timed out after {}", phoenix_plugins::duration::format_duration(t)), outputs: None, retryable: true };
+                return Attempt::Fail {
+                    error: format!("timed out after {}", phoenix_plugins::duration::format_duration(t)),
+                    outputs: None,
+                    retryable: true,
+                    effect: Effect::Cut,
+                };
             }
         },
     };
     match r {
         Ok(v) => Attempt::Ok(v, None),
-        Err(ActionError::Failed { message, outputs, retryable }) => Attempt::Fail { error: message, outputs, retryable },
-        Err(ActionError::Input(m)) => Attempt::Fail { error: format!("invalid input: {m}"), outputs: None, retryable: false },
+        Err(ActionError::Failed { message, outputs, retryable, before_effect }) => {
+            Attempt::Fail { error: message, outputs, retryable, effect: if before_effect { Effect::None } else { Effect::Maybe } }
+        }
+        // The action refused its input: nothing was done.
+        Err(ActionError::Input(m)) => {
+            Attempt::Fail { error: format!("invalid input: {m}"), outputs: None, retryable: false, effect: Effect::None }
+        }
         Err(ActionError::Cancelled(m)) => Attempt::Cancelled(m),
     }
 }
@@ -227,7 +281,7 @@ async fn child(
     let file = with.get("file").and_then(Value::as_str).unwrap_or_default();
     let path = match crate::runbook::confine::inside(&crate::runbook::confine::root_of(rb), file, "the child runbook") {
         Ok(p) => p,
-        Err(error) => return Attempt::Fail { error, outputs: None, retryable: false },
+        Err(error) => return Attempt::Fail { error, outputs: None, retryable: false, effect: Effect::None },
     };
     let loaded = crate::runbook::load_file(&path);
     let Some(child_rb) = loaded.runbook else {
@@ -235,6 +289,7 @@ async fn child(
             error: format!("the child runbook {} is not valid:\n{}", path.display(), loaded.render()),
             outputs: None,
             retryable: false,
+            effect: Effect::None,
         };
     };
     let store = engine.store();
@@ -308,15 +363,20 @@ async fn child(
             error: format!("timed out after {t}: the child run {id} was cancelled"),
             outputs: Some(outputs),
             retryable: false,
+            effect: Effect::Cut,
         };
     }
     match result {
         Ok(Outcome::Succeeded) => Attempt::Ok(outputs, None),
-        Ok(Outcome::Failed(e)) => Attempt::Fail { error: format!("child run failed: {e}"), outputs: Some(outputs), retryable: false },
+        Ok(Outcome::Failed(e)) => {
+            Attempt::Fail { error: format!("child run failed: {e}"), outputs: Some(outputs), retryable: false, effect: Effect::Maybe }
+        }
         Ok(Outcome::Halted(why)) => Attempt::Halted(format!("child run {} halted: {why}", child_id.unwrap_or_default())),
-        Ok(Outcome::Cancelled) => Attempt::Fail { error: "child run was cancelled".into(), outputs: Some(outputs), retryable: false },
+        Ok(Outcome::Cancelled) => {
+            Attempt::Fail { error: "child run was cancelled".into(), outputs: Some(outputs), retryable: false, effect: Effect::Maybe }
+        }
         Ok(Outcome::Interrupted) => Attempt::Cancelled("child run interrupted".into()),
-        Err(e) => Attempt::Fail { error: format!("child run could not start: {e}"), outputs: None, retryable: false },
+        Err(e) => Attempt::Fail { error: format!("child run could not start: {e}"), outputs: None, retryable: false, effect: Effect::None },
     }
 }
 

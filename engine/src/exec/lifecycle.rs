@@ -15,6 +15,19 @@ pub fn allowed(from: StepStatus, to: StepStatus) -> bool {
     )
 }
 
+/// Whether an operator may count a step as done (`phoenix resume --skip`) from `from`: only
+/// a step whose effect is uncertain — found running after a crash, or stopped mid-way while
+/// not idempotent (`uncertain`: a failure or a cancel recorded as such). The one way a step
+/// reaches `succeeded` without succeeding, and only by a person's word.
+pub fn operator_done(from: StepStatus, uncertain: bool) -> bool {
+    from == Running || (uncertain && matches!(from, Failed | Cancelled))
+}
+
+/// Checks an operator's `--skip` (see [`operator_done`]).
+pub fn check_operator_done(step: &str, from: StepStatus, uncertain: bool) -> Result<(), IllegalTransition> {
+    if operator_done(from, uncertain) { Ok(()) } else { Err(IllegalTransition { step: step.to_string(), from, to: Succeeded }) }
+}
+
 /// An illegal transition: a bug in the engine, reported rather than silently applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("illegal step transition for `{step}`: {from:?} -> {to:?}")]
@@ -80,5 +93,17 @@ mod tests {
         assert!(!allowed(UpstreamFailed, Succeeded) && !allowed(UpstreamFailed, Skipped));
         assert!(check("x", Succeeded, Failed).is_err());
         assert!(check("x", Waiting, Succeeded).is_ok());
+    }
+
+    #[test]
+    fn an_operator_counts_as_done_only_a_step_whose_effect_is_uncertain() {
+        let by_word: Vec<(StepStatus, bool)> =
+            ALL.iter().flat_map(|&a| [false, true].map(move |u| (a, u))).filter(|&(a, u)| operator_done(a, u)).collect();
+        assert_eq!(by_word, [(Running, false), (Running, true), (Failed, true), (Cancelled, true)]);
+        // A plain failure or cancel is not the operator's to call done: it runs again.
+        assert!(check_operator_done("x", Failed, false).is_err());
+        assert!(check_operator_done("x", Cancelled, false).is_err());
+        assert!(check_operator_done("x", Skipped, true).is_err());
+        assert!(check_operator_done("x", Cancelled, true).is_ok());
     }
 }

@@ -88,36 +88,54 @@ impl Engine {
             let (vars, _) = super::prepare::vars_and_lock(&rb, &run.params, &run_value).map_err(RunError::BadInput)?;
             run.vars = vars;
         }
-        check_in_flight(id, &rb, &records, &opts.retry, &opts.skip)?;
+        let uncertain = uncertain_steps(&records);
+        check_in_flight(id, &rb, &records, &uncertain, &opts.retry, &opts.skip)?;
+        let by = opts.by.clone().unwrap_or_else(|| self.inner.opts.operator.clone());
         // Decide what runs again.
-        let mut blocked = Vec::new();
+        let mut blocked: Vec<(String, String)> = Vec::new();
         for (plan, kind) in [(&rb.main, PlanKind::Main), (&rb.on_failure, PlanKind::OnFailure)] {
             for (n, s) in plan.steps.iter().enumerate() {
                 let rec = records.entry(s.id.clone()).or_insert_with(|| StepRecord::pending(&s.id, kind, &s.fingerprint));
                 rec.order = n as u32;
                 let before = rec.status;
+                // Its effect is uncertain: found running after a crash, or stopped mid-way
+                // (interrupted, timed out) while not idempotent.
+                let doubt = match rec.status {
+                    StepStatus::Running if rec.child_run.is_none() => Some(
+                        uncertain
+                            .get(&s.id)
+                            .cloned()
+                            .unwrap_or_else(|| "running when the run stopped (phoenix was killed or crashed)".into()),
+                    ),
+                    StepStatus::Failed | StepStatus::Cancelled => uncertain.get(&s.id).cloned(),
+                    _ => None,
+                };
                 let again = match rec.status {
+                    // The operator's word first: an idempotent step they checked is done too.
+                    _ if doubt.is_some() && opts.skip.contains(&s.id) => {
+                        lifecycle::check_operator_done(&rec.id, rec.status, true).map_err(|e| RunError::BadInput(e.to_string()))?;
+                        let was = if rec.status == StepStatus::Running { "after a crash" } else { "after it was stopped mid-way" };
+                        rec.status = StepStatus::Succeeded;
+                        rec.error = Some(format!("skipped by the operator {was}: counted as done"));
+                        rec.uncertain = None;
+                        event(&mut batch, EventKind::Operator { action: "skip".into(), by: by.clone(), detail: Some(s.id.clone()) });
+                        false
+                    }
+                    _ if doubt.is_some() && opts.retry.contains(&s.id) => {
+                        event(&mut batch, EventKind::Operator { action: "retry".into(), by: by.clone(), detail: Some(s.id.clone()) });
+                        true
+                    }
+                    StepStatus::Running if rec.child_run.is_some() => false,
+                    StepStatus::Running | StepStatus::Failed | StepStatus::Cancelled if s.idempotent => true,
+                    _ if doubt.is_some() => {
+                        blocked.push((s.id.clone(), doubt.unwrap_or_default()));
+                        false
+                    }
                     StepStatus::Failed | StepStatus::Cancelled => true,
                     StepStatus::Skipped => rec.skip != Some(SkipReason::When),
                     // Not run for a failed need: decided again from how its needs end this time
                     // (they run if the failed step now succeeds or the operator counts it done).
                     StepStatus::UpstreamFailed => true,
-                    StepStatus::Running if rec.child_run.is_some() => false,
-                    // The operator's word first: an idempotent step they checked is done too.
-                    StepStatus::Running if opts.skip.contains(&s.id) => {
-                        rec.status = StepStatus::Succeeded;
-                        rec.error = Some("skipped by the operator after a crash".into());
-                        event(
-                            &mut batch,
-                            EventKind::Operator { action: "skip".into(), by: self.inner.opts.operator.clone(), detail: Some(s.id.clone()) },
-                        );
-                        false
-                    }
-                    StepStatus::Running if s.idempotent || opts.retry.contains(&s.id) => true,
-                    StepStatus::Running => {
-                        blocked.push(s.id.clone());
-                        false
-                    }
                     _ => false,
                 };
                 // On failure steps run again only if the run fails again.
@@ -127,6 +145,7 @@ impl Engine {
                     rec.skip = None;
                     rec.upstream = None;
                     rec.error = None;
+                    rec.uncertain = None;
                 }
                 if again || rec.status != before || rec.fingerprint != s.fingerprint || adopted {
                     rec.fingerprint.clone_from(&s.fingerprint);
@@ -143,18 +162,12 @@ impl Engine {
             if parent_pending && rec.status != StepStatus::Succeeded && rec.status != StepStatus::Pending {
                 rec.status = StepStatus::Pending;
                 rec.error = None;
+                rec.uncertain = None;
                 batch.put_step(id, rec);
             }
         }
         if !blocked.is_empty() {
-            let list = blocked.join(", ");
-            let flags: Vec<String> = blocked.iter().map(|s| format!("--retry {s}")).collect();
-            let skips: Vec<String> = blocked.iter().map(|s| format!("--skip {s}")).collect();
-            return Ok(Outcome::Halted(format!(
-                "step(s) {list} were running when the run stopped and are not idempotent: they may or may not have taken effect.\n  check, then either run them again:  phoenix resume {id} {}\n  or count them as done:  phoenix resume {id} {}",
-                flags.join(" "),
-                skips.join(" ")
-            )));
+            return Ok(Outcome::Halted(ask_operator(id, &blocked)));
         }
         run.attempt += 1;
         run.status = RunStatus::Running;
@@ -171,7 +184,6 @@ impl Engine {
         };
         run.dir = here;
         batch.put_run(&run);
-        let by = opts.by.clone().unwrap_or_else(|| self.inner.opts.operator.clone());
         event(&mut batch, EventKind::RunStarted { attempt: run.attempt, by: Some(by) });
         if let Some(text) = moved {
             event(&mut batch, EventKind::Note { step: None, text, data: None });
@@ -187,12 +199,19 @@ impl Engine {
 /// Applies an edited runbook to a run's records; returns the difference, one line per step.
 fn diff_plans(old: &Runbook, new: &Runbook, records: &mut HashMap<String, StepRecord>, run: &str, batch: &mut Batch) -> Vec<String> {
     let mut lines = Vec::new();
+    let uncertain = uncertain_steps(records);
     for (plan, old_plan, kind) in [(&new.main, &old.main, PlanKind::Main), (&new.on_failure, &old.on_failure, PlanKind::OnFailure)] {
         for s in &plan.steps {
             match old_plan.find(&s.id).map(|i| &old_plan.steps[i]) {
                 None => {
                     lines.push(format!("+ {} (new: will run)", s.id));
                     records.insert(s.id.clone(), StepRecord::pending(&s.id, kind, &s.fingerprint));
+                }
+                // Editing a step does not undo what its stopped attempt may have done: unless
+                // the edit makes it idempotent, resume still asks.
+                Some(o) if o.fingerprint != s.fingerprint && !s.idempotent && in_doubt(records, &uncertain, &s.id) => {
+                    lines
+                        .push(format!("~ {} (changed, but stopped mid-way and not idempotent: resume asks before running it again)", s.id));
                 }
                 Some(o) if o.fingerprint != s.fingerprint => {
                     lines.push(format!("~ {} (changed: will run again)", s.id));
@@ -231,13 +250,52 @@ pub fn describe_adoption(old: &Runbook, new: &Runbook) -> Vec<String> {
     diff_plans(old, new, &mut records, "", &mut batch)
 }
 
-/// `--retry` and `--skip` name steps found in flight after a crash (running, with no child
-/// run to resume instead), and nothing else: a typo, or a step in another state, would
-/// otherwise be ignored while the operator believes it decided something.
+/// Whether a step's effect is uncertain: found running after a crash (not a child run), or
+/// recorded as stopped mid-way (itself or one of its items).
+fn in_doubt(records: &HashMap<String, StepRecord>, uncertain: &HashMap<String, String>, step: &str) -> bool {
+    uncertain.contains_key(step) || records.get(step).is_some_and(|r| r.status == StepStatus::Running && r.child_run.is_none())
+}
+
+/// The halt that asks the operator about steps whose effect is uncertain (step, why).
+fn ask_operator(id: &str, blocked: &[(String, String)]) -> String {
+    let list: Vec<&str> = blocked.iter().map(|(s, _)| s.as_str()).collect();
+    let why: Vec<String> = blocked.iter().map(|(s, w)| format!("  {s}: {w}")).collect();
+    let flags: Vec<String> = list.iter().map(|s| format!("--retry {s}")).collect();
+    let skips: Vec<String> = list.iter().map(|s| format!("--skip {s}")).collect();
+    format!(
+        "step(s) {} were stopped mid-way and are not idempotent: they may or may not have taken effect.\n{}\n  check, then either run them again:  phoenix resume {id} {}\n  or count them as done:  phoenix resume {id} {}",
+        list.join(", "),
+        why.join("\n"),
+        flags.join(" "),
+        skips.join(" ")
+    )
+}
+
+/// Steps recorded as stopped mid-way while not idempotent, with why; a `for_each` step is
+/// uncertain when one of its items is.
+fn uncertain_steps(records: &HashMap<String, StepRecord>) -> HashMap<String, String> {
+    let mut out: HashMap<String, String> = HashMap::new();
+    let mut ids: Vec<&String> = records.keys().collect();
+    ids.sort();
+    for k in ids {
+        let r = &records[k];
+        let Some(why) = &r.uncertain else { continue };
+        let step = k.split('[').next().unwrap_or_default().to_string();
+        let text = if &step == k { why.clone() } else { format!("{k} {why}") };
+        out.entry(step).and_modify(|w| *w = format!("{w}; {text}")).or_insert(text);
+    }
+    out
+}
+
+/// `--retry` and `--skip` name steps whose effect is uncertain — found in flight after a
+/// crash (running, with no child run to resume instead), or recorded as stopped mid-way —
+/// and nothing else: a typo, or a step in another state, would otherwise be ignored while
+/// the operator believes it decided something.
 fn check_in_flight(
     id: &str,
     rb: &Runbook,
     records: &HashMap<String, StepRecord>,
+    uncertain: &HashMap<String, String>,
     retry: &[String],
     skip: &[String],
 ) -> Result<(), RunError> {
@@ -251,12 +309,15 @@ fn check_in_flight(
                 )));
             }
             let rec = records.get(name);
-            let in_flight = rec.is_some_and(|r| r.status == StepStatus::Running && r.child_run.is_none());
+            let in_flight = rec.is_some_and(|r| {
+                (r.status == StepStatus::Running && r.child_run.is_none())
+                    || (matches!(r.status, StepStatus::Failed | StepStatus::Cancelled) && uncertain.contains_key(name))
+            });
             if !in_flight {
                 let state =
                     rec.map_or("pending", |r| if r.child_run.is_some() { "a child run (resumed as it is)" } else { r.status.as_str() });
                 return Err(RunError::BadInput(format!(
-                    "{flag} {name}: `{name}` is {state}, not a step found in flight after a crash; {flag} applies only to those (the run was not changed)"
+                    "{flag} {name}: `{name}` is {state}, not a step found in flight after a crash or stopped mid-way; {flag} applies only to those (the run was not changed)"
                 )));
             }
         }

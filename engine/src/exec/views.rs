@@ -48,7 +48,7 @@ pub fn status(store: &Store, id: Option<&str>) -> Result<Option<Value>, StoreErr
                 "started_at": s.started_at.map(ts), "finished_at": s.finished_at.map(ts),
                 "duration_ms": match (s.started_at, s.finished_at) { (Some(a), Some(b)) => Some(b.saturating_sub(a)), _ => None },
                 "error": s.error, "inputs": s.inputs, "outputs": s.outputs, "skip": s.skip, "upstream": s.upstream, "approval": s.approval,
-                "child_run": s.child_run,
+                "child_run": s.child_run, "uncertain": s.uncertain,
             })
         })
         .collect();

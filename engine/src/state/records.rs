@@ -245,6 +245,11 @@ pub struct StepRecord {
     /// The number of items, for a `for_each` step once expanded.
     #[serde(default)]
     pub items: Option<usize>,
+    /// Why the effect of a non-idempotent step is uncertain: an attempt was stopped while its
+    /// effect may have begun (Ctrl-C, SIGTERM, cancel, its `timeout`). `phoenix resume` runs
+    /// it again only with `--retry`, or counts it as done with `--skip`. Absent in older stores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncertain: Option<String>,
 }
 
 impl StepRecord {
@@ -268,6 +273,7 @@ impl StepRecord {
             waiting_since: None,
             child_run: None,
             items: None,
+            uncertain: None,
         }
     }
 }
@@ -396,7 +402,9 @@ mod tests {
     fn reads_records_written_before_optional_fields_existed() {
         let step: StepRecord = serde_json::from_str(r#"{"id":"a","status":"succeeded","attempts":1}"#).unwrap();
         assert_eq!((step.plan, step.order, step.status), (PlanKind::Main, 0, StepStatus::Succeeded));
-        assert!(step.outputs.is_none() && step.child_run.is_none() && step.items.is_none());
+        assert!(step.outputs.is_none() && step.child_run.is_none() && step.items.is_none() && step.uncertain.is_none());
+        // And a record with nothing uncertain is written as before (the field left out).
+        assert!(!serde_json::to_string(&step).unwrap().contains("uncertain"));
         let run: RunRecord = serde_json::from_str(
             r#"{"format":1,"id":"r","runbook":"rb","file":"rb.yaml","status":"halted","params":{},"vars":{},"attempt":2,"started_at":1,"updated_at":2}"#,
         )

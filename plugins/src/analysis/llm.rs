@@ -250,6 +250,7 @@ fn fallback(
             message: format!("no decision: {reason}, and the step has no `fallback`"),
             outputs: None,
             retryable: true,
+            before_effect: false,
         });
     };
     let problems = violations(schema, &fb).map_err(ActionError::Input)?;
@@ -258,6 +259,7 @@ fn fallback(
             message: format!("no decision: {reason}; and the fallback does not satisfy the schema: {}", problems.join("; ")),
             outputs: None,
             retryable: false,
+            before_effect: false,
         });
     }
     Ok(decided(ctx, input, fb, "fallback", Some(reason), raw, stats))

@@ -81,6 +81,7 @@ impl Plugin for EksNodegroups {
             message: format!("{what} EKS cluster {cluster} in {region} failed: {e}"),
             outputs: None,
             retryable,
+            before_effect: false,
         };
 
         // The cluster first: a missing one is named as such, and its own status is reported.

@@ -168,7 +168,13 @@ where
     R: std::fmt::Debug + 'static,
 {
     let permanent = matches!(e.code(), Some("NoSuchHostedZone" | "InvalidChangeBatch" | "InvalidInput" | "AccessDenied"));
-    ActionError::Failed { message: format!("{what} failed: {}", describe(e)), outputs: None, retryable: !permanent }
+    // A request that could not be built, or a connection never made, sent nothing.
+    let before_effect = match e {
+        SdkError::ConstructionFailure(_) => true,
+        SdkError::DispatchFailure(_) => crate::action_error::never_connected(e),
+        _ => false,
+    };
+    ActionError::Failed { message: format!("{what} failed: {}", describe(e)), outputs: None, retryable: !permanent, before_effect }
 }
 
 /// The simple record set with this name and type, if there is one.

@@ -76,7 +76,13 @@ where
     R: std::fmt::Debug + 'static,
 {
     let permanent = matches!(e.code(), Some("NoSuchBucket" | "NoSuchKey" | "AccessDenied" | "InvalidBucketName" | "InvalidArgument"));
-    ActionError::Failed { message: format!("{what} failed: {}", describe(e)), outputs: None, retryable: !permanent }
+    // A request that could not be built, or a connection never made, sent nothing.
+    let before_effect = match e {
+        SdkError::ConstructionFailure(_) => true,
+        SdkError::DispatchFailure(_) => crate::action_error::never_connected(e),
+        _ => false,
+    };
+    ActionError::Failed { message: format!("{what} failed: {}", describe(e)), outputs: None, retryable: !permanent, before_effect }
 }
 
 /// A text input for a plan, `?` when it is missing.

@@ -176,6 +176,7 @@ async fn download(ctx: &ActionCtx, session: &Session, blob: &BlobClient, props: 
         message: format!("cannot write `file` {}: {e}", file.display()),
         outputs: None,
         retryable: false,
+        before_effect: false,
     };
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
         tokio::fs::create_dir_all(dir).await.map_err(cannot)?;

@@ -158,11 +158,12 @@ impl Plugin for BlobPut {
 /// A missing container is named as such, with the way out; it will not appear on a retry.
 fn explain_missing_container(e: ActionError, container: &str, create: bool) -> ActionError {
     match e {
-        ActionError::Failed { message, outputs, .. } if message.contains("failed: 404 ContainerNotFound") && !create => {
+        ActionError::Failed { message, outputs, before_effect, .. } if message.contains("failed: 404 ContainerNotFound") && !create => {
             ActionError::Failed {
                 message: format!("{message} (container {container} does not exist: create it, or set `create_container: true`)"),
                 outputs,
                 retryable: false,
+                before_effect,
             }
         }
         other => other,

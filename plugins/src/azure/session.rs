@@ -50,6 +50,7 @@ impl Session {
                 message: format!("{what} {}: no answer within {}", self.at(), format_duration(self.timeout)),
                 outputs: None,
                 retryable: true,
+                before_effect: false,
             }),
             _ = ctx.cancel.cancelled() => Err(ActionError::Cancelled(format!("{what} stopped"))),
         }
@@ -72,7 +73,13 @@ impl Session {
             Some(s) => matches!(s, StatusCode::RequestTimeout | StatusCode::TooManyRequests) || u16::from(s) >= 500,
             None => !matches!(e.kind(), ErrorKind::Credential | ErrorKind::DataConversion),
         };
-        ActionError::Failed { message: format!("{what} {} failed: {}", self.at(), self.describe(e)), outputs: None, retryable }
+        let before_effect = matches!(e.kind(), ErrorKind::Io) && crate::action_error::never_connected(e);
+        ActionError::Failed {
+            message: format!("{what} {} failed: {}", self.at(), self.describe(e)),
+            outputs: None,
+            retryable,
+            before_effect,
+        }
     }
 
     fn at(&self) -> String {

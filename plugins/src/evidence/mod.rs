@@ -83,7 +83,12 @@ pub(crate) async fn gather(
         Err(u) => {
             let outputs = availability(false, Value::String(u.message.clone()), empty);
             if required {
-                return Err(ActionError::Failed { message: u.message, outputs: Some(outputs), retryable: u.retryable });
+                return Err(ActionError::Failed {
+                    message: u.message,
+                    outputs: Some(outputs),
+                    retryable: u.retryable,
+                    before_effect: false,
+                });
             }
             ctx.log(Stream::Info, format!("{source} unavailable, going on without it (required: false): {}", u.message));
             Ok(outputs)

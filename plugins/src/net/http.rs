@@ -126,7 +126,7 @@ impl Plugin for Http {
             Ok::<_, reqwest::Error>((status, headers, body, truncated))
         };
         let (status, headers, body, truncated) = tokio::select! {
-            r = send => r.map_err(|e| ActionError::failed(describe(&e, &input.url)))?,
+            r = send => r.map_err(|e| failure(&e, &input.url))?,
             _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled(format!("request to {} stopped", input.url))),
         };
         let elapsed_ms = started.elapsed().as_millis() as u64;
@@ -147,9 +147,17 @@ impl Plugin for Http {
                 message: format!("{method_name} {} answered {status}, expected {expected}", input.url),
                 outputs: Some(outputs),
                 retryable: status >= 500 || status == 429,
+                before_effect: false,
             })
         }
     }
+}
+
+/// A request that failed: before any effect when the connection was never made (refused, a
+/// name that did not resolve, a TLS handshake that failed), since then nothing was sent.
+fn failure(e: &reqwest::Error, url: &str) -> ActionError {
+    let message = describe(e, url);
+    if e.is_connect() || e.is_builder() { ActionError::before_effect(message) } else { ActionError::failed(message) }
 }
 
 fn describe(e: &reqwest::Error, url: &str) -> String {

@@ -139,6 +139,7 @@ impl Plugin for Notify {
                 message: format!("{} refused the notification: HTTP {status}: {}", input.to, snippet.trim()),
                 outputs: Some(json!({ "to": input.to, "status": status, "dedup_key": dedup, "severity": severity })),
                 retryable: status >= 500 || status == 429,
+                before_effect: false,
             });
         }
         ctx.log(Stream::Info, format!("notified {}: {} (HTTP {status})", input.to, input.title));

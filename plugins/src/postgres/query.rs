@@ -87,7 +87,8 @@ impl Plugin for Query {
         let client = &session.client;
         let started = Instant::now();
         let work = async {
-            let stmt = client.prepare(&input.sql).await.map_err(|e| failure(&dsn, "the statement was refused", &e))?;
+            // Refused when parsed or planned: nothing was executed.
+            let stmt = client.prepare(&input.sql).await.map_err(|e| failure(&dsn, "the statement was refused", &e).before_any_effect())?;
             let columns: Vec<(String, String)> =
                 stmt.columns().iter().map(|c| (c.name().to_string(), c.type_().name().to_string())).collect();
             let names = unique_names(columns.iter().map(|(n, _)| n.as_str()));
@@ -109,6 +110,7 @@ impl Plugin for Query {
                             message: format!("column `{name}` ({}): {why}", columns[i].1),
                             outputs: None,
                             retryable: false,
+                            before_effect: false,
                         }
                     })?;
                     obj.insert(name.clone(), cell.0);

@@ -136,6 +136,7 @@ impl Plugin for ReplicationLag {
                 ),
                 outputs: Some(state),
                 retryable: false,
+                before_effect: false,
             });
         }
         let caught_up = r.behind_bytes() == Some(0) || settled == Some(true);
@@ -153,6 +154,7 @@ impl Plugin for ReplicationLag {
                         ),
                         outputs: Some(state),
                         retryable: true,
+                        before_effect: false,
                     });
                 }
             }

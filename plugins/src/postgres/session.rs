@@ -27,13 +27,14 @@ pub(crate) async fn connect(ctx: &ActionCtx, dsn: &Dsn, timeout: Duration) -> Re
     };
     let (client, connection) = match result {
         Err(_) => {
-            return Err(ActionError::failed(format!(
+            return Err(ActionError::before_effect(format!(
                 "could not connect to {} within {}",
                 dsn.described,
                 crate::duration::format_duration(timeout)
             )));
         }
-        Ok(Err(e)) => return Err(failure(dsn, &format!("could not connect to {}", dsn.described), &e)),
+        // Refused, unreachable, or the login refused: no statement was sent.
+        Ok(Err(e)) => return Err(failure(dsn, &format!("could not connect to {}", dsn.described), &e).before_any_effect()),
         Ok(Ok(pair)) => pair,
     };
     tokio::spawn(async move {
@@ -76,7 +77,12 @@ pub(crate) fn failure(dsn: &Dsn, context: &str, e: &tokio_postgres::Error) -> Ac
             msg += &format!("; hint: {h}");
         }
         let retryable = retryable_state(db.code());
-        return ActionError::Failed { message: dsn.redact(&msg), outputs: Some(json!({ "sqlstate": db.code().code() })), retryable };
+        return ActionError::Failed {
+            message: dsn.redact(&msg),
+            outputs: Some(json!({ "sqlstate": db.code().code() })),
+            retryable,
+            before_effect: false,
+        };
     }
     ActionError::failed(dsn.redact(&format!("{context}: {}", chain(e))))
 }

@@ -114,7 +114,7 @@ impl Plugin for StorageSync {
         let timeout = input.timeout.map_or(Duration::from_secs(60), Dur::get);
         let from = open(&input, &input.from, timeout).await?;
         let to = open(&input, &input.to, timeout).await?;
-        let failed = |message: String| ActionError::Failed { message, outputs: None, retryable: true };
+        let failed = |message: String| ActionError::Failed { message, outputs: None, retryable: true, before_effect: false };
         to.prepare(ctx).await.map_err(failed)?;
         let lists = futures::future::join(from.list(ctx), to.list(ctx));
         let (src, dst) = tokio::select! {
@@ -186,6 +186,7 @@ impl Plugin for StorageSync {
                 message: format!("{} of {} copies failed (a retry copies only those): {}", errors.len(), todo.len(), first.join("; ")),
                 outputs: Some(outputs(Value::Null)),
                 retryable: true,
+                before_effect: false,
             });
         }
         let verified = if input.verify.unwrap_or(true) && copied == 0 && deleted == 0 {
@@ -210,6 +211,7 @@ impl Plugin for StorageSync {
                     ),
                     outputs: Some(outputs(json!(false))),
                     retryable: true,
+                    before_effect: false,
                 });
             }
             json!(true)

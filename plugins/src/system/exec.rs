@@ -230,7 +230,7 @@ impl Plugin for Exec {
         if !ok {
             let last = stderr.text().lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_string();
             let message = if last.is_empty() { format!("{what} exited with {code}") } else { format!("{what} exited with {code}: {last}") };
-            return Err(ActionError::Failed { message, outputs: Some(outputs), retryable: true });
+            return Err(ActionError::Failed { message, outputs: Some(outputs), retryable: true, before_effect: false });
         }
         if keep_all {
             if stdout.truncated() {
@@ -238,6 +238,7 @@ impl Plugin for Exec {
                     message: "stdout is larger than 16 MiB: cannot parse it as JSON".into(),
                     outputs: Some(outputs),
                     retryable: false,
+                    before_effect: false,
                 });
             }
             match serde_json::from_str::<Value>(&stdout.text()) {
@@ -247,6 +248,7 @@ impl Plugin for Exec {
                         message: format!("stdout is not JSON ({e})"),
                         outputs: Some(outputs),
                         retryable: false,
+                        before_effect: false,
                     });
                 }
             }
@@ -324,7 +326,8 @@ fn start_error(program: &str, dir: Option<&str>, e: &std::io::Error) -> ActionEr
         }
         _ => format!("could not start `{program}`: {e}"),
     };
-    ActionError::Failed { message, outputs: None, retryable: e.kind() != ErrorKind::NotFound }
+    // The program never started: nothing it would do was done.
+    ActionError::Failed { message, outputs: None, retryable: e.kind() != ErrorKind::NotFound, before_effect: true }
 }
 
 /// A step's process group, killed (SIGKILL) when the step ends, or when the step's future is

@@ -107,11 +107,20 @@ impl Driver {
                 self.rec_mut(key).outputs = Some(redactor.json(&outputs));
                 self.transition(key, StepStatus::Succeeded, None);
             }
-            UnitResult::Failed { error, outputs } => {
-                self.rec_mut(key).outputs = outputs.map(|o| redactor.json(&o));
+            UnitResult::Failed { error, outputs, uncertain } => {
+                let rec = self.rec_mut(key);
+                rec.outputs = outputs.map(|o| redactor.json(&o));
+                rec.uncertain = uncertain.map(|u| redactor.text(&u));
                 self.transition(key, StepStatus::Failed, Some(redactor.text(&error)));
             }
-            UnitResult::Cancelled(why) => {
+            UnitResult::Cancelled { why, uncertain } => {
+                // Recorded with the transition, in the same batch: durable before the run ends.
+                let how = match self.stopping {
+                    Some(Stop::Interrupt) => "interrupted (Ctrl-C, SIGTERM, or phoenix serve stopping): ",
+                    Some(Stop::Cancel) => "cancelled: ",
+                    None => "",
+                };
+                self.rec_mut(key).uncertain = uncertain.map(|u| redactor.text(&format!("{how}{u}")));
                 if self.stopping == Some(Stop::Interrupt) {
                     // Interrupted: it runs again on resume.
                     self.transition(key, StepStatus::Cancelled, Some(format!("interrupted: {why}")));

@@ -36,11 +36,18 @@ pub(crate) type UnitKey = (PlanKind, usize, Option<usize>);
 #[derive(Debug)]
 pub(crate) enum UnitResult {
     Ok(Value),
+    /// `uncertain`: why a non-idempotent step's effect may have begun and not ended (its
+    /// timeout stopped it): resume asks the operator before running it again.
     Failed {
         error: String,
         outputs: Option<Value>,
+        uncertain: Option<String>,
     },
-    Cancelled(String),
+    /// Stopped (cancel, Ctrl-C, SIGTERM); `uncertain` as for `Failed`.
+    Cancelled {
+        why: String,
+        uncertain: Option<String>,
+    },
     /// A child run halted: the step stays running, the parent halts with it.
     Halted(String),
 }
@@ -286,6 +293,7 @@ impl Driver {
                 rec.started_at = Some(now);
                 rec.finished_at = None;
                 rec.error = None;
+                rec.uncertain = None;
             }
             StepStatus::Succeeded | StepStatus::Failed | StepStatus::Cancelled | StepStatus::Skipped | StepStatus::UpstreamFailed => {
                 rec.finished_at = Some(now);

@@ -93,6 +93,7 @@ impl Record {
                     ),
                     outputs: Some(kept),
                     retryable: false,
+                    before_effect: false,
                 },
                 e => failed(&what, &e),
             })?
@@ -128,6 +129,7 @@ impl Record {
                 ),
                 outputs: Some(outputs.clone()),
                 retryable: false,
+                before_effect: false,
             });
         }
         ctx.log(Stream::Info, format!("change {id} is INSYNC"));

@@ -97,6 +97,7 @@ impl Plugin for Route53Delete {
                     message: format!("{name} {rtype} holds {}, not {}: it was not deleted", previous["values"], json!(want)),
                     outputs: Some(json!({ "deleted": false, "previous": previous, "zone_id": zone })),
                     retryable: false,
+                    before_effect: false,
                 });
             }
         }

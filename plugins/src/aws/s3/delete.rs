@@ -151,6 +151,7 @@ impl Plugin for S3Delete {
                 ),
                 outputs: Some(outputs),
                 retryable: true,
+                before_effect: false,
             });
         }
         Ok(outputs)

@@ -103,6 +103,7 @@ impl Plugin for S3Get {
                 message: format!("downloading {source} to {} failed: {e}", path.display()),
                 outputs: None,
                 retryable: true,
+                before_effect: false,
             })?;
             outputs["size"] = written.into();
             outputs["file"] = path.display().to_string().into();

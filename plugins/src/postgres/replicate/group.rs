@@ -131,6 +131,7 @@ impl Group {
             message: format!("could not start {}: {e}", inv.display()),
             outputs: None,
             retryable: e.kind() != std::io::ErrorKind::NotFound,
+            before_effect: false,
         })?;
         if self.leader.is_none() {
             self.leader = child.id().map(|id| Pid::from_raw(id as i32));

@@ -96,8 +96,12 @@ impl Plugin for Replicate {
         if input.pg_bin.as_deref().is_some_and(|p| p.trim().is_empty()) {
             return Err(ActionError::Input("`pg_bin` is empty".into()));
         }
-        let tools =
-            tools::locate(input.pg_bin.as_deref()).map_err(|message| ActionError::Failed { message, outputs: None, retryable: false })?;
+        let tools = tools::locate(input.pg_bin.as_deref()).map_err(|message| ActionError::Failed {
+            message,
+            outputs: None,
+            retryable: false,
+            before_effect: false,
+        })?;
         ctx.log(Stream::Info, format!("using {} and {}", tools::version(&tools.pg_dump).await, tools::version(&tools.pg_restore).await));
         let wait = input.connect_timeout.map(Dur::get);
         let job = Job { tools, source: &source, target: &target, input: &input, jobs: input.jobs.unwrap_or(1), connect_timeout: wait };
@@ -144,7 +148,7 @@ impl Plugin for Replicate {
                     outputs["rows"] = found["rows"].clone();
                     outputs["mismatches"] = found["mismatches"].clone();
                     outputs["duration_ms"] = json!(started.elapsed().as_millis() as u64);
-                    return Err(ActionError::Failed { message, outputs: Some(outputs), retryable: true });
+                    return Err(ActionError::Failed { message, outputs: Some(outputs), retryable: true, before_effect: false });
                 }
             }
         }

@@ -114,7 +114,7 @@ pub(crate) async fn through_objects(ctx: &ActionCtx, job: &Job<'_>, hops: &[Obje
     run_one(ctx, job, &job.dump(Format::Custom, Some(&dump))).await?;
     let bytes = size_of(&dump);
     ctx.log(Stream::Info, format!("dumped {}", human(bytes)));
-    let failed = |message: String| ActionError::Failed { message, outputs: None, retryable: true };
+    let failed = |message: String| ActionError::Failed { message, outputs: None, retryable: true, before_effect: false };
     let mut previous: Option<(Side, &ObjectUrl)> = None;
     // Each hop must carry the bytes of the first: what the next store reads hashes the same.
     let mut digest = None;
@@ -239,7 +239,7 @@ fn failure(job: &Job<'_>, exits: &[Exit], pipe_error: Option<String>, bytes: u64
     if let Some(e) = pipe_error {
         outputs["pipe"] = Value::String(e);
     }
-    ActionError::Failed { message: job.redact(&message), outputs: Some(outputs), retryable: true }
+    ActionError::Failed { message: job.redact(&message), outputs: Some(outputs), retryable: true, before_effect: false }
 }
 
 fn io_failure(what: &str, e: &std::io::Error) -> ActionError {
