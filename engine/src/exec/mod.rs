@@ -4,12 +4,14 @@
 //! on a channel; each scheduling round gathers its transitions in one batch and flushes it
 //! before anything it decided is acted on (group commit).
 
+pub mod approvers;
 mod attempt;
 mod context;
 pub mod control;
 mod driver;
 mod engine;
 mod health;
+pub mod identity;
 pub mod lifecycle;
 mod observer;
 pub mod orphans;
