@@ -190,6 +190,11 @@ fn over_the_socket_the_peer_uid_decides_who_acts_not_the_name_it_claims() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("`nobody` may not decide"), "{}", stderr(&out));
     assert_eq!(step(&status_of(), "gate")["approval"], Value::Null, "nothing recorded");
+    // Cancelling in someone else's name: refused the same way; the run goes on.
+    let out = phoenix(t.path(), &state, true, &["cancel", &id, "--as", "alice"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("may not act as `alice`"), "{}", stderr(&out));
+    assert_eq!(status_of()["status"], "running");
 
     // The name serve.yaml maps it to: accepted, and the record says through what and as whom.
     let out = phoenix(t.path(), &state, true, &["approve", &id, "gate", "--as", "carol"]);

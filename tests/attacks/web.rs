@@ -154,6 +154,45 @@ fn a_write_from_another_origin_is_403_even_with_the_token() {
     legitimate_start_works(&t, &server);
 }
 
+/// Waits at an approval, then leaves a file.
+const GATED: &str = "version: 1\nname: gated\nsteps:\n  gate:\n    uses: approval\n    with: { message: \"switch?\" }\n  switch:\n    needs: [gate]\n    uses: exec\n    with: { cmd: [touch, switched.marker] }\n";
+
+#[test]
+fn a_cross_site_approve_reject_or_cancel_changes_nothing() {
+    let t = Test::new().file("runbooks/gated.yaml", GATED).file("serve.yaml", TOKENS);
+    let server = Server::start(t.path());
+    let (status, v) = server.call("POST", "/api/v1/runs", Some(ONCALL), Some(r#"{"runbook": "gated"}"#));
+    assert_eq!(status, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    server.wait_step(&id, "gate", "waiting");
+    let bearer = format!("Bearer {ONCALL}");
+    let host = server.addr.as_str();
+    for path in [
+        format!("/api/v1/runs/{id}/steps/gate/approve"),
+        format!("/api/v1/runs/{id}/steps/gate/reject"),
+        format!("/api/v1/runs/{id}/cancel"),
+    ] {
+        // A form on another site (no token: the browser has none to send) ...
+        let form = [("Host", host), ("Origin", "http://evil.example"), ("Content-Type", "application/x-www-form-urlencoded")];
+        assert_eq!(exchange(&server.addr, "POST", &path, &form, "comment=ok").0, 403, "{path}");
+        // ... and even with the token, anything but JSON.
+        let plain = [("Host", host), ("Content-Type", "text/plain"), ("Authorization", bearer.as_str())];
+        assert_eq!(exchange(&server.addr, "POST", &path, &plain, "{}").0, 415, "{path}");
+    }
+    let run = server.run(&id);
+    assert_eq!(run["status"], "running", "{run}");
+    let gate = run["steps"].as_array().unwrap().iter().find(|s| s["id"] == "gate").unwrap().clone();
+    assert_eq!((gate["status"].as_str(), &gate["approval"]), (Some("waiting"), &serde_json::Value::Null));
+    assert!(!t.path().join("switched.marker").exists());
+    // The page's own request: same origin, JSON, the token.
+    let origin = format!("http://{host}");
+    let own = [("Host", host), ("Origin", origin.as_str()), ("Content-Type", "application/json"), ("Authorization", bearer.as_str())];
+    let (status, _, body) = exchange(&server.addr, "POST", &format!("/api/v1/runs/{id}/steps/gate/approve"), &own, "{}");
+    assert_eq!(status, 200, "{body}");
+    server.wait_status(&id, "succeeded");
+    assert!(t.path().join("switched.marker").exists());
+}
+
 #[test]
 fn every_response_carries_the_security_headers() {
     let (_t, server) = setup(TOKENS);
