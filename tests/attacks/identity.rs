@@ -306,3 +306,16 @@ fn a_state_directory_open_to_others_is_tightened_with_a_note() {
     // Said once: the next command finds it private.
     out.then().args(["runs"]).run().success().stderr_lacks("open to other users");
 }
+
+#[test]
+fn an_empty_approvers_list_is_refused_when_the_runbook_is_loaded() {
+    let empty = "version: 1\nname: e\nsteps:\n  gate:\n    uses: approval\n    with: { message: go?, approvers: [] }\n";
+    let t = Test::new().file("r.yaml", empty).args(["run", "r.yaml", "--no-wait"]).run().code(2);
+    let t = t.stderr_contains("steps.gate.with.approvers").stderr_contains("lets nobody decide").stderr_contains("leave `approvers` out");
+    assert!(!t.state_dir().exists(), "nothing ran, nothing was written");
+    // Left out, anyone may decide: the run waits for whoever comes.
+    let open = "version: 1\nname: e\nsteps:\n  gate:\n    uses: approval\n    with: { message: go? }\n";
+    let t = t.then().file("open.yaml", open).args(["run", "open.yaml", "--no-wait"]).run().code(3);
+    let run = process::latest_run(&t.state_dir());
+    t.then().args(["approve", &run, "gate", "--as", "anyone-at-all"]).run().success();
+}
