@@ -319,3 +319,28 @@ fn an_empty_approvers_list_is_refused_when_the_runbook_is_loaded() {
     let run = process::latest_run(&t.state_dir());
     t.then().args(["approve", &run, "gate", "--as", "anyone-at-all"]).run().success();
 }
+
+#[test]
+fn a_new_wait_asks_the_approvers_of_the_runbook_the_run_now_uses() {
+    let yaml = |who: &str| {
+        format!(
+            "version: 1\nname: again\nsteps:\n  gate:\n    uses: approval\n    with: {{ message: go?, approvers: [{who}] }}\n  after:\n    needs: [gate]\n    uses: exec\n    with: {{ cmd: [touch, after.ran] }}\n"
+        )
+    };
+    let t = Test::new().file("r.yaml", yaml("alice")).file("r2.yaml", yaml("carol")).args(["run", "r.yaml", "--no-wait"]).run().code(3);
+    let (dir, state) = (t.path().to_path_buf(), t.state_dir());
+    let run = process::latest_run(&state);
+    assert!(phoenix(&dir, &state, false, &["approve", &run, "gate", "--reject", "--as", "alice"]).status.success());
+    assert_eq!(phoenix(&dir, &state, false, &["resume", &run]).status.code(), Some(1), "rejected: the run fails");
+    // Resumed with an edited runbook, the gate asks again, of the new approvers.
+    let out = phoenix(&dir, &state, false, &["resume", &run, "--runbook", "r2.yaml", "--no-wait"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(step(&process::status(&state, &run), "gate")["inputs"]["approvers"], json!(["carol"]));
+    let out = phoenix(&dir, &state, false, &["approve", &run, "gate", "--as", "alice"]);
+    assert_eq!(out.status.code(), Some(2), "alice is no approver any more: {}", stderr(&out));
+    assert_eq!(step(&process::status(&state, &run), "gate")["status"], "waiting");
+    assert!(!dir.join("after.ran").exists());
+    assert!(phoenix(&dir, &state, false, &["approve", &run, "gate", "--as", "carol"]).status.success());
+    assert!(phoenix(&dir, &state, false, &["resume", &run]).status.success());
+    assert!(dir.join("after.ran").exists());
+}
