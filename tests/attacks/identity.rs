@@ -213,6 +213,9 @@ fn root_may_assert_a_name_over_the_socket_and_the_record_says_so() {
     let (_, v) = server.call("POST", "/api/v1/runs", Some(&server.token), Some(r#"{"runbook": "gate"}"#));
     let id = v["id"].as_str().unwrap().to_string();
     server.wait_step(&id, "gate", "waiting");
+    // While the server owns it: the directory and the socket are its user's alone.
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode(&server.state), mode(&server.state.join("phoenix.sock"))), (0o700, 0o600));
     let out = phoenix(t.path(), &server.state, false, &["approve", &id, "gate", "--as", "alice"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let run = server.wait_status(&id, "succeeded");
