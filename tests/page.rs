@@ -268,3 +268,29 @@ fn the_page_asks_for_a_token_shows_a_failed_step_and_a_refusal_and_a_rejection_f
     assert_eq!((approval["approved"].as_bool(), approval["by"].as_str()), (Some(false), Some("oncall")), "{approval}");
     assert!(page.exceptions().is_empty(), "the page threw: {:?}", page.exceptions());
 }
+
+#[test]
+fn a_server_without_tokens_is_opened_with_the_link_it_printed_under_its_csp() {
+    let mut page = Chromium::start();
+    let open = "version: 1\nname: page-open\nsteps:\n  confirm:\n    uses: approval\n    with: { message: \"Go?\" }\n  after:\n    needs: [confirm]\n    uses: exec\n    with: { cmd: [echo, done] }\n";
+    let t = Test::new().file("runbooks/r.yaml", open).file("serve.yaml", "runbooks: runbooks\n");
+    let server = Server::start(t.path());
+    let stderr = server.bg.as_ref().unwrap().stderr_so_far();
+    let link = format!("http://{}/#token={}", server.addr, server.token);
+    assert!(stderr.contains(&link), "{stderr}");
+    let (status, v) = server.call("POST", "/api/v1/runs", Some(&server.token), Some(r#"{"runbook": "page-open"}"#));
+    assert_eq!(status, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+
+    // The link as printed, plus the run: the page works under the server's CSP (no inline
+    // script or style to block), and its click is a same-origin JSON request with the token.
+    page.open(&format!("{link}&run={id}"));
+    page.wait_until("the approval to wait", &nodes_are(&["confirm"], "waiting"));
+    assert_eq!(page.eval("location.hash"), json!(format!("#run={id}")), "the token left the address bar");
+    assert_eq!(page.eval("sessionStorage.getItem('phoenix.token')"), json!(server.token));
+    page.click("button[data-approve=\"confirm\"]");
+    page.wait_until("the run to succeed", "document.getElementById('run-status').dataset.status === 'succeeded'");
+    let run = server.run(&id);
+    assert!(step(&run, "confirm")["approval"]["via"].as_str().is_some_and(|v| v.starts_with("http, token")), "{run:#}");
+    assert!(page.exceptions().is_empty(), "the page threw: {:?}", page.exceptions());
+}

@@ -299,7 +299,7 @@ fn the_watch_loop_runs_inside_and_prometheus_scrapes_the_metrics() {
         "version: 1\nname: watched\nsignals:\n  svc:\n    uses: http\n    with: {{ url: \"{}\", timeout: 2s }}\n    weight:\n      - {{ when: \"outputs.json.status == 'healthy'\", weight: 0 }}\n      - {{ weight: 5 }}\nlevels:\n  - {{ name: no_action, max: 3 }}\n  - {{ name: act }}\nsteps:\n  heal:\n    needs: [score]\n    uses: noop\n",
         health.url()
     );
-    // No tokens: a loopback drill, so Prometheus scrapes without credentials.
+    // No tokens: the server makes one, and Prometheus scrapes with it.
     let t = setup("watch:\n  - { runbook: watched, every: 300ms, cooldown: 1h }\n").file("runbooks/watched.yaml", watched);
     let server = Server::start(t.path());
     wait_for("the watch loop to start a run", Duration::from_secs(60), || {
@@ -307,10 +307,11 @@ fn the_watch_loop_runs_inside_and_prometheus_scrapes_the_metrics() {
             .as_array()
             .is_some_and(|r| r.iter().any(|r| r["runbook"] == "watched" && r["status"] == "succeeded"))
     });
-    let mut prometheus = crate::prometheus_server::Prometheus::start(&server.addr);
+    let mut prometheus = crate::prometheus_server::Prometheus::start_with_token(&server.addr, Some(&server.token));
     prometheus.wait_for("phoenix_health_score", &["\"runbook\":\"watched\"", "\"5\""], Duration::from_secs(90));
     prometheus.wait_for("phoenix_runs", &["\"state\":\"succeeded\"", "\"1\""], Duration::from_secs(90));
-    let (status, text) = crate::serve_support::request(&server.addr, "GET", "/metrics", None, None);
+    assert_eq!(crate::serve_support::request(&server.addr, "GET", "/metrics", None, None).0, 401, "no token, no metrics");
+    let (status, text) = crate::serve_support::request(&server.addr, "GET", "/metrics", Some(&server.token), None);
     assert_eq!(status, 200);
     for needle in [
         "phoenix_step_duration_seconds_bucket{runbook=\"watched\",step=\"heal\",le=\"+Inf\"} 1",

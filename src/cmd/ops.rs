@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use phoenix_engine::exec::{control, views};
+use phoenix_engine::exec::identity::Peer;
+use phoenix_engine::exec::{approvers, control, views};
 use phoenix_engine::state::{Approval, Batch, EventKind, RunStatus, StepStatus};
 use serde_json::{Value, json};
 
@@ -215,15 +216,18 @@ pub(crate) fn approve(
     operator: Option<String>,
     out: Output,
 ) -> Exit {
-    let by = state::operator(operator);
     let dir = state::dir(state_dir);
     let verdict = if approved { "approved" } else { "rejected" };
-    let req = json!({"op": "approve", "run": run, "step": step, "approved": approved, "by": by, "comment": comment});
+    // Over the socket `by` is a claim the owner checks against this process's uid.
+    let req = json!({"op": "approve", "run": run, "step": step, "approved": approved, "by": operator, "comment": comment});
     let r = with_store(
         &dir,
         &req,
         |_| format!("{verdict} `{step}` of run {run}; the run continues"),
-        |store| decide_stored(store, run, step, approved, &by, comment.clone()),
+        |store| {
+            let by = state::claim(operator.clone())?;
+            decide_stored(store, run, step, approved, &by, comment.clone(), Some(Peer::me().via("cli")))
+        },
     );
     report(r, out)
 }
@@ -246,10 +250,23 @@ fn may_decide(
     else {
         return Err(format!("the runbook of run {} has no step `{}`", run.id, rec.id));
     };
-    let approvers: Vec<&str> =
-        step.with.get("approvers").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
-    if !approvers.is_empty() && !approvers.contains(&by) {
-        return Err(format!("`{by}` may not decide on `{}`: approvers are {}", rec.id, approvers.join(", ")));
+    // The list rendered and recorded when the step started waiting; a literal list of a
+    // step never asked (stopped first) is its own; a template never rendered decides nothing.
+    let approvers = match approvers::recorded(rec.inputs.as_ref()) {
+        Some(list) => list?,
+        None => match step.with.get("approvers") {
+            None => None,
+            Some(v) if !v.to_string().contains("{{") && !v.to_string().contains("{%") => approvers::approvers_in(v)?,
+            Some(_) => {
+                return Err(format!(
+                    "the approvers of `{}` are a template not rendered yet (the run stopped before asking): `phoenix resume {}` asks again, then decide",
+                    rec.id, run.id
+                ));
+            }
+        },
+    };
+    if let Some(list) = approvers.filter(|l| !l.iter().any(|a| a == by)) {
+        return Err(format!("`{by}` may not decide on `{}`: approvers are {}", rec.id, list.join(", ")));
     }
     if let (Some(t), Some(since)) = (step.timeout, rec.waiting_since) {
         if now_ms() > since + t.as_millis() as u64 {
@@ -265,13 +282,13 @@ fn may_decide(
 }
 
 pub(crate) fn cancel(state_dir: &Option<PathBuf>, run: &str, operator: Option<String>, out: Output) -> Exit {
-    let by = state::operator(operator);
     let dir = state::dir(state_dir);
     let r = with_store(
         &dir,
-        &json!({"op": "cancel", "run": run, "by": by}),
+        &json!({"op": "cancel", "run": run, "by": operator}),
         |_| format!("cancelling run {run}: its running steps are being stopped"),
         |store| {
+            let by = state::claim(operator.clone())?;
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             rt.block_on(cancel_stored(store, run, &by))
         },
@@ -288,6 +305,7 @@ pub(crate) fn decide_stored(
     approved: bool,
     by: &str,
     comment: Option<String>,
+    via: Option<String>,
 ) -> Result<String, String> {
     let verdict = if approved { "approved" } else { "rejected" };
     let r = store.run(run).map_err(|e| e.to_string())?.ok_or_else(|| format!("no run `{run}`"))?;
@@ -301,7 +319,7 @@ pub(crate) fn decide_stored(
     may_decide(store, &r, &s, by)?;
     let (seq, _) = store.next_seqs(run).map_err(|e| e.to_string())?;
     let mut b = Batch::default();
-    b.approval(run, step, &Approval { approved, by: by.to_string(), comment, at: now_ms() });
+    b.approval(run, step, &Approval { approved, by: by.to_string(), comment, at: now_ms(), via });
     b.event(
         run,
         seq,

@@ -308,6 +308,15 @@ where
     Fut: std::future::Future<Output = Exit>,
 {
     let dir = state::dir(state_dir);
+    // This process records who starts, resumes and answers at its terminal: a user acts as
+    // its own name (root as any).
+    let operator = match state::claim(operator) {
+        Ok(name) => Some(name),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::BadInput;
+        }
+    };
     let rt = runtime();
     let exit = rt.block_on(async move {
         let shutdown = CancellationToken::new();

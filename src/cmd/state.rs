@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use phoenix_engine::exec::identity::Peer;
 use phoenix_engine::state::{OpenError, Store, open_sled};
 
 /// `--state`, else `$PHOENIX_STATE` (clap reads it), else `$XDG_STATE_HOME/phoenix`, else
@@ -27,10 +28,15 @@ pub(crate) enum Access {
     Owner,
 }
 
-/// Opens the store, or finds the process that owns it.
+/// Opens the store, or finds the process that owns it. The directory is made private first
+/// (see [`private`]), and the store's files once sled and the log have created theirs.
 pub(crate) fn open(dir: &Path) -> Result<Access, String> {
+    private(dir)?;
     match open_sled(dir) {
-        Ok(kv) => Store::new(Arc::new(kv)).map(Access::Direct).map_err(|e| e.to_string()),
+        Ok(kv) => {
+            tighten_files(dir);
+            Store::new(Arc::new(kv)).map(Access::Direct).map_err(|e| e.to_string())
+        }
         Err(OpenError::Locked) => {
             if phoenix_engine::exec::control::owner_alive(dir) {
                 Ok(Access::Owner)
@@ -56,11 +62,68 @@ pub(crate) fn open(dir: &Path) -> Result<Access, String> {
     }
 }
 
-/// Who is operating.
+/// The state directory holds step outputs, logs, alert payloads and LLM replies: it is
+/// created 0700 (missing parents too, as `mkdir -p -m 700`), and an existing one open to
+/// others is tightened, with a note. The control socket is bound inside it, so no other
+/// user can reach the socket between its bind and its chmod.
+fn private(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot create the state directory {}: {e}", dir.display()))?;
+    }
+    let mode = std::fs::metadata(dir).map_err(|e| format!("cannot read the state directory {}: {e}", dir.display()))?.permissions().mode();
+    if mode & 0o077 != 0 {
+        match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+            Ok(()) => eprintln!(
+                "note: the state directory {} was open to other users (mode {:o}); it is now 0700, as it holds outputs, logs and approvals",
+                dir.display(),
+                mode & 0o777
+            ),
+            Err(e) => eprintln!(
+                "warning: the state directory {} is open to other users (mode {:o}) and could not be made 0700 ({e}); `chmod 700 {}`",
+                dir.display(),
+                mode & 0o777,
+                dir.display()
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// The store's own files (`wal`, `db/…`; not the steps' `work/`) made 0600 and its
+/// directories 0700, whatever umask created them. sled creates some later (a large value's
+/// blob file): those stay as the umask made them, inside the private directory.
+fn tighten_files(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    fn walk(path: &Path, top: bool) {
+        let Ok(meta) = std::fs::symlink_metadata(path) else { return };
+        let (want, is_dir) = if meta.is_dir() { (0o700, true) } else { (0o600, false) };
+        if !meta.file_type().is_symlink() && !top && meta.permissions().mode() & 0o077 != 0 {
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(meta.permissions().mode() & want));
+        }
+        if is_dir {
+            for e in std::fs::read_dir(path).into_iter().flatten().flatten() {
+                if !(top && e.file_name() == "work") {
+                    walk(&e.path(), false);
+                }
+            }
+        }
+    }
+    walk(dir, true);
+}
+
+/// Who is operating: `--as NAME`, else this process's user (its uid's name, not `$USER`,
+/// which anyone can set).
 pub(crate) fn operator(given: Option<String>) -> String {
-    given
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
-        .or_else(|| nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten().map(|u| u.name))
-        .unwrap_or_else(|| "unknown".into())
+    given.unwrap_or_else(|| Peer::me().name)
+}
+
+/// The name this process may record as its operator: its user's own, or any for root
+/// (`Peer::acts_as`). Over the socket the owner of the store decides instead.
+pub(crate) fn claim(given: Option<String>) -> Result<String, String> {
+    Peer::me().acts_as(given.as_deref(), &[])
 }

@@ -24,6 +24,7 @@ type Shared = State<Arc<App>>;
 
 pub(crate) fn router(app: Arc<App>) -> Router {
     let max_body = app.config.max_body;
+    let guard = Arc::new(super::guard::Guard::new(&app.config.allowed_hosts));
     Router::new()
         .route("/", get(|| async { asset("text/html; charset=utf-8", include_str!("assets/index.html")) }))
         .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("assets/app.js")) }))
@@ -42,6 +43,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/api/v1/alerts", post(alerts))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page: the API is under /api/v1/") })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(guard, super::guard::check))
         .with_state(app)
 }
 
@@ -155,7 +157,7 @@ async fn run(State(app): Shared, headers: HeaderMap, Path(id): Path<String>) -> 
         .flatten()
         .and_then(|t| phoenix_engine::load_str(&t, std::path::Path::new(v["file"].as_str().unwrap_or(""))).runbook);
     v["graph"] = rb.as_ref().map_or(Value::Null, graph);
-    v["waiting"] = waiting(&app, &id, &v, rb.as_ref());
+    v["waiting"] = waiting(&app, &id, &v);
     v["in_progress"] = json!(app.engine.in_progress(&id));
     ok(StatusCode::OK, v)
 }
@@ -178,7 +180,7 @@ fn graph(rb: &phoenix_engine::Runbook) -> Value {
 }
 
 /// Approval steps waiting now, with their question (as asked) and approvers.
-fn waiting(app: &App, id: &str, status: &Value, rb: Option<&phoenix_engine::Runbook>) -> Value {
+fn waiting(app: &App, id: &str, status: &Value) -> Value {
     let events = app.engine.store().events(id, 0).unwrap_or_default();
     let list: Vec<Value> = status["steps"]
         .as_array()
@@ -191,12 +193,11 @@ fn waiting(app: &App, id: &str, status: &Value, rb: Option<&phoenix_engine::Runb
                 EventKind::Approval { step: st, approved: None, comment, .. } if st == step => comment.clone(),
                 _ => None,
             });
-            let approvers = rb
-                .and_then(|rb| {
-                    rb.main.find(step).map(|i| &rb.main.steps[i]).or_else(|| rb.on_failure.find(step).map(|i| &rb.on_failure.steps[i]))
-                })
-                .and_then(|st| st.with.get("approvers").cloned())
-                .unwrap_or(json!([]));
+            // As rendered when the step started waiting (empty: anyone).
+            let approvers = match &s["inputs"]["approvers"] {
+                Value::Array(list) => json!(list),
+                _ => json!([]),
+            };
             json!({ "step": step, "message": message, "approvers": approvers })
         })
         .collect();
@@ -222,6 +223,10 @@ async fn logs(State(app): Shared, headers: HeaderMap, Path(id): Path<String>, Qu
     }
 }
 
+/// The report page's policy: inline styles, no script, nothing fetched, never framed.
+const REPORT_CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 #[derive(serde::Deserialize)]
 struct ReportQuery {
     format: Option<String>,
@@ -243,7 +248,12 @@ async fn report(State(app): Shared, headers: HeaderMap, Path(id): Path<String>, 
         Err(e) => return store_error(e),
     };
     match q.format.as_deref().unwrap_or("html") {
-        "html" => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], crate::report::html::render(&report)).into_response(),
+        // One self-contained document: its own inline styles, no script, nothing loaded.
+        "html" => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CONTENT_SECURITY_POLICY, REPORT_CSP)],
+            crate::report::html::render(&report),
+        )
+            .into_response(),
         "md" => ([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], crate::report::markdown::render(&report)).into_response(),
         other => error(StatusCode::BAD_REQUEST, format!("format `{other}` is not html or md")),
     }
@@ -325,11 +335,12 @@ async fn decide(app: Arc<App>, headers: HeaderMap, id: String, step: String, byt
         Ok(v) => v["comment"].as_str().map(str::to_string),
         Err(r) => return r,
     };
+    let via = format!("http, token `{by}`");
     let r = if app.engine.in_progress(&id) {
-        let approval = Approval { approved, by: by.clone(), comment, at: now_ms() };
+        let approval = Approval { approved, by: by.clone(), comment, at: now_ms(), via: Some(via) };
         app.engine.approve(&id, &step, approval).await.map(|()| json!({ "applied": true }))
     } else {
-        crate::cmd::ops::decide_stored(app.engine.store(), &id, &step, approved, &by, comment)
+        crate::cmd::ops::decide_stored(app.engine.store(), &id, &step, approved, &by, comment, Some(via))
             .map(|m| json!({ "applied": false, "recorded": true, "message": m }))
     };
     match r {

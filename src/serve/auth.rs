@@ -41,18 +41,28 @@ impl Token {
     }
 }
 
-/// Who may do what: `None` tokens means anyone may do anything (a loopback-only drill).
+/// Who may do what. Never empty: without configured tokens the server makes one at start
+/// ([`Auth::generated`]), so that no request is anonymous.
 pub(crate) struct Auth {
-    pub(crate) tokens: Option<Vec<Token>>,
+    pub(crate) tokens: Vec<Token>,
 }
 
 /// A refusal: the status and the message.
 pub(crate) type Refusal = (StatusCode, String);
 
 impl Auth {
+    /// One random token named `name` with every right, for a server started without
+    /// `tokens:`; its value is returned once, to be printed, and only its digest kept.
+    pub(crate) fn generated(name: &str) -> (Auth, String) {
+        let bytes: [u8; 32] = rand::random();
+        let value: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let all = vec![Right::Read, Right::Run, Right::Approve, Right::Alerts];
+        (Auth { tokens: vec![Token::new(name.to_string(), &value, all)] }, value)
+    }
+
     /// The name of the caller, when its token carries `right`.
     pub(crate) fn check(&self, headers: &HeaderMap, right: Right) -> Result<String, Refusal> {
-        let Some(tokens) = &self.tokens else { return Ok("anonymous".into()) };
+        let tokens = &self.tokens;
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -89,10 +99,10 @@ mod tests {
     #[test]
     fn tokens_and_rights() {
         let auth = Auth {
-            tokens: Some(vec![
+            tokens: vec![
                 Token::new("oncall".into(), "0123456789abcdef-oncall", vec![Right::Read, Right::Approve]),
                 Token::new("viewer".into(), "0123456789abcdef-viewer", vec![Right::Read]),
-            ]),
+            ],
         };
         assert_eq!(auth.check(&headers("Bearer 0123456789abcdef-oncall"), Right::Approve), Ok("oncall".into()));
         assert_eq!(auth.check(&headers("Bearer 0123456789abcdef-viewer"), Right::Read), Ok("viewer".into()));
@@ -100,7 +110,16 @@ mod tests {
         assert_eq!(auth.check(&headers("Bearer 0123456789abcdef-other"), Right::Read).unwrap_err().0, StatusCode::UNAUTHORIZED);
         assert_eq!(auth.check(&HeaderMap::new(), Right::Read).unwrap_err().0, StatusCode::UNAUTHORIZED);
         assert_eq!(auth.check(&headers("Basic abc"), Right::Read).unwrap_err().0, StatusCode::UNAUTHORIZED);
-        let open = Auth { tokens: None };
-        assert_eq!(open.check(&HeaderMap::new(), Right::Approve), Ok("anonymous".into()));
+    }
+
+    #[test]
+    fn a_generated_token_is_random_and_the_only_way_in() {
+        let (auth, value) = Auth::generated("ops");
+        let (_, other) = Auth::generated("ops");
+        assert_eq!(value.len(), 64);
+        assert_ne!(value, other);
+        assert_eq!(auth.check(&headers(&format!("Bearer {value}")), Right::Run), Ok("ops".into()));
+        assert_eq!(auth.check(&HeaderMap::new(), Right::Read).unwrap_err().0, StatusCode::UNAUTHORIZED);
+        assert_eq!(auth.check(&headers(&format!("Bearer {other}")), Right::Read).unwrap_err().0, StatusCode::UNAUTHORIZED);
     }
 }

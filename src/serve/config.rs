@@ -19,7 +19,7 @@ struct Raw {
     /// The directory of the runbooks that may run (relative to the config file).
     #[serde(default)]
     runbooks: Option<PathBuf>,
-    /// Bearer tokens; none at all means no authentication (loopback only).
+    /// Bearer tokens; none at all: one is made at start and printed (loopback only).
     #[serde(default)]
     tokens: Option<Vec<RawToken>>,
     #[serde(default)]
@@ -29,6 +29,13 @@ struct Raw {
     /// Request bodies above this many bytes are refused (`1MiB`, `64KiB`, or a number).
     #[serde(default)]
     max_body: Option<serde_json::Value>,
+    /// Host names clients reach the server by, besides `localhost` and IP addresses.
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
+    /// Local users (name or uid) and the operator names each may act as over the control
+    /// socket (`phoenix approve --as NAME`), besides its own.
+    #[serde(default)]
+    socket_users: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,17 +98,29 @@ pub(crate) struct Watch {
 /// The checked configuration.
 pub(crate) struct Config {
     pub(crate) runbooks: PathBuf,
-    /// `None`: no authentication.
+    /// `None` or empty: the server makes one token at start.
     pub(crate) tokens: Option<Vec<Token>>,
+    /// Host names besides `localhost` and IP addresses (DNS rebinding, `guard.rs`).
+    pub(crate) allowed_hosts: Vec<String>,
+    /// User (name or uid) → the names it may act as over the socket.
+    pub(crate) socket_users: BTreeMap<String, Vec<String>>,
     pub(crate) routes: Vec<Route>,
     pub(crate) watch: Vec<Watch>,
     pub(crate) max_body: usize,
 }
 
 impl Config {
-    /// No config file: the `runbooks/` directory, no tokens, no routes, nothing watched.
+    /// No config file: the `runbooks/` directory, no tokens (one is made at start), no routes, nothing watched.
     pub(crate) fn default_in(dir: &Path) -> Config {
-        Config { runbooks: dir.join("runbooks"), tokens: None, routes: Vec::new(), watch: Vec::new(), max_body: 1 << 20 }
+        Config {
+            runbooks: dir.join("runbooks"),
+            tokens: None,
+            allowed_hosts: Vec::new(),
+            socket_users: BTreeMap::new(),
+            routes: Vec::new(),
+            watch: Vec::new(),
+            max_body: 1 << 20,
+        }
     }
 
     /// Reads and checks `file`; every problem found, drawn for a terminal.
@@ -162,8 +181,13 @@ impl Config {
                 0
             }
         };
+        for (i, h) in raw.allowed_hosts.iter().enumerate() {
+            if h.is_empty() || h.contains(['/', ' ', '*']) {
+                errors.push(format!("allowed_hosts[{i}]: `{h}` is not a host name such as phoenix.internal (no scheme, path or wildcard)"));
+            }
+        }
         if errors.is_empty() {
-            Ok(Config { runbooks, tokens, routes, watch, max_body })
+            Ok(Config { runbooks, tokens, allowed_hosts: raw.allowed_hosts, socket_users: raw.socket_users, routes, watch, max_body })
         } else {
             Err(errors.iter().map(|e| format!("{}: {e}", file.display())).collect::<Vec<_>>().join("\n"))
         }

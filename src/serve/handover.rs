@@ -4,12 +4,14 @@
 //! follows it (`crate::cmd::follow`).
 //!
 //! The server's `runbooks` directory stays the list of what may run: a file elsewhere is
-//! refused, whoever asks.
+//! refused, whoever asks. Who asks is the socket peer's user, or a name serve.yaml's
+//! `socket_users` lets that user act as (`socket_names`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 
 use phoenix_engine::exec::control::{Answer, Extension};
+use phoenix_engine::exec::identity::Peer;
 use phoenix_engine::exec::{ResumeOptions, RunError, StartOptions};
 use serde_json::{Value, json};
 
@@ -31,6 +33,12 @@ impl Extension for Handover {
             let by = req["by"].as_str().unwrap_or("unknown").to_string();
             if op == "start" { start(&app, &req, by).await } else { resume(&app, &req, by).await }
         }))
+    }
+
+    fn socket_names(&self, peer: &Peer) -> Vec<String> {
+        let Some(app) = self.0.upgrade() else { return Vec::new() };
+        let users = &app.config.socket_users;
+        users.get(&peer.name).or_else(|| users.get(&peer.uid.to_string())).cloned().unwrap_or_default()
     }
 }
 

@@ -6,6 +6,7 @@ mod alerts;
 mod api;
 mod auth;
 mod config;
+mod guard;
 mod handover;
 mod metrics;
 mod observer;
@@ -67,9 +68,9 @@ pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Pat
             return Exit::BadInput;
         }
     };
-    if config.tokens.is_none() && !addr.ip().is_loopback() {
+    if config.tokens.as_ref().is_none_or(Vec::is_empty) && !addr.ip().is_loopback() {
         eprintln!(
-            "error: no tokens are configured, so anyone reaching {addr} could start and approve failovers; \
+            "error: no tokens are configured, and a token made at start would cross the network in clear to reach {addr}; \
              add `tokens:` to the config, or listen on 127.0.0.1"
         );
         return Exit::BadInput;
@@ -100,7 +101,18 @@ pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Pat
             .map(|w| crate::metrics::Metrics::new(&w.runbook.name, w.runbook.levels.iter().map(|l| l.name.clone()).collect()))
             .collect();
         let mut config = config;
-        let auth = auth::Auth { tokens: config.tokens.take() };
+        let auth = match config.tokens.take().filter(|t| !t.is_empty()) {
+            Some(tokens) => auth::Auth { tokens },
+            None => {
+                let name = crate::cmd::state::operator(None);
+                let (auth, token) = auth::Auth::generated(&name);
+                eprintln!(
+                    "{} no tokens are configured: this run of the server made one, named `{name}`, with every right.\n  open  http://{addr}/#token={token}\n  or send `Authorization: Bearer {token}`\n  it ends with this process; to keep tokens, list them under `tokens:` in serve.yaml (docs/serve.md, \"Authentication\")",
+                    stamp()
+                );
+                auth
+            }
+        };
         let app = Arc::new(App {
             engine,
             config,
@@ -114,8 +126,7 @@ pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Pat
         });
         app.engine.extend_control(Arc::new(handover::Handover(Arc::downgrade(&app))));
         let watches: Vec<_> = (0..app.config.watch.len()).map(|i| tokio::spawn(watch(app.clone(), i, shutdown.clone()))).collect();
-        let who = if app.auth.tokens.is_some() { "bearer tokens required" } else { "no authentication (loopback only)" };
-        println!("{} phoenix serve listening on http://{addr}/ ({who}); state in {}", stamp(), dir.display());
+        println!("{} phoenix serve listening on http://{addr}/ (bearer tokens required); state in {}", stamp(), dir.display());
         let server = axum::serve(listener, api::router(app.clone())).with_graceful_shutdown({
             let s = shutdown.clone();
             async move { s.cancelled().await }

@@ -20,12 +20,18 @@ pub(crate) struct Prometheus {
 impl Prometheus {
     /// Starts Prometheus scraping `target` (`127.0.0.1:PORT`, `/metrics`) every second.
     pub(crate) fn start(target: &str) -> Prometheus {
+        Self::start_with_token(target, None)
+    }
+
+    /// The same, sending `Authorization: Bearer TOKEN` when scraping (as `phoenix serve` asks).
+    pub(crate) fn start_with_token(target: &str, token: Option<&str>) -> Prometheus {
+        let auth = token.map_or(String::new(), |t| format!("    authorization: {{ credentials: '{t}' }}\n"));
         let dir = tempfile::Builder::new().prefix("phoenix-prometheus-").tempdir().expect("a temporary directory");
         let config = dir.path().join("prometheus.yml");
         std::fs::write(
             &config,
             format!(
-                "global: {{ scrape_interval: 1s, evaluation_interval: 1s }}\nscrape_configs:\n  - job_name: app\n    static_configs: [{{ targets: ['{target}'] }}]\n"
+                "global: {{ scrape_interval: 1s, evaluation_interval: 1s }}\nscrape_configs:\n  - job_name: app\n{auth}    static_configs: [{{ targets: ['{target}'] }}]\n"
             ),
         )
         .expect("write prometheus.yml");

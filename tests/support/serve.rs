@@ -26,6 +26,9 @@ pub(crate) struct Server {
     pub(crate) bg: Option<Background>,
     pub(crate) addr: String,
     pub(crate) state: PathBuf,
+    /// A token with every right: the one the server made and printed when serve.yaml has no
+    /// `tokens:`, else [`ONCALL`] (read, run, approve).
+    pub(crate) token: String,
 }
 
 impl Server {
@@ -51,7 +54,9 @@ impl Server {
             assert!(bg.exited().is_none(), "phoenix serve exited:\n{}", bg.stderr_so_far());
             request(&addr, "GET", "/healthz", None, None).0 == 200
         });
-        Server { bg: Some(bg), addr, state }
+        // Printed before the server listens.
+        let token = generated_token(&bg.stderr_so_far()).unwrap_or_else(|| ONCALL.to_string());
+        Server { bg: Some(bg), addr, state, token }
     }
 
     /// A request with a token; the status and the body as JSON (null when not JSON).
@@ -60,9 +65,9 @@ impl Server {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    /// GET as the on-call token; panics unless 200.
+    /// GET with [`Server::token`]; panics unless 200.
     pub(crate) fn get(&self, path: &str) -> Value {
-        let (status, v) = self.call("GET", path, Some(ONCALL), None);
+        let (status, v) = self.call("GET", path, Some(&self.token), None);
         assert_eq!(status, 200, "GET {path}: {v}");
         v
     }
@@ -93,23 +98,40 @@ impl Server {
     }
 }
 
-/// One HTTP/1.1 exchange (`Connection: close`); the status and the body.
+/// The token in the `#token=` link a server without `tokens:` prints.
+pub(crate) fn generated_token(stderr: &str) -> Option<String> {
+    let at = stderr.find("/#token=")? + "/#token=".len();
+    Some(stderr[at..].split(|c: char| !c.is_ascii_alphanumeric()).next()?.to_string())
+}
+
+/// One HTTP/1.1 exchange (`Connection: close`) as a JSON client sends it; the status and the body.
 pub(crate) fn request(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
-    let Ok(mut s) = TcpStream::connect(addr) else { return (0, String::new()) };
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("Host", addr), ("Content-Type", "application/json")];
+    if let Some(a) = &auth {
+        headers.push(("Authorization", a));
+    }
+    let (status, _, body) = exchange(addr, method, path, &headers, body.unwrap_or(""));
+    (status, body)
+}
+
+/// One HTTP/1.1 exchange with exactly these headers (plus Content-Length and
+/// `Connection: close`): the status, the response's head (lower-cased names) and its body.
+pub(crate) fn exchange(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, String) {
+    let Ok(mut s) = TcpStream::connect(addr) else { return (0, String::new(), String::new()) };
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    let body = body.unwrap_or("");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
     if s.write_all(head.as_bytes()).and_then(|()| s.write_all(body.as_bytes())).is_err() {
-        return (0, String::new());
+        return (0, String::new(), String::new());
     }
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw).into_owned();
     let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map_or(String::new(), |(_, b)| b.to_string());
-    (status, body)
+    let (head, body) = text.split_once("\r\n\r\n").map_or((text.as_str(), ""), |(h, b)| (h, b));
+    (status, head.to_ascii_lowercase(), body.to_string())
 }

@@ -3,6 +3,10 @@
 //! `STATE/phoenix.sock` (0600); an [`Extension`] answers more (`phoenix serve`: `start` and
 //! `resume`).
 //! One JSON request line, one JSON response line.
+//!
+//! Who asks is the peer's uid (SO_PEERCRED, [`Peer`]); the `by` of a request is a claim,
+//! honoured as [`Peer::acts_as`] allows (its own name, root as anyone, or names the
+//! extension maps the user to).
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
@@ -17,6 +21,7 @@ use tokio::sync::mpsc;
 
 use super::driver::Msg;
 use super::engine::Engine;
+use super::identity::Peer;
 use super::prepare::now_ms;
 use super::views;
 use crate::state::Approval;
@@ -26,8 +31,14 @@ pub type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Valu
 
 /// Answers control requests the engine does not know, for the process that owns the engine.
 pub trait Extension: Send + Sync {
-    /// The answer to `req`, or `None` when its `op` is not one of this extension's.
+    /// The answer to `req`, or `None` when its `op` is not one of this extension's. Its
+    /// `by`, when present, is the name the peer may act as (checked before).
     fn answer(&self, req: Value) -> Option<Answer>;
+
+    /// Names `peer` may act as over the socket besides its own (serve.yaml's `socket_users`).
+    fn socket_names(&self, _peer: &Peer) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Requests larger than this are refused.
@@ -82,6 +93,9 @@ impl Drop for ServerGuard {
 pub(crate) fn serve(engine: Engine) -> std::io::Result<ServerGuard> {
     let path = socket_path(&engine.inner.opts.state_dir);
     let _ = std::fs::remove_file(&path);
+    // Bound inside the state directory, which `phoenix` keeps 0700: between the bind and the
+    // chmod no other user can reach the socket. (Not under a umask: the process's umask is
+    // shared with the steps it spawns meanwhile.)
     let listener = UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     let task = tokio::spawn(async move {
@@ -96,11 +110,12 @@ pub(crate) fn serve(engine: Engine) -> std::io::Result<ServerGuard> {
 }
 
 async fn answer(engine: Engine, stream: UnixStream) -> std::io::Result<()> {
+    let peer = Peer::of(stream.peer_cred()?.uid());
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     BufReader::new(read.take(MAX_REQUEST)).read_line(&mut line).await?;
     let reply = match serde_json::from_str::<Value>(&line) {
-        Ok(req) => handle(&engine, &req).await,
+        Ok(req) => handle(&engine, req, &peer).await,
         Err(e) => json!({ "ok": false, "error": format!("bad request: {e}") }),
     };
     write.write_all(format!("{reply}\n").as_bytes()).await?;
@@ -115,10 +130,18 @@ fn err(e: impl std::fmt::Display) -> Value {
     json!({ "ok": false, "error": e.to_string() })
 }
 
-async fn handle(engine: &Engine, req: &Value) -> Value {
+/// The name the peer acts as for a request that changes something.
+fn acting(engine: &Engine, req: &Value, peer: &Peer) -> Result<String, String> {
+    let allowed = engine.inner.extension.get().map(|x| x.socket_names(peer)).unwrap_or_default();
+    peer.acts_as(req["by"].as_str(), &allowed)
+}
+
+async fn handle(engine: &Engine, mut req: Value, peer: &Peer) -> Value {
     let store = engine.store();
-    let run = req["run"].as_str();
-    match req["op"].as_str().unwrap_or_default() {
+    let req_run = req["run"].as_str().map(str::to_string);
+    let run = req_run.as_deref();
+    let op = req["op"].as_str().unwrap_or_default().to_string();
+    match op.as_str() {
         "runs" => views::runs(store).map_or_else(err, ok),
         "owner" => ok(json!({ "operator": engine.inner.opts.operator, "pid": std::process::id() })),
         "status" => match views::status(store, run) {
@@ -140,25 +163,40 @@ async fn handle(engine: &Engine, req: &Value) -> Value {
             Err(e) => err(e),
         },
         "approve" => {
+            let by = match acting(engine, &req, peer) {
+                Ok(by) => by,
+                Err(e) => return err(e),
+            };
             let approval = Approval {
                 approved: req["approved"].as_bool().unwrap_or(false),
-                by: req["by"].as_str().unwrap_or("unknown").to_string(),
+                by,
                 comment: req["comment"].as_str().map(str::to_string),
                 at: now_ms(),
+                via: Some(peer.via("socket")),
             };
             match engine.approve(run.unwrap_or_default(), req["step"].as_str().unwrap_or_default(), approval).await {
                 Ok(()) => ok(json!({ "applied": true })),
                 Err(e) => err(e),
             }
         }
-        "cancel" => match engine.cancel(run.unwrap_or_default(), req["by"].as_str().unwrap_or("unknown")).await {
-            Ok(()) => ok(json!({ "cancelling": true })),
+        "cancel" => match acting(engine, &req, peer) {
+            Ok(by) => match engine.cancel(run.unwrap_or_default(), &by).await {
+                Ok(()) => ok(json!({ "cancelling": true })),
+                Err(e) => err(e),
+            },
             Err(e) => err(e),
         },
-        other => match engine.inner.extension.get().and_then(|x| x.answer(req.clone())) {
-            Some(answer) => answer.await.map_or_else(err, ok),
-            None => err(format!("unknown op `{other}`")),
-        },
+        other => {
+            // An extension's op acts as the peer too (`start`, `resume`).
+            match acting(engine, &req, peer) {
+                Ok(by) => req["by"] = json!(by),
+                Err(e) => return err(e),
+            }
+            match engine.inner.extension.get().and_then(|x| x.answer(req)) {
+                Some(answer) => answer.await.map_or_else(err, ok),
+                None => err(format!("unknown op `{other}`")),
+            }
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! on a channel; each scheduling round gathers its transitions in one batch and flushes it
 //! before anything it decided is acted on (group commit).
 
+pub mod approvers;
 mod attempt;
 mod context;
 pub mod control;
@@ -11,6 +12,7 @@ pub(crate) mod destinations;
 mod driver;
 mod engine;
 mod health;
+pub mod identity;
 pub mod lifecycle;
 mod observer;
 pub mod orphans;

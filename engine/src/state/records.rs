@@ -127,6 +127,10 @@ pub struct Approval {
     pub comment: Option<String>,
     /// When (ms since the epoch).
     pub at: u64,
+    /// Through what the decision came and as which user: `socket, uid 1000 (bob)`,
+    /// `http, token oncall`, `terminal, uid 0 (root)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// An Alertmanager alert group as `phoenix serve` saw it on one route: the run it started,

@@ -1,11 +1,18 @@
 //! Approvals: asking, recording a decision, enforcing approvers and timeouts.
+//!
+//! `approvers` may be a template (`"{{ params.approvers }}"`): it is rendered when the step
+//! starts waiting and the rendered list is recorded in the step's `inputs`, which is what
+//! every decision is checked against — here, in `phoenix approve` on a halted run, and on the
+//! page. A list that renders empty, or to anything but names, fails the step: nobody could
+//! decide, and "anyone" is only ever meant by leaving `approvers` out.
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::oneshot;
 
 use super::{Driver, Msg};
+use crate::exec::approvers::render_approvers;
 use crate::exec::observer::UiEvent;
 use crate::exec::prepare::now_ms;
 use crate::state::{Approval, EventKind, PlanKind, StepStatus};
@@ -13,8 +20,22 @@ use crate::template::render_tree;
 
 impl Driver {
     pub(super) fn request_approval(&mut self, k: PlanKind, i: usize) {
-        self.waiting.insert((k, i));
         let step = self.plan(k).steps[i].clone();
+        let approvers = match self.recorded_approvers(k, i) {
+            Some(Ok(list)) => list,
+            Some(Err(e)) => {
+                self.transition((k, i, None), StepStatus::Failed, Some(e));
+                return;
+            }
+            None => match render_approvers(step.with.get("approvers"), &self.ctx.value(None)) {
+                Ok(list) => list,
+                Err(e) => {
+                    self.transition((k, i, None), StepStatus::Failed, Some(e));
+                    return;
+                }
+            },
+        };
+        self.waiting.insert((k, i));
         let message = step
             .with
             .get("message")
@@ -24,6 +45,14 @@ impl Driver {
             })
             .unwrap_or_default();
         let run_id = self.run.id.clone();
+        // What was asked, as rendered: decisions are checked against this list.
+        let rec = self.rec_mut((k, i, None));
+        let inputs = json!({ "message": message, "approvers": approvers });
+        if rec.inputs.as_ref() != Some(&inputs) {
+            rec.inputs = Some(inputs);
+            let rec = rec.clone();
+            self.batch.put_step(&run_id, &rec);
+        }
         let deadline = step.timeout.map(|t| self.recs(k)[i].waiting_since.unwrap_or_else(now_ms) + t.as_millis() as u64);
         // A decision recorded while no process owned the run (approve, then resume) counts
         // if it was made in time.
@@ -59,7 +88,8 @@ impl Driver {
             tokio::task::spawn_blocking(move || {
                 if let Some((approved, comment)) = obs.ask_approval(&run_id, &id, &message) {
                     let (reply, answer) = oneshot::channel();
-                    let approval = Approval { approved, by: operator, comment, at: now_ms() };
+                    let via = Some(crate::exec::identity::Peer::me().via("terminal"));
+                    let approval = Approval { approved, by: operator, comment, at: now_ms(), via };
                     let _ = tx.send(Msg::Approve { step: id.clone(), approval, reply });
                     // Not recorded (not an approver, or decided meanwhile): say so at the terminal.
                     if let Ok(Err(why)) = answer.blocking_recv() {
@@ -89,6 +119,12 @@ impl Driver {
         self.transition((k, i, None), StepStatus::Failed, Some(format!("approval timed out after {t}: rejected")));
     }
 
+    /// The approvers recorded when the step started waiting (`None` inside: anyone), or
+    /// `None` when it was not asked yet.
+    fn recorded_approvers(&self, k: PlanKind, i: usize) -> Option<Result<Option<Vec<String>>, String>> {
+        crate::exec::approvers::recorded(self.recs(k)[i].inputs.as_ref())
+    }
+
     pub(super) fn find(&self, id: &str) -> Option<(PlanKind, usize)> {
         self.rb.main.find(id).map(|i| (PlanKind::Main, i)).or_else(|| self.rb.on_failure.find(id).map(|i| (PlanKind::OnFailure, i)))
     }
@@ -98,14 +134,13 @@ impl Driver {
         if self.recs(k)[i].status != StepStatus::Waiting {
             return Err(format!("step `{step}` is {}, not waiting for approval", self.recs(k)[i].status.as_str()));
         }
-        let approvers: Vec<String> = self.plan(k).steps[i]
-            .with
-            .get("approvers")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
-            .unwrap_or_default();
-        if !approvers.is_empty() && !approvers.contains(&a.by) {
-            return Err(format!("`{}` may not decide on `{step}`: approvers are {}", a.by, approvers.join(", ")));
+        // Recorded when the step started waiting; never the unrendered definition.
+        let approvers = match self.recorded_approvers(k, i) {
+            Some(list) => list?,
+            None => return Err(format!("step `{step}` has not been asked yet: its approvers are not known")),
+        };
+        if let Some(list) = approvers.filter(|l| !l.contains(&a.by)) {
+            return Err(format!("`{}` may not decide on `{step}`: approvers are {}", a.by, list.join(", ")));
         }
         self.waiting.remove(&(k, i));
         self.event(EventKind::Approval {

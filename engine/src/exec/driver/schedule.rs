@@ -150,6 +150,9 @@ impl Driver {
             let rec = self.rec_mut((k, i, None));
             rec.waiting_since = Some(now);
             rec.attempts += 1;
+            // A new wait (a first ask, or again after a rejection and a resume) renders its
+            // approvers again, from the runbook the run now uses.
+            rec.inputs = None;
             let rec = rec.clone();
             self.batch.put_step(&run_id, &rec);
             self.request_approval(k, i);
