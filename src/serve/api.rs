@@ -121,7 +121,7 @@ async fn runbooks(State(app): Shared, headers: HeaderMap) -> Response {
                         .params
                         .iter()
                         .map(|(k, p)| {
-                            let v = json!({ "type": p.ty, "default": p.default, "required": p.default.is_none(), "enum": p.choices, "description": p.description });
+                            let v = json!({ "type": p.ty, "default": p.default, "required": p.default.is_none(), "enum": p.choices, "description": p.description, "operator_only": p.operator_only });
                             (k.clone(), v)
                         })
                         .collect();
@@ -281,6 +281,18 @@ async fn start(State(app): Shared, headers: HeaderMap, bytes: Bytes) -> Response
         Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect(),
         _ => return error(StatusCode::BAD_REQUEST, "`params` is an object of NAME: value"),
     };
+    // A value that decides what code runs or where credentials go is the operator's to set.
+    let kept: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).filter(|k| rb.params.get(*k).is_some_and(|p| p.operator_only)).collect();
+    if !kept.is_empty() {
+        return error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "`{}` of `{}` may be set only by an operator (`operator_only: true`: it decides what runs or where data goes); leave it out to use the default, or start the run with `phoenix run --param`",
+                kept.join("`, `"),
+                rb.name
+            ),
+        );
+    }
     let opts = StartOptions { params, by: Some(by), ..StartOptions::default() };
     match super::runs::launch(&app, Arc::new(rb), opts).await {
         Ok(id) => ok(StatusCode::ACCEPTED, json!({ "id": id })),

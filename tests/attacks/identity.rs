@@ -86,7 +86,7 @@ fn approvers_that_render_empty_fail_the_step_instead_of_letting_anyone_decide() 
     let gate = step(&s, "gate");
     assert_eq!(gate["status"], "failed");
     assert!(gate["error"].as_str().unwrap_or("").contains("nobody could decide"), "{gate:#}");
-    assert_eq!(step(&s, "after")["status"], "skipped");
+    assert_eq!(step(&s, "after")["status"], "upstream_failed");
     assert!(!t.path().join("after.ran").exists());
     // Given names, the same runbook waits for them.
     let t = t.then().args(["run", "r.yaml", "-p", "approvers=carol,dave", "--no-wait"]).run().code(3);

@@ -124,3 +124,49 @@ fn the_api_confines_runbooks_and_their_children_to_the_runbooks_directory() {
     server.wait_status(v["id"].as_str().unwrap(), "succeeded");
     assert!(t.path().join("CHILD_RAN").exists());
 }
+
+/// A runbook whose `tools_dir` picks the binary its step runs: a `run` token that could set
+/// it would run its own program on the server.
+const TOOLS: &str = r#"version: 1
+name: tools
+params:
+  tools_dir: { type: string, default: "", operator_only: true }
+  note: { type: string, default: "" }
+steps:
+  use_tool:
+    uses: exec
+    with: { script: "{{ params.tools_dir ~ '/' if params.tools_dir else '' }}tool > used.txt; echo ok" }
+"#;
+
+#[test]
+fn the_api_refuses_an_operator_only_param_and_the_operator_may_set_it() {
+    let t = Test::new()
+        .file("runbooks/tools.yaml", TOOLS)
+        .file("evil/tool", "#!/bin/sh\ntouch PWNED\n")
+        .file("good/tool", "#!/bin/sh\necho good\n")
+        .file("serve.yaml", format!("runbooks: runbooks\n{TOKENS}"));
+    for f in ["evil/tool", "good/tool"] {
+        std::fs::set_permissions(t.path().join(f), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let evil = t.path().join("evil");
+    let server = Server::start(t.path());
+    let body = serde_json::json!({ "runbook": "tools", "params": { "tools_dir": evil.to_str().unwrap(), "note": "x" } }).to_string();
+    let (status, v) = server.call("POST", "/api/v1/runs", Some(ONCALL), Some(&body));
+    assert_eq!(status, 403, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("`tools_dir`"), "{v}");
+    assert_eq!(server.get("/api/v1/runs")["runs"], serde_json::json!([]), "nothing started");
+    assert!(!t.path().join("PWNED").exists());
+    // The runbook list says which params are the operator's.
+    let list = server.get("/api/v1/runbooks");
+    assert_eq!(list["runbooks"][0]["params"]["tools_dir"]["operator_only"], true, "{list}");
+    assert_eq!(list["runbooks"][0]["params"]["note"]["operator_only"], false, "{list}");
+    // Other params still come from the API.
+    let (status, v) = server.call("POST", "/api/v1/runs", Some(ONCALL), Some(r#"{"runbook": "tools", "params": {"note": "y"}}"#));
+    assert_eq!(status, 202, "{v}");
+    drop(server);
+    // The operator, at the command line, may set it.
+    let good = t.path().join("good");
+    let out = t.args(["run", "runbooks/tools.yaml", "--param", &format!("tools_dir={}", good.display())]).run().success();
+    assert!(std::fs::read_to_string(out.path().join("used.txt")).unwrap().contains("good"));
+    assert!(!out.path().join("PWNED").exists());
+}

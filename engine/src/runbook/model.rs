@@ -73,6 +73,8 @@ pub struct Param {
     pub choices: Option<Vec<Value>>,
     /// What it means.
     pub description: Option<String>,
+    /// Only an operator may set it; the HTTP API may not.
+    pub operator_only: bool,
 }
 
 /// A secret: where its value comes from, and where steps may send it.

@@ -132,6 +132,12 @@ pub struct RawParam {
     /// What the param means.
     #[serde(default)]
     pub description: Option<String>,
+    /// Only an operator may set it (`phoenix run --param`, serve.yaml's alert routes): the
+    /// HTTP API refuses a start that gives it (403). For values that decide what code runs
+    /// or where data and credentials go: a tools directory, a terraform directory, an
+    /// endpoint.
+    #[serde(default)]
+    pub operator_only: bool,
 }
 
 /// Where a secret comes from: exactly one of `env` or `file`.
