@@ -72,7 +72,7 @@ pub fn open_sled(dir: &Path) -> Result<SledKv, OpenError> {
     .map_err(|e| if locked(&e) { OpenError::Locked } else { OpenError::Other(say(e)) })?;
     // sled's lock is held from here on: the log is this process's alone.
     let data = File::open(path.join("db")).ok();
-    let released = Released { file: path.join("db") };
+    let lock_file = path.join("db");
     let path = dir.join("wal");
     let other = |e: String| OpenError::Other(format!("the state store's log {}: {e}", path.display()));
     let capacity =
@@ -85,7 +85,7 @@ pub fn open_sled(dir: &Path) -> Result<SledKv, OpenError> {
             dirs::sync(&d).map_err(|e| OpenError::Other(format!("cannot sync the directory {}: {e}", d.display())))?;
         }
     }
-    let kv = SledKv { db, data, wal: Mutex::new(wal), recent: RwLock::new(BTreeMap::new()), _released: released };
+    let kv = SledKv { db, data, wal: Mutex::new(wal), recent: RwLock::new(BTreeMap::new()), _released: Released { file: lock_file } };
     {
         let mut recent = kv.recent.write().expect("poisoned");
         for ops in found {
