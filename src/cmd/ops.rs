@@ -333,7 +333,9 @@ pub(crate) fn decide_stored(
 /// Cancels a run that no process drives: its unfinished steps are cancelled, processes left
 /// over from a crash stopped, its lock released.
 pub(crate) async fn cancel_stored(store: &phoenix_engine::state::Store, run: &str, by: &str) -> Result<String, String> {
-    let mut r = store.run(run).map_err(|e| e.to_string())?.ok_or_else(|| format!("no run `{run}`"))?;
+    // Written only if the run is still as read: a resume that takes the run over while its
+    // orphans are being stopped wins, and this cancel writes nothing.
+    let (mut r, seen) = store.run_seen(run).map_err(|e| e.to_string())?.ok_or_else(|| format!("no run `{run}`"))?;
     if r.status.is_final() {
         return Err(format!("run {run} is already {}", r.status.as_str()));
     }
@@ -368,7 +370,10 @@ pub(crate) async fn cancel_stored(store: &phoenix_engine::state::Store, run: &st
     b.event(run, seq, now, EventKind::Operator { action: "cancel".into(), by: by.to_string(), detail });
     seq += 1;
     b.event(run, seq, now, EventKind::RunFinished { status: RunStatus::Cancelled, error: r.error.clone() });
-    store.commit(b, true).map_err(|e| e.to_string())?;
+    b.unchanged(&seen);
+    if !store.try_commit(b, true).map_err(|e| e.to_string())? {
+        return Err(format!("run {run} changed while it was being cancelled (resumed meanwhile?); nothing was written: cancel it again"));
+    }
     Ok(format!("run {run} cancelled; its lock is released"))
 }
 

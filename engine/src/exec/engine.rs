@@ -210,20 +210,6 @@ impl Engine {
         let _ = on_id(id.clone()).await;
         let run_v = prepare::run_value(&rb, &id, now, 1, false);
         let (vars, lock) = prepare::vars_and_lock(&rb, &params, &run_v).map_err(RunError::BadInput)?;
-        if let Some(l) = &lock {
-            if let Some(holder) = store.lock_holder(l)? {
-                if let Some(h) = store.run(&holder)?.filter(|h| h.status.holds_lock()) {
-                    return Err(RunError::BadInput(format!(
-                        "the lock `{l}` is held by run {} ({}, runbook `{}`): nothing ever runs two at once\n  resume it:  phoenix resume {}\n  or cancel it:  phoenix cancel {}",
-                        h.id,
-                        h.status.as_str(),
-                        h.runbook,
-                        h.id,
-                        h.id
-                    )));
-                }
-            }
-        }
         let run = RunRecord {
             format: crate::state::FORMAT_VERSION,
             id: id.clone(),
@@ -247,9 +233,6 @@ impl Engine {
         let mut batch = Batch::default();
         batch.put_run(&run);
         batch.source(&id, &rb.source);
-        if let Some(l) = &lock {
-            batch.lock(l, &id);
-        }
         for (plan, kind) in [(&rb.main, PlanKind::Main), (&rb.on_failure, PlanKind::OnFailure)] {
             for (n, s) in plan.steps.iter().enumerate() {
                 let r = StepRecord { order: n as u32, ..StepRecord::pending(&s.id, kind, &s.fingerprint) };
@@ -259,11 +242,45 @@ impl Engine {
         }
         let by = opts.by.clone().unwrap_or_else(|| self.inner.opts.operator.clone());
         batch.event(&id, 0, now, EventKind::RunStarted { attempt: 1, by: Some(by) });
-        store.commit(batch, true)?;
+        match &lock {
+            Some(l) => take_lock(store, l, &id, batch)?,
+            None => store.commit(batch, true)?,
+        }
         Driver::new(self.clone(), rb, run, records, opts.no_wait, 1)?.drive().await
     }
+}
+
+/// Commits a new run's first batch with its lock, in one compare-and-set: the lock is taken
+/// only if it is still free (or still held by the finished run read before it) when the
+/// batch is written. A start that loses the race to another gets the same refusal as one
+/// that came later, and writes nothing.
+fn take_lock(store: &crate::state::Store, l: &str, id: &str, batch: Batch) -> Result<(), RunError> {
+    // Each lost round means another run took the lock meanwhile: the next round names it.
+    for _ in 0..8 {
+        let holder = store.lock_holder(l)?;
+        if let Some(h) = holder.as_deref().map(|h| store.run(h)).transpose()?.flatten().filter(|h| h.status.holds_lock()) {
+            return Err(RunError::BadInput(format!(
+                "the lock `{l}` is held by run {} ({}, runbook `{}`): nothing ever runs two at once\n  resume it:  phoenix resume {}\n  or cancel it:  phoenix cancel {}",
+                h.id,
+                h.status.as_str(),
+                h.runbook,
+                h.id,
+                h.id
+            )));
+        }
+        let mut b = batch.clone();
+        b.lock(l, id, holder.as_deref());
+        if store.try_commit(b, true)? {
+            return Ok(());
+        }
+    }
+    Err(RunError::BadInput(format!("the lock `{l}` kept changing hands while this run tried to take it; nothing was written: try again")))
 }
 
 pub(crate) fn step_view(r: &StepRecord) -> Value {
     serde_json::json!({ "status": r.status.as_str(), "outputs": r.outputs.clone().unwrap_or(Value::Object(Default::default())), "error": r.error, "attempts": r.attempts })
 }
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

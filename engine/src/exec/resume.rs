@@ -16,8 +16,10 @@ impl Engine {
     /// Resumes a run from its checkpoint.
     pub async fn resume(&self, id: &str, opts: ResumeOptions) -> Result<Outcome, RunError> {
         let store = &self.inner.store;
-        let mut run = store
-            .run(id)?
+        // Written back only if still as read: a cancel (or another resume) that commits while
+        // this one stops orphans wins, and this one writes nothing.
+        let (mut run, seen) = store
+            .run_seen(id)?
             .ok_or_else(|| RunError::BadInput(format!("there is no run `{id}` in this state directory (`phoenix runs` lists them)")))?;
         match run.status {
             RunStatus::Succeeded => return Err(RunError::BadInput(format!("run {id} has succeeded: there is nothing to resume"))),
@@ -188,7 +190,13 @@ impl Engine {
         if let Some(text) = moved {
             event(&mut batch, EventKind::Note { step: None, text, data: None });
         }
-        store.commit(batch, true)?;
+        batch.unchanged(&seen);
+        if !store.try_commit(batch, true)? {
+            let now = store.run(id)?.map_or("gone", |r| r.status.as_str());
+            return Err(RunError::BadInput(format!(
+                "run {id} changed while it was being resumed (it is {now} now: cancelled, or resumed by someone else); this resume wrote nothing: see phoenix status {id}"
+            )));
+        }
         let attempt = run.attempt;
         let mut ordered: Vec<StepRecord> = records.into_values().collect();
         ordered.sort_by(|a, b| a.id.cmp(&b.id));

@@ -5,19 +5,23 @@
 //! prefixed keys, so that one batch can carry every transition of a scheduling round and
 //! one flush makes them all durable together (group commit).
 
+mod dirs;
 mod kv;
 mod records;
 mod sled_kv;
+mod sled_lock;
+mod sled_pieces;
 mod store;
 mod wal;
 
-pub use kv::{Entry, Kv, MemKv};
+pub use kv::{Cond, Entry, Kv, MemKv, Ops};
 pub use records::{
     AlertGroup, Approval, EventKind, EventRecord, LevelHistory, LogRecord, PlanKind, RunRecord, RunStatus, SkipReason, StepRecord,
     StepStatus,
 };
 pub use sled_kv::{OpenError, SledKv, open_sled};
-pub use store::{Batch, Store, StoreError};
+pub use store::{Batch, Seen, Store, StoreError};
 
-/// The version of the stored format; a newer binary reads every older one.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the stored format; a newer binary reads every older one. 2: sled holds
+/// values over 4 KiB in pieces (`sled_pieces.rs`), which a binary of format 1 would misread.
+pub const FORMAT_VERSION: u32 = 2;

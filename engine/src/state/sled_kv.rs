@@ -14,14 +14,22 @@
 //! inside that rare flush, and the log, still whole, is replayed over whatever sled kept.
 //! (A write-ahead log in front of a sled that wrote on its own schedule was tried first:
 //! sled 0.34 then failed to reopen after a kill -9 in about 1 of 600 crash trials.)
+//!
+//! Every commit, and the check of its conditions, happens under the log's lock: a
+//! compare-and-set sees no other commit between its check and its write. A failed sync (of
+//! the log, or of sled at a checkpoint) poisons the store: it takes no more writes, and a
+//! close leaves the log for the next open to replay. Values go to sled in pieces small
+//! enough that sled never writes them to its unsynced blob files ([`super::sled_pieces`]).
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 use std::sync::{Mutex, RwLock};
 
-use super::kv::{Entry, Kv};
-use super::wal::{Ops, Wal};
+use super::kv::{Cond, Entry, Kv, Ops};
+use super::sled_lock::{self, Released};
+use super::wal::Wal;
+use super::{dirs, sled_pieces as pieces};
 
 /// The log's default size: past it, sled takes what the log holds and the log starts again.
 /// `PHOENIX_STATE_LOG_BYTES` changes it (4 KiB to 16 MiB: the entries of a round are held in
@@ -37,6 +45,8 @@ pub struct SledKv {
     wal: Mutex<Wal>,
     /// What the log's round holds that sled does not yet: a put, or a delete (`None`).
     recent: RwLock<BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+    /// Last, so that it is dropped after sled: a close returns once sled's lock is let go.
+    _released: Released,
 }
 
 /// Why the store could not be opened.
@@ -51,27 +61,31 @@ pub enum OpenError {
 /// Opens (or creates) the store in `dir`, replaying its write-ahead log. The cache is kept
 /// small: runs are small.
 pub fn open_sled(dir: &Path) -> Result<SledKv, OpenError> {
-    std::fs::create_dir_all(dir).map_err(|e| OpenError::Other(format!("cannot create {}: {e}", dir.display())))?;
+    dirs::create_durable(dir).map_err(|e| OpenError::Other(format!("cannot create {}: {e}", dir.display())))?;
     let path = dir.join("db");
-    let db = match open_db(&path) {
-        // Two windows where sled 0.34 leaves a store it cannot read after a kill ("Read
-        // corrupted data at file offset None"), both outside its log: what is left there is
-        // removed and sled opened again (see `repair`).
-        Err(sled::Error::Corruption { at: None, .. }) if repair(&path) => open_db(&path),
+    let locked = |e: &sled::Error| matches!(e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock"));
+    let db = match open_repaired(&path) {
+        // A store this process is closing on another thread: sled lets its lock go soon.
+        Err(e) if locked(&e) && sled_lock::wait_own(&path.join("db")) => open_repaired(&path),
         other => other,
     }
-    .map_err(|e| {
-        let locked = matches!(&e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock"));
-        if locked { OpenError::Locked } else { OpenError::Other(say(e)) }
-    })?;
+    .map_err(|e| if locked(&e) { OpenError::Locked } else { OpenError::Other(say(e)) })?;
     // sled's lock is held from here on: the log is this process's alone.
     let data = File::open(path.join("db")).ok();
+    let lock_file = path.join("db");
     let path = dir.join("wal");
     let other = |e: String| OpenError::Other(format!("the state store's log {}: {e}", path.display()));
     let capacity =
         std::env::var("PHOENIX_STATE_LOG_BYTES").ok().and_then(|v| v.parse().ok()).map_or(LOG_BYTES, |n: u64| n.clamp(4096, 16 << 20));
     let (wal, found) = Wal::open(&path, capacity).map_err(other)?;
-    let kv = SledKv { db, data, wal: Mutex::new(wal), recent: RwLock::new(BTreeMap::new()) };
+    // The names sled and the log may have just created (the log, sled's files and its
+    // `blobs` directory, a snapshot sled renamed into place) are durable before any commit.
+    for d in [dir.to_path_buf(), dir.join("db"), dir.join("db").join("blobs")] {
+        if d.is_dir() {
+            dirs::sync(&d).map_err(|e| OpenError::Other(format!("cannot sync the directory {}: {e}", d.display())))?;
+        }
+    }
+    let kv = SledKv { db, data, wal: Mutex::new(wal), recent: RwLock::new(BTreeMap::new()), _released: Released { file: lock_file } };
     {
         let mut recent = kv.recent.write().expect("poisoned");
         for ops in found {
@@ -93,6 +107,15 @@ fn say(e: sled::Error) -> String {
     match text.split_once("message: \"").and_then(|(_, m)| m.split_once('"')) {
         Some((message, _)) if text.starts_with("Os {") => message.to_string(),
         _ => text,
+    }
+}
+
+/// Opens sled, repairing first what sled 0.34 cannot read after a kill: two windows ("Read
+/// corrupted data at file offset None"), both outside its log (see `repair`).
+fn open_repaired(path: &Path) -> sled::Result<sled::Db> {
+    match open_db(path) {
+        Err(sled::Error::Corruption { at: None, .. }) if repair(path) => open_db(path),
+        other => other,
     }
 }
 
@@ -141,22 +164,14 @@ impl SledKv {
         wal.sync()?;
         let batch = {
             let recent = self.recent.read().expect("poisoned");
-            if recent.is_empty() {
-                None
-            } else {
-                let mut batch = sled::Batch::default();
-                for (k, v) in recent.iter() {
-                    match v {
-                        Some(v) => batch.insert(k.as_slice(), v.as_slice()),
-                        None => batch.remove(k.as_slice()),
-                    }
-                }
-                Some(batch)
-            }
+            if recent.is_empty() { None } else { Some(self.sled_batch(recent.iter().map(|(k, v)| (k.as_slice(), v.as_deref())))?) }
         };
         if let Some(batch) = batch {
-            self.db.apply_batch(batch).map_err(say)?;
-            self.flush_sled()?;
+            // Failed half way, sled cannot be trusted to hold what it said it wrote: the
+            // store takes no more writes (the log, still whole, is replayed at the next open).
+            self.db.apply_batch(batch).map_err(say).and_then(|()| self.flush_sled()).inspect_err(|e| {
+                wal.poison(e);
+            })?;
         }
         wal.restart()?;
         // sled holds the same values now: readers see no change.
@@ -172,6 +187,21 @@ impl SledKv {
         Ok(())
     }
 
+    /// The sled batch that writes these puts and deletes, in pieces ([`pieces`]).
+    fn sled_batch<'a>(&self, ops: impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)>) -> Result<sled::Batch, String> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in ops {
+            let old = self.db.get(k).map_err(say)?;
+            pieces::put(&mut batch, k, v, old.as_deref());
+        }
+        Ok(batch)
+    }
+
+    /// A value as sled holds it, put together from its pieces.
+    fn stored(&self, key: &[u8], v: &[u8]) -> Result<Vec<u8>, String> {
+        pieces::value(&self.db, key, v)
+    }
+
     /// The entries of `prefix` in the log's round: a put, or a delete (`None`).
     fn recent_in(recent: &BTreeMap<Vec<u8>, Option<Vec<u8>>>, prefix: &[u8]) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         recent.range(prefix.to_vec()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(k, v)| (k.clone(), v.clone())).collect()
@@ -184,12 +214,16 @@ impl Kv for SledKv {
         if let Some(v) = recent.get(key) {
             return Ok(v.clone());
         }
-        self.db.get(key).map(|v| v.map(|v| v.to_vec())).map_err(say)
+        self.db.get(key).map_err(say)?.map(|v| self.stored(key, &v)).transpose()
     }
     fn scan(&self, prefix: &[u8]) -> Result<Vec<Entry>, String> {
         let recent = self.recent.read().expect("poisoned");
         let newer = Self::recent_in(&recent, prefix);
-        let stored = self.db.scan_prefix(prefix).map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(say));
+        let stored = self
+            .db
+            .scan_prefix(prefix)
+            .filter(|r| r.as_ref().map_or(true, |(k, _)| !pieces::is_piece(k)))
+            .map(|r| r.map_err(say).and_then(|(k, v)| Ok((k.to_vec(), self.stored(&k, &v)?))));
         if newer.is_empty() {
             return stored.collect();
         }
@@ -208,8 +242,8 @@ impl Kv for SledKv {
         let mut stored = None;
         for r in self.db.scan_prefix(prefix).rev() {
             let (k, v) = r.map_err(say)?;
-            if !recent.contains_key(k.as_ref()) {
-                stored = Some((k.to_vec(), v.to_vec()));
+            if !recent.contains_key(k.as_ref()) && !pieces::is_piece(&k) {
+                stored = Some((k.to_vec(), self.stored(&k, &v)?));
                 break;
             }
         }
@@ -219,11 +253,15 @@ impl Kv for SledKv {
             (a, b) => a.or(b),
         })
     }
-    fn apply(&self, ops: Ops) -> Result<(), String> {
-        self.commit(ops, false)
-    }
-    fn commit(&self, ops: Ops, durable: bool) -> Result<(), String> {
+    fn commit_if(&self, conds: &[Cond], ops: Ops, durable: bool) -> Result<bool, String> {
         let mut wal = self.wal.lock().expect("poisoned");
+        wal.usable()?;
+        // Checked under the log's lock, which every write takes: nothing commits in between.
+        for c in conds {
+            if !c.holds(|k| self.get(k))? {
+                return Ok(false);
+            }
+        }
         if !ops.is_empty() {
             let mut written = wal.append(&ops).map_err(|e| format!("writing the state store's log: {e}"))?;
             if !written && !wal.is_empty() {
@@ -233,26 +271,25 @@ impl Kv for SledKv {
             }
             if !written {
                 // Larger than the whole log: straight to sled, flushed (the log is empty).
-                let mut batch = sled::Batch::default();
-                for (k, v) in ops {
-                    match v {
-                        Some(v) => batch.insert(k, v),
-                        None => batch.remove(k),
-                    }
-                }
-                self.db.apply_batch(batch).map_err(say)?;
-                return self.flush_sled();
+                // One write per key, the last (as applying them in order would leave it), so that
+                // each key's old pieces are counted once.
+                let last: BTreeMap<&[u8], Option<&[u8]>> = ops.iter().map(|(k, v)| (k.as_slice(), v.as_deref())).collect();
+                let batch = self.sled_batch(last.into_iter())?;
+                self.db.apply_batch(batch).map_err(say).and_then(|()| self.flush_sled()).inspect_err(|e| {
+                    wal.poison(e);
+                })?;
+                return Ok(true);
             }
             if durable {
-                wal.sync().map_err(|e| format!("fdatasync of the state store's log: {e}"))?;
+                wal.sync()?;
             }
             self.recent.write().expect("poisoned").extend(ops);
-            return Ok(());
+            return Ok(true);
         }
-        if durable { wal.sync().map_err(|e| format!("fdatasync of the state store's log: {e}")) } else { Ok(()) }
-    }
-    fn flush(&self) -> Result<(), String> {
-        self.commit(Vec::new(), true)
+        if durable {
+            wal.sync()?;
+        }
+        Ok(true)
     }
 }
 
@@ -260,109 +297,15 @@ impl Drop for SledKv {
     fn drop(&mut self) {
         // A clean close leaves sled whole and the log empty; if this fails, the next open
         // replays the log.
+        // After a failed sync nothing more is written: the next open replays the log.
         if let Ok(mut wal) = self.wal.lock() {
-            let _ = self.checkpoint(&mut wal);
+            if wal.usable().is_ok() {
+                let _ = self.checkpoint(&mut wal);
+            }
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn put(k: &str, v: &str) -> (Vec<u8>, Option<Vec<u8>>) {
-        (k.as_bytes().to_vec(), Some(v.as_bytes().to_vec()))
-    }
-
-    #[test]
-    fn reads_see_the_log_in_front_of_sled_and_a_crash_keeps_what_was_synced() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_path_buf();
-        {
-            let kv = open_sled(&dir).unwrap();
-            kv.commit(vec![put("p/1", "a"), put("p/2", "b"), put("p/3", "c"), put("q/1", "x")], true).unwrap();
-        }
-        // Closed cleanly: sled has them. Now newer values in the log, in front of sled.
-        let kv = open_sled(&dir).unwrap();
-        kv.commit(vec![put("p/2", "B"), (b"p/3".to_vec(), None), put("p/0", "z")], true).unwrap();
-        let keys = |es: Vec<Entry>| {
-            es.into_iter().map(|(k, v)| format!("{}={}", String::from_utf8_lossy(&k), String::from_utf8_lossy(&v))).collect::<Vec<_>>()
-        };
-        assert_eq!(keys(kv.scan(b"p/").unwrap()), ["p/0=z", "p/1=a", "p/2=B"]);
-        assert_eq!(kv.get(b"p/3").unwrap(), None);
-        assert_eq!(kv.get(b"p/2").unwrap(), Some(b"B".to_vec()));
-        assert_eq!(kv.last(b"p/").unwrap().map(|(k, _)| k), Some(b"p/2".to_vec()), "p/3 is deleted");
-        kv.commit(vec![put("p/9", "n")], true).unwrap();
-        assert_eq!(kv.last(b"p/").unwrap().map(|(k, _)| k), Some(b"p/9".to_vec()));
-        assert_eq!(kv.last(b"q/").unwrap().map(|(k, _)| k), Some(b"q/1".to_vec()));
-        assert_eq!(kv.last(b"z/").unwrap(), None);
-        // No clean close: what was synced is in the log only.
-        let log = std::fs::read(dir.join("wal")).unwrap();
-        let sled_files = dir.join("db");
-        std::mem::forget(kv);
-        // sled's lock belongs to the forgotten handle: copy the store the way the crash left it.
-        let copy = dir.join("copy");
-        copy_dir(&sled_files, &copy.join("db"));
-        std::fs::write(copy.join("wal"), &log).unwrap();
-        let kv = open_sled(&copy).unwrap();
-        assert_eq!(keys(kv.scan(b"p/").unwrap()), ["p/0=z", "p/1=a", "p/2=B", "p/9=n"]);
-        // Past the log's size, sled takes what it holds and the log starts again.
-        for i in 0..3000u32 {
-            kv.commit(vec![(format!("k/{i:05}").into_bytes(), Some(vec![1; 500]))], false).unwrap();
-        }
-        kv.flush().unwrap();
-        assert_eq!(std::fs::metadata(copy.join("wal")).unwrap().len(), LOG_BYTES, "never grows");
-        assert_eq!(kv.scan(b"k/").unwrap().len(), 3000);
-        assert_eq!(kv.get(b"k/00000").unwrap(), Some(vec![1; 500]));
-        // A batch larger than the whole log goes to sled directly.
-        kv.commit(vec![put("big", &"x".repeat(LOG_BYTES as usize))], true).unwrap();
-        assert_eq!(kv.get(b"big").unwrap().map(|v| v.len()), Some(LOG_BYTES as usize));
-    }
-
-    #[test]
-    fn a_snapshot_that_a_kill_cut_short_is_dropped_and_the_store_opens() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_path_buf();
-        {
-            let kv = open_sled(&dir).unwrap();
-            kv.commit(vec![put("run/1", "kept")], true).unwrap();
-        }
-        // What a kill leaves while sled writes its snapshot at an open: the file it had begun,
-        // newer than any finished one.
-        let db = dir.join("db");
-        std::fs::write(db.join("snap.7FFFFFFFFFFFFFFF.generating"), b"cut").unwrap();
-        assert!(matches!(open_db(&db), Err(sled::Error::Corruption { at: None, .. })), "sled alone cannot open it");
-        let kv = open_sled(&dir).unwrap();
-        assert_eq!(kv.get(b"run/1").unwrap(), Some(b"kept".to_vec()));
-        assert!(!db.join("snap.7FFFFFFFFFFFFFFF.generating").exists());
-    }
-
-    #[test]
-    fn a_configuration_that_a_kill_cut_short_in_a_new_store_is_written_again() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_path_buf();
-        // What a kill leaves between sled's two writes of `conf`, at the very first open: the
-        // settings without their checksum, and a data file that never got anything.
-        let db = dir.join("db");
-        std::fs::create_dir_all(&db).unwrap();
-        std::fs::write(db.join("conf"), "segment_size: 524288\nuse_compression: false\nversion: 0.34\n").unwrap();
-        std::fs::write(db.join("db"), b"").unwrap();
-        assert!(open_db(&db).is_err(), "sled alone cannot open it");
-        let kv = open_sled(&dir).unwrap();
-        kv.commit(vec![put("run/1", "new")], true).unwrap();
-        assert_eq!(kv.get(b"run/1").unwrap(), Some(b"new".to_vec()));
-    }
-
-    fn copy_dir(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            let target = to.join(e.file_name());
-            if e.file_type().unwrap().is_dir() {
-                copy_dir(&e.path(), &target);
-            } else {
-                std::fs::copy(e.path(), target).unwrap();
-            }
-        }
-    }
-}
+#[path = "sled_kv_tests.rs"]
+mod tests;

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::FORMAT_VERSION;
-use super::kv::Kv;
+use super::kv::{Cond, Kv};
 use super::records::{AlertGroup, Approval, EventKind, EventRecord, LevelHistory, LogRecord, RunRecord, StepRecord};
 
 /// A store operation failed.
@@ -32,16 +32,30 @@ fn dec<T: DeserializeOwned>(k: &[u8], v: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(v).map_err(|e| StoreError(format!("record {} is unreadable: {e}", String::from_utf8_lossy(k))))
 }
 
-/// Writes gathered for one atomic commit.
-#[derive(Default, Debug)]
+/// Writes gathered for one atomic commit, and what the store must still hold for them to
+/// be written at all.
+#[derive(Default, Debug, Clone)]
 pub struct Batch {
     ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    conds: Vec<Cond>,
+}
+
+/// A run record as it was read, to write only if nobody has changed it since.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    key: Vec<u8>,
+    bytes: Vec<u8>,
 }
 
 impl Batch {
     /// Whether nothing was gathered.
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.ops.is_empty() && self.conds.is_empty()
+    }
+    /// Writes the batch only if the run record is still the one `seen` read (a cancel and a
+    /// resume of the same run, or two resumes: the second to commit loses).
+    pub fn unchanged(&mut self, seen: &Seen) {
+        self.conds.push(Cond::Equals(seen.key.clone(), seen.bytes.clone()));
     }
     /// Writes a run record.
     pub fn put_run(&mut self, r: &RunRecord) {
@@ -72,9 +86,16 @@ impl Batch {
     pub fn source(&mut self, run: &str, text: &str) {
         self.ops.push((key(&["src", run]), Some(text.as_bytes().to_vec())));
     }
-    /// Takes a lock for a run.
-    pub fn lock(&mut self, lock: &str, run: &str) {
-        self.ops.push((key(&["k", lock]), Some(run.as_bytes().to_vec())));
+    /// Takes a lock for a run, from `from` (the holder read before, whose run no longer
+    /// holds it) or free (`None`): the batch is written only if the lock is still so, checked
+    /// atomically with the writes.
+    pub fn lock(&mut self, lock: &str, run: &str, from: Option<&str>) {
+        let k = key(&["k", lock]);
+        self.conds.push(match from {
+            Some(holder) => Cond::Equals(k.clone(), holder.as_bytes().to_vec()),
+            None => Cond::Absent(k.clone()),
+        });
+        self.ops.push((k, Some(run.as_bytes().to_vec())));
     }
     /// Releases a lock.
     pub fn unlock(&mut self, lock: &str) {
@@ -110,14 +131,13 @@ pub struct Store {
 }
 
 impl Store {
-    /// Wraps a backend; writes the format version into a new store, refuses a newer one.
+    /// Wraps a backend; writes the format version into a new store (and over an older one's:
+    /// this binary may write what an older one cannot read), refuses a newer one.
     pub fn new(kv: Arc<dyn Kv>) -> Result<Self, StoreError> {
         let store = Store { kv };
+        let mark = || store.kv.commit(vec![(b"meta/format".to_vec(), Some(FORMAT_VERSION.to_string().into_bytes()))], true);
         match store.kv.get(b"meta/format")? {
-            None => {
-                store.kv.apply(vec![(b"meta/format".to_vec(), Some(FORMAT_VERSION.to_string().into_bytes()))])?;
-                store.kv.flush()?;
-            }
+            None => mark()?,
             Some(v) => {
                 let found: u32 =
                     String::from_utf8_lossy(&v).parse().map_err(|_| StoreError("the store's format version is unreadable".into()))?;
@@ -126,14 +146,28 @@ impl Store {
                         "this store was written by a newer phoenix (format {found}; this binary reads up to {FORMAT_VERSION}): upgrade phoenix"
                     )));
                 }
+                if found < FORMAT_VERSION {
+                    mark()?;
+                }
             }
         }
         Ok(store)
     }
 
-    /// Applies a batch atomically; with `durable`, returns only once it is on disk.
+    /// Applies a batch atomically; with `durable`, returns only once it is on disk. A batch
+    /// whose conditions no longer hold is an error (see [`Store::try_commit`]).
     pub fn commit(&self, batch: Batch, durable: bool) -> Result<(), StoreError> {
-        Ok(self.kv.commit(batch.ops, durable)?)
+        if self.try_commit(batch, durable)? {
+            Ok(())
+        } else {
+            Err(StoreError("another commit changed what this one was conditioned on; nothing was written".into()))
+        }
+    }
+
+    /// Applies a batch atomically if its conditions hold (`Ok(false)`, nothing written, if
+    /// not); with `durable`, returns only once it is on disk.
+    pub fn try_commit(&self, batch: Batch, durable: bool) -> Result<bool, StoreError> {
+        Ok(self.kv.commit_if(&batch.conds, batch.ops, durable)?)
     }
 
     /// Makes everything applied so far durable.
@@ -162,6 +196,15 @@ impl Store {
         let mut runs: Vec<RunRecord> = self.scan(b"r/".to_vec())?;
         runs.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
         Ok(runs)
+    }
+
+    /// A run, and the record as read (for [`Batch::unchanged`]).
+    pub fn run_seen(&self, id: &str) -> Result<Option<(RunRecord, Seen)>, StoreError> {
+        let k = key(&["r", id]);
+        match self.kv.get(&k)? {
+            Some(bytes) => Ok(Some((dec(&k, &bytes)?, Seen { key: k, bytes }))),
+            None => Ok(None),
+        }
     }
 
     /// A run's steps (and items), in key order.
@@ -271,7 +314,7 @@ mod tests {
         b.put_step("a", &StepRecord::pending("x", PlanKind::Main, "f"));
         b.event("a", 0, 1, EventKind::RunStarted { attempt: 1, by: None });
         b.event("a", 1, 1, EventKind::Step { step: "x".into(), status: StepStatus::Running, attempt: 1, error: None });
-        b.lock("dr", "a");
+        b.lock("dr", "a", None);
         store.commit(b, true).unwrap();
         assert_eq!(store.runs().unwrap().iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["b", "a"]);
         assert_eq!(store.steps("a").unwrap().len(), 1);
@@ -279,6 +322,50 @@ mod tests {
         assert_eq!(store.events("a", 1).unwrap().len(), 1);
         assert_eq!(store.next_seqs("a").unwrap(), (2, 0));
         assert_eq!(store.lock_holder("dr").unwrap().as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn a_lock_is_taken_only_from_the_holder_read_before() {
+        let store = Store::new(Arc::new(MemKv::default())).unwrap();
+        let take = |run: &str, from: Option<&str>| {
+            let mut b = Batch::default();
+            b.put_run(&self::run(run, 1));
+            b.lock("dr", run, from);
+            store.try_commit(b, true).unwrap()
+        };
+        assert!(take("a", None));
+        assert!(!take("b", None), "held: not free any more");
+        assert!(store.run("b").unwrap().is_none(), "the losing batch wrote nothing");
+        assert!(!take("c", Some("z")), "not held by z");
+        assert!(take("c", Some("a")));
+        assert_eq!(store.lock_holder("dr").unwrap().as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn a_batch_on_a_changed_run_record_writes_nothing() {
+        let store = Store::new(Arc::new(MemKv::default())).unwrap();
+        let mut b = Batch::default();
+        b.put_run(&run("a", 1));
+        store.commit(b, true).unwrap();
+        let (_, seen) = store.run_seen("a").unwrap().unwrap();
+        let (_, seen_too) = store.run_seen("a").unwrap().unwrap();
+        let mut first = Batch::default();
+        first.unchanged(&seen);
+        first.put_run(&run("a", 2));
+        assert!(store.try_commit(first, true).unwrap());
+        let mut second = Batch::default();
+        second.unchanged(&seen_too);
+        second.put_run(&run("a", 3));
+        assert!(store.commit(second, true).unwrap_err().0.contains("nothing was written"));
+        assert_eq!(store.run("a").unwrap().unwrap().started_at, 2);
+    }
+
+    #[test]
+    fn an_older_store_is_marked_with_this_format() {
+        let kv = Arc::new(MemKv::default());
+        kv.apply(vec![(b"meta/format".to_vec(), Some(b"1".to_vec()))]).unwrap();
+        Store::new(kv.clone()).unwrap();
+        assert_eq!(kv.get(b"meta/format").unwrap(), Some(FORMAT_VERSION.to_string().into_bytes()));
     }
 
     #[test]

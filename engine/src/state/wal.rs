@@ -9,13 +9,18 @@
 //! carries another epoch than the first (a leftover of an earlier round). Records are
 //! written one after another and a durable commit syncs everything before it, so a record
 //! cut short by a crash is the last one and was never acknowledged as durable.
+//!
+//! Every record is written at the log's own cursor (`pwrite`), never at the file's position:
+//! a write that fails part way advances nothing, and the next record overwrites what it left.
+//! A failed `fdatasync` is final (the kernel may have dropped the pages it could not write
+//! and report the next sync as a success): the log refuses every later write and says why.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-/// Puts (`Some`) and deletes (`None`), applied in order.
-pub(super) type Ops = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+pub(super) use super::kv::Ops;
 
 /// A record's header: payload length, checksum, epoch.
 const HEADER: usize = 16;
@@ -31,6 +36,21 @@ pub(super) struct Wal {
     epoch: u64,
     /// Written since the last sync.
     unsynced: bool,
+    /// Why the log takes no more writes: a sync of it (or of sled behind it) failed.
+    broken: Option<String>,
+    /// Failures to inject, for tests.
+    #[cfg(test)]
+    pub(super) faults: Faults,
+}
+
+/// Failures a test makes the log's next write or sync meet.
+#[cfg(test)]
+#[derive(Default)]
+pub(super) struct Faults {
+    /// The next append writes this many bytes of its record, then fails.
+    pub(super) cut_write: Option<usize>,
+    /// The next sync fails.
+    pub(super) fail_sync: bool,
 }
 
 impl Wal {
@@ -55,21 +75,64 @@ impl Wal {
             file.sync_all().map_err(|e| e.to_string())?;
         }
         let found = records(&bytes);
-        Ok((Wal { file, pos: 0, capacity, epoch: 0, unsynced: false }, found))
+        let wal = Wal {
+            file,
+            pos: 0,
+            capacity,
+            epoch: 0,
+            unsynced: false,
+            broken: None,
+            #[cfg(test)]
+            faults: Faults::default(),
+        };
+        Ok((wal, found))
     }
 
     /// Appends one record, unsynced. `Ok(false)`: it does not fit in what is left of this
     /// round (nothing written).
     pub(super) fn append(&mut self, ops: &Ops) -> Result<bool, String> {
+        self.usable()?;
         let record = encode(ops, self.epoch);
         if self.pos + record.len() as u64 > self.capacity {
             return Ok(false);
         }
-        // The file's position is the record's place: the log is this process's alone.
-        self.file.write_all(&record).map_err(|e| e.to_string())?;
-        self.pos += record.len() as u64;
+        // At the cursor: a write that fails part way leaves the cursor where it was, and the
+        // next record overwrites the piece (a piece never passes its checksum).
         self.unsynced = true;
+        self.write_at(&record, self.pos).map_err(|e| e.to_string())?;
+        self.pos += record.len() as u64;
         Ok(true)
+    }
+
+    fn write_at(&mut self, bytes: &[u8], at: u64) -> std::io::Result<()> {
+        #[cfg(test)]
+        if let Some(n) = self.faults.cut_write.take() {
+            self.file.write_all_at(&bytes[..n.min(bytes.len())], at)?;
+            return Err(std::io::Error::other("injected write failure"));
+        }
+        self.file.write_all_at(bytes, at)
+    }
+
+    fn sync_data(&mut self) -> Result<(), String> {
+        #[cfg(test)]
+        if std::mem::take(&mut self.faults.fail_sync) {
+            return Err(self.poison("injected fdatasync failure"));
+        }
+        self.file.sync_data().map_err(|e| self.poison(&e.to_string()))
+    }
+
+    /// Refuses every later write: something this log stands for could not be made durable
+    /// (`why`). Returns the error to report.
+    pub(super) fn poison(&mut self, why: &str) -> String {
+        let text = format!(
+            "the state store stopped taking writes: making it durable failed ({why}). After a failed sync the system may have dropped what it could not write and cannot be trusted about it, so nothing more is written. Check the disk (`dmesg`), then start phoenix again: the store is reopened from what is really on disk, and `phoenix resume` carries on"
+        );
+        self.broken.get_or_insert(text).clone()
+    }
+
+    /// `Err` once the log was poisoned.
+    pub(super) fn usable(&self) -> Result<(), String> {
+        self.broken.as_ref().map_or(Ok(()), |why| Err(why.clone()))
     }
 
     /// Whether this round holds any record.
@@ -79,8 +142,9 @@ impl Wal {
 
     /// Returns once every record appended so far is on stable storage.
     pub(super) fn sync(&mut self) -> Result<(), String> {
+        self.usable()?;
         if self.unsynced {
-            self.file.sync_data().map_err(|e| e.to_string())?;
+            self.sync_data()?;
             self.unsynced = false;
         }
         Ok(())
@@ -88,10 +152,9 @@ impl Wal {
 
     /// Ends the round: an end mark at offset 0 (synced), and a new epoch.
     pub(super) fn restart(&mut self) -> Result<(), String> {
-        self.file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
-        self.file.write_all(&[0; HEADER]).map_err(|e| e.to_string())?;
-        self.file.sync_data().map_err(|e| e.to_string())?;
-        self.file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
+        self.usable()?;
+        self.write_at(&[0; HEADER], 0).map_err(|e| e.to_string())?;
+        self.sync_data()?;
         self.pos = 0;
         self.epoch = rand::random();
         self.unsynced = false;
@@ -234,5 +297,36 @@ mod tests {
         let (_, found) = Wal::open(&path, 4096).unwrap();
         assert_eq!(found, vec![vec![(b"j".to_vec(), None)]]);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 4096, "never grows");
+    }
+
+    #[test]
+    fn a_write_that_fails_part_way_advances_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("wal");
+        let (mut wal, _) = Wal::open(&path, 4096).unwrap();
+        wal.restart().unwrap();
+        let (a, b, c): (Ops, Ops, Ops) =
+            (vec![(b"a".to_vec(), Some(vec![1; 100]))], vec![(b"b".to_vec(), Some(vec![2; 300]))], vec![(b"c".to_vec(), None)]);
+        assert!(wal.append(&a).unwrap());
+        wal.faults.cut_write = Some(200);
+        assert!(wal.append(&b).is_err(), "a full disk, an I/O error: the record is not in the log");
+        assert!(wal.append(&c).unwrap(), "the next record goes where the failed one began");
+        wal.sync().unwrap();
+        drop(wal);
+        let (_, found) = Wal::open(&path, 4096).unwrap();
+        assert_eq!(found, vec![a, c], "the record after a failed one is not lost behind its piece");
+    }
+
+    #[test]
+    fn a_failed_sync_refuses_every_later_write() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(&tmp.path().join("wal"), 4096).unwrap();
+        wal.restart().unwrap();
+        assert!(wal.append(&vec![(b"a".to_vec(), None)]).unwrap());
+        wal.faults.fail_sync = true;
+        assert!(wal.sync().unwrap_err().contains("stopped taking writes"));
+        assert!(wal.sync().is_err(), "not a success the second time");
+        assert!(wal.append(&vec![(b"b".to_vec(), None)]).is_err());
+        assert!(wal.restart().is_err());
     }
 }
