@@ -67,13 +67,10 @@ pub(crate) fn open(dir: &Path) -> Result<Access, String> {
 /// others is tightened, with a note. The control socket is bound inside it, so no other
 /// user can reach the socket between its bind and its chmod.
 fn private(dir: &Path) -> Result<(), String> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    use std::os::unix::fs::PermissionsExt;
     if !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| format!("cannot create the state directory {}: {e}", dir.display()))?;
+        // 0700, and each new level's name synced into its parent.
+        phoenix_engine::state::create_durable(dir).map_err(|e| format!("cannot create the state directory {}: {e}", dir.display()))?;
     }
     let mode = std::fs::metadata(dir).map_err(|e| format!("cannot read the state directory {}: {e}", dir.display()))?.permissions().mode();
     if mode & 0o077 != 0 {

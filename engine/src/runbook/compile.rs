@@ -73,7 +73,16 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
             .params
             .iter()
             .map(|(k, p)| {
-                (k.clone(), Param { ty: p.ty, default: p.default.clone(), choices: p.choices.clone(), description: p.description.clone(), operator_only: p.operator_only })
+                (
+                    k.clone(),
+                    Param {
+                        ty: p.ty,
+                        default: p.default.clone(),
+                        choices: p.choices.clone(),
+                        description: p.description.clone(),
+                        operator_only: p.operator_only,
+                    },
+                )
             })
             .collect(),
         vars: raw.vars.clone(),

@@ -340,7 +340,8 @@ pub enum TriggerRule {
     /// Every need succeeded (or failed with `continue_on_error`).
     #[default]
     AllSuccess,
-    /// No need failed: needs that were skipped count as done.
+    /// No need failed: a need skipped by its `when` counts as done; one not run because a
+    /// need of its own failed (`upstream_failed`) counts as failed.
     NoneFailed,
     /// Every need ended, whatever the outcome.
     AllDone,

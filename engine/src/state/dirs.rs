@@ -4,10 +4,12 @@
 use std::io;
 use std::path::Path;
 
-/// Creates `dir` and any missing parents, syncing the parent of each directory it created.
-pub(super) fn create_durable(dir: &Path) -> io::Result<()> {
+/// Creates `dir` and any missing parents, private to this user (0700, as `mkdir -p -m 700`),
+/// syncing the parent of each directory it created.
+pub fn create_durable(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
     let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).collect();
-    std::fs::create_dir_all(dir)?;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     // Top down: a name is recorded once its parent is.
     for d in missing.iter().rev() {
         sync(d.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;

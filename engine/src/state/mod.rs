@@ -14,6 +14,7 @@ mod sled_pieces;
 mod store;
 mod wal;
 
+pub use dirs::create_durable;
 pub use kv::{Cond, Entry, Kv, MemKv, Ops};
 pub use records::{
     AlertGroup, Approval, EventKind, EventRecord, LevelHistory, LogRecord, PlanKind, RunRecord, RunStatus, SkipReason, StepRecord,
