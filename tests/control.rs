@@ -309,3 +309,22 @@ fn ctrl_c_stops_a_child_run_too_and_resume_continues_both() {
     assert_eq!(process::status(&setup.state_dir(), &child)["status"], "succeeded");
     assert_eq!(process::run_ids(&setup.state_dir()).len(), 2, "the child was resumed, not started again");
 }
+
+/// A process that holds the store for a moment without answering on its socket (another
+/// operator's `status`, a `run` starting up) makes a `run` wait, not fail.
+#[test]
+fn a_command_waits_for_a_store_held_a_moment_by_a_process_that_does_not_answer() {
+    let out = Test::new().file("r.yaml", "version: 1\nname: brief\nsteps:\n  a: { uses: noop }\n").args(["run", "r.yaml"]).run().success();
+    let db = out.state_dir().join("db/db");
+    let held = out.path().join("held");
+    // util-linux's flock takes the same lock sled takes, holds it a moment, and lets go.
+    let mut holder = std::process::Command::new("flock")
+        .args(["-x", db.to_str().unwrap(), "-c", &format!("touch '{}'; sleep 1", held.display())])
+        .spawn()
+        .expect("flock(1)");
+    process::wait_for("the lock to be taken", Duration::from_secs(30), || held.exists());
+    // A second run, started while the store is held, waits for it and runs.
+    out.then().args(["run", "r.yaml"]).run().success();
+    out.then().args(["runs"]).run().success().stdout_contains("brief");
+    assert!(holder.wait().unwrap().success());
+}

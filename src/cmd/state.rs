@@ -32,21 +32,35 @@ pub(crate) enum Access {
 /// (see [`private`]), and the store's files once sled and the log have created theirs.
 pub(crate) fn open(dir: &Path) -> Result<Access, String> {
     private(dir)?;
-    match open_sled(dir) {
+    // A process holds the store without answering on its socket only for a moment: a
+    // `status` or `runs` reading it, or a `run` between opening it and serving the socket.
+    // Either way, wait for it rather than fail (an operator typing `phoenix status` while a
+    // colleague starts the failover must not make either fail).
+    let since = std::time::Instant::now();
+    loop {
+        match open_sled(dir) {
+            Err(OpenError::Locked) if phoenix_engine::exec::control::owner_alive(dir) => return Ok(Access::Owner),
+            Err(OpenError::Locked) if since.elapsed() < LOCKED_WAIT => std::thread::sleep(std::time::Duration::from_millis(25)),
+            other => return opened(dir, other),
+        }
+    }
+}
+
+/// How long an open waits for a process that holds the store without answering on its
+/// socket (a reader, or an owner starting up) before saying so.
+const LOCKED_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn opened(dir: &Path, result: Result<phoenix_engine::state::SledKv, OpenError>) -> Result<Access, String> {
+    match result {
         Ok(kv) => {
             tighten_files(dir);
             Store::new(Arc::new(kv)).map(Access::Direct).map_err(|e| e.to_string())
         }
-        Err(OpenError::Locked) => {
-            if phoenix_engine::exec::control::owner_alive(dir) {
-                Ok(Access::Owner)
-            } else {
-                Err(format!(
-                    "the state store in {} is locked by another process that does not answer; wait for it, or stop it",
-                    dir.display()
-                ))
-            }
-        }
+        Err(OpenError::Locked) => Err(format!(
+            "the state store in {} is locked by another process that does not answer: it has held it for {} s; wait for it, or stop it",
+            dir.display(),
+            LOCKED_WAIT.as_secs()
+        )),
         Err(e) => {
             let e = e.to_string();
             if e.contains("No space left on device") {

@@ -248,6 +248,12 @@ fn ending(out: &mut Vec<Block>, report: &Report, run: &RunReport) {
             let probe = if s.role.as_deref() == Some("probe") { " (a signal probe: it only sets its weight)" } else { "" };
             items.push(format!("{} {}{probe}: {e}", s.id, s.status));
         }
+        if let Some(why) = &s.uncertain {
+            items.push(format!(
+                "{}: its effect is uncertain ({why}); a resume runs nothing until an operator says `--retry {}` or `--skip {}`",
+                s.id, s.id, s.id
+            ));
+        }
     }
     // Steps a failure kept from running, by the failed step they come from.
     let not_run: Vec<&StepReport> = run.steps.iter().filter(|s| s.status == "upstream_failed").collect();

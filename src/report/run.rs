@@ -76,6 +76,9 @@ pub(crate) struct StepReport {
     pub(crate) skip: Option<String>,
     /// For `upstream_failed`: the failed step it comes from.
     pub(crate) upstream: Option<String>,
+    /// Why its effect is uncertain (stopped mid-way, not idempotent); resume asks first.
+    #[serde(default)]
+    pub(crate) uncertain: Option<String>,
     pub(crate) approval: Value,
     pub(crate) child_run: Option<String>,
     /// From start to end of each stretch it ran or waited.

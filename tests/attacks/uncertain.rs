@@ -107,6 +107,8 @@ fn ctrl_c_during_a_non_idempotent_step_makes_resume_ask_and_retry_runs_it_once_m
         .stdout_contains("UNCERTAIN")
         .stdout_contains(&format!("phoenix resume {run} --retry charge"))
         .stdout_contains(&format!("phoenix resume {run} --skip charge"));
+    // So does the report, for whoever reads it after the incident.
+    out.then().args(["report", &run, "--format", "md"]).run().success().stdout_contains("charge: its effect is uncertain (");
     resume_asks(&out, &run);
     retry_runs_it_once_more(&out, &run);
 }

@@ -762,6 +762,7 @@
           if (!(s.error || "").includes(said)) detail.append(el("span", { "data-approval": s.id, text: said }));
         }
         if (s.child_run) detail.append(el("span", {}, "child run ", runLink(s.child_run)));
+        if (s.uncertain) detail.append(el("span", { class: "muted", "data-uncertain": s.id, text: `effect uncertain: ${s.uncertain}; resume asks for --retry or --skip` }));
         if (s.skip && s.status === "skipped" && !s.error) detail.append(el("span", { class: "muted", text: `skipped: ${plain(s.skip)}` }));
         const name = uses.get(s.id);
         return el(
