@@ -48,8 +48,9 @@ fn hang_up(terminal: Background) -> Orphan {
         .into_iter()
         .find(|&pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "phoenix"))
         .expect("phoenix runs in the terminal");
-    process::signal("KILL", &[terminal.pid()]);
-    drop(terminal);
+    // Reaped before it is dropped: a terminal not yet seen dead would count as a test that
+    // failed half-way, whose whole tree (phoenix too) is killed.
+    terminal.kill_alone();
     Orphan(phoenix)
 }
 

@@ -28,23 +28,35 @@ pub(super) fn parse_params(raw: &[String]) -> Result<Vec<(String, String)>, Stri
 /// Ctrl-C or SIGTERM fires the token (once: the engine checkpoints and exits 130); a second
 /// Ctrl-C kills the steps' processes at once and exits 130 without a checkpoint.
 pub(crate) fn on_signals(token: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Registered now, not when the task first runs: a signal that came before would take
+    // its default action (exit without a checkpoint).
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
-        eprintln!("\nstopping: no new steps start; running steps are stopped and checkpointed (Ctrl-C again: kill them now)");
+        // Never `eprintln!` here: a stderr that went away (a closed pipe) would panic this
+        // task before the run is stopped.
+        say("\nstopping: no new steps start; running steps are stopped and checkpointed (Ctrl-C again: kill them now)");
         token.cancel();
-        let _ = tokio::signal::ctrl_c().await;
+        let _ = int.recv().await;
         // Forced: the steps' process groups get SIGKILL without their grace period, and the
         // store is left as a crash would leave it (the steps still say running).
         let n = phoenix_engine::exec::orphans::kill_children();
-        eprintln!(
+        say(&format!(
             "forced: killed {n} step process(es) and their process groups (SIGKILL); the run is left as after a crash: `phoenix resume RUN` carries it on (`phoenix runs` lists it)"
-        );
+        ));
         std::process::exit(130);
     });
+}
+
+/// A line on stderr, or nothing if stderr is gone.
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{text}");
 }
 
 /// A terminal that goes away (an SSH session that drops) sends SIGHUP, whose default would
@@ -53,8 +65,11 @@ pub(crate) fn on_signals(token: CancellationToken) {
 /// a question waiting at the terminal gets no answer (`phoenix approve` decides it), and
 /// each run in progress records why nothing more is shown.
 fn keep_going_on_hangup(engine: Engine) -> tokio::task::JoinHandle<()> {
+    // Registered before the run starts, not when the task first runs: a hang-up in between
+    // would kill Phoenix by default.
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     tokio::spawn(async move {
-        let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+        let Ok(mut hangup) = hangup else { return };
         while hangup.recv().await.is_some() {
             if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
                 let _ = nix::unistd::dup2_stdin(&null);

@@ -142,6 +142,13 @@ impl Background {
         Background { child, out, err }
     }
 
+    /// Kills it alone (SIGKILL; what it started goes on) and reaps it, so that dropping it
+    /// afterwards does not take its descendants down as a half-way failure would.
+    pub(crate) fn kill_alone(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Its pid.
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
