@@ -155,6 +155,9 @@ fn step_note(s: &StepReport) -> String {
     if let Some(e) = &s.error {
         return e.clone();
     }
+    if let Some(d) = s.decided.as_ref().filter(|_| s.status == "waiting") {
+        return d.clone();
+    }
     if let Some(by) = s.approval["by"].as_str() {
         let verdict = if s.approval["approved"] == Value::Bool(true) { "approved" } else { "rejected" };
         let comment = s.approval["comment"].as_str().map_or(String::new(), |c| format!(": {c}"));

@@ -77,6 +77,9 @@ pub(crate) struct StepReport {
     /// For `upstream_failed`: the failed step it comes from.
     pub(crate) upstream: Option<String>,
     pub(crate) approval: Value,
+    /// A decision in words; on a waiting step, one recorded that a resume will apply.
+    #[serde(default)]
+    pub(crate) decided: Option<String>,
     pub(crate) child_run: Option<String>,
     /// From start to end of each stretch it ran or waited.
     #[serde(skip_deserializing)]

@@ -110,8 +110,10 @@ impl Batch {
     pub fn last_action(&mut self, runbook: &str, at: u64) {
         self.ops.push((key(&["w", runbook]), Some(enc(&at))));
     }
-    /// Records an approval decision made while no process owned the run.
+    /// Records an approval decision made while no process owned the run, only if none is
+    /// recorded yet (two operators deciding at once: the second to commit writes nothing).
     pub fn approval(&mut self, run: &str, step: &str, a: &Approval) {
+        self.conds.push(Cond::Absent(key(&["a", run, step])));
         self.ops.push((key(&["a", run, step]), Some(enc(a))));
     }
     /// Records what `phoenix serve` knows of an alert group on a route.
