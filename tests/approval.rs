@@ -238,6 +238,12 @@ fn a_decision_on_a_halted_run_shows_at_once_and_a_second_one_is_refused_naming_t
             .stderr_contains("a second decision is not recorded");
     }
     assert_eq!(step(&process::status(&out.state_dir(), &run), "gate")["approval"]["comment"], "DNS TTL checked");
+    // The report, before the resume: the decision with its comment, under its step, at its time.
+    let md = out.then().args(["report", &run, "--format", "md"]).run().success().stdout().to_string();
+    assert!(md.contains("| approval approved by alice (gate: DNS TTL checked) |"), "{md}");
+    assert!(md.contains("applied when the run resumes |"), "{md}");
+    assert!(md.contains("gate decided since. Continue it with `phoenix resume"), "{md}");
+    assert!(!md.contains("second"), "{md}");
 
     // The resume applies the first decision, with its comment, and a decision after it is
     // refused the same way.

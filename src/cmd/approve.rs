@@ -110,7 +110,10 @@ pub(crate) fn decide_stored(
     // One decision per gate: a second one (approve or reject) is refused, naming the first —
     // recorded and waiting for the resume, or already applied.
     if let Some(first) = store.approval(run, step).map_err(|e| e.to_string())? {
-        return Err(format!("{}, applied when the run resumes: phoenix resume {run}", decided::already(step, &first)));
+        return Err(format!(
+            "`{step}` was already {}, applied when the run resumes (phoenix resume {run}); a second decision is not recorded",
+            decided::describe(&first)
+        ));
     }
     if let Some(first) = s.approval.as_ref().filter(|_| s.status != StepStatus::Waiting) {
         return Err(decided::already(step, first));
@@ -124,12 +127,17 @@ pub(crate) fn decide_stored(
     may_decide(store, &r, &s, by)?;
     let (seq, _) = store.next_seqs(run).map_err(|e| e.to_string())?;
     let mut b = Batch::default();
-    b.approval(run, step, &Approval { approved, by: by.to_string(), comment, at: now_ms(), via });
+    b.approval(run, step, &Approval { approved, by: by.to_string(), comment: comment.clone(), at: now_ms(), via });
     b.event(
         run,
         seq,
         now_ms(),
-        EventKind::Operator { action: format!("approval {verdict}"), by: by.to_string(), detail: Some(step.to_string()) },
+        // The step, then the comment: the log tells why at the time it was decided.
+        EventKind::Operator {
+            action: format!("approval {verdict}"),
+            by: by.to_string(),
+            detail: Some(decided::step_and_comment(step, comment.as_deref())),
+        },
     );
     if !store.try_commit(b, true).map_err(|e| e.to_string())? {
         let first = store.approval(run, step).map_err(|e| e.to_string())?;

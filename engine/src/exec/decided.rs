@@ -18,6 +18,17 @@ pub fn already(step: &str, a: &Approval) -> String {
     format!("`{step}` was already {}; a second decision is not recorded", describe(a))
 }
 
+/// The `detail` of the operator event `phoenix approve` logs on a halted run: `gate`, or
+/// `gate: DNS TTL checked`.
+pub fn step_and_comment(step: &str, comment: Option<&str>) -> String {
+    comment.filter(|c| !c.is_empty()).map_or_else(|| step.to_string(), |c| format!("{step}: {c}"))
+}
+
+/// Whether an operator event's `detail` is about `step` (see [`step_and_comment`]).
+pub fn detail_is_step(detail: &str, step: &str) -> bool {
+    detail == step || detail.strip_prefix(step).is_some_and(|rest| rest.starts_with(": "))
+}
+
 /// The refusal of a step name that is not in the run, with the waiting steps and the
 /// closest name among them (or among all steps).
 pub fn no_such_step<'a>(run: &str, step: &str, waiting: &[&'a str], all: &[&'a str]) -> String {
