@@ -308,3 +308,14 @@ fn a_run_in_progress_refuses_a_second_decision_and_a_mistyped_step_over_its_sock
     assert_eq!((gate["approval"]["by"].as_str(), gate["approval"]["comment"].as_str()), (Some("alice"), Some("DNS TTL checked")));
     assert_eq!(lines(&setup.path().join("ledger")), ["prepare", "switch"]);
 }
+
+#[test]
+fn a_refusal_shows_the_first_comment_as_text_not_terminal_escapes() {
+    let (out, run) = halted();
+    out.then().args(["approve", &run, "gate", "--as", "alice", "--comment", "ok\u{1b}]0;pwned\u{7}\u{1b}[2J"]).run().success();
+    let refused = out.then().args(["approve", &run, "gate", "--as", "carol"]).run().code(2);
+    assert!(!refused.stderr().contains('\u{1b}') && !refused.stderr().contains('\u{7}'), "{:?}", refused.stderr());
+    refused.stderr_contains("`gate` was already approved by alice: ok");
+    // Recorded as typed: the escape is only neutralised on the way to the terminal.
+    assert_eq!(step(&process::status(&out.state_dir(), &run), "gate")["approval"]["comment"], "ok\u{1b}]0;pwned\u{7}\u{1b}[2J");
+}

@@ -36,7 +36,9 @@ pub(crate) fn approve(
             decide_stored(store, run, step, approved, &by, comment.clone(), Some(Peer::me().via("cli")))
         },
     );
-    report(r, out)
+    // A refusal quotes the first decision's comment and the typed step name: shown, not sent
+    // to the terminal (an escape sequence in them is drawn as text).
+    report(r.map_err(|e| crate::visible::visible(&e).into_owned()), out)
 }
 
 /// The rules of an approval step, as the run's stored runbook states them: only its
