@@ -201,3 +201,121 @@ fn on_a_terminal_an_answer_from_someone_not_an_approver_is_refused_aloud() {
     assert_eq!(term.wait(), Some(0));
     assert_eq!(step(&process::status(&out.state_dir(), &run), "gate")["approval"]["by"], "alice");
 }
+
+#[test]
+fn a_decision_on_a_halted_run_shows_at_once_and_a_second_one_is_refused_naming_the_first() {
+    let (out, run) = halted();
+    out.then().args(["approve", &run, "gate", "--as", "alice", "--comment", "DNS TTL checked"]).run().success();
+
+    // Before any resume: the gate shows its decision, the header no longer asks.
+    let s = process::status(&out.state_dir(), &run);
+    let gate = step(&s, "gate");
+    assert_eq!(gate["status"], "waiting", "{gate:#}");
+    assert_eq!(gate["approval"]["by"], "alice");
+    assert_eq!(gate["approval"]["comment"], "DNS TTL checked");
+    assert!(gate["approval"]["via"].as_str().is_some_and(|v| v.starts_with("cli, uid ")), "{gate:#}");
+    assert_eq!(gate["approval_applied"], false);
+    let decided = gate["decided"].as_str().unwrap();
+    assert!(decided.starts_with("approved by alice: DNS TTL checked (at "), "{decided}");
+    assert!(decided.ends_with("applied when the run resumes"), "{decided}");
+    out.then()
+        .args(["status", &run])
+        .run()
+        .success()
+        .stdout_contains("approved by alice: DNS TTL checked (at ")
+        .stdout_contains(&format!("halted: gate decided; continue it with `phoenix resume {run}`"))
+        .stdout_lacks("waiting for approval")
+        .stdout_lacks("phoenix approve");
+
+    // A second decision, either way, is refused and names the first; nothing changes.
+    for second in [vec!["--as", "carol", "--comment", "second"], vec!["--reject", "--as", "carol", "--comment", "second"]] {
+        let args: Vec<&str> = ["approve", run.as_str(), "gate"].into_iter().chain(second).collect();
+        out.then()
+            .args(args)
+            .run()
+            .code(2)
+            .stderr_contains("`gate` was already approved by alice: DNS TTL checked (at ")
+            .stderr_contains("a second decision is not recorded");
+    }
+    assert_eq!(step(&process::status(&out.state_dir(), &run), "gate")["approval"]["comment"], "DNS TTL checked");
+    // The report, before the resume: the decision with its comment, under its step, at its time.
+    let md = out.then().args(["report", &run, "--format", "md"]).run().success().stdout().to_string();
+    assert!(md.contains("| approval approved by alice (gate: DNS TTL checked) |"), "{md}");
+    assert!(md.contains("applied when the run resumes |"), "{md}");
+    assert!(md.contains("gate decided since. Continue it with `phoenix resume"), "{md}");
+    assert!(!md.contains("second"), "{md}");
+
+    // The resume applies the first decision, with its comment, and a decision after it is
+    // refused the same way.
+    out.then().args(["resume", &run]).run().success();
+    let gate = step(&process::status(&out.state_dir(), &run), "gate").clone();
+    assert_eq!(gate["status"], "succeeded");
+    assert_eq!((gate["approval"]["by"].as_str(), gate["approval"]["comment"].as_str()), (Some("alice"), Some("DNS TTL checked")));
+    assert_eq!(gate["approval_applied"], true);
+    out.then()
+        .args(["approve", &run, "gate", "--reject", "--as", "carol"])
+        .run()
+        .code(2)
+        .stderr_contains("`gate` was already approved by alice: DNS TTL checked (at ");
+    let md = out.then().args(["report", &run, "--format", "md"]).run().success().stdout().to_string();
+    assert!(md.contains("approved by alice: DNS TTL checked"), "{md}");
+    assert!(!md.contains("second"), "{md}");
+}
+
+#[test]
+fn approving_a_mistyped_step_names_the_waiting_steps_and_suggests_the_closest() {
+    let (out, run) = halted();
+    out.then()
+        .args(["approve", &run, "gaet", "--as", "alice"])
+        .run()
+        .code(2)
+        .stderr_contains(&format!("run {run} has no step `gaet` (waiting for approval: `gate`); did you mean `gate`?"));
+    // Nothing was recorded: the gate still asks.
+    assert!(step(&process::status(&out.state_dir(), &run), "gate")["decided"].is_null());
+}
+
+#[test]
+fn a_run_in_progress_refuses_a_second_decision_and_a_mistyped_step_over_its_socket() {
+    // A second branch keeps the run (and its socket) alive after the gate is decided.
+    let yaml = format!(
+        "{GATED}  busy:\n    uses: exec\n    with: {{ script: \"for i in $(seq 1200); do [ -e release ] && exit 0; sleep 0.05; done; exit 1\" }}\n"
+    );
+    let setup = Test::new().file("r.yaml", yaml).args(["validate", "r.yaml"]).run().success();
+    let bg = Background::spawn(setup.then().args(["run", "r.yaml", "--no-wait"]).command(), setup.path());
+    let state = setup.state_dir();
+    process::wait_for("the control socket", Duration::from_secs(30), || state.join("phoenix.sock").exists());
+    process::wait_for("the run to be recorded", Duration::from_secs(30), || !process::run_ids(&state).is_empty());
+    let run = process::latest_run(&state);
+    process::wait_for("the gate to wait", Duration::from_secs(30), || step(&process::status(&state, &run), "gate")["status"] == "waiting");
+    setup
+        .then()
+        .args(["approve", &run, "gat", "--as", "alice"])
+        .run()
+        .code(2)
+        .stderr_contains("has no step `gat` (waiting for approval: `gate`); did you mean `gate`?");
+    setup.then().args(["approve", &run, "gate", "--as", "alice", "--comment", "DNS TTL checked"]).run().success();
+    setup
+        .then()
+        .args(["approve", &run, "gate", "--reject", "--as", "carol", "--comment", "second"])
+        .run()
+        .code(2)
+        .stderr_contains("`gate` was already approved by alice: DNS TTL checked (at ")
+        .stderr_contains("via socket, uid ");
+    std::fs::write(setup.path().join("release"), "").unwrap();
+    let end = bg.wait(Duration::from_secs(60));
+    assert_eq!(end.code, Some(0), "{}", end.stderr);
+    let gate = step(&process::status(&state, &run), "gate").clone();
+    assert_eq!((gate["approval"]["by"].as_str(), gate["approval"]["comment"].as_str()), (Some("alice"), Some("DNS TTL checked")));
+    assert_eq!(lines(&setup.path().join("ledger")), ["prepare", "switch"]);
+}
+
+#[test]
+fn a_refusal_shows_the_first_comment_as_text_not_terminal_escapes() {
+    let (out, run) = halted();
+    out.then().args(["approve", &run, "gate", "--as", "alice", "--comment", "ok\u{1b}]0;pwned\u{7}\u{1b}[2J"]).run().success();
+    let refused = out.then().args(["approve", &run, "gate", "--as", "carol"]).run().code(2);
+    assert!(!refused.stderr().contains('\u{1b}') && !refused.stderr().contains('\u{7}'), "{:?}", refused.stderr());
+    refused.stderr_contains("`gate` was already approved by alice: ok");
+    // Recorded as typed: the escape is only neutralised on the way to the terminal.
+    assert_eq!(step(&process::status(&out.state_dir(), &run), "gate")["approval"]["comment"], "ok\u{1b}]0;pwned\u{7}\u{1b}[2J");
+}

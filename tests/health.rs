@@ -193,3 +193,39 @@ fn a_runbook_without_signals_is_bad_input() {
         .code(2)
         .stderr_contains("no signals");
 }
+
+/// Weight rules that ask how the probe ended see a failed probe's `status`, `outputs` and
+/// `error`; rules written for an answer never give a failed probe their weight.
+#[test]
+fn weight_rules_see_a_failed_probe() {
+    let gone = HealthServer::start(Answer::Code(404));
+    let broken = HealthServer::start(Answer::Code(500));
+    let strict = HealthServer::start(Answer::Status("healthy"));
+    let asks = |name: &str, s: &HealthServer| {
+        format!(
+            "  {name}:\n    uses: http\n    with: {{ url: \"{}\", timeout: 2s }}\n    weight:\n      - {{ when: \"status == 'failed' and outputs.status == 404\", weight: 1 }}\n      - {{ when: \"status == 'failed' and 'answered 500' in error\", weight: 2 }}\n      - {{ weight: 5 }}\n",
+            s.url()
+        )
+    };
+    // Answered 200 with a healthy body, but only 204 is expected: the probe failed.
+    let answer_only = format!(
+        "  strict:\n    uses: http\n    with: {{ url: \"{}\", timeout: 2s, expect_status: [204] }}\n    weight:\n      - {{ when: \"outputs.json.status == 'healthy'\", weight: 0 }}\n      - {{ weight: 7 }}\n",
+        strict.url()
+    );
+    let yaml = format!(
+        "version: 1\nname: failed-probes\nsignals:\n{}{}{answer_only}levels:\n  - {{ name: calm, max: 100 }}\n  - {{ name: act }}\nsteps:\n  act:\n    needs: [score]\n    uses: noop\n",
+        asks("gone", &gone),
+        asks("broken", &broken),
+    );
+    let t = Test::new().file("h.yaml", yaml).args(["validate", "h.yaml"]).run().success();
+    let v = health_json(&t);
+    let sig = |n: &str| v["signals"][n].clone();
+    assert_eq!((sig("gone")["status"].as_str(), sig("gone")["outputs"]["status"].as_u64()), (Some("failed"), Some(404)), "{v:#}");
+    assert_eq!(sig("gone")["weight"], 1.0, "{v:#}");
+    assert_eq!(sig("broken")["weight"], 2.0, "{v:#}");
+    assert_eq!((sig("strict")["status"].as_str(), sig("strict")["weight"].as_f64()), (Some("failed"), Some(7.0)), "{v:#}");
+    assert_eq!(v["total"], 10.0, "{v:#}");
+    // Answered as hoped, the same rules fall through to the answer's own.
+    gone.set(Answer::Code(200));
+    assert_eq!(health_json(&t)["signals"]["gone"]["weight"], 5.0);
+}

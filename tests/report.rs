@@ -131,7 +131,7 @@ fn the_markdown_report_tells_what_ran_who_decided_and_what_changed() {
         "| flaky | succeeded (attempt 2)",
         "| gate | approval requested: Point app.example.com at the DR site?",
         "run halted: waiting for approval of gate",
-        "approval approved by alice (gate)",
+        "approval approved by alice (gate: DR site checked, TTL 60s)",
         "run resumed (attempt 2) by carol",
         "| gate | approved by alice: DR site checked, TTL 60s",
         "| dns | started",

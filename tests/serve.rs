@@ -278,8 +278,26 @@ fn sigterm_checkpoints_and_a_restarted_server_resumes_the_run() {
     let server = Server::start(t.path());
     assert_eq!(server.run(&id)["status"], "halted");
     // Decided while nobody drives the run: recorded, applied when it resumes.
-    let (status, v) = server.call("POST", &format!("/api/v1/runs/{id}/steps/confirm/approve"), Some(ONCALL), Some("{}"));
+    let (status, v) =
+        server.call("POST", &format!("/api/v1/runs/{id}/steps/confirm/approve"), Some(ONCALL), Some(r#"{"comment": "checked"}"#));
     assert_eq!((status, &v["recorded"]), (200, &json!(true)), "{v}");
+    // The gate no longer asks: its row shows the decision, a second one is refused naming it.
+    let run = server.run(&id);
+    assert_eq!(run["waiting"], json!([]), "{run:#}");
+    let confirm = run["steps"].as_array().unwrap().iter().find(|s| s["id"] == "confirm").unwrap();
+    assert!(confirm["decided"].as_str().unwrap().starts_with("approved by oncall: checked (at "), "{confirm:#}");
+    for verdict in ["approve", "reject"] {
+        let (status, v) = server.call("POST", &format!("/api/v1/runs/{id}/steps/confirm/{verdict}"), Some(ONCALL), Some("{}"));
+        let err = v["error"].as_str().unwrap_or("");
+        assert_eq!(status, 409, "{v}");
+        assert!(
+            err.contains("`confirm` was already approved by oncall: checked (at ") && err.contains("via http, token `oncall`"),
+            "{err}"
+        );
+    }
+    let (status, v) = server.call("POST", &format!("/api/v1/runs/{id}/steps/confrim/approve"), Some(ONCALL), Some("{}"));
+    assert_eq!(status, 404, "{v}");
+    assert!(v["error"].as_str().unwrap_or("").contains("did you mean `confirm`?"), "{v}");
     // Resumed from the command line: the server drives it, the terminal follows what is new.
     let (code, out) = cli(&t, &server, &["resume", &id, "--as", "carol"]);
     assert_eq!(code, Some(0), "{out}");

@@ -184,7 +184,13 @@ fn the_invalid_corpus_covers_every_code() {
         let text = std::fs::read_to_string(f).expect("read the case");
         seen.extend(expectations(f, &text).into_iter().map(|e| e.code));
     }
-    let missing: Vec<&str> = Code::ALL.iter().filter(|c| **c != Code::Io).map(|c| c.id()).filter(|id| !seen.contains(*id)).collect();
+    // PHX0603 is a warning (a valid file): a_weight_rule_that_can_never_match_is_a_warning.
+    let missing: Vec<&str> = Code::ALL
+        .iter()
+        .filter(|c| **c != Code::Io && **c != Code::NeverMatches)
+        .map(|c| c.id())
+        .filter(|id| !seen.contains(*id))
+        .collect();
     assert!(missing.is_empty(), "no case in tests/cases/invalid expects {missing:?}");
     let unknown: Vec<&String> = seen.iter().filter(|id| !Code::ALL.iter().any(|c| c.id() == id.as_str())).collect();
     assert!(unknown.is_empty(), "cases expect codes that do not exist: {unknown:?}");
@@ -411,4 +417,58 @@ fn the_diagnostics_doc_lists_exactly_the_codes() {
     for r in &rows {
         assert!(r.len() >= 4 && !r[3].is_empty(), "every code needs an example: {r:?}");
     }
+}
+
+const NEVER: &str = r#"version: 1
+name: never
+signals:
+  site:
+    uses: http
+    with: { url: "http://127.0.0.1:9/health" }
+    weight:
+      - { when: "status == 'failed' and outputs.status == 404", weight: 1 }
+      - { when: "status == 'faild'", weight: 2 }
+      - { when: "outputs.code == 503", weight: 3 }
+      - { weight: 5 }
+levels:
+  - { name: calm, max: 3 }
+  - { name: act }
+steps:
+  act: { uses: noop, needs: [score] }
+"#;
+
+#[test]
+fn a_weight_rule_that_can_never_match_is_a_warning() {
+    let out = Test::new().file("h.yaml", NEVER).args(["validate", "h.yaml"]).run().success();
+    let out = out
+        .stdout_contains("ok  h.yaml: `never`")
+        .stderr_contains("warning[PHX0603]: this rule compares `status` with 'faild', which a probe never has")
+        .stderr_contains("h.yaml:9:")
+        .stderr_contains("= help: a probe's status is 'succeeded' or 'failed': write 'failed'")
+        .stderr_contains("warning[PHX0603]: `http` has no output `code`")
+        .stderr_contains("h.yaml:10:")
+        .stderr_lacks("error");
+    let json = out.then().args(["validate", "h.yaml", "--output", "json"]).run().success().stdout_json();
+    assert_eq!((json["valid"].as_bool(), json["errors"].as_u64()), (Some(true), Some(0)), "{json:#}");
+    let warnings = json["files"][0]["warnings"].as_array().unwrap();
+    let at: Vec<(&str, &str, u64)> =
+        warnings.iter().map(|w| (w["code"].as_str().unwrap(), w["path"].as_str().unwrap(), w["line"].as_u64().unwrap())).collect();
+    assert_eq!(at, [("PHX0603", "signals.site.weight[1].when", 9), ("PHX0603", "signals.site.weight[2].when", 10)], "{json:#}");
+}
+
+#[test]
+fn the_shipped_runbooks_and_valid_cases_have_no_warnings() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo_root().join("runbooks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .chain(cases("valid"))
+        .collect();
+    files.sort();
+    // In place: a runbook may name files beside it.
+    let json = Test::new().args(["validate", "--output", "json"]).args(&files).run().success().stdout_json();
+    assert_eq!(json["files"].as_array().map(Vec::len), Some(files.len()));
+    let warned: Vec<&Value> =
+        json["files"].as_array().unwrap().iter().filter(|f| f["warnings"].as_array().is_some_and(|w| !w.is_empty())).collect();
+    assert!(warned.is_empty(), "{warned:#?}");
 }

@@ -48,6 +48,8 @@ pub enum Code {
     Levels,
     /// A signal's weight rules are wrong.
     Weights,
+    /// A weight rule that can never match (a warning).
+    NeverMatches,
     /// A template does not parse.
     TemplateSyntax,
     /// A template names something that does not exist.
@@ -88,6 +90,7 @@ impl Code {
         Code::Param,
         Code::Levels,
         Code::Weights,
+        Code::NeverMatches,
         Code::TemplateSyntax,
         Code::UnknownReference,
         Code::Race,
@@ -119,6 +122,7 @@ impl Code {
             Code::Param => "PHX0501",
             Code::Levels => "PHX0601",
             Code::Weights => "PHX0602",
+            Code::NeverMatches => "PHX0603",
             Code::TemplateSyntax => "PHX0701",
             Code::UnknownReference => "PHX0702",
             Code::Race => "PHX0703",
@@ -151,6 +155,7 @@ impl Code {
             Code::Param => "a param declaration, default or value is wrong",
             Code::Levels => "`levels` are not ascending, or the last one has a `max`",
             Code::Weights => "a signal's weight rules are wrong (the fallback must come last)",
+            Code::NeverMatches => "a weight rule that can never match (a warning: the runbook still runs)",
             Code::TemplateSyntax => "a template or expression does not parse",
             Code::UnknownReference => "a template names a param, var, secret or value that does not exist",
             Code::Race => "a template reads a step that is not among the step's `needs` (directly or not)",

@@ -16,3 +16,4 @@ pub mod yaml;
 pub use diag::{Code, Diagnostic};
 pub use runbook::{Loaded, Runbook, load_file, load_str};
 pub use validate::params::coerce as coerce_param;
+pub use validate::weight_rules::never_matching_rules;

@@ -1,5 +1,6 @@
 //! One module per command; `dispatch` maps each to its exit code.
 
+pub(crate) mod approve;
 mod follow;
 mod graph;
 pub(crate) mod health;
@@ -42,7 +43,9 @@ pub(crate) fn dispatch(cli: Cli) -> Exit {
         }
         Command::Logs { run, step, .. } => logs::once(&cli.state, &run, step.as_deref(), out),
         Command::Report { run, format } => report::run(&cli.state, &run, format, out),
-        Command::Approve { run, step, reject, comment, operator } => ops::approve(&cli.state, &run, &step, !reject, comment, operator, out),
+        Command::Approve { run, step, reject, comment, operator } => {
+            approve::approve(&cli.state, &run, &step, !reject, comment, operator, out)
+        }
         Command::Cancel { run, operator } => ops::cancel(&cli.state, &run, operator, out),
         Command::Serve { listen, config } => crate::serve::run(&cli.state, &listen, config.as_deref()),
     }

@@ -1,19 +1,18 @@
-//! `status`, `runs`, `logs`, `approve`, `cancel`: answered from the store, or by the
-//! process that owns it.
+//! `status`, `runs`, `logs`, `cancel`: answered from the store, or by the process that owns
+//! it (`approve` is in approve.rs).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use phoenix_engine::exec::identity::Peer;
-use phoenix_engine::exec::{approvers, control, views};
-use phoenix_engine::state::{Approval, Batch, EventKind, RunStatus, StepStatus};
+use phoenix_engine::exec::{control, views};
+use phoenix_engine::state::{Batch, EventKind, RunStatus, StepStatus};
 use serde_json::{Value, json};
 
 use super::state::{self, Access};
 use crate::cli::Output;
 use crate::exit::Exit;
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
@@ -30,7 +29,7 @@ pub(super) fn query(
 /// Runs a request against the store: over the socket when another process owns it, else
 /// directly — also when that process ends while being asked (a run that halts as someone
 /// approves it): then the store is opened once it lets go.
-fn with_store<T>(
+pub(super) fn with_store<T>(
     dir: &Path,
     req: &Value,
     remote: impl FnOnce(Value) -> T,
@@ -107,7 +106,14 @@ pub(crate) fn status(state_dir: &Option<PathBuf>, run: Option<&str>, out: Output
         v["finished_at"].as_str().map_or(String::new(), |f| format!(", finished {f}")),
         v["dir"].as_str().map_or(String::new(), |d| format!(", in {d}"))
     );
-    if let Some(e) = v["error"].as_str() {
+    let steps = v["steps"].as_array().map(Vec::as_slice).unwrap_or_default();
+    // Halted at gates that are all decided since: it no longer asks, it waits for a resume.
+    let waiting: Vec<&Value> = steps.iter().filter(|s| s["status"] == "waiting").collect();
+    let all_decided = !waiting.is_empty() && waiting.iter().all(|s| s["decided"].is_string());
+    if v["status"] == "halted" && all_decided {
+        let ids: Vec<&str> = waiting.iter().filter_map(|s| s["id"].as_str()).collect();
+        println!("halted: {} decided; continue it with `phoenix resume {}`", ids.join(", "), v["id"].as_str().unwrap_or(""));
+    } else if let Some(e) = v["error"].as_str() {
         let label = if v["status"] == "halted" { "halted" } else { "error" };
         println!("{label}: {}", crate::visible::visible(e));
     }
@@ -118,13 +124,13 @@ pub(crate) fn status(state_dir: &Option<PathBuf>, run: Option<&str>, out: Output
         );
     }
     println!();
-    let steps = v["steps"].as_array().map(Vec::as_slice).unwrap_or_default();
     let w = steps.iter().filter_map(|s| s["id"].as_str()).map(str::len).max().unwrap_or(0).max(20);
     println!("{:<w$} {:<15} {:>8} {:>9}  NOTE", "STEP", "STATUS", "ATTEMPTS", "DURATION");
     for s in steps {
         let note = s["uncertain"]
             .as_str()
             .map(|u| format!("UNCERTAIN: {u}"))
+            .or_else(|| s["decided"].as_str().filter(|_| s["status"] == "waiting").map(str::to_string))
             .or_else(|| s["error"].as_str().map(str::to_string))
             .or_else(|| s["child_run"].as_str().map(|c| format!("child run {c}")))
             .or_else(|| (s["status"] == "running").then(|| started_ago(&s["started_at"])).flatten())
@@ -132,7 +138,7 @@ pub(crate) fn status(state_dir: &Option<PathBuf>, run: Option<&str>, out: Output
         let line = format!(
             "{:<w$} {:<15} {:>8} {:>9}  {}",
             s["id"].as_str().unwrap_or(""),
-            s["status"].as_str().unwrap_or(""),
+            if s["status"] == "waiting" && s["decided"].is_string() { "decided" } else { s["status"].as_str().unwrap_or("") },
             s["attempts"].to_string(),
             dur(s["duration_ms"].as_u64()),
             crate::visible::visible(note.lines().next().unwrap_or(""))
@@ -207,80 +213,6 @@ pub(crate) fn runs(state_dir: &Option<PathBuf>, out: Output) -> Exit {
     Exit::Ok
 }
 
-pub(crate) fn approve(
-    state_dir: &Option<PathBuf>,
-    run: &str,
-    step: &str,
-    approved: bool,
-    comment: Option<String>,
-    operator: Option<String>,
-    out: Output,
-) -> Exit {
-    let dir = state::dir(state_dir);
-    let verdict = if approved { "approved" } else { "rejected" };
-    // Over the socket `by` is a claim the owner checks against this process's uid.
-    let req = json!({"op": "approve", "run": run, "step": step, "approved": approved, "by": operator, "comment": comment});
-    let r = with_store(
-        &dir,
-        &req,
-        |_| format!("{verdict} `{step}` of run {run}; the run continues"),
-        |store| {
-            let by = state::claim(operator.clone())?;
-            decide_stored(store, run, step, approved, &by, comment.clone(), Some(Peer::me().via("cli")))
-        },
-    );
-    report(r, out)
-}
-
-/// The rules of an approval step, as the run's stored runbook states them: only its
-/// approvers decide, and only before its timeout (after it, the step counts as rejected).
-/// The process that owns a run checks the same itself.
-fn may_decide(
-    store: &phoenix_engine::state::Store,
-    run: &phoenix_engine::state::RunRecord,
-    rec: &phoenix_engine::state::StepRecord,
-    by: &str,
-) -> Result<(), String> {
-    let text = store.source(&run.id).map_err(|e| e.to_string())?.ok_or_else(|| format!("run {} has no stored runbook", run.id))?;
-    let rb = phoenix_engine::load_str(&text, std::path::Path::new(&run.file))
-        .runbook
-        .ok_or_else(|| format!("the runbook stored with run {} no longer validates", run.id))?;
-    let Some(step) =
-        rb.main.find(&rec.id).map(|i| &rb.main.steps[i]).or_else(|| rb.on_failure.find(&rec.id).map(|i| &rb.on_failure.steps[i]))
-    else {
-        return Err(format!("the runbook of run {} has no step `{}`", run.id, rec.id));
-    };
-    // The list rendered and recorded when the step started waiting; a literal list of a
-    // step never asked (stopped first) is its own; a template never rendered decides nothing.
-    let approvers = match approvers::recorded(rec.inputs.as_ref()) {
-        Some(list) => list?,
-        None => match step.with.get("approvers") {
-            None => None,
-            Some(v) if !v.to_string().contains("{{") && !v.to_string().contains("{%") => approvers::approvers_in(v)?,
-            Some(_) => {
-                return Err(format!(
-                    "the approvers of `{}` are a template not rendered yet (the run stopped before asking): `phoenix resume {}` asks again, then decide",
-                    rec.id, run.id
-                ));
-            }
-        },
-    };
-    if let Some(list) = approvers.filter(|l| !l.iter().any(|a| a == by)) {
-        return Err(format!("`{by}` may not decide on `{}`: approvers are {}", rec.id, list.join(", ")));
-    }
-    if let (Some(t), Some(since)) = (step.timeout, rec.waiting_since) {
-        if now_ms() > since + t.as_millis() as u64 {
-            return Err(format!(
-                "the approval of `{}` timed out (no decision within {}): it counts as rejected; `phoenix resume {}` records that",
-                rec.id,
-                phoenix_plugins::duration::format_duration(t),
-                run.id
-            ));
-        }
-    }
-    Ok(())
-}
-
 pub(crate) fn cancel(state_dir: &Option<PathBuf>, run: &str, operator: Option<String>, out: Output) -> Exit {
     let dir = state::dir(state_dir);
     let r = with_store(
@@ -294,40 +226,6 @@ pub(crate) fn cancel(state_dir: &Option<PathBuf>, run: &str, operator: Option<St
         },
     );
     report(r, out)
-}
-
-/// Records a decision on a waiting approval of a run that no process drives (it applies when
-/// the run resumes).
-pub(crate) fn decide_stored(
-    store: &phoenix_engine::state::Store,
-    run: &str,
-    step: &str,
-    approved: bool,
-    by: &str,
-    comment: Option<String>,
-    via: Option<String>,
-) -> Result<String, String> {
-    let verdict = if approved { "approved" } else { "rejected" };
-    let r = store.run(run).map_err(|e| e.to_string())?.ok_or_else(|| format!("no run `{run}`"))?;
-    let s = store.step(run, step).map_err(|e| e.to_string())?.ok_or_else(|| format!("run {run} has no step `{step}`"))?;
-    if s.status != StepStatus::Waiting {
-        return Err(format!("step `{step}` is {}, not waiting for approval", s.status.as_str()));
-    }
-    if r.status != RunStatus::Halted && r.status != RunStatus::Running {
-        return Err(format!("run {run} is {}", r.status.as_str()));
-    }
-    may_decide(store, &r, &s, by)?;
-    let (seq, _) = store.next_seqs(run).map_err(|e| e.to_string())?;
-    let mut b = Batch::default();
-    b.approval(run, step, &Approval { approved, by: by.to_string(), comment, at: now_ms(), via });
-    b.event(
-        run,
-        seq,
-        now_ms(),
-        EventKind::Operator { action: format!("approval {verdict}"), by: by.to_string(), detail: Some(step.to_string()) },
-    );
-    store.commit(b, true).map_err(|e| e.to_string())?;
-    Ok(format!("{verdict} `{step}` of run {run}; continue it with: phoenix resume {run}"))
 }
 
 /// Cancels a run that no process drives: its unfinished steps are cancelled, processes left
@@ -377,7 +275,7 @@ pub(crate) async fn cancel_stored(store: &phoenix_engine::state::Store, run: &st
     Ok(format!("run {run} cancelled; its lock is released"))
 }
 
-fn report(r: Result<String, String>, out: Output) -> Exit {
+pub(super) fn report(r: Result<String, String>, out: Output) -> Exit {
     match r {
         Ok(msg) => {
             if out == Output::Json {

@@ -27,6 +27,7 @@ pub(crate) fn report(loaded: &[Loaded], out: Output) {
                         "valid": l.runbook.is_some(),
                         "steps": l.runbook.as_ref().map(|r| r.main.steps.len()),
                         "diagnostics": l.diagnostics,
+                        "warnings": phoenix_engine::never_matching_rules(l),
                     })
                 })
                 .collect();
@@ -40,6 +41,10 @@ pub(crate) fn report(loaded: &[Loaded], out: Output) {
                         let signals = if rb.signals.is_empty() { String::new() } else { format!(", {} signals", rb.signals.len()) };
                         let actions = rb.main.steps.iter().filter(|s| s.role == phoenix_engine::runbook::Role::Action).count();
                         println!("ok  {}: `{}`, {} steps{signals}", l.file, rb.name, actions);
+                        // Warnings do not stop a run: the file is valid, and said so first.
+                        for w in phoenix_engine::never_matching_rules(l) {
+                            eprint!("{}", w.render(Some(&l.source)).replacen("error[", "warning[", 1));
+                        }
                     }
                     None => {
                         eprint!("{}", l.render());

@@ -155,6 +155,9 @@ fn step_note(s: &StepReport) -> String {
     if let Some(e) = &s.error {
         return e.clone();
     }
+    if let Some(d) = s.decided.as_ref().filter(|_| s.status == "waiting") {
+        return d.clone();
+    }
     if let Some(by) = s.approval["by"].as_str() {
         let verdict = if s.approval["approved"] == Value::Bool(true) { "approved" } else { "rejected" };
         let comment = s.approval["comment"].as_str().map_or(String::new(), |c| format!(": {c}"));
@@ -285,11 +288,26 @@ fn outcome(report: &Report, run: &RunReport) -> String {
             format!("The run is marked running, but its process is gone: continue it with `phoenix resume {}`.", run.id)
         }
         "running" => "The run is still in progress: this report shows it as it was when the report was made.".into(),
+        // Halted at gates decided since: it no longer asks, a resume applies the decisions.
+        "halted" if decided_since(run) => {
+            let gates: Vec<&str> = run.steps.iter().filter(|s| s.status == "waiting").map(|s| s.id.as_str()).collect();
+            format!(
+                "The run halted{when} waiting for approval; {} decided since. Continue it with `phoenix resume {}`.",
+                gates.join(", "),
+                run.id
+            )
+        }
         "halted" if why.contains("phoenix resume") => format!("The run halted{when}{why}"),
         "halted" => format!("The run halted{when}{why}. Continue it with `phoenix resume {}`.", run.id),
         "failed" => format!("The run failed{when}{why}. Resume it (failed steps run again) with `phoenix resume {}`.", run.id),
         status => format!("The run {status}{when}{why}."),
     }
+}
+
+/// Whether every step the run waits at has a decision a resume has not applied yet.
+fn decided_since(run: &RunReport) -> bool {
+    let mut waiting = run.steps.iter().filter(|s| s.status == "waiting").peekable();
+    waiting.peek().is_some() && waiting.all(|s| s.decided.is_some())
 }
 
 /// `2026-11-28T21:30:11.310Z (+1.5s)`.

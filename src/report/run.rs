@@ -80,6 +80,9 @@ pub(crate) struct StepReport {
     #[serde(default)]
     pub(crate) uncertain: Option<String>,
     pub(crate) approval: Value,
+    /// A decision in words; on a waiting step, one recorded that a resume will apply.
+    #[serde(default)]
+    pub(crate) decided: Option<String>,
     pub(crate) child_run: Option<String>,
     /// From start to end of each stretch it ran or waited.
     #[serde(skip_deserializing)]

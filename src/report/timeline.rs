@@ -98,9 +98,11 @@ pub(crate) fn acts(events: &[Event]) -> Vec<Act> {
                 let verdict = if *ok { "approved" } else { "rejected" };
                 // Decided while the run was halted: `phoenix approve` logged the decision
                 // then, the resume applied it now. One act, at the time it was decided.
-                let logged = acts
-                    .iter_mut()
-                    .find(|a| a.by == *by && a.action == format!("approval {verdict}") && a.detail.as_deref() == Some(step.as_str()));
+                let logged = acts.iter_mut().find(|a| {
+                    a.by == *by
+                        && a.action == format!("approval {verdict}")
+                        && a.detail.as_deref().is_some_and(|d| phoenix_engine::exec::decided::detail_is_step(d, step))
+                });
                 if let Some(a) = logged {
                     a.action = format!("{verdict} {step}");
                     a.detail.clone_from(comment);

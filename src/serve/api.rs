@@ -179,14 +179,15 @@ fn graph(rb: &phoenix_engine::Runbook) -> Value {
     json!({ "steps": steps })
 }
 
-/// Approval steps waiting now, with their question (as asked) and approvers.
+/// Approval steps waiting now, with their question (as asked) and approvers; a gate decided
+/// on a halted run no longer asks (its row shows the decision until a resume applies it).
 fn waiting(app: &App, id: &str, status: &Value) -> Value {
     let events = app.engine.store().events(id, 0).unwrap_or_default();
     let list: Vec<Value> = status["steps"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|s| s["status"] == "waiting")
+        .filter(|s| s["status"] == "waiting" && !s["decided"].is_string())
         .map(|s| {
             let step = s["id"].as_str().unwrap_or_default();
             let message = events.iter().rev().find_map(|e| match &e.kind {
@@ -352,7 +353,7 @@ async fn decide(app: Arc<App>, headers: HeaderMap, id: String, step: String, byt
         let approval = Approval { approved, by: by.clone(), comment, at: now_ms(), via: Some(via) };
         app.engine.approve(&id, &step, approval).await.map(|()| json!({ "applied": true }))
     } else {
-        crate::cmd::ops::decide_stored(app.engine.store(), &id, &step, approved, &by, comment, Some(via))
+        crate::cmd::approve::decide_stored(app.engine.store(), &id, &step, approved, &by, comment, Some(via))
             .map(|m| json!({ "applied": false, "recorded": true, "message": m }))
     };
     match r {

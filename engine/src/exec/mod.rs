@@ -8,6 +8,7 @@ pub mod approvers;
 mod attempt;
 mod context;
 pub mod control;
+pub mod decided;
 pub(crate) mod destinations;
 mod driver;
 mod engine;

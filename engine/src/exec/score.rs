@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 use super::context::Context;
 use crate::runbook::{Cond, Runbook};
 use crate::state::LevelHistory;
-use crate::template::{eval_condition, to_mj};
+use crate::template::{check_expression, eval_condition, to_mj};
 
 /// One signal's outcome.
 fn signal_weight(rb: &Runbook, idx: usize, view: Option<minijinja::Value>, ctx: &Context) -> (f64, Value) {
@@ -17,7 +17,7 @@ fn signal_weight(rb: &Runbook, idx: usize, view: Option<minijinja::Value>, ctx: 
     let error = view.get("error").cloned().unwrap_or(Value::Null);
     let mut rule_error = None;
     let mut weight = sig.rules.last().map_or(0.0, |r| r.weight);
-    if status == "succeeded" {
+    {
         let mut base = ctx.value(None);
         let extra = to_mj(&json!({ "outputs": outputs, "status": status, "error": error }));
         base = super::context::map(
@@ -27,7 +27,10 @@ fn signal_weight(rb: &Runbook, idx: usize, view: Option<minijinja::Value>, ctx: 
                 .chain(["outputs", "status", "error"].into_iter().map(|k| (k, extra.get_attr(k).unwrap_or_default())))
                 .collect(),
         );
-        for rule in &sig.rules {
+        // A failed probe is weighed only by rules that ask about failure (they read `status`
+        // or `error`); a rule written for an answer never lends it a low weight by accident.
+        let tried = sig.rules.iter().filter(|r| status == "succeeded" || r.when.as_ref().is_none_or(reads_outcome));
+        for rule in tried {
             let holds = match &rule.when {
                 None => Ok(true),
                 Some(Cond::Bool(b)) => Ok(*b),
@@ -51,6 +54,14 @@ fn signal_weight(rb: &Runbook, idx: usize, view: Option<minijinja::Value>, ctx: 
         detail["rule_error"] = Value::String(e);
     }
     (weight, detail)
+}
+
+/// Whether a rule's `when` reads the probe's `status` or `error` (how it ended).
+pub(crate) fn reads_outcome(when: &Cond) -> bool {
+    match when {
+        Cond::Bool(_) => false,
+        Cond::Expr(e) => check_expression(e).is_ok_and(|refs| refs.iter().any(|r| r.root == "status" || r.root == "error")),
+    }
 }
 
 /// The level a score takes: the first whose `max` is at least the score.

@@ -43,15 +43,26 @@ pub fn status(store: &Store, id: Option<&str>) -> Result<Option<Value>, StoreErr
     let steps: Vec<Value> = records
         .iter()
         .map(|s| {
-            json!({
+            // A decision recorded on a halted run shows before the resume applies it.
+            let pending = match s.status {
+                crate::state::StepStatus::Waiting => store.approval(&r.id, &s.id)?,
+                _ => None,
+            };
+            let (approval, applied) = match &pending {
+                Some(a) => (Some(a), false),
+                None => (s.approval.as_ref(), s.approval.is_some()),
+            };
+            let decided = approval.map(|a| crate::exec::decided::describe(a) + if applied { "" } else { ", applied when the run resumes" });
+            Ok(json!({
                 "id": s.id, "plan": s.plan, "status": s.status.as_str(), "attempts": s.attempts,
                 "started_at": s.started_at.map(ts), "finished_at": s.finished_at.map(ts),
                 "duration_ms": match (s.started_at, s.finished_at) { (Some(a), Some(b)) => Some(b.saturating_sub(a)), _ => None },
-                "error": s.error, "inputs": s.inputs, "outputs": s.outputs, "skip": s.skip, "upstream": s.upstream, "approval": s.approval,
+                "error": s.error, "inputs": s.inputs, "outputs": s.outputs, "skip": s.skip, "upstream": s.upstream, "approval": approval,
+                "approval_applied": approval.map(|_| applied), "decided": decided,
                 "child_run": s.child_run, "uncertain": s.uncertain,
-            })
+            }))
         })
-        .collect();
+        .collect::<Result<_, StoreError>>()?;
     Ok(Some(json!({
         "id": r.id, "runbook": r.runbook, "file": r.file, "status": r.status.as_str(), "attempt": r.attempt,
         "started_at": ts(r.started_at), "finished_at": r.finished_at.map(ts), "error": r.error, "outputs": r.outputs,

@@ -110,8 +110,10 @@ impl Batch {
     pub fn last_action(&mut self, runbook: &str, at: u64) {
         self.ops.push((key(&["w", runbook]), Some(enc(&at))));
     }
-    /// Records an approval decision made while no process owned the run.
+    /// Records an approval decision made while no process owned the run, only if none is
+    /// recorded yet (two operators deciding at once: the second to commit writes nothing).
     pub fn approval(&mut self, run: &str, step: &str, a: &Approval) {
+        self.conds.push(Cond::Absent(key(&["a", run, step])));
         self.ops.push((key(&["a", run, step]), Some(enc(a))));
     }
     /// Records what `phoenix serve` knows of an alert group on a route.
@@ -373,5 +375,25 @@ mod tests {
         let kv = Arc::new(MemKv::default());
         kv.apply(vec![(b"meta/format".to_vec(), Some(b"99".to_vec()))]).unwrap();
         assert!(Store::new(kv).err().unwrap().0.contains("newer phoenix"));
+    }
+
+    #[test]
+    fn one_approval_per_gate_the_second_writes_nothing() {
+        let store = Store::new(Arc::new(MemKv::default())).unwrap();
+        let decide = |by: &str| {
+            let mut b = Batch::default();
+            b.approval("r1", "gate", &Approval { approved: true, by: by.into(), comment: None, at: 1, via: None });
+            b
+        };
+        // Both read "no decision" first, then commit: the second commit is refused.
+        let (first, second) = (decide("alice"), decide("carol"));
+        assert!(store.try_commit(first, true).unwrap());
+        assert!(!store.try_commit(second, true).unwrap());
+        assert_eq!(store.approval("r1", "gate").unwrap().unwrap().by, "alice");
+        // Once applied (cleared), the step may be asked and decided again.
+        let mut b = Batch::default();
+        b.clear_approval("r1", "gate");
+        store.commit(b, true).unwrap();
+        assert!(store.try_commit(decide("carol"), true).unwrap());
     }
 }

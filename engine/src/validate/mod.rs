@@ -8,3 +8,4 @@ pub(crate) mod needs;
 pub(crate) mod params;
 mod schema_check;
 pub(crate) mod templates;
+pub(crate) mod weight_rules;

@@ -56,6 +56,7 @@ impl Plugin for Http {
                 Field { name: "body", doc: "the response body as text (bounded)" },
                 Field { name: "json", doc: "the body parsed as JSON, or null" },
                 Field { name: "elapsed_ms", doc: "time to the full response" },
+                Field { name: "truncated", doc: "whether the body was cut at `max_body_bytes`" },
             ],
             caps: Capabilities { probe: true, idempotent: true, spawns: false, network: true },
             example: "verify_a:\n  uses: http\n  with: { url: \"https://app.example.com/service-a/health\", expect_status: [200] }",

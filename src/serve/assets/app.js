@@ -758,8 +758,9 @@
           const a = s.approval;
           const verdict = a.approved === true ? "approved" : a.approved === false ? "rejected" : "asked";
           const said = `${verdict} by ${a.by || "?"}${a.comment ? `: ${a.comment}` : ""}`;
-          // A rejection's error already says it.
-          if (!(s.error || "").includes(said)) detail.append(el("span", { "data-approval": s.id, text: said }));
+          // A rejection's error already says it. `decided` adds when, through what, and
+          // whether a resume still has to apply it.
+          if (!(s.error || "").includes(said)) detail.append(el("span", { "data-approval": s.id, text: s.decided || said }));
         }
         if (s.child_run) detail.append(el("span", {}, "child run ", runLink(s.child_run)));
         if (s.uncertain) detail.append(el("span", { class: "muted", "data-uncertain": s.id, text: `effect uncertain: ${s.uncertain}; resume asks for --retry or --skip` }));

@@ -48,8 +48,9 @@ impl Driver {
         // What was asked, as rendered: decisions are checked against this list.
         let rec = self.rec_mut((k, i, None));
         let inputs = json!({ "message": message, "approvers": approvers });
-        if rec.inputs.as_ref() != Some(&inputs) {
+        if rec.inputs.as_ref() != Some(&inputs) || rec.approval.is_some() {
             rec.inputs = Some(inputs);
+            rec.approval = None;
             let rec = rec.clone();
             self.batch.put_step(&run_id, &rec);
         }
@@ -130,7 +131,16 @@ impl Driver {
     }
 
     pub(super) fn apply_approval(&mut self, step: &str, a: Approval) -> Result<(), String> {
-        let (k, i) = self.find(step).ok_or_else(|| format!("run {} has no step `{step}`", self.run.id))?;
+        let Some((k, i)) = self.find(step) else {
+            let waiting: Vec<&str> = self.waiting.iter().map(|&(k, i)| self.plan(k).steps[i].id.as_str()).collect();
+            let all: Vec<&str> = self.rb.main.steps.iter().chain(&self.rb.on_failure.steps).map(|s| s.id.as_str()).collect();
+            return Err(crate::exec::decided::no_such_step(&self.run.id, step, &waiting, &all));
+        };
+        // A second decision is refused, naming the first: the record keeps one.
+        // (A step asked again after `resume --retry` waits anew: its old decision is history.)
+        if let Some(first) = self.recs(k)[i].approval.as_ref().filter(|_| self.recs(k)[i].status != StepStatus::Waiting) {
+            return Err(crate::exec::decided::already(step, first));
+        }
         if self.recs(k)[i].status != StepStatus::Waiting {
             return Err(format!("step `{step}` is {}, not waiting for approval", self.recs(k)[i].status.as_str()));
         }
