@@ -217,3 +217,66 @@ fn on_a_terminal_the_adoption_is_confirmed_and_without_one_yes_is_needed() {
     assert_eq!(code, Some(0), "{screen}");
     assert_eq!(ledger(&out), ["start a", "end a", "start b", "end b", "start verify", "end verify"]);
 }
+
+#[test]
+fn through_phoenix_serve_the_flags_the_plan_and_the_confirmation_are_the_same() {
+    use crate::serve_support::{Server, TOKENS};
+    let t = Test::new().file("serve.yaml", TOKENS).file("runbooks/v1.yaml", v1()).file("runbooks/v2.yaml", v2());
+    let server = Server::start(t.path());
+    let cli = |args: &[&str]| {
+        let out = Command::new(process::phoenix_bin())
+            .arg("--state")
+            .arg(&server.state)
+            .args(args)
+            .current_dir(t.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, _, err) = cli(&["run", "runbooks/v1.yaml"]);
+    assert_eq!(code, Some(1), "{err}");
+    let id = err.split_whitespace().nth(1).unwrap().to_string();
+    std::fs::remove_file(t.path().join("ledger")).unwrap();
+    let events_before = server.get(&format!("/api/v1/runs/{id}/logs"))["events"].clone();
+
+    let (code, out, err) = cli(&["resume", &id, "--runbook", "runbooks/v2.yaml", "--dry-run"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("! switch (changed, kept") && out.contains("3. verify (after a, b)"), "{out}");
+    let (code, _, err) = cli(&["resume", &id, "--runbook", "runbooks/v2.yaml"]);
+    assert!(code == Some(2) && err.contains("add --yes"), "{code:?} {err}");
+    assert!(!t.path().join("ledger").exists(), "nothing ran");
+    assert_eq!(server.get(&format!("/api/v1/runs/{id}/logs"))["events"], events_before, "nothing was written");
+
+    let (code, _, err) = cli(&["resume", &id, "--runbook", "runbooks/v2.yaml", "--rerun", "switch", "--yes"]);
+    assert_eq!(code, Some(0), "{err}");
+    server.wait_status(&id, "succeeded");
+    assert_eq!(
+        lines(&t.path().join("ledger")),
+        ["start a", "end a", "start b", "end b", "start switch", "end switch", "start verify", "end verify"]
+    );
+}
+
+#[test]
+fn a_mutation_stopped_mid_way_still_halts_the_edited_resume_and_the_plan_says_so() {
+    // v1's `switch` times out mid-way: its effect is uncertain. v2 edits it and `a`.
+    let slow = chain("", "sleep 5;", "").replace("    idempotent: false\n", "    idempotent: false\n    timeout: 200ms\n");
+    let out = Test::new().file("v1.yaml", slow).file("v2.yaml", v2()).args(["run", "v1.yaml"]).run().code(1);
+    let run = process::latest_run(&out.state_dir());
+    std::fs::remove_file(out.path().join("ledger")).unwrap();
+    out.then()
+        .args(["resume", &run, "--runbook", "v2.yaml", "--dry-run"])
+        .run()
+        .success()
+        .stdout_contains("~ switch (changed, but stopped mid-way and not idempotent: resume asks")
+        .stdout_contains(&format!("it halts before running anything: step(s) switch were stopped mid-way"));
+    out.then()
+        .args(["resume", &run, "--runbook", "v2.yaml", "--yes"])
+        .run()
+        .code(3)
+        .stderr_contains(&format!("phoenix resume {run} --retry switch"));
+    assert!(!out.path().join("ledger").exists(), "nothing ran, `a` included");
+    // With the operator's word, the order holds: switch after a and b, verify after it.
+    out.then().args(["resume", &run, "--runbook", "v2.yaml", "--retry", "switch", "--yes"]).run().success();
+    assert_eq!(ledger(&out), ["start a", "end a", "start b", "end b", "start switch", "end switch", "start verify", "end verify"]);
+}
