@@ -269,7 +269,7 @@ fn a_mutation_stopped_mid_way_still_halts_the_edited_resume_and_the_plan_says_so
         .run()
         .success()
         .stdout_contains("~ switch (changed, but stopped mid-way and not idempotent: resume asks")
-        .stdout_contains(&format!("it halts before running anything: step(s) switch were stopped mid-way"));
+        .stdout_contains("it halts before running anything: step(s) switch were stopped mid-way");
     out.then()
         .args(["resume", &run, "--runbook", "v2.yaml", "--yes"])
         .run()
