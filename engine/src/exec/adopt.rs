@@ -104,7 +104,7 @@ pub(super) fn apply_rerun(
 ) -> Result<(), String> {
     for name in rerun {
         let status = records.get(name).map_or(StepStatus::Pending, |r| r.status);
-        if !matches!(status, StepStatus::Succeeded | StepStatus::Skipped) || records.get(name).is_some_and(|r| r.child_run.is_some()) {
+        if !matches!(status, StepStatus::Succeeded | StepStatus::Skipped) {
             return Err(format!(
                 "--rerun {name}: `{name}` is {}, not a finished step; --rerun runs again a step that succeeded (the run was not changed)",
                 status.as_str()
@@ -143,7 +143,7 @@ pub(super) fn mark_stale(
             continue;
         }
         let Some(after) = s.needs.iter().find_map(|&n| origin[n].clone()) else { continue };
-        let finished = matches!(rec.status, StepStatus::Succeeded | StepStatus::Skipped) && rec.child_run.is_none();
+        let finished = matches!(rec.status, StepStatus::Succeeded | StepStatus::Skipped);
         if !finished {
             origin[i] = Some(after);
             continue;
@@ -276,10 +276,11 @@ pub(super) fn order_after_ancestors(rb: &mut Runbook, records: &HashMap<String, 
 }
 
 fn succeeded(records: &HashMap<String, StepRecord>, id: &str) -> bool {
-    records.get(id).is_some_and(|r| r.status == StepStatus::Succeeded && r.child_run.is_none())
+    records.get(id).is_some_and(|r| r.status == StepStatus::Succeeded)
 }
 
-/// Back to pending, with its `for_each` items and child run dropped: it runs from scratch.
+/// Back to pending, with its `for_each` items, child run and approval decision dropped: it
+/// runs from scratch (a gate asks again; the decision before stays in the events).
 fn reset(records: &mut HashMap<String, StepRecord>, id: &str, run: &str, batch: &mut Batch) {
     if let Some(r) = records.get_mut(id) {
         r.status = StepStatus::Pending;
@@ -287,6 +288,7 @@ fn reset(records: &mut HashMap<String, StepRecord>, id: &str, run: &str, batch: 
         r.upstream = None;
         r.items = None;
         r.child_run = None;
+        r.approval = None;
         r.error = None;
     }
     let prefix = format!("{id}[");
