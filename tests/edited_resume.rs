@@ -161,6 +161,11 @@ fn dry_run_prints_the_diff_and_the_plan_and_writes_nothing() {
         .stdout_contains("plan (in this order):\n  1. a\n  2. b (after a)\n  3. verify (after a, b)")
         .stdout_contains("nothing was run or written");
     assert!(!out.path().join("ledger").exists(), "nothing ran");
+    // The same as JSON, for scripts.
+    let v = out.then().args(["--output", "json", "resume", &run, "--runbook", "v2.yaml", "--dry-run"]).run().success().stdout_json();
+    assert_eq!(v["plan"], serde_json::json!(["1. a", "2. b (after a)", "3. verify (after a, b)"]), "{v:#}");
+    assert_eq!(v["runs"], 3);
+    assert!(v["halts"].is_null());
     assert_eq!(process::json(&out.state_dir(), &["logs", &run]), before, "no event added");
     assert_eq!(process::status(&out.state_dir(), &run), status_before, "no step changed");
     // The stored text is still v1: a plain resume runs only verify, which fails again.
