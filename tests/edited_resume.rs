@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::process::{self, lines, step_states};
 use crate::support::{Output, Test};
 
-/// `a → b → switch (idempotent: false) → verify`; `verify` fails until `fixed` exists.
+/// `a → b → switch (idempotent: false) → verify`, with extra shell in a, switch and verify.
 fn chain(a: &str, switch: &str, verify: &str) -> String {
     let script = |id: &str, body: &str| format!("echo start {id} >> ledger; {body} echo end {id} >> ledger");
     format!(
@@ -284,4 +284,21 @@ fn a_mutation_stopped_mid_way_still_halts_the_edited_resume_and_the_plan_says_so
     // With the operator's word, the order holds: switch after a and b, verify after it.
     out.then().args(["resume", &run, "--runbook", "v2.yaml", "--retry", "switch", "--yes"]).run().success();
     assert_eq!(ledger(&out), ["start a", "end a", "start b", "end b", "start switch", "end switch", "start verify", "end verify"]);
+}
+
+#[test]
+fn a_plain_resume_with_rerun_follows_the_same_rules_without_asking() {
+    let (out, run) = failed_at_verify();
+    // No edit; rerun b: switch (not idempotent) is stale after b and kept, verify waits for b.
+    out.then()
+        .args(["resume", &run, "--rerun", "b"])
+        .run()
+        .code(1)
+        .stderr_contains("~ b (--rerun: will run again)")
+        .stderr_contains("! switch (stale after b, kept: not idempotent; `--rerun switch` to run it again)")
+        .stderr_contains("2. verify (after b)");
+    assert_eq!(ledger(&out), ["start b", "end b", "start verify"], "verify (still failing in v1) runs after b, switch is not run");
+    let ev = events(&out, &run);
+    assert!(ev.iter().any(|e| e["kind"] == "operator" && e["action"] == "rerun" && e["detail"] == "b"));
+    assert!(!ev.iter().any(|e| e["kind"] == "operator" && e["action"] == "adopt-runbook"), "nothing was adopted");
 }
