@@ -249,15 +249,19 @@ fn waits(plan: &Plan, records: &HashMap<String, StepRecord>) -> Vec<Vec<usize>> 
         .collect()
 }
 
-/// Makes every pending step of the main plan wait for its pending ancestors, also through
-/// steps that are kept (a kept step in between would otherwise let it start at once).
+/// Makes every pending step of the main plan wait for its pending ancestors also through
+/// steps that are kept (a kept need would otherwise let it start at once). Only those
+/// through a need that does not run are added: a need that runs waits for its own.
 pub(super) fn order_after_ancestors(rb: &mut Runbook, records: &HashMap<String, StepRecord>) {
     let waits = waits(&rb.main, records);
+    let pending = |i: usize| records.get(&rb.main.steps[i].id).is_some_and(|r| r.status == StepStatus::Pending);
+    let anc = rb.main.dag.all_ancestors();
     let mut needs: Vec<Vec<usize>> = rb.main.steps.iter().map(|s| s.needs.clone()).collect();
     let mut added = false;
     for (i, w) in waits.into_iter().enumerate() {
+        let kept: Vec<usize> = needs[i].iter().copied().filter(|&n| !pending(n)).collect();
         for a in w {
-            if !needs[i].contains(&a) {
+            if !needs[i].contains(&a) && kept.iter().any(|&n| anc[n].contains(a)) {
                 needs[i].push(a);
                 added = true;
             }
