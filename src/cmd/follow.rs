@@ -44,7 +44,9 @@ pub(crate) fn hand_over(dir: &Path, pid: u64, ask: Ask<'_>, no_wait: bool, opera
         }),
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    // The server plans the resume first; the diff is shown and confirmed here.
+    // The server plans the resume first; the diff is shown and confirmed here, and the
+    // server resumes only if its plan is still the one confirmed.
+    let mut confirmed = None;
     if let Ask::Resume { run, runbook, choice } = &ask {
         if choice.plans(runbook.is_some()) {
             let mut plan_req = req.clone();
@@ -60,6 +62,7 @@ pub(crate) fn hand_over(dir: &Path, pid: u64, ask: Ask<'_>, no_wait: bool, opera
             if let super::adopt::Go::Stop(exit) = super::adopt::decide(&adoption, run, given.as_deref(), choice, out) {
                 return exit;
             }
+            confirmed = Some(adoption.confirmed());
         }
     }
     // A resumed run has a history: follow only what comes after it.
@@ -69,6 +72,10 @@ pub(crate) fn hand_over(dir: &Path, pid: u64, ask: Ask<'_>, no_wait: bool, opera
             .block_on(control::request(dir, &json!({ "op": "logs", "run": run })))
             .map_or((0, 0), |v| (next_line(&v, 0), v["events"].as_array().map_or(0, Vec::len))),
     };
+    let mut req = req;
+    if let Some(plan) = confirmed {
+        req["confirmed"] = json!(plan);
+    }
     let id = match rt.block_on(control::request(dir, &req)) {
         // The resume halted before anything ran: it asks the operator (exit 3, as without a server).
         Ok(v) if v["halted"].is_string() => {

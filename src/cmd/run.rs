@@ -259,12 +259,12 @@ pub(crate) fn resume(
         }
         let super::adopt::Choice { retry, skip, rerun, keep, .. } = &choice;
         let (retry, skip, rerun, keep) = (retry.clone(), skip.clone(), rerun.clone(), keep.clone());
-        let opts = ResumeOptions { runbook: adopted, retry, skip, rerun, keep, no_wait, by: None };
+        let mut opts = ResumeOptions { runbook: adopted, retry, skip, rerun, keep, no_wait, ..ResumeOptions::default() };
         if choice.plans(opts.runbook.is_some()) {
             let given = opts.runbook.is_some().then_some(given.as_str());
             match engine.plan_resume(&id, &opts).await {
                 Ok(plan) => match super::adopt::decide(&plan, &id, given, &choice, out) {
-                    super::adopt::Go::Run => {}
+                    super::adopt::Go::Run => opts.confirmed = Some(plan.confirmed()),
                     super::adopt::Go::Stop(exit) => return exit,
                 },
                 Err(e) => return finish(&engine, &id, Err(e), out),

@@ -45,6 +45,13 @@ pub struct Adoption {
     pub asks: Option<String>,
 }
 
+impl Adoption {
+    /// What the operator confirms: the diff and the plan, as one list of lines.
+    pub fn confirmed(&self) -> Vec<String> {
+        self.diff.iter().chain(&self.plan).cloned().collect()
+    }
+}
+
 /// Applies an edited runbook to a run's records: new steps are added, removed ones dropped,
 /// changed ones reset unless kept (not idempotent and succeeded, or `--keep`) or in doubt.
 #[allow(clippy::too_many_arguments)]
@@ -314,3 +321,7 @@ pub(super) fn check_names(rb: &Runbook, flag: &str, names: &[String]) -> Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "adopt_tests.rs"]
+mod tests;

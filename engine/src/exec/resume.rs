@@ -41,8 +41,13 @@ impl Engine {
     /// Resumes a run from its checkpoint.
     pub async fn resume(&self, id: &str, opts: ResumeOptions) -> Result<Outcome, RunError> {
         let store = &self.inner.store;
-        let Prepared { mut run, seen, mut rb, records, mut batch, mut seq, blocked, adoption: _, by } =
+        let Prepared { mut run, seen, mut rb, records, mut batch, mut seq, blocked, adoption, by } =
             self.prepare_resume(id, &opts, true).await?;
+        if opts.confirmed.as_ref().is_some_and(|c| *c != adoption.confirmed()) {
+            return Err(RunError::BadInput(format!(
+                "run {id} changed after its plan was shown (another operator, or a run that ended meanwhile): this resume wrote nothing; look again: phoenix resume {id} --dry-run"
+            )));
+        }
         if !blocked.is_empty() {
             return Ok(Outcome::Halted(ask_operator(id, &blocked)));
         }
