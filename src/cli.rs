@@ -115,6 +115,20 @@ pub(crate) enum Command {
         /// Count as done a non-idempotent step found in flight after a crash.
         #[arg(long, value_name = "STEP")]
         skip: Vec<String>,
+        /// Run again a succeeded step: one that is not idempotent is otherwise kept when
+        /// changed or stale.
+        #[arg(long, value_name = "STEP")]
+        rerun: Vec<String>,
+        /// Keep the result of a succeeded step that is changed or stale (what follows it is
+        /// not made stale by it).
+        #[arg(long, value_name = "STEP")]
+        keep: Vec<String>,
+        /// Show what the resume would do (the diff and the plan) and do nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Adopt the edited runbook without asking (for scripts; needed without a terminal).
+        #[arg(long)]
+        yes: bool,
         /// At an approval, halt (exit 3) instead of waiting.
         #[arg(long)]
         no_wait: bool,

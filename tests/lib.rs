@@ -39,6 +39,7 @@ mod control;
 mod display;
 mod dr_failover;
 mod dry_run;
+mod edited_resume;
 mod evidence_plugins;
 mod exec_plugin;
 mod exec_shell_safety;

@@ -112,7 +112,7 @@ fn resume_with_an_edited_runbook_keeps_unchanged_results_and_shows_the_differenc
     let run = process::latest_run(&out.state_dir());
     let resumed = out
         .then()
-        .args(["resume", &run, "--runbook", "edited.yaml"])
+        .args(["resume", &run, "--runbook", "edited.yaml", "--yes"])
         .run()
         .success()
         .stderr_contains("= a (unchanged")
@@ -163,7 +163,7 @@ fn an_edited_runbook_may_add_params_with_defaults_and_vars_that_use_them() {
         .replace("echo extra >> ledger", "echo {{ vars.tag }} >> ledger");
     let out = Test::new().file("r.yaml", FLAKY).file("edited.yaml", edited).args(["run", "r.yaml"]).run().code(1);
     let run = process::latest_run(&out.state_dir());
-    out.then().args(["resume", &run, "--runbook", "edited.yaml"]).run().success();
+    out.then().args(["resume", &run, "--runbook", "edited.yaml", "--yes"]).run().success();
     assert_eq!(count(&ledger(&out), "extra-v2"), 1, "{:?}", ledger(&out));
 
     // A new param without a default cannot be supplied on resume: refused, nothing changed.
@@ -171,7 +171,7 @@ fn an_edited_runbook_may_add_params_with_defaults_and_vars_that_use_them() {
     let out = Test::new().file("r.yaml", FLAKY).file("edited.yaml", required).args(["run", "r.yaml"]).run().code(1);
     let run = process::latest_run(&out.state_dir());
     out.then()
-        .args(["resume", &run, "--runbook", "edited.yaml"])
+        .args(["resume", &run, "--runbook", "edited.yaml", "--yes"])
         .run()
         .code(2)
         .stderr_contains("adds the param `region` without a default");

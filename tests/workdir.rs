@@ -101,7 +101,7 @@ fn an_edited_runbook_adopted_from_another_directory_keeps_its_own_place() {
     std::fs::write(out.path().join("elsewhere/edited.yaml"), edited).unwrap();
     out.then()
         .current_dir("elsewhere")
-        .args(["resume", &run, "--runbook", "edited.yaml"])
+        .args(["resume", &run, "--runbook", "edited.yaml", "--yes"])
         .run()
         .success()
         .stderr_contains("adopting edited.yaml for run");

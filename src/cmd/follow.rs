@@ -30,7 +30,7 @@ pub(crate) fn server_pid(dir: &Path) -> Option<u64> {
 /// What to ask the server for.
 pub(crate) enum Ask<'a> {
     Start { file: &'a Path, params: &'a [(String, String)] },
-    Resume { run: &'a str, runbook: Option<&'a Path>, retry: &'a [String], skip: &'a [String] },
+    Resume { run: &'a str, runbook: Option<&'a Path>, choice: &'a super::adopt::Choice },
 }
 
 /// Hands the run to the server at `pid`, then follows it.
@@ -38,11 +38,33 @@ pub(crate) fn hand_over(dir: &Path, pid: u64, ask: Ask<'_>, no_wait: bool, opera
     let abs = |f: &Path| f.canonicalize().unwrap_or_else(|_| f.to_path_buf()).display().to_string();
     let req = match &ask {
         Ask::Start { file, params } => json!({ "op": "start", "file": abs(file), "params": params, "by": operator }),
-        Ask::Resume { run, runbook, retry, skip } => {
-            json!({ "op": "resume", "run": run, "runbook": runbook.map(abs), "retry": retry, "skip": skip, "by": operator })
-        }
+        Ask::Resume { run, runbook, choice } => json!({
+            "op": "resume", "run": run, "runbook": runbook.map(abs), "retry": choice.retry, "skip": choice.skip,
+            "rerun": choice.rerun, "keep": choice.keep, "by": operator,
+        }),
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    // The server plans the resume first; the diff is shown and confirmed here, and the
+    // server resumes only if its plan is still the one confirmed.
+    let mut confirmed = None;
+    if let Ask::Resume { run, runbook, choice } = &ask {
+        if choice.plans(runbook.is_some()) {
+            let mut plan_req = req.clone();
+            plan_req["dry_run"] = json!(true);
+            let adoption = match rt.block_on(control::request(dir, &plan_req)) {
+                Ok(v) => super::adopt::from_json(&v["plan"]),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Exit::BadInput;
+                }
+            };
+            let given = runbook.map(|f| f.display().to_string());
+            if let super::adopt::Go::Stop(exit) = super::adopt::decide(&adoption, run, given.as_deref(), choice, out) {
+                return exit;
+            }
+            confirmed = Some(adoption.confirmed());
+        }
+    }
     // A resumed run has a history: follow only what comes after it.
     let seen = match &ask {
         Ask::Start { .. } => (0, 0),
@@ -50,6 +72,10 @@ pub(crate) fn hand_over(dir: &Path, pid: u64, ask: Ask<'_>, no_wait: bool, opera
             .block_on(control::request(dir, &json!({ "op": "logs", "run": run })))
             .map_or((0, 0), |v| (next_line(&v, 0), v["events"].as_array().map_or(0, Vec::len))),
     };
+    let mut req = req;
+    if let Some(plan) = confirmed {
+        req["confirmed"] = json!(plan);
+    }
     let id = match rt.block_on(control::request(dir, &req)) {
         // The resume halted before anything ran: it asks the operator (exit 3, as without a server).
         Ok(v) if v["halted"].is_string() => {

@@ -1,5 +1,6 @@
 //! One module per command; `dispatch` maps each to its exit code.
 
+mod adopt;
 pub(crate) mod approve;
 mod follow;
 mod graph;
@@ -31,8 +32,9 @@ pub(crate) fn dispatch(cli: Cli) -> Exit {
         Command::Watch { file, every, cooldown, metrics, params } => {
             watch::run(&cli.state, &file, every, cooldown, metrics.as_deref(), &params)
         }
-        Command::Resume { run, runbook, retry, skip, no_wait, operator, workdir } => {
-            run::resume(&cli.state, &run, runbook.as_deref(), retry, skip, no_wait, operator, workdir.as_deref(), out)
+        Command::Resume { run, runbook, retry, skip, rerun, keep, dry_run, yes, no_wait, operator, workdir } => {
+            let choice = adopt::Choice { retry, skip, rerun, keep, dry_run, yes };
+            run::resume(&cli.state, &run, runbook.as_deref(), choice, no_wait, operator, workdir.as_deref(), out)
         }
         Command::Status { run } => ops::status(&cli.state, run.as_deref(), out),
         Command::Runs => ops::runs(&cli.state, out),

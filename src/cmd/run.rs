@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use phoenix_engine::exec::{Engine, EngineOptions, Outcome, ResumeOptions, RunError, StartOptions, describe_adoption};
+use phoenix_engine::exec::{Engine, EngineOptions, Outcome, ResumeOptions, RunError, StartOptions};
 use phoenix_engine::state::EventKind;
 use tokio_util::sync::CancellationToken;
 
@@ -234,8 +234,7 @@ pub(crate) fn resume(
     state_dir: &Option<PathBuf>,
     id: &str,
     runbook: Option<&Path>,
-    retry: Vec<String>,
-    skip: Vec<String>,
+    choice: super::adopt::Choice,
     no_wait: bool,
     operator: Option<String>,
     workdir: Option<&Path>,
@@ -262,7 +261,7 @@ pub(crate) fn resume(
             );
             return Exit::BadInput;
         }
-        let ask = super::follow::Ask::Resume { run: id, runbook, retry: &retry, skip: &skip };
+        let ask = super::follow::Ask::Resume { run: id, runbook, choice: &choice };
         return super::follow::hand_over(&dir, pid, ask, no_wait, &state::operator(operator), out);
     }
     let id = id.to_string();
@@ -273,16 +272,20 @@ pub(crate) fn resume(
             eprintln!("error: {e}");
             return Exit::BadInput;
         }
-        if let Some(new) = &adopted {
-            let old = engine.store().source(&id).ok().flatten().and_then(|t| phoenix_engine::load_str(&t, new.file.as_path()).runbook);
-            if let Some(old) = old {
-                eprintln!("adopting {given} for run {id}:");
-                for line in describe_adoption(&old, new) {
-                    eprintln!("  {line}");
-                }
+        let super::adopt::Choice { retry, skip, rerun, keep, .. } = &choice;
+        let (retry, skip, rerun, keep) = (retry.clone(), skip.clone(), rerun.clone(), keep.clone());
+        let mut opts = ResumeOptions { runbook: adopted, retry, skip, rerun, keep, no_wait, ..ResumeOptions::default() };
+        if choice.plans(opts.runbook.is_some()) {
+            let given = opts.runbook.is_some().then_some(given.as_str());
+            match engine.plan_resume(&id, &opts).await {
+                Ok(plan) => match super::adopt::decide(&plan, &id, given, &choice, out) {
+                    super::adopt::Go::Run => opts.confirmed = Some(plan.confirmed()),
+                    super::adopt::Go::Stop(exit) => return exit,
+                },
+                Err(e) => return finish(&engine, &id, Err(e), out),
             }
         }
-        let r = engine.resume(&id, ResumeOptions { runbook: adopted, retry, skip, no_wait, by: None }).await;
+        let r = engine.resume(&id, opts).await;
         finish(&engine, &id, r, out)
     })
 }

@@ -76,7 +76,24 @@ async fn resume(app: &Arc<App>, req: &Value, by: String) -> Result<Value, String
         None => None,
     };
     let list = |k: &str| req[k].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect();
-    let opts = ResumeOptions { runbook, retry: list("retry"), skip: list("skip"), no_wait: false, by: Some(by) };
+    let opts = ResumeOptions {
+        runbook,
+        retry: list("retry"),
+        skip: list("skip"),
+        rerun: list("rerun"),
+        keep: list("keep"),
+        no_wait: false,
+        by: Some(by),
+        confirmed: req["confirmed"].is_array().then(|| list("confirmed")),
+    };
+    // The command line shows the plan (and confirms an adoption) before asking for the resume.
+    if req["dry_run"].as_bool() == Some(true) {
+        if app.engine.in_progress(&id) {
+            return Err(format!("run {id} is in progress in `phoenix serve`: nothing to resume (phoenix status {id})"));
+        }
+        let a = app.engine.plan_resume(&id, &opts).await.map_err(described)?;
+        return Ok(json!({ "id": id, "plan": { "diff": a.diff, "plan": a.plan, "runs": a.runs, "asks": a.asks } }));
+    }
     match super::runs::resume(app, &id, opts).await.map_err(described)? {
         None => Ok(json!({ "id": id })),
         Some(why) => Ok(json!({ "id": id, "halted": why })),

@@ -336,7 +336,7 @@ fn a_new_wait_asks_the_approvers_of_the_runbook_the_run_now_uses() {
     assert!(phoenix(&dir, &state, false, &["approve", &run, "gate", "--reject", "--as", "alice"]).status.success());
     assert_eq!(phoenix(&dir, &state, false, &["resume", &run]).status.code(), Some(1), "rejected: the run fails");
     // Resumed with an edited runbook, the gate asks again, of the new approvers.
-    let out = phoenix(&dir, &state, false, &["resume", &run, "--runbook", "r2.yaml", "--no-wait"]);
+    let out = phoenix(&dir, &state, false, &["resume", &run, "--runbook", "r2.yaml", "--no-wait", "--yes"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert_eq!(step(&process::status(&state, &run), "gate")["inputs"]["approvers"], json!(["carol"]));
     let out = phoenix(&dir, &state, false, &["approve", &run, "gate", "--as", "alice"]);

@@ -344,18 +344,18 @@ fn an_edited_runbook_does_not_undo_the_doubt_about_a_step_stopped_mid_way() {
     let edited = CHARGE.replace("echo \"end charge\" >> ledger", "echo \"end charge\" >> ledger; echo edited >> ledger");
     std::fs::write(out.path().join("edited.yaml"), &edited).unwrap();
     out.then()
-        .args(["resume", &run, "--runbook", "edited.yaml"])
+        .args(["resume", &run, "--runbook", "edited.yaml", "--yes"])
         .run()
         .code(3)
         .stderr_contains(&format!("phoenix resume {run} --retry charge"));
     assert_eq!(tally(&out), (1, 0, 0), "{:?}", ledger(&out));
     // With the operator's word, the edited step runs.
-    out.then().args(["resume", &run, "--runbook", "edited.yaml", "--retry", "charge"]).run().success();
+    out.then().args(["resume", &run, "--runbook", "edited.yaml", "--retry", "charge", "--yes"]).run().success();
     assert_eq!(tally(&out), (2, 1, 1), "{:?}", ledger(&out));
     assert_eq!(count(&ledger(&out), "edited"), 1);
     // Made idempotent by the edit, it simply runs again (the positive side).
     let (out, run) = stopped_mid_way(CHARGE, "INT");
     std::fs::write(out.path().join("edited.yaml"), CHARGE.replace("    idempotent: false\n", "    idempotent: true\n")).unwrap();
-    out.then().args(["resume", &run, "--runbook", "edited.yaml"]).run().success();
+    out.then().args(["resume", &run, "--runbook", "edited.yaml", "--yes"]).run().success();
     assert_eq!(tally(&out), (2, 1, 1), "{:?}", ledger(&out));
 }

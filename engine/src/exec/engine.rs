@@ -78,6 +78,14 @@ pub struct ResumeOptions {
     pub retry: Vec<String>,
     /// Non-idempotent steps found in flight to count as done.
     pub skip: Vec<String>,
+    /// Succeeded steps to run again (`--rerun`): a changed or stale step that is not
+    /// idempotent is otherwise kept.
+    pub rerun: Vec<String>,
+    /// Succeeded steps that keep their result although changed or stale (`--keep`).
+    pub keep: Vec<String>,
+    /// The plan the operator confirmed (`Adoption::confirmed`): if the resume would now do
+    /// anything else (the run changed meanwhile), it is refused and nothing is written.
+    pub confirmed: Option<Vec<String>>,
     /// Halt at an approval instead of waiting.
     pub no_wait: bool,
     /// Who resumes it, when not the engine's operator; recorded in the `RunStarted` event.

@@ -4,6 +4,7 @@
 //! on a channel; each scheduling round gathers its transitions in one batch and flushes it
 //! before anything it decided is acted on (group commit).
 
+mod adopt;
 pub mod approvers;
 mod attempt;
 mod context;
@@ -25,7 +26,7 @@ mod score;
 mod sensitive_env;
 pub mod views;
 
+pub use adopt::Adoption;
 pub use engine::{Engine, EngineOptions, Outcome, ResumeOptions, RunError, StartOptions};
 pub use observer::{Observer, Silent, UiEvent};
-pub use resume::describe_adoption;
 pub use sensitive_env::declare_sensitive_env;

@@ -5,16 +5,94 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::adopt::{self, Adoption};
 use super::driver::Driver;
 use super::engine::{Engine, Outcome, ResumeOptions, RunError};
 use super::lifecycle;
 use super::prepare::now_ms;
 use crate::runbook::Runbook;
-use crate::state::{Batch, EventKind, PlanKind, RunStatus, SkipReason, StepRecord, StepStatus};
+use crate::state::{Batch, EventKind, PlanKind, RunRecord, RunStatus, SkipReason, StepRecord, StepStatus};
+
+/// A resume decided but not yet written: what `resume` commits, and `plan_resume` shows.
+struct Prepared {
+    run: RunRecord,
+    seen: crate::state::Seen,
+    rb: Runbook,
+    records: HashMap<String, StepRecord>,
+    batch: Batch,
+    seq: u64,
+    blocked: Vec<(String, String)>,
+    adoption: Adoption,
+    by: String,
+}
 
 impl Engine {
+    /// What `resume` would do, step by step, without doing or writing anything (`--dry-run`,
+    /// and the confirmation before an edited runbook is adopted). `Err` as `resume` would.
+    pub async fn plan_resume(&self, id: &str, opts: &ResumeOptions) -> Result<Adoption, RunError> {
+        let p = self.prepare_resume(id, opts, false).await?;
+        let mut adoption = p.adoption;
+        if !p.blocked.is_empty() {
+            adoption.asks = Some(ask_operator(id, &p.blocked));
+        }
+        Ok(adoption)
+    }
+
     /// Resumes a run from its checkpoint.
     pub async fn resume(&self, id: &str, opts: ResumeOptions) -> Result<Outcome, RunError> {
+        let store = &self.inner.store;
+        let Prepared { mut run, seen, mut rb, records, mut batch, mut seq, blocked, adoption, by } =
+            self.prepare_resume(id, &opts, true).await?;
+        if opts.confirmed.as_ref().is_some_and(|c| *c != adoption.confirmed()) {
+            return Err(RunError::BadInput(format!(
+                "run {id} changed after its plan was shown (another operator, or a run that ended meanwhile): this resume wrote nothing; look again: phoenix resume {id} --dry-run"
+            )));
+        }
+        if !blocked.is_empty() {
+            return Ok(Outcome::Halted(ask_operator(id, &blocked)));
+        }
+        let now = now_ms();
+        let mut event = |batch: &mut Batch, kind: EventKind| {
+            batch.event(id, seq, now, kind);
+            seq += 1;
+        };
+        run.attempt += 1;
+        run.status = RunStatus::Running;
+        run.error = None;
+        run.finished_at = None;
+        run.updated_at = now;
+        run.pid = Some(std::process::id());
+        let here = super::prepare::working_dir();
+        let moved = match (&run.dir, &here) {
+            (Some(before), Some(now)) if before != now => {
+                Some(format!("resumed in {now}; the run worked in {before} before: relative paths in its steps now resolve in {now}"))
+            }
+            _ => None,
+        };
+        run.dir = here;
+        batch.put_run(&run);
+        event(&mut batch, EventKind::RunStarted { attempt: run.attempt, by: Some(by) });
+        if let Some(text) = moved {
+            event(&mut batch, EventKind::Note { step: None, text, data: None });
+        }
+        batch.unchanged(&seen);
+        if !store.try_commit(batch, true)? {
+            let now = store.run(id)?.map_or("gone", |r| r.status.as_str());
+            return Err(RunError::BadInput(format!(
+                "run {id} changed while it was being resumed (it is {now} now: cancelled, or resumed by someone else); this resume wrote nothing: see phoenix status {id}"
+            )));
+        }
+        let attempt = run.attempt;
+        // A step that runs again waits for every ancestor that runs again, also through a
+        // kept step between them (in this process only: the stored runbook text is as written).
+        adopt::order_after_ancestors(&mut rb, &records);
+        let mut ordered: Vec<StepRecord> = records.into_values().collect();
+        ordered.sort_by(|a, b| a.id.cmp(&b.id));
+        Driver::new(self.clone(), Arc::new(rb), run, ordered, opts.no_wait, attempt)?.drive().await
+    }
+
+    /// Decides a resume. `act`: stop a crashed run's orphans first (not for a plan).
+    async fn prepare_resume(&self, id: &str, opts: &ResumeOptions, act: bool) -> Result<Prepared, RunError> {
         let store = &self.inner.store;
         // Written back only if still as read: a cancel (or another resume) that commits while
         // this one stops orphans wins, and this one writes nothing.
@@ -27,8 +105,11 @@ impl Engine {
             _ => {}
         }
         // Steps of a crashed run may still be running as orphans: stop them first.
-        let orphans =
-            if run.status == RunStatus::Running { super::orphans::stop(id, self.inner.opts.grace).await } else { Default::default() };
+        let orphans = if act && run.status == RunStatus::Running {
+            super::orphans::stop(id, self.inner.opts.grace).await
+        } else {
+            Default::default()
+        };
         let stored_text = store.source(id)?.ok_or_else(|| RunError::BadInput(format!("run {id} has no stored runbook text")))?;
         let loaded = crate::runbook::load_str(&stored_text, std::path::Path::new(&run.file));
         let old = loaded.runbook.ok_or_else(|| {
@@ -37,8 +118,8 @@ impl Engine {
                 "the runbook stored with run {id} no longer validates with this phoenix{why}: resume it with the phoenix version that started it"
             ))
         })?;
-        let (rb, adopted) = match opts.runbook {
-            Some(new) => (new, true),
+        let (rb, adopted) = match &opts.runbook {
+            Some(new) => (new.clone(), true),
             None => (old.clone(), false),
         };
         let mut records: HashMap<String, StepRecord> = store.steps(id)?.into_iter().map(|r| (r.id.clone(), r)).collect();
@@ -60,15 +141,18 @@ impl Engine {
                 },
             );
         }
+        let bad = RunError::BadInput;
+        adopt::check_names(&rb, "--keep", &opts.keep).map_err(bad)?;
+        adopt::check_names(&rb, "--rerun", &opts.rerun).map_err(bad)?;
+        let mut verdicts = HashMap::new();
+        let mut removed = Vec::new();
         if adopted {
             if rb.name != old.name {
                 return Err(RunError::BadInput(format!("run {id} is of runbook `{}`, not `{}`", old.name, rb.name)));
             }
-            let diff = diff_plans(&old, &rb, &mut records, id, &mut batch);
-            event(
-                &mut batch,
-                EventKind::Operator { action: "adopt-runbook".into(), by: self.inner.opts.operator.clone(), detail: Some(diff.join("; ")) },
-            );
+            let uncertain = uncertain_steps(&records);
+            let doubt = |r: &HashMap<String, StepRecord>, s: &str| in_doubt(r, &uncertain, s);
+            (verdicts, removed) = adopt::apply_edit(&old, &rb, &mut records, &doubt, &opts.keep, &opts.rerun, id, &mut batch);
             batch.source(id, &rb.source);
             // The edited runbook's params and vars: a new param takes its default (resume has
             // no --param to supply one), a removed one goes, and vars are rendered again from
@@ -90,11 +174,13 @@ impl Engine {
             let (vars, _) = super::prepare::vars_and_lock(&rb, &run.params, &run_value).map_err(RunError::BadInput)?;
             run.vars = vars;
         }
+        adopt::apply_rerun(&rb, &mut records, &opts.rerun, id, &mut batch, &mut verdicts).map_err(bad)?;
         let uncertain = uncertain_steps(&records);
         check_in_flight(id, &rb, &records, &uncertain, &opts.retry, &opts.skip)?;
         let by = opts.by.clone().unwrap_or_else(|| self.inner.opts.operator.clone());
         // Decide what runs again.
         let mut blocked: Vec<(String, String)> = Vec::new();
+        let mut touched: Vec<String> = Vec::new();
         for (plan, kind) in [(&rb.main, PlanKind::Main), (&rb.on_failure, PlanKind::OnFailure)] {
             for (n, s) in plan.steps.iter().enumerate() {
                 let rec = records.entry(s.id.clone()).or_insert_with(|| StepRecord::pending(&s.id, kind, &s.fingerprint));
@@ -151,7 +237,7 @@ impl Engine {
                 }
                 if again || rec.status != before || rec.fingerprint != s.fingerprint || adopted {
                     rec.fingerprint.clone_from(&s.fingerprint);
-                    batch.put_step(id, rec);
+                    touched.push(s.id.clone());
                 }
             }
         }
@@ -165,97 +251,33 @@ impl Engine {
                 rec.status = StepStatus::Pending;
                 rec.error = None;
                 rec.uncertain = None;
+                touched.push(k);
+            }
+        }
+        adopt::mark_stale(&rb, &mut records, &opts.keep, id, &mut batch, &mut verdicts);
+        adopt::check_keep(&rb, &verdicts, &opts.keep, &opts.rerun).map_err(bad)?;
+        touched.extend(verdicts.keys().cloned());
+        touched.sort();
+        touched.dedup();
+        for k in &touched {
+            if let Some(rec) = records.get(k) {
                 batch.put_step(id, rec);
             }
         }
-        if !blocked.is_empty() {
-            return Ok(Outcome::Halted(ask_operator(id, &blocked)));
+        let adoption = adopt::describe(&rb, &records, &verdicts, &removed);
+        if adopted {
+            event(
+                &mut batch,
+                EventKind::Operator { action: "adopt-runbook".into(), by: by.clone(), detail: Some(adoption.diff.join("; ")) },
+            );
         }
-        run.attempt += 1;
-        run.status = RunStatus::Running;
-        run.error = None;
-        run.finished_at = None;
-        run.updated_at = now;
-        run.pid = Some(std::process::id());
-        let here = super::prepare::working_dir();
-        let moved = match (&run.dir, &here) {
-            (Some(before), Some(now)) if before != now => {
-                Some(format!("resumed in {now}; the run worked in {before} before: relative paths in its steps now resolve in {now}"))
+        for (flag, names) in [("rerun", &opts.rerun), ("keep", &opts.keep)] {
+            for name in names {
+                event(&mut batch, EventKind::Operator { action: flag.into(), by: by.clone(), detail: Some(name.clone()) });
             }
-            _ => None,
-        };
-        run.dir = here;
-        batch.put_run(&run);
-        event(&mut batch, EventKind::RunStarted { attempt: run.attempt, by: Some(by) });
-        if let Some(text) = moved {
-            event(&mut batch, EventKind::Note { step: None, text, data: None });
         }
-        batch.unchanged(&seen);
-        if !store.try_commit(batch, true)? {
-            let now = store.run(id)?.map_or("gone", |r| r.status.as_str());
-            return Err(RunError::BadInput(format!(
-                "run {id} changed while it was being resumed (it is {now} now: cancelled, or resumed by someone else); this resume wrote nothing: see phoenix status {id}"
-            )));
-        }
-        let attempt = run.attempt;
-        let mut ordered: Vec<StepRecord> = records.into_values().collect();
-        ordered.sort_by(|a, b| a.id.cmp(&b.id));
-        Driver::new(self.clone(), Arc::new(rb), run, ordered, opts.no_wait, attempt)?.drive().await
+        Ok(Prepared { run, seen, rb, records, batch, seq, blocked, adoption, by })
     }
-}
-
-/// Applies an edited runbook to a run's records; returns the difference, one line per step.
-fn diff_plans(old: &Runbook, new: &Runbook, records: &mut HashMap<String, StepRecord>, run: &str, batch: &mut Batch) -> Vec<String> {
-    let mut lines = Vec::new();
-    let uncertain = uncertain_steps(records);
-    for (plan, old_plan, kind) in [(&new.main, &old.main, PlanKind::Main), (&new.on_failure, &old.on_failure, PlanKind::OnFailure)] {
-        for s in &plan.steps {
-            match old_plan.find(&s.id).map(|i| &old_plan.steps[i]) {
-                None => {
-                    lines.push(format!("+ {} (new: will run)", s.id));
-                    records.insert(s.id.clone(), StepRecord::pending(&s.id, kind, &s.fingerprint));
-                }
-                // Editing a step does not undo what its stopped attempt may have done: unless
-                // the edit makes it idempotent, resume still asks.
-                Some(o) if o.fingerprint != s.fingerprint && !s.idempotent && in_doubt(records, &uncertain, &s.id) => {
-                    lines
-                        .push(format!("~ {} (changed, but stopped mid-way and not idempotent: resume asks before running it again)", s.id));
-                }
-                Some(o) if o.fingerprint != s.fingerprint => {
-                    lines.push(format!("~ {} (changed: will run again)", s.id));
-                    if let Some(r) = records.get_mut(&s.id) {
-                        r.status = StepStatus::Pending;
-                        r.skip = None;
-                        r.upstream = None;
-                        r.items = None;
-                        r.child_run = None;
-                    }
-                    let prefix = format!("{}[", s.id);
-                    let items: Vec<String> = records.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
-                    for k in items {
-                        records.remove(&k);
-                        batch.delete_step(run, &k);
-                    }
-                }
-                Some(_) => lines.push(format!("= {} (unchanged: keeps its result)", s.id)),
-            }
-        }
-        for o in &old_plan.steps {
-            if plan.find(&o.id).is_none() {
-                lines.push(format!("- {} (removed)", o.id));
-                records.remove(&o.id);
-                batch.delete_step(run, &o.id);
-            }
-        }
-    }
-    lines
-}
-
-/// What `phoenix resume --runbook` will change, for showing before it runs.
-pub fn describe_adoption(old: &Runbook, new: &Runbook) -> Vec<String> {
-    let mut records = HashMap::new();
-    let mut batch = Batch::default();
-    diff_plans(old, new, &mut records, "", &mut batch)
 }
 
 /// Whether a step's effect is uncertain: found running after a crash (not a child run), or
