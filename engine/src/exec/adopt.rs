@@ -302,6 +302,8 @@ fn reset(records: &mut HashMap<String, StepRecord>, id: &str, run: &str, batch: 
         r.approval = None;
         r.error = None;
     }
+    // A decision recorded while the run was halted was made on the gate as it was.
+    batch.clear_approval(run, id);
     let prefix = format!("{id}[");
     let items: Vec<String> = records.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
     for k in items {
