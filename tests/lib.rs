@@ -53,6 +53,7 @@ mod llm;
 mod locks;
 mod loki_query;
 mod notify;
+mod observer;
 mod output_kept;
 mod page;
 mod plugins_cli;

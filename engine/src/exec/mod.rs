@@ -22,6 +22,7 @@ mod resume;
 pub mod retry_policy;
 mod score;
 mod sensitive_env;
+mod vantage;
 pub mod views;
 
 pub use engine::{Engine, EngineOptions, Outcome, ResumeOptions, RunError, StartOptions};

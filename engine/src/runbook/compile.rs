@@ -111,6 +111,7 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
                 step: i,
                 rules: s.weight.iter().map(|r| WeightRule { when: r.when.clone(), weight: r.weight }).collect(),
                 description: s.description.clone(),
+                vantage: s.vantage,
             })
             .collect(),
         levels: raw
