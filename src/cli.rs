@@ -48,6 +48,9 @@ pub(crate) enum Command {
         /// Runbook files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Fail (exit 2) on warnings too, as a linter's `-D warnings` does: for CI.
+        #[arg(long)]
+        strict: bool,
     },
     /// Print a runbook's DAG (signals and `score` included).
     Graph {

@@ -144,3 +144,27 @@ fn watch_starts_nothing_while_the_observer_is_cut_off_and_metrics_say_so() {
     assert!(page.contains("phoenix_health_level{runbook=\"watched\",level=\"act\"} 1"), "{page}");
     assert!(t.path().join("HEALED").exists());
 }
+
+#[test]
+fn validate_warns_about_a_level_that_starts_a_runbook_at_once_and_strict_fails_on_it() {
+    let rb = |hold: &str| {
+        format!(
+            "version: 1\nname: w\nsignals:\n  a:\n    uses: noop\n    weight: [{{ weight: 5 }}]\nlevels:\n  - {{ name: ok, max: 3 }}\n  - {{ name: failover{hold} }}\nsteps:\n  go:\n    needs: [score]\n    when: \"score.level == 'failover'\"\n    uses: runbook\n    with: {{ file: child.yaml }}\n"
+        )
+    };
+    let child = "version: 1\nname: child\nsteps:\n  x:\n    uses: noop\n";
+    let t = Test::new().file("child.yaml", child).file("w.yaml", rb("")).args(["validate", "w.yaml"]).run().success();
+    assert!(t.stderr().contains("warning[PHX0603]: the level `failover` starts the runbook of step `go`"), "{}", t.stderr());
+    assert!(t.stderr().contains("w.yaml:9:"), "{}", t.stderr());
+    assert!(t.stderr().contains("help: add `for: 2`"), "{}", t.stderr());
+    let strict = t.then().args(["validate", "--strict", "w.yaml"]).run().code(2);
+    assert!(strict.stderr().contains("warning[PHX0603]"), "{}", strict.stderr());
+    let json = t.then().args(["validate", "w.yaml", "--output", "json"]).run().success().stdout_json();
+    assert_eq!(json["files"][0]["warnings"][0]["code"], "PHX0603", "{json:#}");
+    assert_eq!(json["files"][0]["warnings"][0]["severity"], "warning", "{json:#}");
+    // With a `for:`, no warning, and --strict passes.
+    let t = t.then().file("w.yaml", rb(", for: 2")).args(["validate", "--strict", "w.yaml"]).run().success();
+    assert!(!t.stderr().contains("PHX0603"), "{}", t.stderr());
+    // The shipped health runbook passes --strict.
+    t.then().copy("runbooks/health.yaml", "health.yaml").args(["validate", "--strict", "health.yaml"]).run().success();
+}

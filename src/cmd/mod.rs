@@ -18,7 +18,7 @@ use crate::exit::Exit;
 pub(crate) fn dispatch(cli: Cli) -> Exit {
     let out = cli.output;
     match cli.command {
-        Command::Validate { files } => validate::run(&files, out),
+        Command::Validate { files, strict } => validate::run(&files, strict, out),
         Command::Graph { file, format } => graph::run(&file, format, out),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&phoenix_engine::schema::runbook_schema()).expect("schemas serialize"));

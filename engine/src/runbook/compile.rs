@@ -60,6 +60,7 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
     if diags.len() > before || !sections.broken.is_empty() {
         return None;
     }
+    levels::warn_unheld(raw, diags);
     let steps =
         |defs: &[Def<'_>], needs: &[Vec<usize>]| -> Vec<Step> { defs.iter().zip(needs).map(|(d, n)| step(d, n, defs, raw)).collect() };
     let main_steps = steps(&main, &main_needs);
