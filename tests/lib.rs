@@ -66,6 +66,7 @@ mod retries;
 mod route53;
 mod run;
 mod runbooks;
+mod say_why;
 mod schema;
 mod serve;
 mod state;

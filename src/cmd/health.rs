@@ -111,3 +111,20 @@ pub(crate) fn num(v: &Value) -> String {
         None => v.to_string(),
     }
 }
+
+/// For `status` of a run with signals: the total, the level, and what `for:` held back or
+/// why the evaluation was `unknown`. `None` when the run has no score yet.
+pub(crate) fn status_line(run: &Value) -> Option<String> {
+    let steps = run["steps"].as_array()?;
+    let score = steps.iter().find(|s| s["id"] == "score")?.get("outputs")?;
+    let (level, raw) = (score["level"].as_str()?, score["raw_level"].as_str().unwrap_or(""));
+    let mut line = format!("health: total {} level {level}", num(&score["total"]));
+    if let Some(why) = score["degraded"].as_str() {
+        line += &format!(" (observer degraded: {why}; nothing acts)");
+    } else if level != raw {
+        let hold =
+            score["levels"].as_array().into_iter().flatten().find(|l| l["name"] == raw).map_or(1, |l| l["for"].as_u64().unwrap_or(1));
+        line += &format!(" ({raw} held back by its `for: {hold}`: seen {} time(s) in a row)", score["streak"]);
+    }
+    Some(line)
+}
