@@ -54,3 +54,46 @@ fn status_of_a_health_run_says_the_level_what_for_held_back_and_why_a_step_was_s
     let heal = text.lines().find(|l| l.starts_with("heal ")).unwrap_or_else(|| panic!("{text}"));
     assert!(heal.contains("succeeded") && !heal.contains("when"), "{heal}");
 }
+
+const ITEMS: &str = "\
+version: 1
+name: dry
+params:
+  pace: { type: string, default: slow }
+  regions: { type: list, default: [eu-west-1, us-east-1] }
+steps:
+  each:
+    for_each: \"{{ params.regions }}\"
+    uses: exec
+    with: { cmd: [echo, \"{{ item }}\", \"{{ params.pace }}\"] }
+  script:
+    for_each: [a, b]
+    uses: exec
+    with: { script: \"echo {{ item }} {{ params.pace }}\", dir: ./nope }
+  later:
+    for_each: \"{{ steps.each.outputs }}\"
+    needs: [each]
+    uses: exec
+    with: { cmd: [echo, \"{{ item }}\", \"{{ params.pace }}\"] }
+";
+
+#[test]
+fn dry_run_renders_for_each_items_and_params_and_checks_each_items_directory() {
+    let t = Test::new().file("r.yaml", ITEMS).args(["run", "r.yaml", "--dry-run", "--param", "pace=fast"]).run().success();
+    let out = t.stdout();
+    assert!(out.contains("each (exec) for each of 2 item(s)"), "{out}");
+    assert!(out.contains("exec echo eu-west-1 fast") && out.contains("exec echo us-east-1 fast"), "{out}");
+    assert!(out.contains("with PHX_V1=a") && out.contains("with PHX_V1=b") && out.contains("with PHX_V2=fast"), "{out}");
+    assert!(!out.contains("PHX_V1=''"), "{out}");
+    // A list known only when it runs: the params are rendered all the same.
+    assert!(out.contains("later (exec) after each for each item (the list is known when it runs)"), "{out}");
+    assert!(out.contains("exec echo '‹item›' fast (inputs rendered when it runs)"), "{out}");
+    assert!(!out.contains("{{ params.pace }}"), "{out}");
+    assert!(out.contains("✗ script: every item: its directory `./nope` (`dir`) does not exist"), "{out}");
+    // With the directory there, the checks pass; and nothing ran or was recorded.
+    std::fs::create_dir(t.path().join("nope")).unwrap();
+    let t = t.then().args(["run", "r.yaml", "--dry-run"]).run().success();
+    assert!(t.stdout().contains("checks: every secret can be read"), "{}", t.stdout());
+    let runs = t.then().args(["runs", "--output", "json"]).run().success().stdout_json();
+    assert_eq!(runs["runs"].as_array().map_or(0, Vec::len), 0, "{runs:#}");
+}
