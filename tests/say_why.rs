@@ -97,3 +97,28 @@ fn dry_run_renders_for_each_items_and_params_and_checks_each_items_directory() {
     let runs = t.then().args(["runs", "--output", "json"]).run().success().stdout_json();
     assert_eq!(runs["runs"].as_array().map_or(0, Vec::len), 0, "{runs:#}");
 }
+
+#[test]
+fn logs_interleave_events_and_output_by_time() {
+    let rb = "version: 1\nname: two\nsteps:\n  first:\n    uses: exec\n    with: { script: \"echo alpha-1; echo alpha-2\" }\n  second:\n    needs: [first]\n    uses: exec\n    with: { script: \"echo beta-1; echo beta-2\" }\n";
+    let t = Test::new().file("r.yaml", rb).args(["run", "r.yaml"]).run().success();
+    let id = t.then().args(["runs", "--output", "json"]).run().success().stdout_json()["runs"][0]["id"].as_str().unwrap().to_string();
+    let out = t.then().args(["logs", &id]).run().success();
+    let text = out.stdout();
+    let pos = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("no `{needle}` in\n{text}"));
+    let order = [
+        pos("event  run started"),
+        pos("event  first running"),
+        pos("[first] alpha-1"),
+        pos("[first] alpha-2"),
+        pos("event  first succeeded"),
+        pos("event  second running"),
+        pos("[second] beta-1"),
+        pos("[second] beta-2"),
+        pos("event  second succeeded"),
+        pos("event  run succeeded"),
+    ];
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?} in\n{text}");
+    // Every line is there once: nothing lost or doubled by the merge.
+    assert_eq!(text.lines().filter(|l| l.contains("alpha-") || l.contains("beta-")).count(), 4, "{text}");
+}
