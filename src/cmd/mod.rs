@@ -44,7 +44,7 @@ pub(crate) fn dispatch(cli: Cli) -> Exit {
         Command::Report { run, format } => report::run(&cli.state, &run, format, out),
         Command::Approve { run, step, reject, comment, operator } => ops::approve(&cli.state, &run, &step, !reject, comment, operator, out),
         Command::Cancel { run, operator } => ops::cancel(&cli.state, &run, operator, out),
-        Command::Serve { listen, config } => crate::serve::run(&cli.state, &listen, config.as_deref()),
+        Command::Serve { listen, config, check } => crate::serve::run(&cli.state, &listen, config.as_deref(), check),
     }
 }
 
