@@ -168,3 +168,29 @@ fn validate_warns_about_a_level_that_starts_a_runbook_at_once_and_strict_fails_o
     // The shipped health runbook passes --strict.
     t.then().copy("runbooks/health.yaml", "health.yaml").args(["validate", "--strict", "health.yaml"]).run().success();
 }
+
+#[test]
+fn serves_watch_loop_starts_nothing_while_the_observer_is_cut_off() {
+    let svc = HealthServer::start(Answer::Status("unhealthy"));
+    let t = Test::new()
+        .file("runbooks/watched.yaml", runbook(&svc.url(), &closed(), 1))
+        .file("serve.yaml", "watch:\n  - { runbook: watched, every: 200ms, cooldown: 1h }\n");
+    let mut server = crate::serve_support::Server::start(t.path());
+    let metrics = || crate::serve_support::request(&server.addr, "GET", "/metrics", Some(&server.token), None).1;
+    wait_for("three evaluations", Duration::from_secs(60), || {
+        metrics().lines().any(|l| {
+            l.starts_with("phoenix_health_evaluations_total{runbook=\"watched\"} ")
+                && !l.ends_with(" 0")
+                && !l.ends_with(" 1")
+                && !l.ends_with(" 2")
+        })
+    });
+    let page = metrics();
+    assert!(page.contains("phoenix_health_observer_degraded{runbook=\"watched\"} 1"), "{page}");
+    assert!(!page.contains("level=\"act\"} 1"), "{page}");
+    let runs = server.get("/api/v1/runs")["runs"].as_array().cloned().unwrap_or_default();
+    assert!(runs.is_empty(), "{runs:#?}");
+    assert!(!t.path().join("HEALED").exists());
+    let ended = server.stop();
+    drop(ended);
+}
