@@ -21,7 +21,7 @@ fn closed() -> String {
 /// check against `vantage_url`.
 fn runbook(svc: &str, vantage_url: &str, hold: u32) -> String {
     format!(
-        "version: 1\nname: watched\nsignals:\n  reach:\n    vantage: true\n    uses: http\n    with: {{ url: \"{vantage_url}\", timeout: 2s }}\n    weight:\n      - {{ weight: 0 }}\n  svc:\n    uses: http\n    with: {{ url: \"{svc}\", timeout: 2s }}\n    weight:\n      - {{ when: \"outputs.json.status == 'healthy'\", weight: 0 }}\n      - {{ weight: 5 }}\nlevels:\n  - {{ name: no_action, max: 3 }}\n  - {{ name: act, for: {hold} }}\nsteps:\n  heal:\n    needs: [score]\n    uses: exec\n    with: {{ cmd: [touch, HEALED] }}\n"
+        "version: 1\nname: watched\nsignals:\n  reach:\n    vantage: true\n    uses: http\n    with: {{ url: \"{vantage_url}\", timeout: 2s }}\n    weight:\n      - {{ weight: 0 }}\n  svc:\n    uses: http\n    with: {{ url: \"{svc}\", timeout: 2s }}\n    weight:\n      - {{ when: \"outputs.json.status == 'healthy'\", weight: 0 }}\n      - {{ weight: 5 }}\nlevels:\n  - {{ name: no_action, max: 3 }}\n  - {{ name: act, for: {hold} }}\nsteps:\n  heal:\n    needs: [score]\n    when: \"score.level == 'act'\"\n    uses: exec\n    with: {{ cmd: [touch, HEALED] }}\n"
     )
 }
 
@@ -193,4 +193,29 @@ fn serves_watch_loop_starts_nothing_while_the_observer_is_cut_off() {
     assert!(!t.path().join("HEALED").exists());
     let ended = server.stop();
     drop(ended);
+}
+
+#[test]
+fn the_page_says_the_observer_is_degraded_and_why() {
+    let mut page = crate::chromium::Chromium::start();
+    let svc = HealthServer::start(Answer::Status("unhealthy"));
+    let t = Test::new()
+        .file("runbooks/watched.yaml", runbook(&svc.url(), &closed(), 1))
+        .file("serve.yaml", format!("runbooks: runbooks\n{}", crate::serve_support::TOKENS));
+    let server = crate::serve_support::Server::start(t.path());
+    let oncall = crate::serve_support::ONCALL;
+    let (status, v) = server.call("POST", "/api/v1/runs", Some(oncall), Some(r#"{"runbook": "watched"}"#));
+    assert_eq!(status, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let run = server.wait_status(&id, "succeeded");
+    let heal = run["steps"].as_array().unwrap().iter().find(|s| s["id"] == "heal").unwrap();
+    assert_eq!(heal["status"], "skipped", "{run:#}");
+    page.open(&format!("http://{}/#token={oncall}&run={id}", server.addr));
+    page.wait_until("the health summary", "document.getElementById('health-summary')?.textContent.includes('observer is degraded')");
+    let summary = page.eval("document.getElementById('health-summary').textContent");
+    let summary = summary.as_str().unwrap();
+    assert!(summary.contains("Level unknown"), "{summary}");
+    assert!(summary.contains("the vantage signal `reach` failed"), "{summary}");
+    assert!(summary.contains("nothing acts on this evaluation"), "{summary}");
+    assert!(!t.path().join("HEALED").exists());
 }
