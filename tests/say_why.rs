@@ -24,6 +24,9 @@ steps:
   guarded:
     when: \"secrets.tok == 'open-sesame'\"
     uses: noop
+  by_env:
+    when: \"env.SAY_WHY_TOKEN == 'open-sesame'\"
+    uses: noop
 ";
 
 #[test]
@@ -41,6 +44,9 @@ fn status_of_a_health_run_says_the_level_what_for_held_back_and_why_a_step_was_s
     // A secret the condition read is named, never shown, in any form.
     let guarded = text.lines().find(|l| l.starts_with("guarded ")).unwrap_or_else(|| panic!("{text}"));
     assert!(guarded.contains("secrets.tok = (a secret, not shown)"), "{guarded}");
+    // Nor the variable it comes from, read through `env`.
+    let by_env = text.lines().find(|l| l.starts_with("by_env ")).unwrap_or_else(|| panic!("{text}"));
+    assert!(by_env.contains("env.SAY_WHY_TOKEN = (environment, not shown)"), "{by_env}");
     let json = t.then().args(["status", "--output", "json"]).run().success().stdout_json();
     let note = step(&json, "heal")["error"].as_str().unwrap_or_default().to_string();
     assert!(note.starts_with("`when` was false"), "{json:#}");

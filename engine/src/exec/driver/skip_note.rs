@@ -6,8 +6,8 @@ use crate::template::{Redactor, check_expression, eval_value};
 /// The longest value shown for one name the condition read.
 const MAX_SHOWN: usize = 80;
 
-/// The note for a `when` that was false. Secrets are never shown, and every value passes the
-/// run's redactor (a step's output may hold a secret's value).
+/// The note for a `when` that was false. Secrets and environment variables are named, never
+/// shown, and every value passes the run's redactor (a step's output may hold a secret's value).
 pub(super) fn when_false(expr: &str, ctx: &minijinja::Value, redactor: &Redactor) -> String {
     let mut read: Vec<String> = Vec::new();
     for r in check_expression(expr).unwrap_or_default() {
@@ -17,6 +17,9 @@ pub(super) fn when_false(expr: &str, ctx: &minijinja::Value, redactor: &Redactor
         }
         let shown = if r.root == "secrets" {
             "(a secret, not shown)".to_string()
+        } else if r.root == "env" {
+            // A variable may hold a credential the redactor has not learnt (a secret's source).
+            "(environment, not shown)".to_string()
         } else {
             match eval_value(&name, ctx) {
                 Ok(v) => cut(&redactor.text(&v.to_string())),
