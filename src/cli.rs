@@ -48,6 +48,9 @@ pub(crate) enum Command {
         /// Runbook files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Fail (exit 2) on warnings too, as a linter's `-D warnings` does: for CI.
+        #[arg(long)]
+        strict: bool,
     },
     /// Print a runbook's DAG (signals and `score` included).
     Graph {
@@ -198,6 +201,10 @@ pub(crate) enum Command {
         /// The server's configuration (tokens, alert routes, watched runbooks); see docs/serve.md.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// Load and check the configuration (its runbooks, tokens, routes), say what it
+        /// holds, and exit: 0 if it would start, 2 if not. Listens on nothing.
+        #[arg(long)]
+        check: bool,
     },
     /// List actions, or document one: its inputs and outputs.
     Plugins {

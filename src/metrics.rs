@@ -14,6 +14,9 @@ pub(crate) struct Metrics {
     runbook: String,
     levels: Vec<String>,
     score: Option<Value>,
+    /// The last evaluation that saw production: the level gauges keep it while the
+    /// observer is degraded.
+    trusted: Option<Value>,
     evaluations: u64,
     last_at: f64,
 }
@@ -28,6 +31,9 @@ impl Metrics {
     /// Records one evaluation's `score` outputs.
     pub(crate) fn record(&mut self, score: &Value) {
         self.score = Some(score.clone());
+        if score["degraded"].is_null() {
+            self.trusted = Some(score.clone());
+        }
         self.evaluations += 1;
         self.last_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     }
@@ -50,11 +56,20 @@ impl Metrics {
             vec![format!("phoenix_health_last_evaluation_timestamp_seconds{{runbook=\"{rb}\"}} {}", self.last_at)],
         ));
         out.push(Family::new(
-            "phoenix_health_score",
+            "phoenix_health_observer_degraded",
             "gauge",
-            "The sum of the signals' weights.",
-            vec![format!("phoenix_health_score{{runbook=\"{rb}\"}} {}", score["total"].as_f64().unwrap_or(0.0))],
+            "1 if the last evaluation is `unknown`: a vantage signal failed, or every signal failed the same way; the score and level gauges keep the last trusted evaluation.",
+            vec![format!("phoenix_health_observer_degraded{{runbook=\"{rb}\"}} {}", u8::from(!score["degraded"].is_null()))],
         ));
+        let trusted = self.trusted.as_ref();
+        if let Some(t) = trusted {
+            out.push(Family::new(
+                "phoenix_health_score",
+                "gauge",
+                "The sum of the signals' weights.",
+                vec![format!("phoenix_health_score{{runbook=\"{rb}\"}} {}", t["total"].as_f64().unwrap_or(0.0))],
+            ));
+        }
         out.push(Family::new(
             "phoenix_health_signal_weight",
             "gauge",
@@ -89,10 +104,11 @@ impl Metrics {
             ("phoenix_health_level", "level", "1 for the confirmed level (after `for`), 0 for the others."),
             ("phoenix_health_raw_level", "raw_level", "1 for the level the score alone gives, 0 for the others."),
         ] {
+            let Some(t) = trusted else { break };
             let samples = self
                 .levels
                 .iter()
-                .map(|l| format!("{metric}{{runbook=\"{rb}\",level=\"{}\"}} {}", label(l), u8::from(score[key] == l.as_str())))
+                .map(|l| format!("{metric}{{runbook=\"{rb}\",level=\"{}\"}} {}", label(l), u8::from(t[key] == l.as_str())))
                 .collect();
             out.push(Family::new(metric, "gauge", help, samples));
         }

@@ -17,6 +17,8 @@ struct Site {
     service_b: HealthServer,
     external: HealthServer,
     azure: HealthServer,
+    /// The observer's own reference (the vantage signal).
+    reference: HealthServer,
     pg: Postgres,
     moto: Moto,
 }
@@ -31,6 +33,7 @@ impl Site {
             service_b: HealthServer::start(Answer::Status("healthy")),
             external: HealthServer::start(Answer::Code(200)),
             azure: HealthServer::start(Answer::Code(200)),
+            reference: HealthServer::start(Answer::Code(200)),
             pg: Postgres::with_standby(),
             moto,
         }
@@ -46,6 +49,7 @@ impl Site {
             format!("service_b={}", base(&self.service_b)),
             format!("external_url={}", self.external.url()),
             format!("azure_probe={azure}"),
+            format!("vantage_url={}", self.reference.url()),
             format!("eks_cluster={cluster}"),
             format!("aws_endpoint_url={}", self.moto.url()),
             "probe_timeout=3s".to_string(),
@@ -89,9 +93,13 @@ fn the_seeds_scenario_gives_the_seeds_table_total_13_and_dr_failover() {
         assert_eq!(score["signals"][name]["weight"], json!(weight.parse::<f64>().unwrap()), "{name}: {score:#}");
     }
     assert!(text.contains("TOTAL 13\n"), "{text}");
-    assert!(text.contains("level: dr_failover"), "{text}");
+    // The score says dr_failover; its `for: 3` holds it back on a first evaluation.
+    assert!(text.contains("(raw level dr_failover, streak 1)"), "{text}");
     assert_eq!(score["total"], json!(13.0));
-    assert_eq!(score["level"], "dr_failover");
+    assert_eq!(score["raw_level"], "dr_failover");
+    // The JSON is the second evaluation on the same state: region_failover's `for: 2` is met.
+    assert_eq!((score["level"].as_str(), score["streak"].as_u64()), (Some("region_failover"), Some(2)), "{score:#}");
+    assert_eq!(score["signals"]["observer_reach"]["status"], "succeeded");
     // Why each one weighs what it does.
     assert_eq!(score["signals"]["internal_service_a"]["outputs"]["json"]["status"], "unhealthy");
     assert_eq!(score["signals"]["azure_probe"]["status"], "failed");
@@ -121,7 +129,7 @@ fn scores_on_each_boundary_take_the_seeds_levels() {
         site.external.set(Answer::Code(external));
         let (text, score) = site.health(azure_up, cluster);
         assert_eq!(score["total"], json!(total), "{text}");
-        assert_eq!(score["level"], level, "{text}");
+        assert_eq!(score["raw_level"], level, "{text}");
     }
 }
 
@@ -160,6 +168,7 @@ fn the_seeds_scenario_runs_its_dr_branch_through_the_analysis_gate() {
         format!("service_b={}", base(&site.service_b)),
         format!("external_url={}", site.external.url()),
         format!("azure_probe={}", closed("/health")),
+        format!("vantage_url={}", site.reference.url()),
         "eks_cluster=one-degraded".to_string(),
         format!("aws_endpoint_url={}", site.moto.url()),
         "probe_timeout=3s".to_string(),
@@ -168,7 +177,7 @@ fn the_seeds_scenario_runs_its_dr_branch_through_the_analysis_gate() {
         format!("loki_url={}", closed("")),
         "failover_runbook=failover.yaml".to_string(),
     ];
-    let out = Test::new()
+    let t = Test::new()
         .copy("runbooks/health.yaml", "health.yaml")
         .copy("runbooks/incident-analysis.yaml", "incident-analysis.yaml")
         .copy("runbooks/prompts/incident-analysis.md.j2", "prompts/incident-analysis.md.j2")
@@ -179,10 +188,13 @@ fn the_seeds_scenario_runs_its_dr_branch_through_the_analysis_gate() {
         .env("PHOENIX_REPLICA_DSN", site.pg.standby_dsn())
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .args(["run", "health.yaml"])
+        .args(["health", "health.yaml"])
         .args(params.iter().flat_map(|p| ["--param", p.as_str()]))
         .run()
         .success();
+    // dr_failover holds for 3 evaluations: two `phoenix health`, then the run's own.
+    let t = t.then().args(["health", "health.yaml"]).args(params.iter().flat_map(|p| ["--param", p.as_str()])).run().success();
+    let out = t.then().args(["run", "health.yaml"]).args(params.iter().flat_map(|p| ["--param", p.as_str()])).run().success();
     let runs: Vec<serde_json::Value> =
         crate::process::run_ids(&out.state_dir()).iter().map(|id| crate::process::status(&out.state_dir(), id)).collect();
     let by_name = |name: &str| runs.iter().find(|r| r["runbook"] == name).unwrap_or_else(|| panic!("no run of {name}: {runs:#?}"));

@@ -101,3 +101,23 @@ fn examples_are_found_in_markdown() {
     assert_eq!((found[0].line, found[0].text.as_str()), (4, "# a comment\nversion: 1\nname: x\n"));
     assert_eq!(found[1].text, "version: 1\nname: y\n");
 }
+
+/// `examples/serve.yaml`, the tour's config, as the server itself loads it (`serve --check`:
+/// every runbook it names, its tokens, its routes), and refused when a token is missing.
+#[test]
+fn the_tours_serve_yaml_loads_with_the_servers_own_loader() {
+    let config = repo_root().join("examples").join("serve.yaml");
+    let tokens = [("PHOENIX_TOKEN_ONCALL", "oncall-0123456789abcdef"), ("PHOENIX_TOKEN_VIEWER", "viewer-0123456789abcdef")];
+    let with_tokens = |t: Test| tokens.iter().fold(t, |t, (k, v)| t.env(k, v));
+    let out = with_tokens(Test::new())
+        .env("PHOENIX_TOKEN_ALERTMANAGER", "alerts-0123456789abcdef")
+        .args(["serve", "--config"])
+        .arg(&config)
+        .arg("--check")
+        .run()
+        .success();
+    assert!(out.stdout().contains("3 token(s), 1 alert route(s), 1 watched runbook(s)"), "{}", out.stdout());
+    // The loader is the real one: a token it cannot read is refused, and nothing listens.
+    let out = with_tokens(Test::new()).args(["serve", "--config"]).arg(&config).arg("--check").run().code(2);
+    assert!(out.stderr().contains("the environment variable `PHOENIX_TOKEN_ALERTMANAGER` is not set"), "{}", out.stderr());
+}

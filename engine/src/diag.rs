@@ -46,6 +46,8 @@ pub enum Code {
     Param,
     /// `levels` are out of order or incomplete.
     Levels,
+    /// A level that starts a runbook has no `for:` (a warning).
+    LevelWithoutFor,
     /// A signal's weight rules are wrong.
     Weights,
     /// A weight rule that can never match (a warning).
@@ -91,6 +93,7 @@ impl Code {
         Code::Levels,
         Code::Weights,
         Code::NeverMatches,
+        Code::LevelWithoutFor,
         Code::TemplateSyntax,
         Code::UnknownReference,
         Code::Race,
@@ -123,6 +126,7 @@ impl Code {
             Code::Levels => "PHX0601",
             Code::Weights => "PHX0602",
             Code::NeverMatches => "PHX0603",
+            Code::LevelWithoutFor => "PHX0604",
             Code::TemplateSyntax => "PHX0701",
             Code::UnknownReference => "PHX0702",
             Code::Race => "PHX0703",
@@ -156,6 +160,7 @@ impl Code {
             Code::Levels => "`levels` are not ascending, or the last one has a `max`",
             Code::Weights => "a signal's weight rules are wrong (the fallback must come last)",
             Code::NeverMatches => "a weight rule that can never match (a warning: the runbook still runs)",
+            Code::LevelWithoutFor => "a level that starts a runbook has no `for:` (a warning: one bad evaluation would act)",
             Code::TemplateSyntax => "a template or expression does not parse",
             Code::UnknownReference => "a template names a param, var, secret or value that does not exist",
             Code::Race => "a template reads a step that is not among the step's `needs` (directly or not)",
@@ -178,8 +183,9 @@ impl fmt::Display for Code {
 impl Serialize for Diagnostic {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Diagnostic", 8)?;
+        let mut st = s.serialize_struct("Diagnostic", 9)?;
         st.serialize_field("code", self.code.id())?;
+        st.serialize_field("severity", if self.warning { "warning" } else { "error" })?;
         st.serialize_field("message", &self.message)?;
         st.serialize_field("help", &self.help)?;
         st.serialize_field("file", &self.file)?;
@@ -208,12 +214,20 @@ pub struct Diagnostic {
     pub file: Option<String>,
     /// Line and column, once placed.
     pub span: Option<Span>,
+    /// A warning: the runbook still loads (`validate --strict` fails on it).
+    pub warning: bool,
 }
 
 impl Diagnostic {
     /// A diagnostic about the value at `path`.
     pub fn new(code: Code, path: Path, message: impl Into<String>) -> Self {
-        Diagnostic { code, message: message.into(), help: None, path, on_key: false, file: None, span: None }
+        Diagnostic { code, message: message.into(), help: None, path, on_key: false, file: None, span: None, warning: false }
+    }
+
+    /// Makes it a warning: reported, but the runbook loads.
+    pub fn warning(mut self) -> Self {
+        self.warning = true;
+        self
     }
 
     /// Adds advice on how to fix it.
@@ -230,7 +244,7 @@ impl Diagnostic {
 
     /// Draws the diagnostic with the source line and a caret, the way a compiler would.
     pub fn render(&self, source: Option<&str>) -> String {
-        let mut out = format!("error[{}]: {}\n", self.code, self.message);
+        let mut out = format!("{}[{}]: {}\n", if self.warning { "warning" } else { "error" }, self.code, self.message);
         let file = self.file.as_deref().unwrap_or("<runbook>");
         match self.span {
             Some(span) => {

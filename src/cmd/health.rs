@@ -54,7 +54,10 @@ pub(crate) fn table(score: &Value) -> String {
     let mut rows = vec![["SIGNAL".to_string(), "STATUS".into(), "WEIGHT".into(), "CONTRIBUTION".into()]];
     for (name, s) in score["signals"].as_object().into_iter().flatten() {
         let w = num(&s["weight"]);
-        rows.push([name.clone(), s["status"].as_str().unwrap_or("").to_string(), w.clone(), format!("+{w}")]);
+        let status = s["status"].as_str().unwrap_or("").to_string();
+        let shown = if s["vantage"] == true { format!("{status} (vantage)") } else { status };
+        let plus = if s["vantage"] == true { "-".to_string() } else { format!("+{w}") };
+        rows.push([name.clone(), shown, w.clone(), plus]);
     }
     let widths: Vec<usize> = (0..4).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
     let mut out = String::new();
@@ -77,7 +80,27 @@ pub(crate) fn table(score: &Value) -> String {
     if level != raw {
         out += &format!(" (raw level {raw}, streak {})", score["streak"]);
     }
-    out + "\n"
+    out += "\n";
+    if let Some(why) = score["degraded"].as_str() {
+        let last = score["last_level"].as_str().unwrap_or("none yet");
+        out += &format!("observer degraded: {why}\n  nothing acts on this evaluation (last trusted level: {last})\n");
+    }
+    out + &reasons(score)
+}
+
+/// Why each failed signal failed (and a weight rule that could not be read), one per line.
+fn reasons(score: &Value) -> String {
+    let mut out = String::new();
+    for (name, s) in score["signals"].as_object().into_iter().flatten() {
+        if s["status"] != "succeeded" {
+            let why = s["error"].as_str().unwrap_or("no reason recorded");
+            out += &format!("{name} failed: {}\n", why.lines().next().unwrap_or(why));
+        }
+        if let Some(e) = s["rule_error"].as_str() {
+            out += &format!("{name} weight rule: {e}\n");
+        }
+    }
+    out
 }
 
 /// A weight as the runbook wrote it: `2`, not `2.0`.
@@ -87,4 +110,21 @@ pub(crate) fn num(v: &Value) -> String {
         Some(f) => f.to_string(),
         None => v.to_string(),
     }
+}
+
+/// For `status` of a run with signals: the total, the level, and what `for:` held back or
+/// why the evaluation was `unknown`. `None` when the run has no score yet.
+pub(crate) fn status_line(run: &Value) -> Option<String> {
+    let steps = run["steps"].as_array()?;
+    let score = steps.iter().find(|s| s["id"] == "score")?.get("outputs")?;
+    let (level, raw) = (score["level"].as_str()?, score["raw_level"].as_str().unwrap_or(""));
+    let mut line = format!("health: total {} level {level}", num(&score["total"]));
+    if let Some(why) = score["degraded"].as_str() {
+        line += &format!(" (observer degraded: {why}; nothing acts)");
+    } else if level != raw {
+        let hold =
+            score["levels"].as_array().into_iter().flatten().find(|l| l["name"] == raw).map_or(1, |l| l["for"].as_u64().unwrap_or(1));
+        line += &format!(" ({raw} held back by its `for: {hold}`: seen {} time(s) in a row)", score["streak"]);
+    }
+    Some(line)
 }

@@ -45,6 +45,7 @@ pub(crate) fn once(state_dir: &Option<PathBuf>, run: &str, step: Option<&str>, o
         println!("{}", serde_json::to_string_pretty(&v).expect("JSON"));
         return Exit::Ok;
     }
+    let mut events: Vec<Stamped> = Vec::new();
     for e in v["events"].as_array().into_iter().flatten() {
         let what = match e["kind"].as_str().unwrap_or("") {
             "step" => format!(
@@ -80,12 +81,64 @@ pub(crate) fn once(state_dir: &Option<PathBuf>, run: &str, step: Option<&str>, o
             "note" => format!("{} note: {}", e["step"].as_str().unwrap_or("-"), e["text"].as_str().unwrap_or("")),
             other => other.to_string(),
         };
-        println!("{} event  {}", e["at"].as_str().unwrap_or(""), visible(&what));
+        let at = e["at"].as_str().unwrap_or("").to_string();
+        let step = (e["kind"] == "step").then(|| e["step"].as_str().unwrap_or("").to_string());
+        let text = format!("{at} event  {}", visible(&what));
+        events.push(Stamped { at, step, running: e["status"] == "running", text });
     }
-    for l in v["lines"].as_array().into_iter().flatten() {
-        println!("{} [{}] {}", l["at"].as_str().unwrap_or(""), l["step"].as_str().unwrap_or(""), visible(l["text"].as_str().unwrap_or("")));
+    let lines: Vec<Stamped> = v["lines"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|l| {
+            let at = l["at"].as_str().unwrap_or("").to_string();
+            let step = l["step"].as_str().unwrap_or("").to_string();
+            let text = format!("{at} [{step}] {}", visible(l["text"].as_str().unwrap_or("")));
+            Stamped { at, step: Some(step), running: false, text }
+        })
+        .collect();
+    for line in interleave(events, lines) {
+        println!("{line}");
     }
     Exit::Ok
+}
+
+/// An event or an output line, with its time.
+struct Stamped {
+    at: String,
+    /// The step it is about (a step event, or the step that printed the line).
+    step: Option<String>,
+    /// A step's `running` event.
+    running: bool,
+    text: String,
+}
+
+/// Events and output in one stream by time, as `logs -f` shows them; each keeps its own
+/// order. At the same millisecond, a line of a step that is running comes before the next
+/// event, and any other line after it (its step has not started yet).
+fn interleave(events: Vec<Stamped>, lines: Vec<Stamped>) -> Vec<String> {
+    let mut out = Vec::with_capacity(events.len() + lines.len());
+    let mut running: Vec<String> = Vec::new();
+    let (mut e, mut l) = (events.into_iter().peekable(), lines.into_iter().peekable());
+    loop {
+        let take_line = match (e.peek(), l.peek()) {
+            (None, None) => break,
+            (None, Some(_)) => true,
+            (Some(_), None) => false,
+            (Some(ev), Some(li)) => li.at < ev.at || (li.at == ev.at && li.step.as_ref().is_some_and(|s| running.contains(s))),
+        };
+        let next = if take_line { l.next() } else { e.next() }.expect("peeked");
+        if !take_line {
+            if let Some(step) = &next.step {
+                running.retain(|s| s != step);
+                if next.running {
+                    running.push(step.clone());
+                }
+            }
+        }
+        out.push(next.text);
+    }
+    out
 }
 
 /// `phoenix logs RUN [STEP] --follow`: what the run logged so far, then what it logs, as it

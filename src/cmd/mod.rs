@@ -20,7 +20,7 @@ use crate::exit::Exit;
 pub(crate) fn dispatch(cli: Cli) -> Exit {
     let out = cli.output;
     match cli.command {
-        Command::Validate { files } => validate::run(&files, out),
+        Command::Validate { files, strict } => validate::run(&files, strict, out),
         Command::Graph { file, format } => graph::run(&file, format, out),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&phoenix_engine::schema::runbook_schema()).expect("schemas serialize"));
@@ -49,7 +49,7 @@ pub(crate) fn dispatch(cli: Cli) -> Exit {
             approve::approve(&cli.state, &run, &step, !reject, comment, operator, out)
         }
         Command::Cancel { run, operator } => ops::cancel(&cli.state, &run, operator, out),
-        Command::Serve { listen, config } => crate::serve::run(&cli.state, &listen, config.as_deref()),
+        Command::Serve { listen, config, check } => crate::serve::run(&cli.state, &listen, config.as_deref(), check),
     }
 }
 

@@ -117,6 +117,9 @@ pub(crate) fn status(state_dir: &Option<PathBuf>, run: Option<&str>, out: Output
         let label = if v["status"] == "halted" { "halted" } else { "error" };
         println!("{label}: {}", crate::visible::visible(e));
     }
+    if let Some(line) = super::health::status_line(&v) {
+        println!("{line}");
+    }
     if v["process_gone"].as_bool() == Some(true) {
         println!(
             "the process that ran it is gone (crashed or killed): continue it with `phoenix resume {}`",

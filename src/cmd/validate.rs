@@ -8,10 +8,17 @@ use serde_json::json;
 use crate::cli::Output;
 use crate::exit::Exit;
 
-pub(crate) fn run(files: &[PathBuf], out: Output) -> Exit {
+/// Exit 2 when a file has an error, or with `strict` a warning; warnings are printed always.
+pub(crate) fn run(files: &[PathBuf], strict: bool, out: Output) -> Exit {
     let loaded: Vec<Loaded> = files.iter().map(|f| load_file(f)).collect();
-    let ok = loaded.iter().all(|l| l.runbook.is_some());
+    let ok = loaded.iter().all(|l| l.runbook.is_some() && (!strict || l.warnings.is_empty()));
     report(&loaded, out);
+    if strict && out == Output::Text {
+        for l in loaded.iter().filter(|l| l.runbook.is_some() && !l.warnings.is_empty()) {
+            let n = l.warnings.len();
+            eprintln!("error: {} has {n} warning{} and --strict was given\n", l.file, if n == 1 { "" } else { "s" });
+        }
+    }
     if ok { Exit::Ok } else { Exit::BadInput }
 }
 
@@ -27,7 +34,7 @@ pub(crate) fn report(loaded: &[Loaded], out: Output) {
                         "valid": l.runbook.is_some(),
                         "steps": l.runbook.as_ref().map(|r| r.main.steps.len()),
                         "diagnostics": l.diagnostics,
-                        "warnings": phoenix_engine::never_matching_rules(l),
+                        "warnings": l.warnings,
                     })
                 })
                 .collect();
@@ -41,9 +48,8 @@ pub(crate) fn report(loaded: &[Loaded], out: Output) {
                         let signals = if rb.signals.is_empty() { String::new() } else { format!(", {} signals", rb.signals.len()) };
                         let actions = rb.main.steps.iter().filter(|s| s.role == phoenix_engine::runbook::Role::Action).count();
                         println!("ok  {}: `{}`, {} steps{signals}", l.file, rb.name, actions);
-                        // Warnings do not stop a run: the file is valid, and said so first.
-                        for w in phoenix_engine::never_matching_rules(l) {
-                            eprint!("{}", w.render(Some(&l.source)).replacen("error[", "warning[", 1));
+                        for w in &l.warnings {
+                            eprint!("{}", w.render(Some(&l.source)));
                         }
                     }
                     None => {

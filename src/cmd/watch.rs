@@ -113,12 +113,14 @@ pub(crate) async fn tick(
     metrics.lock().expect("metrics").record(&score);
     let mut level = score["level"].as_str().unwrap_or("").to_string();
     let lowest = rb.levels.first().is_some_and(|l| l.name == level);
-    if score["raw_level"] != score["level"] {
+    if score["raw_level"] != score["level"] && score["degraded"].is_null() {
         level += &format!(" (raw {}, streak {})", score["raw_level"].as_str().unwrap_or(""), score["streak"]);
     }
     let head = format!("{} total {} level {level}", stamp(), num(&score["total"]));
     let since = engine.store().last_action(&rb.name).ok().flatten().map(|t| now_ms().saturating_sub(t));
-    let did = if !acts || lowest {
+    let did = if let Some(why) = score["degraded"].as_str() {
+        format!("observer degraded, nothing started: {why}")
+    } else if !acts || lowest {
         "nothing to do".to_string()
     } else if let Some(s) = since.filter(|&s| s < cooldown_ms) {
         format!("cooldown: {}s left", (cooldown_ms - s).div_ceil(1000))

@@ -50,8 +50,9 @@ pub(crate) fn stamp() -> String {
 }
 
 /// Runs until Ctrl-C / SIGTERM (exit 130); 2 for a bad configuration or address.
-pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Path>) -> Exit {
-    let config = match config {
+/// With `check`, stops after the configuration is loaded and checked: exit 0 and a summary.
+pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Path>, check: bool) -> Exit {
+    let cfg = match config {
         Some(f) => match Config::load(f) {
             Ok(c) => c,
             Err(e) => {
@@ -68,13 +69,25 @@ pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Pat
             return Exit::BadInput;
         }
     };
-    if config.tokens.as_ref().is_none_or(Vec::is_empty) && !addr.ip().is_loopback() {
+    if cfg.tokens.as_ref().is_none_or(Vec::is_empty) && !addr.ip().is_loopback() {
         eprintln!(
             "error: no tokens are configured, and a token made at start would cross the network in clear to reach {addr}; \
              add `tokens:` to the config, or listen on 127.0.0.1"
         );
         return Exit::BadInput;
     }
+    if check {
+        println!(
+            "ok  {}: runbooks in {}, {} token(s), {} alert route(s), {} watched runbook(s)",
+            config.map_or_else(|| "(no config)".to_string(), |f| f.display().to_string()),
+            cfg.runbooks.display(),
+            cfg.tokens.as_ref().map_or(0, Vec::len),
+            cfg.routes.len(),
+            cfg.watch.len()
+        );
+        return Exit::Ok;
+    }
+    let config = cfg;
     let dir = crate::cmd::state::dir(state_dir);
     let rt = runtime();
     let exit = rt.block_on(async move {

@@ -24,6 +24,7 @@ mod resume;
 pub mod retry_policy;
 mod score;
 mod sensitive_env;
+mod vantage;
 pub mod views;
 
 pub use adopt::Adoption;

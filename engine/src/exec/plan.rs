@@ -6,7 +6,9 @@ use super::context::Context;
 use super::engine::{Engine, RunError};
 use super::prepare::{self, now_ms};
 use crate::runbook::{Plan, Runbook};
-use crate::template::{Redactor, render_tree};
+use serde_json::Value;
+
+use crate::template::{Redactor, eval_value, render_tree};
 
 impl Engine {
     /// The plan of a run, rendered as far as it can be without running anything.
@@ -78,26 +80,103 @@ fn plan_line(n: usize, plan: &Plan, i: usize, ctx: &Context, redactor: &std::syn
             }
         );
     }
-    if s.for_each.is_some() {
-        line += " for each item";
-    }
     let action = phoenix_plugins::find(&s.uses);
-    let shell = action.map_or(&[][..], |a| a.shell_fields());
-    let exprs = action.map_or(&[][..], |a| a.expression_fields());
-    let (with, note, problems) = match render_tree(&s.with, &ctx.value(None), shell, exprs) {
-        // Checked only for steps that would surely run: one behind `when` or a loop may not.
-        Ok(v) if s.when.is_none() && s.for_each.is_none() => {
-            let problems = action.map(|a| a.preflight(&v)).unwrap_or_default();
-            (v, String::new(), problems)
-        }
-        Ok(v) => (v, String::new(), Vec::new()),
-        Err(_) => (s.with.clone(), " (inputs rendered when it runs)".to_string(), Vec::new()),
-    };
-    let with = redactor.read().expect("poisoned").json(&with);
-    let what = match action {
-        Some(a) => a.plan(&with),
+    let redact = |v: &Value| redactor.read().expect("poisoned").json(v);
+    let what = |with: &Value| match action {
+        Some(a) => a.plan(with),
         None if s.uses == "score" => "sum the signals' weights and pick the level".to_string(),
         None => s.uses.clone(),
     };
-    (format!("{line}\n       {}{note}\n", what.replace('\n', "\n       ")), problems)
+    // Checked only for steps that would surely run: one behind `when` may not.
+    let check = |v: &Value| if s.when.is_none() { action.map(|a| a.preflight(v)).unwrap_or_default() } else { Vec::new() };
+    let mut problems = Vec::new();
+    let mut body = String::new();
+    match s.for_each.as_ref().map(|fe| items(fe, ctx)) {
+        None => {
+            let (with, complete) = render(s, &ctx.value(None));
+            if complete {
+                problems = check(&with);
+            }
+            let note = if complete { "" } else { " (inputs rendered when it runs)" };
+            body += &format!("{}{note}", what(&redact(&with)));
+        }
+        Some(Some(list)) => {
+            line += &format!(" for each of {} item(s)", list.len());
+            let mut by_problem: Vec<(String, Vec<usize>)> = Vec::new();
+            for (j, item) in list.iter().enumerate() {
+                let (with, complete) = render(s, &ctx.value(Some(item)));
+                if complete {
+                    for p in check(&with) {
+                        match by_problem.iter_mut().find(|(q, _)| *q == p) {
+                            Some((_, js)) => js.push(j),
+                            None => by_problem.push((p, vec![j])),
+                        }
+                    }
+                }
+                if j < SHOWN_ITEMS {
+                    let note = if complete { "" } else { " (inputs rendered when it runs)" };
+                    let item = redactor.read().expect("poisoned").text(&item.to_string());
+                    body += &format!(
+                        "{}[{j}] item = {item}:\n  {}{note}",
+                        if j == 0 { "" } else { "\n" },
+                        what(&redact(&with)).replace('\n', "\n  ")
+                    );
+                }
+            }
+            if list.len() > SHOWN_ITEMS {
+                body += &format!("\n… and {} more item(s)", list.len() - SHOWN_ITEMS);
+            }
+            // The same problem in several items is said once.
+            problems = by_problem
+                .into_iter()
+                .map(|(p, js)| match js.len() {
+                    n if n == list.len() && n > 1 => format!("every item: {p}"),
+                    1 => format!("item {}: {p}", js[0]),
+                    _ => format!("items {}: {p}", js.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")),
+                })
+                .collect();
+        }
+        Some(None) => {
+            // The list comes from a step before it: shown with a placeholder for the item.
+            line += " for each item (the list is known when it runs)";
+            let (with, _) = render(s, &ctx.value(Some(&Value::String("‹item›".into()))));
+            body += &format!("{} (inputs rendered when it runs)", what(&redact(&with)));
+        }
+    }
+    (format!("{line}\n       {}\n", body.replace('\n', "\n       ")), problems)
+}
+
+/// How many items of a `for_each` the plan shows (all are checked).
+const SHOWN_ITEMS: usize = 5;
+
+/// The `for_each` list, when it can be computed before anything runs (from params and vars).
+fn items(fe: &Value, ctx: &Context) -> Option<Vec<Value>> {
+    let list = match fe {
+        Value::String(s) => eval_value(crate::template::whole_expression(s).unwrap_or(s), &ctx.value(None)),
+        other => render_tree(other, &ctx.value(None), &[], &[]).map_err(|(_, e)| e),
+    };
+    match list {
+        Ok(Value::Array(items)) => Some(items),
+        _ => None,
+    }
+}
+
+/// The step's `with` rendered as far as it can be now: each top-level input on its own, so
+/// one that reads a step's outputs leaves the others (`{{ params.pace }}`) rendered. `true`
+/// when every input was.
+fn render(s: &crate::runbook::Step, ctx: &minijinja::Value) -> (Value, bool) {
+    let action = phoenix_plugins::find(&s.uses);
+    let shell = action.map_or(&[][..], |a| a.shell_fields());
+    let exprs = action.map_or(&[][..], |a| a.expression_fields());
+    if let Ok(v) = render_tree(&s.with, ctx, shell, exprs) {
+        return (v, true);
+    }
+    let Value::Object(m) = &s.with else { return (s.with.clone(), false) };
+    let mut out = serde_json::Map::new();
+    for (k, v) in m {
+        let one = Value::Object(std::iter::once((k.clone(), v.clone())).collect());
+        let rendered = render_tree(&one, ctx, shell, exprs).ok().and_then(|mut r| r.get_mut(k).map(Value::take));
+        out.insert(k.clone(), rendered.unwrap_or_else(|| v.clone()));
+    }
+    (Value::Object(out), false)
 }

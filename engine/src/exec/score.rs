@@ -74,13 +74,21 @@ pub(crate) fn evaluate(rb: &Runbook, ctx: &Context, history: Option<&LevelHistor
     let mut total = 0.0;
     let mut signals = Map::new();
     for (i, sig) in rb.signals.iter().enumerate() {
-        let (w, detail) = signal_weight(rb, i, ctx.steps.get(&sig.name), ctx);
-        total += w;
+        let (w, mut detail) = signal_weight(rb, i, ctx.steps.get(&sig.name), ctx);
+        if sig.vantage {
+            // The observer's own check measures this machine, not production.
+            detail["vantage"] = Value::Bool(true);
+        } else {
+            total += w;
+        }
         signals.insert(sig.name.clone(), detail);
     }
     let raw_idx = level_for(rb, total);
     let raw = rb.levels[raw_idx].name.clone();
     let prev = history.cloned().unwrap_or_default();
+    if let Some(why) = super::vantage::degraded(rb, &signals) {
+        return unknown(rb, total, raw, signals, why, prev, now);
+    }
     let streak = if prev.raw_level.as_deref() == Some(raw.as_str()) { prev.streak + 1 } else { 1 };
     // `for:` holds a level back until it has been seen that many times in a row; a level
     // below the confirmed one (or without `for`) is taken at once.
@@ -100,6 +108,32 @@ pub(crate) fn evaluate(rb: &Runbook, ctx: &Context, history: Option<&LevelHistor
         "levels": rb.levels.iter().map(|l| json!({"name": l.name, "max": l.max, "for": l.hold})).collect::<Vec<_>>(),
     });
     let next = LevelHistory { raw_level: Some(raw), streak, level: Some(level), total: Some(total), at: now };
+    (outputs, next)
+}
+
+/// An evaluation the observer cannot trust: level `unknown`, so no level's step starts; the
+/// confirmed level stays as it was and the streak toward any level is broken, so `for:`
+/// counts only evaluations that saw production.
+fn unknown(
+    rb: &Runbook,
+    total: f64,
+    raw: String,
+    signals: Map<String, Value>,
+    why: String,
+    prev: LevelHistory,
+    now: u64,
+) -> (Value, LevelHistory) {
+    let outputs = json!({
+        "total": total,
+        "level": super::vantage::UNKNOWN,
+        "raw_level": raw,
+        "streak": 0,
+        "degraded": why,
+        "last_level": prev.level,
+        "signals": signals,
+        "levels": rb.levels.iter().map(|l| json!({"name": l.name, "max": l.max, "for": l.hold})).collect::<Vec<_>>(),
+    });
+    let next = LevelHistory { raw_level: None, streak: 0, level: prev.level, total: prev.total, at: now };
     (outputs, next)
 }
 

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::model::{Level, Param, Plan, RetryPolicy, Role, Runbook, SecretSource, SecretSpec, Signal, Step, WeightRule};
 use super::raw::{Backoff, Jitter, RawRetry, RawRunbook};
 use super::sections::Sections;
+use crate::dag::Dag;
 use crate::diag::{Code, Diagnostic};
 use crate::validate::defs::{self, Def, Section};
 use crate::validate::{actions, levels, names, needs, params, templates};
@@ -55,11 +56,19 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
     if let Some(r) = &defaults.retry {
         retry_policy(None, Some(r), &Path::root().key("defaults").key("retry"), diags);
     }
-    let (Some(main_dag), Some(fail_dag)) = (main_dag, fail_dag) else { return None };
+    let (Some(main_dag), Some(fail_dag)) = (main_dag, fail_dag) else {
+        // A cycle leaves no order to check reads against, but the templates' syntax and the
+        // names they read are checked all the same: every error of the file in one pass.
+        let flat = |n: usize| Dag::build(&vec![Vec::new(); n]).expect("no needs, no cycle");
+        let (m, f) = (flat(main.len()), flat(fail.len()));
+        templates::Checker::new(raw, &main, &fail, &m, &f, diags).without_races().run();
+        return None;
+    };
     templates::Checker::new(raw, &main, &fail, &main_dag, &fail_dag, diags).run();
     if diags.len() > before || !sections.broken.is_empty() {
         return None;
     }
+    levels::warn_unheld(raw, diags);
     let steps =
         |defs: &[Def<'_>], needs: &[Vec<usize>]| -> Vec<Step> { defs.iter().zip(needs).map(|(d, n)| step(d, n, defs, raw)).collect() };
     let main_steps = steps(&main, &main_needs);
@@ -111,6 +120,7 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
                 step: i,
                 rules: s.weight.iter().map(|r| WeightRule { when: r.when.clone(), weight: r.weight }).collect(),
                 description: s.description.clone(),
+                vantage: s.vantage,
             })
             .collect(),
         levels: raw

@@ -15,8 +15,10 @@ use crate::yaml::{self, Path, Span};
 pub struct Loaded {
     /// The runbook, when the file has no errors.
     pub runbook: Option<Runbook>,
-    /// Every problem found, sorted by position.
+    /// Every error found, sorted by position.
     pub diagnostics: Vec<Diagnostic>,
+    /// Warnings of a runbook that loads (checked only once it has no error).
+    pub warnings: Vec<Diagnostic>,
     /// The file's text (empty if it could not be read).
     pub source: Arc<str>,
     /// The file name as given.
@@ -26,7 +28,7 @@ pub struct Loaded {
 impl Loaded {
     /// All diagnostics drawn with their source lines.
     pub fn render(&self) -> String {
-        self.diagnostics.iter().map(|d| d.render(Some(&self.source))).collect::<Vec<_>>().join("\n")
+        self.diagnostics.iter().chain(&self.warnings).map(|d| d.render(Some(&self.source))).collect::<Vec<_>>().join("\n")
     }
 }
 
@@ -43,14 +45,14 @@ pub fn load_file(path: &FsPath) -> Loaded {
                     format!("the file is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
                 );
                 d.file = Some(file.clone());
-                Loaded { runbook: None, diagnostics: vec![d], source: Arc::from(""), file }
+                Loaded { runbook: None, diagnostics: vec![d], warnings: vec![], source: Arc::from(""), file }
             }
         },
         Err(e) => {
             let mut d = Diagnostic::new(Code::Io, Path::root(), format!("cannot read the file: {e}"));
             d.help = Some("check the path; runbooks are usually under runbooks/".into());
             d.file = Some(file.clone());
-            Loaded { runbook: None, diagnostics: vec![d], source: Arc::from(""), file }
+            Loaded { runbook: None, diagnostics: vec![d], warnings: vec![], source: Arc::from(""), file }
         }
     }
 }
@@ -77,7 +79,7 @@ pub fn load_str(text: &str, path: &FsPath) -> Loaded {
             d.help = e.help;
             d.span = Some(within(e.span, text));
             d.file = Some(file.clone());
-            return Loaded { runbook: None, diagnostics: vec![d], source, file };
+            return Loaded { runbook: None, diagnostics: vec![d], warnings: vec![], source, file };
         }
     };
     let runbook = sections::read(&node, &mut diags).and_then(|s| compile(s, source.clone(), PathBuf::from(path), &mut diags));
@@ -89,6 +91,12 @@ pub fn load_str(text: &str, path: &FsPath) -> Loaded {
     }
     diags.sort_by_key(|d| d.span.map(|s| (s.line, s.col)));
     diags.dedup();
+    let (warnings, diags): (Vec<_>, Vec<_>) = diags.into_iter().partition(|d| d.warning);
     let runbook = if diags.is_empty() { runbook } else { None };
-    Loaded { runbook, diagnostics: diags, source, file }
+    let mut loaded = Loaded { runbook, diagnostics: diags, warnings, source, file };
+    // Read off the compiled runbook: weight rules that can never match.
+    let never = crate::validate::weight_rules::never_matching_rules(&loaded);
+    loaded.warnings.extend(never.into_iter().map(Diagnostic::warning));
+    loaded.warnings.sort_by_key(|d| d.span.map(|s| (s.line, s.col)));
+    loaded
 }

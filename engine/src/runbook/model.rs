@@ -176,6 +176,8 @@ pub struct Signal {
     pub rules: Vec<WeightRule>,
     /// What it measures.
     pub description: Option<String>,
+    /// The observer's own vantage check: a failure makes the evaluation `unknown`.
+    pub vantage: bool,
 }
 
 /// A weight rule.

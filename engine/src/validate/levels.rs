@@ -106,3 +106,30 @@ pub(crate) fn check(raw: &RawRunbook, out: &mut Vec<Diagnostic>) {
         }
     }
 }
+
+/// Warns about a level above the first with no `for:` whose name a `uses: runbook` step's
+/// `when` compares to: one evaluation at that level starts the runbook, so one bad probe
+/// (or a blind observer without a vantage signal) is enough to fail over.
+pub(crate) fn warn_unheld(raw: &RawRunbook, out: &mut Vec<Diagnostic>) {
+    for (i, level) in raw.levels.iter().enumerate().skip(1) {
+        if level.hold.is_some_and(|h| h > 1) {
+            continue;
+        }
+        let quoted = [format!("'{}'", level.name), format!("\"{}\"", level.name)];
+        let starts = raw.steps.iter().find(|(_, s)| {
+            s.uses == "runbook"
+                && matches!(&s.when, Some(crate::runbook::raw::Cond::Expr(e)) if e.contains("score.level") && quoted.iter().any(|q| e.contains(q.as_str())))
+        });
+        if let Some((step, _)) = starts {
+            out.push(
+                Diagnostic::new(
+                    Code::LevelWithoutFor,
+                    Path::root().key("levels").index(i),
+                    format!("the level `{}` starts the runbook of step `{step}` on its first evaluation: it has no `for:`", level.name),
+                )
+                .help("add `for: 2` (or more) so the level must hold for several evaluations in a row before it acts")
+                .warning(),
+            );
+        }
+    }
+}

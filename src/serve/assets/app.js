@@ -786,7 +786,9 @@
     if (!out || !out.signals) return;
     const summary = $("health-summary");
     summary.replaceChildren("Level ", el("strong", { "data-health-level": out.level, text: plain(out.level) }), ` with a score of ${plain(out.total)}`);
-    if (out.raw_level && out.raw_level !== out.level) {
+    if (out.degraded) {
+      summary.append(`: the observer is degraded (${plain(out.degraded)}); nothing acts on this evaluation, the last trusted level was ${plain(out.last_level || "none")}`);
+    } else if (out.raw_level && out.raw_level !== out.level) {
       summary.append(`; the score alone says ${out.raw_level}, held back by its \`for\` (seen ${out.streak || 1} time(s) in a row)`);
     }
     summary.append(".");

@@ -9,6 +9,7 @@ mod finish;
 mod kept;
 mod messages;
 mod schedule;
+mod skip_note;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};

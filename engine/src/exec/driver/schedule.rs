@@ -132,8 +132,12 @@ impl Driver {
             match holds {
                 Ok(true) => {}
                 Ok(false) => {
+                    let note = match cond {
+                        Cond::Expr(e) => super::skip_note::when_false(e, &self.ctx.value(None), &self.redactor.read().expect("poisoned")),
+                        Cond::Bool(_) => "`when` is false".to_string(),
+                    };
                     self.rec_mut((k, i, None)).skip = Some(SkipReason::When);
-                    self.transition((k, i, None), StepStatus::Skipped, None);
+                    self.transition((k, i, None), StepStatus::Skipped, Some(note));
                     return;
                 }
                 Err(e) => {

@@ -29,6 +29,11 @@ pub struct RawSignal {
     /// What the signal measures, for people.
     #[serde(default)]
     pub description: Option<String>,
+    /// The observer's own check (can this machine reach a reference it trusts?), not a
+    /// measure of production: when it fails, the evaluation is `unknown` and nothing acts.
+    /// Its weight is not added to the score.
+    #[serde(default)]
+    pub vantage: bool,
 }
 
 /// A weight rule of a signal.
