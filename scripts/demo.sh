@@ -3,7 +3,7 @@
 # (scripts/sandbox.py: PostgreSQL primary + standby as "AWS" and one as "Azure", the moto
 # server, Azurite, the services, terraform/helm/kubectl stand-ins).
 #   1. the sandbox comes up with data: rows, a few hundred objects, a DNS record
-#   2. an incident: `phoenix health` shows the seed's table reaching dr_failover (13)
+#   2. an incident: `phoenix health` shows the seed's table: a score of 13, dr_failover (held back by its `for: 3`)
 #   3. the incident-analysis gate gathers evidence and decides (built-in rules: no LLM here)
 #   4. `phoenix run runbooks/dr-failover.yaml`, live; it is killed with SIGKILL mid-way…
 #   5. …and `phoenix resume` finishes it without redoing what was done
@@ -45,8 +45,10 @@ say "2. An incident: service A unhealthy, B degraded, a node group DEGRADED, the
 sandbox incident "$dir"
 say "phoenix health runbooks/health.yaml"
 px health "$root/runbooks/health.yaml" "${HEALTH[@]}"
-level=$(px health "$root/runbooks/health.yaml" "${HEALTH[@]}" --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["level"])')
-[ "$level" = dr_failover ] || { echo "the health level is $level, not dr_failover" >&2; exit 1; }
+# The score alone says dr_failover; the level itself waits for `for: 3` evaluations in a row
+# (this is the second; the failover's own confirmation below is the third).
+level=$(px health "$root/runbooks/health.yaml" "${HEALTH[@]}" --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["raw_level"])')
+[ "$level" = dr_failover ] || { echo "the health score's level is $level, not dr_failover" >&2; exit 1; }
 
 say "3. The incident-analysis gate: evidence, then a decision (no LLM configured: the built-in rules)"
 px run "$root/runbooks/incident-analysis.yaml" "${GATE[@]}" >/dev/null 2>&1 || true

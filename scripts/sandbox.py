@@ -255,6 +255,9 @@ def write_params(d, cfg):
         "health": {
             "service_a": f"http://127.0.0.1:{p['svc_a']}", "service_b": f"http://127.0.0.1:{p['svc_b']}",
             "external_url": f"http://127.0.0.1:{p['external']}/status/200", "azure_probe": f"http://127.0.0.1:{p['azure_site']}/health",
+            # The observer's own reference (health.yaml's vantage signal): the sandbox's
+            # always-up endpoint, never an address off this machine.
+            "vantage_url": f"http://127.0.0.1:{p['external']}/status/200",
             "eks_cluster": CLUSTER, "region": REGION, "aws_endpoint_url": cfg["moto"],
         },
         # The incident-analysis gate: a status page; Prometheus and Loki are not in the sandbox

@@ -221,7 +221,7 @@ mod tests {
                 assert_eq!(name, current, "a sample outside its family:\n{text}");
             }
         }
-        assert_eq!(seen.len(), 7, "{text}");
+        assert_eq!(seen.len(), 8, "{text}");
         assert!(text.contains("phoenix_health_score{runbook=\"eu\"} 3\nphoenix_health_score{runbook=\"us\"} 3\n"), "{text}");
         assert!(text.contains("phoenix_health_signal_up{runbook=\"us\",signal=\"web\"} 0"), "{text}");
     }

@@ -112,7 +112,7 @@ fn make_demo_fails_over_everything_through_a_crash() {
         .expect("the demo runs");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "make demo failed:\n{text}");
-    assert!(text.contains("TOTAL 13") && text.contains("level: dr_failover"), "{text}");
+    assert!(text.contains("TOTAL 13") && text.contains("(raw level dr_failover, streak 1)"), "{text}");
     assert!(text.contains("decision: trigger_dr high"), "{text}");
     for what in ["database  customers", "database  orders", "storage   300 objects", "dns       app.example.com → 20.50.0.10", "services"]
     {
