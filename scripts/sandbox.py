@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import signal
+import random
 import socket
 import subprocess
 import sys
@@ -51,10 +52,36 @@ def log(msg):
     print(f"sandbox: {msg}", file=sys.stderr, flush=True)
 
 
+_given = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the kernel's ephemeral range (ip_local_port_range, 32768 and up).
+
+    The services bind their ports seconds after they are picked (PostgreSQL initializes
+    first). A port picked by binding port 0 is an ephemeral one, which the kernel may hand
+    meanwhile to another test's `bind(0)` or to an outgoing connection as its source port.
+    Below that range only another picker can take it.
+    """
+    start = 32768
+    try:
+        start = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    high = start - 1
+    low = max(1024, high - 12000)
+    for _ in range(1000):
+        port = random.randint(low, high)
+        if port in _given:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            _given.add(port)
+            return port
+    raise SystemExit("sandbox: no free port below the ephemeral range")
 
 
 def wait_for(what, cond, limit=90):
