@@ -84,7 +84,7 @@ def free_port():
     raise SystemExit("sandbox: no free port below the ephemeral range")
 
 
-def wait_for(what, cond, limit=90):
+def wait_for(what, cond, limit=300):
     start = time.time()
     while time.time() - start < limit:
         try:
@@ -144,7 +144,7 @@ def init_cluster(d, name, port, standby_of=None):
         # The standby's base backup and stream come from this machine only (first match wins).
         hba = (data / "pg_hba.conf").read_text()
         (data / "pg_hba.conf").write_text("host replication postgres 127.0.0.1/32 trust\n" + hba)
-    as_postgres(PG_BIN / "pg_ctl", "-D", data, "-l", d / "pg" / f"{name}.log", "-w", "-t", "60", "start")
+    as_postgres(PG_BIN / "pg_ctl", "-D", data, "-l", d / "pg" / f"{name}.log", "-w", "-t", "300", "start")
 
 
 def stand_ins(d):
