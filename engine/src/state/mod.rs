@@ -6,6 +6,7 @@
 //! one flush makes them all durable together (group commit).
 
 mod dirs;
+mod events;
 mod kv;
 mod records;
 mod sled_kv;
