@@ -12,6 +12,7 @@ use crate::health_server::{Answer, HealthServer};
 use crate::postgres::free_port;
 use crate::process::{signal, wait_for};
 use crate::support::{Output, Test};
+use crate::watch::http_get;
 
 fn closed() -> String {
     format!("http://127.0.0.1:{}/health", free_port())
@@ -92,18 +93,6 @@ fn an_unknown_evaluation_does_not_count_toward_for() {
     // And the next one confirms it.
     let fourth = t.then().args(["health", "w.yaml", "--output", "json"]).run().success().stdout_json();
     assert_eq!(fourth["level"], "act", "{fourth:#}");
-}
-
-/// GET on 127.0.0.1 with std only; the whole answer.
-fn http_get(url: &str) -> String {
-    use std::io::{Read, Write};
-    let rest = url.trim_start_matches("http://");
-    let (host, path) = rest.split_once('/').unwrap();
-    let Ok(mut s) = std::net::TcpStream::connect(host) else { return String::new() };
-    let _ = write!(s, "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
 }
 
 #[test]

@@ -106,8 +106,8 @@ fn for_counts_on_across_a_restart() {
     assert!(lines[0].contains(&expect), "after {first:?}: {lines:?}");
 }
 
-/// GET on 127.0.0.1 with std only; the body.
-fn http_get(url: &str) -> String {
+/// GET on 127.0.0.1 with std only; the whole answer (status line, headers, body).
+pub(crate) fn http_get(url: &str) -> String {
     use std::io::{Read, Write};
     let rest = url.trim_start_matches("http://");
     let (host, path) = rest.split_once('/').unwrap();
