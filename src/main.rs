@@ -1,6 +1,8 @@
 //! `phoenix`: the command line of the Phoenix workflow engine.
 
 mod cli;
+#[allow(dead_code)] // wired into serve in this wave (issue 16)
+mod cluster;
 mod cmd;
 mod display;
 mod exit;
