@@ -207,6 +207,10 @@ pub struct ActionCtx {
     /// Environment variables the step's processes must not inherit (the server's API
     /// tokens, the runbook's secrets): a step gets a secret only through a template.
     pub env_remove: Arc<[String]>,
+    /// The fencing token this run is driven under (a cluster leader's; 0 outside a
+    /// cluster). An action that changes an outside system can send it along, so that the
+    /// system refuses a deposed leader's late write (docs/ha.md, "What fencing covers").
+    pub fence: u64,
 }
 
 impl ActionCtx {

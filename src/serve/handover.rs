@@ -85,6 +85,7 @@ async fn resume(app: &Arc<App>, req: &Value, by: String) -> Result<Value, String
         no_wait: false,
         by: Some(by),
         confirmed: req["confirmed"].is_array().then(|| list("confirmed")),
+        takeover_from: None,
     };
     // The command line shows the plan (and confirms an adoption) before asking for the resume.
     if req["dry_run"].as_bool() == Some(true) {

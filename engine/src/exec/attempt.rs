@@ -89,6 +89,7 @@ async fn run_unit(engine: Engine, rb: Arc<Runbook>, run_id: String, unit: Unit, 
         pace: Arc::new(tokio::sync::Semaphore::new(phoenix_plugins::PACE_LINES)),
         work_dir: engine.inner.opts.state_dir.join("work").join(&run_id),
         env_remove: super::sensitive_env::for_runbook(&rb),
+        fence: engine.fence(),
     };
     let result = loop {
         let r = one(&engine, &rb, &run_id, &step, &unit, &ctx, &actx, &tx, &mut inputs).await;

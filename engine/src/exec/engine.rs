@@ -90,6 +90,20 @@ pub struct ResumeOptions {
     pub no_wait: bool,
     /// Who resumes it, when not the engine's operator; recorded in the `RunStarted` event.
     pub by: Option<String>,
+    /// A cluster's new leader taking the run over from the node that drove it (its name):
+    /// recorded as "taken over by NODE from NODE".
+    pub takeover_from: Option<String>,
+}
+
+/// This process as a member of a cluster (`phoenix serve --store etcd://…`): its node name,
+/// recorded as the owner of every run it starts or resumes, and its fencing token (0 for
+/// none), which steps see as `run.fence` and actions as `ActionCtx::fence`.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    /// The node's name.
+    pub node: String,
+    /// The leader key's create revision while this node leads; 0 otherwise.
+    pub fence: Arc<std::sync::atomic::AtomicU64>,
 }
 
 pub(crate) struct Inner {
@@ -101,6 +115,8 @@ pub(crate) struct Inner {
     /// Answers the control socket's requests the engine does not know (`phoenix serve`:
     /// starting and resuming runs for the command line).
     pub(crate) extension: std::sync::OnceLock<Arc<dyn control::Extension>>,
+    /// This process in a cluster (set once, before any run).
+    pub(crate) membership: std::sync::OnceLock<Membership>,
 }
 
 /// Runs runbooks against a store.
@@ -120,6 +136,7 @@ impl Engine {
                 registry: control::Registry::default(),
                 shutdown,
                 extension: std::sync::OnceLock::new(),
+                membership: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -127,6 +144,35 @@ impl Engine {
     /// Lets `ext` answer the control socket's requests the engine does not know (set once).
     pub fn extend_control(&self, ext: Arc<dyn control::Extension>) {
         let _ = self.inner.extension.set(ext);
+    }
+
+    /// Makes this engine a cluster member (set once, before any run).
+    pub fn join(&self, m: Membership) {
+        let _ = self.inner.membership.set(m);
+    }
+
+    /// The node that owns the runs this engine drives (`None` outside a cluster).
+    pub fn node(&self) -> Option<&str> {
+        self.inner.membership.get().map(|m| m.node.as_str())
+    }
+
+    /// The fencing token in force now (0: none).
+    pub fn fence(&self) -> u64 {
+        self.inner.membership.get().map_or(0, |m| m.fence.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// Stops every run this process drives without writing anything more: the node has lost
+    /// the right to write (deposed). Each run's steps are stopped as after a store failure
+    /// (SIGTERM, SIGKILL after the grace period); the store still says they are running, so
+    /// whoever takes the runs over applies the crash-resume rules.
+    pub fn abandon_all(&self, why: &str) -> usize {
+        let ids = self.inner.registry.ids();
+        for id in &ids {
+            if let Some(tx) = self.inner.registry.get(id) {
+                let _ = tx.send(super::driver::Msg::Abandon { why: why.to_string() });
+            }
+        }
+        ids.len()
     }
 
     /// The store.
@@ -236,6 +282,7 @@ impl Engine {
             parent: opts.parent.clone(),
             pid: Some(std::process::id()),
             dir: prepare::working_dir(),
+            owner: self.node().map(str::to_string),
         };
         let mut records = Vec::new();
         let mut batch = Batch::default();

@@ -75,7 +75,7 @@ pub(crate) fn run_value(rb: &Runbook, id: &str, started_at: u64, attempt: u32, d
     // `.` rather than empty for a runbook named without a directory: `{{ run.dir }}/x` must
     // stay relative.
     let dir = rb.file.parent().map(|p| p.display().to_string()).filter(|d| !d.is_empty()).unwrap_or_else(|| ".".into());
-    json!({ "id": id, "runbook": rb.name, "started_at": started, "attempt": attempt, "dry_run": dry_run, "file": rb.file.display().to_string(), "dir": dir, "status": "running", "failed_steps": [], "error": null })
+    json!({ "id": id, "runbook": rb.name, "started_at": started, "attempt": attempt, "dry_run": dry_run, "file": rb.file.display().to_string(), "dir": dir, "status": "running", "failed_steps": [], "error": null, "fence": 0 })
 }
 
 /// Renders the vars in order, then the lock key.

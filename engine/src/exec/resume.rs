@@ -62,6 +62,8 @@ impl Engine {
         run.finished_at = None;
         run.updated_at = now;
         run.pid = Some(std::process::id());
+        let taken_from = run.owner.clone();
+        run.owner = self.node().map(str::to_string);
         let here = super::prepare::working_dir();
         let moved = match (&run.dir, &here) {
             (Some(before), Some(now)) if before != now => {
@@ -72,6 +74,10 @@ impl Engine {
         run.dir = here;
         batch.put_run(&run);
         event(&mut batch, EventKind::RunStarted { attempt: run.attempt, by: Some(by) });
+        if let (Some(from), Some(node)) = (&opts.takeover_from, self.node()) {
+            let detail = format!("taken over by {node} from {}", taken_from.as_deref().unwrap_or(from));
+            event(&mut batch, EventKind::Operator { action: "takeover".into(), by: node.to_string(), detail: Some(detail) });
+        }
         if let Some(text) = moved {
             event(&mut batch, EventKind::Note { step: None, text, data: None });
         }

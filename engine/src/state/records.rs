@@ -197,6 +197,10 @@ pub struct RunRecord {
     /// resume` goes back there. Stores older than this field have none.
     #[serde(default)]
     pub dir: Option<String>,
+    /// The cluster node that drives it (while `running`), or drove it last: a new leader
+    /// takes over a running run whose owner's lease is gone. `None` outside a cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// A step (or one `for_each` item of a step: `id[3]`).

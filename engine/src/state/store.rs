@@ -304,6 +304,7 @@ mod tests {
             parent: None,
             pid: None,
             dir: None,
+            owner: None,
         }
     }
 

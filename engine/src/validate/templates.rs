@@ -57,7 +57,7 @@ fn index_of<'a>(defs: &'a [Def<'a>]) -> HashMap<&'a str, usize> {
     index
 }
 
-const RUN_KEYS: &[&str] = &["id", "runbook", "started_at", "attempt", "dry_run", "status", "failed_steps", "error", "file", "dir"];
+const RUN_KEYS: &[&str] = &["id", "runbook", "started_at", "attempt", "dry_run", "status", "failed_steps", "error", "file", "dir", "fence"];
 
 impl<'a> Checker<'a> {
     pub(crate) fn new(

@@ -257,6 +257,7 @@ mod tests {
             pace: std::sync::Arc::new(tokio::sync::Semaphore::new(crate::PACE_LINES)),
             work_dir: std::env::temp_dir(),
             env_remove: std::sync::Arc::from(Vec::new()),
+            fence: 0,
         }
     }
 

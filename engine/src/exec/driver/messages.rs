@@ -12,6 +12,9 @@ use crate::state::{EventKind, LevelHistory, LogRecord, StepStatus};
 impl Driver {
     pub(super) fn handle(&mut self, msg: Msg) {
         match msg {
+            Msg::Abandon { why } => {
+                self.abandoned.get_or_insert(why);
+            }
             Msg::Log { step, line } => {
                 let redactor = self.redactor.read().expect("poisoned");
                 let text = if line.cut { redactor.cut_text(&line.text) } else { redactor.text(&line.text) };

@@ -97,6 +97,11 @@ pub(crate) enum Msg {
         kind: EventKind,
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// This process may no longer write (a deposed cluster leader): stop every step and
+    /// write nothing more (`Engine::abandon_all`).
+    Abandon {
+        why: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +157,8 @@ pub(crate) struct Driver {
     pending_spawn: Vec<Unit>,
     /// What scheduling looks at, so a round costs what changed, not the size of the plan.
     frontier: schedule::Frontier,
+    /// Set by `Msg::Abandon`: the next turn of the loop stops everything, writing nothing.
+    abandoned: Option<String>,
 }
 
 fn item_id(step: &str, i: usize) -> String {
@@ -191,7 +198,8 @@ impl Driver {
                 }
             }
         }
-        let run_v = prepare::run_value(&rb, &run.id, run.started_at, attempt, false);
+        let mut run_v = prepare::run_value(&rb, &run.id, run.started_at, attempt, false);
+        run_v["fence"] = engine.fence().into();
         let ctx = Context {
             params: to_mj(&run.params),
             vars: to_mj(&run.vars),
@@ -241,6 +249,7 @@ impl Driver {
             cancel_all,
             pending_spawn: Vec::new(),
             frontier: schedule::Frontier::default(),
+            abandoned: None,
         })
         .map(|mut d| {
             d.frontier = schedule::Frontier::build(&d);
@@ -407,6 +416,9 @@ impl Driver {
             }
             while let Ok(m) = self.rx.try_recv() {
                 self.handle(m);
+            }
+            if let Some(why) = self.abandoned.take() {
+                return Err(self.abandon(RunError::Store(crate::state::StoreError(why)), Vec::new()).await);
             }
         }
     }
