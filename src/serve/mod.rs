@@ -20,9 +20,9 @@ use phoenix_engine::exec::Engine;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::cmd::run::{engine_for, on_signals, runtime};
 use crate::cmd::watch::{Tick, tick};
 use crate::exit::Exit;
+use crate::wiring::{engine_for, on_signals, runtime};
 use config::Config;
 
 /// What the handlers share.
