@@ -17,6 +17,8 @@ have curl || need+=(curl)
 [ -x /usr/bin/prometheus ] || need+=(prometheus)
 # tests/page.rs drives the served web page in headless Chromium over the DevTools Protocol.
 have chromium || need+=(chromium)
+# The etcd store's tests start real 3-member etcd clusters (engine/src/state/etcd/testing.rs).
+[ -x /usr/bin/etcd ] || need+=(etcd-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi

@@ -7,9 +7,11 @@ mod cmd;
 mod display;
 mod exit;
 mod metrics;
+mod number;
 mod report;
 mod serve;
 mod visible;
+mod wiring;
 
 use clap::Parser;
 

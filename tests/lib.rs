@@ -44,6 +44,7 @@ mod evidence_plugins;
 mod exec_plugin;
 mod exec_shell_safety;
 mod finish;
+mod forwarding;
 mod full_disk;
 mod graph;
 mod hangup;

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::run::{engine_for, parse_params, runtime};
 use crate::cli::Output;
 use crate::display::Display;
 use crate::exit::Exit;
+use crate::number::num;
+use crate::wiring::{engine_for, parse_params, runtime};
 
 /// Exit 0 whatever the level; 2 for bad input.
 pub(crate) fn run(state_dir: &Option<std::path::PathBuf>, file: &Path, raw_params: &[String], out: Output) -> Exit {
@@ -101,15 +102,6 @@ fn reasons(score: &Value) -> String {
         }
     }
     out
-}
-
-/// A weight as the runbook wrote it: `2`, not `2.0`.
-pub(crate) fn num(v: &Value) -> String {
-    match v.as_f64() {
-        Some(f) if f.fract() == 0.0 => format!("{}", f as i64),
-        Some(f) => f.to_string(),
-        None => v.to_string(),
-    }
 }
 
 /// For `status` of a run with signals: the total, the level, and what `for:` held back or

@@ -10,10 +10,11 @@ use phoenix_engine::exec::{Engine, Outcome, RunError, StartOptions};
 use phoenix_engine::state::Batch;
 use tokio_util::sync::CancellationToken;
 
-use super::run::{engine_for, on_signals, parse_params, runtime};
 use crate::cli::Output;
 use crate::display::Display;
 use crate::exit::Exit;
+use crate::number::num;
+use crate::wiring::{engine_for, on_signals, parse_params, runtime};
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -154,12 +155,4 @@ fn outcome_word(o: &Outcome) -> String {
 
 fn stamp() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
-}
-
-fn num(v: &serde_json::Value) -> String {
-    match v.as_f64() {
-        Some(f) if f.fract() == 0.0 => format!("{}", f as i64),
-        Some(f) => f.to_string(),
-        None => v.to_string(),
-    }
 }

@@ -8,7 +8,7 @@ use super::analysis::{Analysis, Score};
 use super::run::{RunReport, StepReport};
 use super::time::duration;
 use super::{Report, Time, gantt};
-use crate::cmd::health::num;
+use crate::number::num;
 
 /// One block of the document.
 pub(crate) enum Block {

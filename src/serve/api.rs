@@ -25,6 +25,7 @@ type Shared = State<Arc<App>>;
 pub(crate) fn router(app: Arc<App>) -> Router {
     let max_body = app.config.max_body;
     let guard = Arc::new(super::guard::Guard::new(&app.config.allowed_hosts));
+    let forwarder = Arc::new(super::forward::Forwarder::new());
     Router::new()
         .route("/", get(|| async { asset("text/html; charset=utf-8", include_str!("assets/index.html")) }))
         .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("assets/app.js")) }))
@@ -41,8 +42,11 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/api/v1/runs/{id}/steps/{step}/approve", post(approve))
         .route("/api/v1/runs/{id}/steps/{step}/reject", post(reject))
         .route("/api/v1/alerts", post(alerts))
+        .route("/api/v1/cluster", get(cluster))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page: the API is under /api/v1/") })
         .layer(DefaultBodyLimit::max(max_body))
+        // After the guard (it screened Host, Origin and the body's type), before any handler.
+        .layer(axum::middleware::from_fn_with_state((app.clone(), forwarder), super::forward::check))
         .layer(axum::middleware::from_fn_with_state(guard, super::guard::check))
         .with_state(app)
 }
@@ -102,8 +106,17 @@ async fn metrics(State(app): Shared, headers: HeaderMap) -> Response {
     if let Err(r) = caller(&app, &headers, Right::Read) {
         return r;
     }
-    let text = app.metrics.render(app.engine.store(), &app.health);
+    let mut text = app.metrics.render(app.engine.store(), &app.health);
+    text.push_str(&super::metrics::cluster(&app.cluster.view()));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+}
+
+/// What this node knows of the cluster: who leads, under which token, whether it acts.
+async fn cluster(State(app): Shared, headers: HeaderMap) -> Response {
+    if let Err(r) = caller(&app, &headers, Right::Read) {
+        return r;
+    }
+    ok(StatusCode::OK, serde_json::to_value(app.cluster.view()).expect("JSON"))
 }
 
 async fn runbooks(State(app): Shared, headers: HeaderMap) -> Response {

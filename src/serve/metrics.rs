@@ -1,5 +1,6 @@
 //! `GET /metrics` of `phoenix serve`: runs by state (from the store), step durations and
 //! retries (in this server's lifetime), alerts by outcome, and the watched runbooks' health.
+//! The cluster's two (`phoenix_leader{node}`, `phoenix_takeovers_total`) come from its handle.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -90,6 +91,19 @@ impl RunMetrics {
         o.push_str(&crate::metrics::render(health));
         o
     }
+}
+
+/// This node's place in the cluster: whether it leads, and the takeovers it made.
+pub(crate) fn cluster(view: &crate::cluster::ClusterView) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# HELP phoenix_leader Whether this node leads the cluster now (1) or follows (0).\n# TYPE phoenix_leader gauge");
+    let _ = writeln!(o, "phoenix_leader{{node=\"{}\"}} {}", label(&view.node), u8::from(view.leader));
+    let _ = writeln!(
+        o,
+        "# HELP phoenix_takeovers_total Times this node took over the lead since it started.\n# TYPE phoenix_takeovers_total counter"
+    );
+    let _ = writeln!(o, "phoenix_takeovers_total {}", view.takeovers);
+    o
 }
 
 fn label(v: &str) -> String {

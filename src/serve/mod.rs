@@ -6,6 +6,7 @@ mod alerts;
 mod api;
 mod auth;
 mod config;
+mod forward;
 mod guard;
 mod handover;
 mod metrics;
@@ -20,9 +21,9 @@ use phoenix_engine::exec::Engine;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::cmd::run::{engine_for, on_signals, runtime};
 use crate::cmd::watch::{Tick, tick};
 use crate::exit::Exit;
+use crate::wiring::{engine_for, on_signals, runtime};
 use config::Config;
 
 /// What the handlers share.
@@ -40,6 +41,8 @@ pub(crate) struct App {
     alerts: tokio::sync::Mutex<()>,
     /// The runs' tasks, awaited at shutdown so that each checkpoints.
     tasks: Mutex<Vec<JoinHandle<Result<phoenix_engine::exec::Outcome, phoenix_engine::exec::RunError>>>>,
+    /// Who leads; a follower forwards writes to it (`forward.rs`).
+    cluster: Arc<crate::cluster::Cluster>,
 }
 
 /// Who the server is, as an engine operator (the control socket's `owner` answer).
@@ -136,6 +139,8 @@ pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Pat
             launching: tokio::sync::Mutex::new(()),
             alerts: tokio::sync::Mutex::new(()),
             tasks: Mutex::default(),
+            // One node until the etcd election is wired in (issue 16).
+            cluster: Arc::new(crate::cluster::Cluster::single(host_name(), format!("http://{addr}"))),
         });
         app.engine.extend_control(Arc::new(handover::Handover(Arc::downgrade(&app))));
         let watches: Vec<_> = (0..app.config.watch.len()).map(|i| tokio::spawn(watch(app.clone(), i, shutdown.clone()))).collect();
@@ -191,4 +196,13 @@ async fn watch(app: Arc<App>, i: usize, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
         }
     }
+}
+
+/// This machine's name, as a node name until `ha.node` exists.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "phoenix".into())
 }

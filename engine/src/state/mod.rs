@@ -6,6 +6,7 @@
 //! one flush makes them all durable together (group commit).
 
 mod dirs;
+mod etcd;
 mod events;
 mod kv;
 mod records;
@@ -16,6 +17,9 @@ mod store;
 mod wal;
 
 pub use dirs::create_durable;
+#[cfg(any(test, feature = "testing"))]
+pub use etcd::EtcdCluster;
+pub use etcd::{Compare, EndpointStatus, Etcd, EtcdError, KeyValue, Member, Txn, TxnOp, TxnResponse};
 pub use kv::{Cond, Entry, Kv, MemKv, Ops};
 pub use records::{
     AlertGroup, Approval, EventKind, EventRecord, LevelHistory, LogRecord, PlanKind, RunRecord, RunStatus, SkipReason, StepRecord,

@@ -255,6 +255,29 @@
     for (const [id, row] of runRows) row.setAttribute("aria-selected", String(id === state.runId));
   }
 
+  // ---------------------------------------------------------------- the cluster
+
+  /** Who leads, in the header; a banner when this node follows, or does not act at all. */
+  async function loadCluster() {
+    if (state.needToken) return;
+    let c;
+    try {
+      c = await api("GET", "/api/v1/cluster");
+    } catch {
+      return;
+    }
+    const leader = c.current ? c.current.node : null;
+    $("cluster-leader").textContent = leader ? `leader: ${leader}${c.leader ? " (this node)" : ""}` : "no leader now";
+    $("cluster-leader").hidden = false;
+    const banner = $("cluster-banner");
+    banner.classList.toggle("paused", Boolean(c.paused));
+    if (c.paused) banner.textContent = `Not acting: ${c.paused}`;
+    else if (!c.leader && leader) banner.textContent = `This node (${c.node}) is a follower of ${leader}; writes go to it.`;
+    else if (!c.leader) banner.textContent = `This node (${c.node}) follows, and no node leads now: writes are refused until one does.`;
+    else banner.textContent = "";
+    banner.hidden = !banner.textContent;
+  }
+
   // ---------------------------------------------------------------- starting a run
 
   async function loadRunbooks() {
@@ -841,6 +864,7 @@
   // ---------------------------------------------------------------- start
 
   function refresh() {
+    loadCluster();
     loadRuns();
     loadRunbooks();
     if (state.runId) pollRun();
@@ -868,12 +892,16 @@
     $("run-report-md").addEventListener("click", () => downloadReport("md"));
     window.addEventListener("hashchange", () => select(readFragment()));
     const first = readFragment();
+    loadCluster();
     loadRuns();
     loadRunbooks();
     select(first);
     setInterval(() => {
       if (!document.hidden) loadRuns();
     }, 2000);
+    setInterval(() => {
+      if (!document.hidden) loadCluster();
+    }, 3000);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
