@@ -206,9 +206,29 @@ pub(crate) enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// The cluster of `phoenix serve` nodes on etcd: who leads, under which lease and token.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// List actions, or document one: its inputs and outputs.
     Plugins {
         /// An action name (`exec`, `http`, …).
         name: Option<String>,
+    },
+}
+
+/// What `phoenix cluster` does.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClusterCommand {
+    /// The nodes, the leader (its lease and fencing token) and each etcd member's health,
+    /// read from etcd. Exit 0 when a leader holds and etcd has a quorum, 1 otherwise.
+    Status {
+        /// The store: `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]` (`sled`: no cluster).
+        #[arg(long, env = "PHOENIX_STORE", value_name = "URL")]
+        store: Option<String>,
+        /// Print JSON (as `--output json`).
+        #[arg(long)]
+        json: bool,
     },
 }

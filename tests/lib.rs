@@ -35,6 +35,7 @@ mod aws_health;
 mod aws_probes;
 mod azure_blob;
 mod child_runs;
+mod cluster_status;
 mod control;
 mod display;
 mod dr_failover;
