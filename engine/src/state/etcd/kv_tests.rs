@@ -33,6 +33,7 @@ fn run(id: &str, at: u64) -> RunRecord {
         parent: None,
         pid: None,
         dir: None,
+        owner: None,
     }
 }
 
