@@ -36,7 +36,7 @@ fn two_machines_starting_a_locked_runbook_at_once_make_exactly_one_run_ten_times
         assert!(lost[0].stderr.contains("phoenix cancel"), "round {round}: the refusal names the holder: {}", lost[0].stderr);
         // Every run the store holds: one per round, none of the losers'.
         let runs = crate::support::Test::new().args(["--store", &url, "runs", "--output", "json"]).run().success().stdout_json();
-        let unfinished: Vec<_> = runs.as_array().unwrap().iter().filter(|r| r["status"] != "cancelled").collect();
+        let unfinished: Vec<_> = runs["runs"].as_array().unwrap().iter().filter(|r| r["status"] != "cancelled").collect();
         assert_eq!(unfinished.len(), 1, "round {round}: {runs}");
         let holder = unfinished[0]["id"].as_str().unwrap().to_string();
         crate::support::Test::new().args(["--store", &url, "cancel", &holder]).run().success();

@@ -5,6 +5,7 @@
 
 mod faults;
 mod fencing;
+mod forwarded;
 mod locks;
 mod takeover;
 

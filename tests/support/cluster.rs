@@ -76,12 +76,16 @@ impl Cluster {
         self.nodes[i].as_ref().expect("node is up")
     }
 
-    /// The index of the node that leads, once one does (a guard of 60 s against a hang).
+    /// The index of the node that leads, once one does and every live node knows it (a
+    /// follower that has not yet seen the leader answers writes with 503 and Retry-After).
     pub(crate) fn leader(&self) -> usize {
         let mut found = None;
-        wait_for("a node to lead", Duration::from_secs(60), || {
+        wait_for("a node to lead, known to all", Duration::from_secs(60), || {
             found = self.leader_now();
-            found.is_some()
+            found.is_some_and(|l| {
+                let name = format!("n{l}");
+                (0..self.nodes.len()).filter(|&i| self.nodes[i].is_some()).all(|i| self.view(i)["current"]["node"] == name.as_str())
+            })
         });
         found.unwrap()
     }
@@ -120,7 +124,7 @@ impl Cluster {
     /// Starts a run of `runbook` through node `i`; its id.
     pub(crate) fn start_run(&self, i: usize, runbook: &str) -> String {
         let (status, v) = self.node(i).call("POST", "/api/v1/runs", Some(ONCALL), Some(&format!("{{\"runbook\": \"{runbook}\"}}")));
-        assert!(status == 201 || status == 200, "start {runbook} through n{i}: {status} {v}");
+        assert!(status == 202, "start {runbook} through n{i}: {status} {v}");
         v["id"].as_str().expect("a run id").to_string()
     }
 

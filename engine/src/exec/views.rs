@@ -20,7 +20,7 @@ pub fn runs(store: &Store) -> Result<Value, StoreError> {
                 "started_at": ts(r.started_at), "finished_at": r.finished_at.map(ts),
                 "duration_ms": r.finished_at.unwrap_or(r.updated_at).saturating_sub(r.started_at),
                 "error": r.error, "lock": r.lock, "parent": r.parent.as_ref().map(|(p, s)| json!({"run": p, "step": s})),
-                "process_gone": gone(r),
+                "process_gone": gone(r), "owner": r.owner,
             })
         })
         .collect();
