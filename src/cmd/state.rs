@@ -23,6 +23,9 @@ pub(crate) fn dir(given: &Option<PathBuf>) -> PathBuf {
 
 /// Which backend `open` uses: `None` for sled in the state directory, else an etcd URL.
 static STORE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+/// Whether a store was named (`--store`, `PHOENIX_STORE`, serve.yaml): then a state
+/// directory's mark does not override it.
+static CHOSEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 /// The etcd backend once opened (one client per process, shared by the store and the
 /// cluster's election).
 static ETCD: std::sync::OnceLock<Arc<EtcdKv>> = std::sync::OnceLock::new();
@@ -42,6 +45,9 @@ pub(crate) fn choose_store(url: Option<&str>) -> Result<(), String> {
             ));
         }
     };
+    if url.is_some() {
+        CHOSEN.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
     *STORE.lock().expect("poisoned") = chosen;
     Ok(())
 }
@@ -61,6 +67,27 @@ fn check_etcd_url(url: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The file in a state directory that names its etcd store (written by `phoenix serve`).
+const STORE_MARK: &str = "store";
+
+/// The store a state directory's mark names.
+fn marked_store(dir: &Path) -> Option<String> {
+    std::fs::read_to_string(dir.join(STORE_MARK)).ok().map(|s| s.trim().to_string()).filter(|s| s.starts_with("etcd://"))
+}
+
+/// Names the etcd store in the state directory, so that `phoenix status --state DIR` on a
+/// cluster node's machine reads the cluster's runs.
+pub(crate) fn mark_store(dir: &Path, url: &str) {
+    if let Err(e) = std::fs::write(dir.join(STORE_MARK), format!("{url}\n")) {
+        eprintln!("warning: cannot write {}: {e}; give --store {url} to commands on this machine", dir.join(STORE_MARK).display());
+    }
+}
+
+/// Whether `--store` or `PHOENIX_STORE` named a store (they win over serve.yaml's).
+pub(crate) fn store_named() -> bool {
+    CHOSEN.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// The etcd URL in use, if the store is etcd.
@@ -96,6 +123,13 @@ pub(crate) enum Access {
 /// (see [`private`]), and the store's files once sled and the log have created theirs.
 pub(crate) fn open(dir: &Path) -> Result<Access, String> {
     private(dir)?;
+    // A state directory a cluster node uses names its store: a command given that directory
+    // (without --store) reads the cluster's runs, not an empty store of its own.
+    if !CHOSEN.load(std::sync::atomic::Ordering::SeqCst) {
+        if let Some(url) = marked_store(dir) {
+            choose_store(Some(&url)).map_err(|e| format!("{}: {e}", dir.join(STORE_MARK).display()))?;
+        }
+    }
     // Shared by every node: no process owns it, and conditional commits keep them apart.
     if let Some(url) = etcd_url() {
         return open_etcd(&url);

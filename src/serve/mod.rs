@@ -98,7 +98,7 @@ pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Pat
         );
         return Exit::Ok;
     }
-    if crate::cmd::state::etcd_url().is_none() {
+    if !crate::cmd::state::store_named() {
         if let Err(e) = crate::cmd::state::choose_store(cfg.store.as_deref()) {
             eprintln!("error: {}: store: {e}", config.map_or_else(String::new, |f| f.display().to_string()));
             return Exit::BadInput;
@@ -136,6 +136,9 @@ pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Pat
         on_signals(shutdown.clone());
         let (cluster, election) = match crate::cmd::state::etcd() {
             Some(kv) => {
+                if let Some(url) = crate::cmd::state::etcd_url() {
+                    crate::cmd::state::mark_store(&dir, &url);
+                }
                 // Until it is elected, this node writes nothing (only the leader writes).
                 kv.set_fence(phoenix_engine::state::Fence::Deposed(format!("node {node} follows in the cluster: only the leader writes")));
                 let cluster = Arc::new(crate::cluster::Cluster::etcd(node.clone()));

@@ -31,4 +31,23 @@ fn a_run_started_and_cancelled_through_a_follower_is_the_leaders() {
     assert_ne!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("follows in the cluster"), "{stderr}");
     assert_eq!(c.count("a "), 1, "{:?}", c.ledger());
+    // A command given a node's state directory, without --store, reads the cluster's runs.
+    let out = std::process::Command::new(crate::process::phoenix_bin())
+        .current_dir(&dir)
+        .args(["--state", "state", "status", &id])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(&id) && stdout.contains("cancelled"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_store_that_cannot_be_right_is_refused_before_anything_opens() {
+    for (url, says) in [("etcd://", "at least one etcd member"), ("etcd://e1", "HOST:PORT"), ("postgres://x", "is not a store")] {
+        crate::support::Test::new().args(["--store", url, "runs"]).run().code(2).stderr_contains(says);
+    }
 }
