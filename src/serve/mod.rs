@@ -87,6 +87,12 @@ pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Pat
         );
         return Exit::BadInput;
     }
+    if !crate::cmd::state::store_named() {
+        if let Err(e) = crate::cmd::state::choose_store(cfg.store.as_deref()) {
+            eprintln!("error: {}: store: {e}", config.map_or_else(String::new, |f| f.display().to_string()));
+            return Exit::BadInput;
+        }
+    }
     if check {
         println!(
             "ok  {}: runbooks in {}, {} token(s), {} alert route(s), {} watched runbook(s)",
@@ -96,13 +102,10 @@ pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Pat
             cfg.routes.len(),
             cfg.watch.len()
         );
-        return Exit::Ok;
-    }
-    if !crate::cmd::state::store_named() {
-        if let Err(e) = crate::cmd::state::choose_store(cfg.store.as_deref()) {
-            eprintln!("error: {}: store: {e}", config.map_or_else(String::new, |f| f.display().to_string()));
-            return Exit::BadInput;
+        if let Some(store) = crate::cmd::state::etcd_url() {
+            println!("    store {store}; node {}", node_args.node.as_deref().or(cfg.ha.node.as_deref()).unwrap_or("(the host name)"));
         }
+        return Exit::Ok;
     }
     let clustered = crate::cmd::state::etcd_url().is_some();
     let node = node_args.node.or_else(|| cfg.ha.node.clone()).unwrap_or_else(hostname);

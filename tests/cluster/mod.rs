@@ -3,6 +3,7 @@
 //! real 3-member etcd and real serve nodes; a ledger the steps write proves what ran, how
 //! often, and under which fencing token.
 
+mod config;
 mod faults;
 mod fencing;
 mod forwarded;
