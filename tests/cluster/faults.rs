@@ -36,6 +36,10 @@ fn the_run_goes_on_without_one_member_and_waits_out_a_lost_quorum_ten_times() {
         c.wait_ledger(&format!("b-done {id}"), 1);
         wait_for("the leader to say it cannot act", Duration::from_secs(60), || !c.view(l)["paused"].is_null());
         assert_eq!(c.count(&format!("c {id}")), 0, "round {round}: nothing starts without quorum: {:?}", c.ledger());
+        if round == 0 {
+            // `phoenix status` from a terminal says so too, after its bounded wait.
+            crate::support::Test::new().args(["--store", &c.url, "status", &id]).run().code(1).stderr_contains("quorum");
+        }
         c.etcd.restart(x);
         c.etcd.restart(y);
         c.wait_status(&id, "succeeded");
