@@ -28,6 +28,13 @@ pub(super) const READ_PATIENCE: Duration = Duration::from_secs(10);
 /// The longest pause between two tries of a commit.
 const MOST_PAUSE: Duration = Duration::from_secs(1);
 
+#[cfg(test)]
+thread_local! {
+    /// How many of this thread's next transactions lose their answer after etcd applied them
+    /// (a timeout that came after the commit).
+    pub(super) static LOSE_ANSWERS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
 /// What every commit must also hold: nothing, the leader's key, or nothing ever again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fence {
@@ -188,7 +195,15 @@ impl EtcdKv {
             body["compare"].as_array_mut().expect("an array").extend(compares.iter().cloned());
             let deletes = ranges.iter().map(|(a, b)| json!({"requestDeleteRange": {"key": b64(a), "rangeEnd": b64(b)}}));
             body["success"].as_array_mut().expect("an array").extend(deletes);
-            match self.etcd.txn_json(body) {
+            let answered = self.etcd.txn_json(body);
+            #[cfg(test)]
+            let answered = match answered {
+                Ok(_) if LOSE_ANSWERS.with(|n| n.replace(n.get().saturating_sub(1))) > 0 => {
+                    Err(EtcdError::Unavailable("the answer was lost (test)".into()))
+                }
+                other => other,
+            };
+            match answered {
                 Ok(mut answer) => {
                     self.waiting(false);
                     if let (false, Some((key, rev))) = (answer.succeeded, &fence) {

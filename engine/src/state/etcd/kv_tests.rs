@@ -323,3 +323,24 @@ fn etcd_store_finishes_a_batch_a_crash_left_after_its_marker() {
     assert!(raw_keys(&kv, "x/").is_empty());
     assert!(kv.scan(b"s/run/").unwrap().iter().all(|(_, v)| v == &vec![2u8; 3000]), "nothing of the uncommitted batch");
 }
+
+#[test]
+fn etcd_store_a_commit_whose_answer_was_lost_is_not_taken_for_a_lost_race() {
+    use super::kv::LOSE_ANSWERS;
+    let cluster = EtcdCluster::start(1);
+    let kv = EtcdKv::open(&cluster.url("lost")).unwrap();
+    // Applied, answer lost, tried again: its own writes fail its condition now.
+    LOSE_ANSWERS.with(|n| n.set(1));
+    assert_eq!(kv.commit_if(&[Cond::Absent(b"k/dr".to_vec())], vec![put("k/dr", b"a"), put("r/a", b"1")], true), Ok(true));
+    // Someone else's writes are not taken for its own.
+    LOSE_ANSWERS.with(|n| n.set(1));
+    assert_eq!(kv.commit_if(&[Cond::Absent(b"k/dr".to_vec())], vec![put("k/dr", b"b"), put("r/b", b"1")], true), Ok(false));
+    assert_eq!(kv.get(b"r/b").unwrap(), None);
+    // The same for a staged batch: its marker says it committed.
+    let batch: Vec<_> = (0..300).map(|i| put(&format!("e/a/{i:04}"), b"x")).collect();
+    LOSE_ANSWERS.with(|n| n.set(1));
+    assert_eq!(kv.commit_if(&[Cond::Absent(b"k/big".to_vec())], [batch, vec![put("k/big", b"1")]].concat(), true), Ok(true));
+    assert_eq!(kv.scan(b"e/a/").unwrap().len(), 300);
+    assert!(raw_keys(&kv, "x/").is_empty());
+    assert_eq!(kv.unavailable_since(), None);
+}
