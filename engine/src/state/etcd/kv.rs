@@ -265,6 +265,21 @@ impl EtcdKv {
         })?
     }
 
+    /// What `key` holds in etcd while its value is `value`, for a compare: its short form, or
+    /// for a long value the header stored now if it names this value; `None` if the key does
+    /// not hold `value` now (the condition fails).
+    pub(super) fn stored_form(&self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        if let Some(short) = pieces::short_form(value) {
+            return Ok(Some(short));
+        }
+        let full = [self.prefix.as_slice(), key].concat();
+        let end = [full.as_slice(), &[0]].concat();
+        let (found, _, revision) = self.read(|etcd| etcd.range(&full, &end, 0, 0))?;
+        let Some(stored) = found.into_iter().next() else { return Ok(None) };
+        let whole = self.value(&full, stored.value.clone(), revision)?;
+        Ok((whole == value).then_some(stored.value))
+    }
+
     /// The store's entries among `found`, keys without the prefix, values whole.
     fn entries(&self, found: Vec<KeyValue>, revision: i64) -> Result<Vec<Entry>, String> {
         found

@@ -271,6 +271,15 @@ fn etcd_store_keeps_large_values_and_batches() {
     assert_eq!(all[0].1.len(), value.len());
     assert_eq!(kv.last(b"l/").unwrap().unwrap().1, b"small");
     assert!(kv.scan(b"").unwrap().iter().all(|(k, _)| k.starts_with(b"l/") || k.starts_with(b"meta/")), "no bookkeeping in a scan");
+    // A condition on a value in pieces compares the value, not how it is stored.
+    let other: Vec<u8> = value.iter().map(|b| b.wrapping_add(1)).collect();
+    assert!(!kv.commit_if(&[Cond::Equals(b"l/run/1".to_vec(), other)], vec![put("l/run/4", b"x")], true).unwrap());
+    assert!(!kv.commit_if(&[Cond::Equals(b"l/run/none".to_vec(), value.clone())], vec![put("l/run/4", b"x")], true).unwrap());
+    assert!(kv.commit_if(&[Cond::Equals(b"l/run/1".to_vec(), value.clone())], vec![put("l/run/4", b"x")], true).unwrap());
+    assert!(kv.commit_if(&[Cond::Equals(b"w/ff".to_vec(), vec![0xFF])], vec![], true).is_ok_and(|held| !held));
+    kv.commit(vec![put("w/ff", &[0xFF])], true).unwrap();
+    assert!(kv.commit_if(&[Cond::Equals(b"w/ff".to_vec(), vec![0xFF])], vec![put("w/ff2", b"x")], true).unwrap());
+    kv.commit(vec![(b"l/run/4".to_vec(), None), (b"w/ff".to_vec(), None), (b"w/ff2".to_vec(), None)], true).unwrap();
     // Replaced by a small value: its pieces go.
     kv.commit(vec![put("l/run/1", b"short now")], true).unwrap();
     assert_eq!(kv.get(b"l/run/1").unwrap(), Some(b"short now".to_vec()));

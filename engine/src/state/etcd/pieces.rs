@@ -45,6 +45,16 @@ pub(super) fn encode(prefix: &[u8], value: Vec<u8>) -> (Vec<u8>, Vec<Entry>) {
     (head, pieces)
 }
 
+/// How a value of at most [`PIECE`] bytes is stored; `None` for a longer one (its header
+/// names pieces written for it, different at every write).
+pub(super) fn short_form(value: &[u8]) -> Option<Vec<u8>> {
+    match value {
+        v if v.len() > PIECE => None,
+        [MARK, ..] => Some([&[MARK, ESCAPED][..], value].concat()),
+        v => Some(v.to_vec()),
+    }
+}
+
 /// The key prefix of a stored header's pieces, if it is one.
 pub(super) fn pieces_of(prefix: &[u8], stored: &[u8]) -> Option<Vec<u8>> {
     match stored {

@@ -39,16 +39,19 @@ fn area(prefix: &[u8]) -> Vec<u8> {
 /// Commits a planned batch: `Ok(false)` if a condition did not hold (nothing written).
 pub(super) fn commit(kv: &EtcdKv, conds: &[Cond], plan: Planned) -> Result<bool, String> {
     let prefix = kv.prefix().to_vec();
+    let mut compare = Vec::with_capacity(conds.len());
+    for c in conds {
+        compare.push(match c {
+            Cond::Absent(k) => Compare::CreateRevision([prefix.as_slice(), k].concat(), 0),
+            Cond::Equals(k, v) => match kv.stored_form(k, v)? {
+                Some(stored) => Compare::Value([prefix.as_slice(), k].concat(), stored),
+                None => return Ok(false),
+            },
+        });
+    }
     for chunk in ops::chunks(&plan.pieces, 0) {
         kv.run(Txn { success: chunk.iter().map(Op::txn_op).collect(), ..Txn::default() }, &[], vec![])?;
     }
-    let compare: Vec<Compare> = conds
-        .iter()
-        .map(|c| match c {
-            Cond::Absent(k) => Compare::CreateRevision([prefix.as_slice(), k].concat(), 0),
-            Cond::Equals(k, v) => Compare::Value([prefix.as_slice(), k].concat(), v.clone()),
-        })
-        .collect();
     let outcome = if ops::fit(&plan.ops, compare.len()) { single(kv, compare, &plan) } else { staged(kv, compare, &plan) };
     match &outcome {
         Ok(Some(replaced)) => forget_pieces(kv, replaced, &plan.areas(&prefix)),
