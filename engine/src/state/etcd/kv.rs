@@ -93,6 +93,13 @@ impl EtcdKv {
     /// Opens the store at `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]` (prefix `phoenix/` by
     /// default) and finishes what a crash left half committed ([`EtcdKv::recover`]).
     pub fn open(url: &str) -> Result<EtcdKv, String> {
+        let kv = EtcdKv::connect(url)?;
+        kv.recover().map_err(|e| format!("cannot open the state store on etcd ({url}): {e}"))?;
+        Ok(kv)
+    }
+
+    /// The store at `url`, as it is (no request sent yet).
+    pub(super) fn connect(url: &str) -> Result<EtcdKv, String> {
         let (endpoints, prefix) = parse_url(url)?;
         let etcd = Etcd::connect(endpoints, REQUEST_TIMEOUT)?;
         let kv = EtcdKv {
@@ -103,7 +110,6 @@ impl EtcdKv {
             unavailable: Mutex::new(None),
             commits: Mutex::new(()),
         };
-        kv.recover().map_err(|e| format!("cannot open the state store on etcd ({url}): {e}"))?;
         Ok(kv)
     }
 
@@ -217,6 +223,7 @@ impl EtcdKv {
                             )));
                         }
                     }
+                    let retried = retried || answer.uncertain;
                     return Ok(Tried { answer, retried });
                 }
                 Err(EtcdError::Unavailable(_)) => {

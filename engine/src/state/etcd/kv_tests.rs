@@ -353,3 +353,41 @@ fn etcd_store_a_commit_whose_answer_was_lost_is_not_taken_for_a_lost_race() {
     assert!(raw_keys(&kv, "x/").is_empty());
     assert_eq!(kv.unavailable_since(), None);
 }
+
+/// A loopback proxy to `upstream` that passes the first request on and drops its answer, as a
+/// member that applied a write and died before answering. Its port.
+fn answer_dropping_proxy(upstream: u16) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let (mut client, _) = listener.accept().unwrap();
+        let mut server = std::net::TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+        let mut to_server = server.try_clone().unwrap();
+        let mut from_client = client.try_clone().unwrap();
+        std::thread::spawn(move || std::io::copy(&mut from_client, &mut to_server));
+        // The answer arrives: the write is applied. Nobody hears of it.
+        let mut first = [0u8; 1];
+        let _ = server.read_exact(&mut first);
+        let _ = client.shutdown(std::net::Shutdown::Both);
+        let _ = client.flush();
+    });
+    port
+}
+
+#[test]
+fn etcd_store_a_write_applied_by_a_member_that_died_before_answering_counts_once() {
+    let cluster = EtcdCluster::start(1);
+    let kv = EtcdKv::open(&cluster.url("die")).unwrap();
+    let real = cluster.endpoints()[0].clone();
+    let port: u16 = real.rsplit(':').next().unwrap().parse().unwrap();
+    let url = format!("etcd://127.0.0.1:{},{}/die", answer_dropping_proxy(port), real.trim_start_matches("http://"));
+    // Its first request is the commit.
+    let through = EtcdKv::connect(&url).unwrap();
+    assert_eq!(
+        through.commit_if(&[Cond::Absent(b"k/dr".to_vec())], vec![put("k/dr", b"a"), put("r/a", b"1")], true),
+        Ok(true),
+        "applied through the first member, confirmed by the second"
+    );
+    assert_eq!(kv.get(b"r/a").unwrap(), Some(b"1".to_vec()));
+}
