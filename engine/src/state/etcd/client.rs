@@ -201,20 +201,20 @@ impl Etcd {
 
     /// Every key starting with `prefix`, in key order, read page by page at one revision.
     pub fn range_prefix(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, EtcdError> {
-        Ok(self.range_prefix_at(prefix, 0)?.0)
+        Ok(self.range_prefix_at(prefix, 0, 64)?.0)
     }
 
-    /// [`Etcd::range_prefix`] at `revision` (0: the newest), and the revision read.
-    pub(crate) fn range_prefix_at(&self, prefix: &[u8], revision: i64) -> Result<(Vec<KeyValue>, i64), EtcdError> {
-        const PAGE: i64 = 256;
+    /// [`Etcd::range_prefix`] at `revision` (0: the newest), `page` keys per request (values
+    /// may be 1 MB each: a page is one answer), and the revision read.
+    pub(crate) fn range_prefix_at(&self, prefix: &[u8], revision: i64, page: i64) -> Result<(Vec<KeyValue>, i64), EtcdError> {
         let end = wire::prefix_end(prefix);
-        let (mut out, mut more, rev) = self.range(prefix, &end, PAGE, revision)?;
+        let (mut out, mut more, rev) = self.range(prefix, &end, page, revision)?;
         while more {
             let mut from = out.last().map(|kv| kv.key.clone()).unwrap_or_default();
             from.push(0);
-            let (page, m, _) = self.range(&from, &end, PAGE, rev)?;
-            more = m && !page.is_empty();
-            out.extend(page);
+            let (next, m, _) = self.range(&from, &end, page, rev)?;
+            more = m && !next.is_empty();
+            out.extend(next);
         }
         Ok((out, rev))
     }

@@ -319,7 +319,7 @@ impl Kv for EtcdKv {
 
     fn scan(&self, prefix: &[u8]) -> Result<Vec<Entry>, String> {
         let full = [self.prefix.as_slice(), prefix].concat();
-        let (found, revision) = self.read(|etcd| etcd.range_prefix_at(&full, 0))?;
+        let (found, revision) = self.read(|etcd| etcd.range_prefix_at(&full, 0, 64))?;
         self.entries(found, revision)
     }
 

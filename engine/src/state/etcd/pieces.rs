@@ -72,7 +72,7 @@ pub(super) fn decode(etcd: &Etcd, prefix: &[u8], key: &[u8], stored: Vec<u8>, re
             let len = u64::from_be_bytes(rest[..8].try_into().expect("8 bytes")) as usize;
             let count = u32::from_be_bytes(rest[8..12].try_into().expect("4 bytes")) as usize;
             let area = pieces_of(prefix, &stored).expect("a header");
-            let (pieces, _) = etcd.range_prefix_at(&area, revision).map_err(ReadError::Etcd)?;
+            let (pieces, _) = etcd.range_prefix_at(&area, revision, 2).map_err(ReadError::Etcd)?;
             if pieces.len() != count {
                 return Err(damaged(format!("has {} of its {count} pieces", pieces.len())));
             }

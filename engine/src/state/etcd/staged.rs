@@ -127,7 +127,7 @@ fn staged(kv: &EtcdKv, mut compare: Vec<Compare>, plan: &Planned) -> Result<Opti
             Some(found) if found.value == head => found.create_revision,
             _ => {
                 let area = [marker.as_slice(), b"/"].concat();
-                let (left, _) = kv.read(|etcd| etcd.range_prefix_at(&area, 0))?;
+                let (left, _) = kv.read(|etcd| etcd.range_prefix_at(&area, 0, 2))?;
                 let _ = kv.run(Txn::default(), &[(area.clone(), prefix_end(&area))], vec![]);
                 if left.len() == staging.len() {
                     return Ok(None);
@@ -204,7 +204,7 @@ fn roll_forward(kv: &EtcdKv, marker: &[u8], created: i64, ops: &[Op]) -> Result<
 /// `orphan_age`.
 pub(super) fn recover(kv: &EtcdKv, orphan_age: Duration) -> Result<(), String> {
     let area = area(kv.prefix());
-    let (found, _) = kv.read(|etcd| etcd.range_prefix_at(&area, 0))?;
+    let (found, _) = kv.read(|etcd| etcd.range_prefix_at(&area, 0, 2))?;
     let mut markers = Vec::new();
     let mut staging: std::collections::BTreeMap<Vec<u8>, Vec<KeyValue>> = std::collections::BTreeMap::new();
     for entry in found {
