@@ -221,13 +221,8 @@ impl Etcd {
 
     /// Runs a transaction.
     pub fn txn(&self, t: &Txn) -> Result<TxnResponse, EtcdError> {
-        let a = self.txn_replacing(t)?;
+        let a = wire::txn_answer(&self.call("/v3/kv/txn", wire::txn(t, false))?);
         Ok(TxnResponse { succeeded: a.succeeded, revision: a.revision, gets: a.gets })
-    }
-
-    /// Runs a transaction whose puts and deletes report what they replaced.
-    pub(crate) fn txn_replacing(&self, t: &Txn) -> Result<wire::TxnAnswer, EtcdError> {
-        Ok(wire::txn_answer(&self.call("/v3/kv/txn", wire::txn(t, true))?))
     }
 
     /// Runs a transaction given as the gateway's JSON (for what [`Txn`] has no words for).
