@@ -23,3 +23,5 @@ mod client_tests;
 mod engine_tests;
 #[cfg(test)]
 mod kv_tests;
+#[cfg(test)]
+mod staged_tests;
