@@ -1,9 +1,9 @@
 //! Durable state: runs, steps, events, logs, locks and level history.
 //!
-//! Everything lives in one ordered key-value space (sled on disk behind a write-ahead log, a
-//! map in tests) under
-//! prefixed keys, so that one batch can carry every transition of a scheduling round and
-//! one flush makes them all durable together (group commit).
+//! Everything lives in one ordered key-value space (sled on disk behind a write-ahead log, an
+//! etcd cluster (`etcd/`), a map in tests) under prefixed keys, so that one batch can carry
+//! every transition of a scheduling round and one flush makes them all durable together (group
+//! commit).
 
 mod dirs;
 mod etcd;

@@ -107,7 +107,13 @@ struct Job {
     path: &'static str,
     body: Value,
     timeout: Duration,
-    reply: std::sync::mpsc::Sender<Result<Value, EtcdError>>,
+    reply: std::sync::mpsc::Sender<Result<Answered, EtcdError>>,
+}
+
+/// An answer, and whether another member failed this request first (it may have applied it).
+struct Answered {
+    value: Value,
+    failed_over: bool,
 }
 
 impl Etcd {
@@ -158,10 +164,10 @@ impl Etcd {
     }
 
     fn call(&self, path: &'static str, body: Value) -> Result<Value, EtcdError> {
-        self.call_on(None, path, body, self.shared.timeout)
+        Ok(self.call_on(None, path, body, self.shared.timeout)?.value)
     }
 
-    fn call_on(&self, only: Option<String>, path: &'static str, body: Value, timeout: Duration) -> Result<Value, EtcdError> {
+    fn call_on(&self, only: Option<String>, path: &'static str, body: Value, timeout: Duration) -> Result<Answered, EtcdError> {
         let (reply, answer) = std::sync::mpsc::channel();
         let gone = || EtcdError::Unavailable("the etcd client's thread has stopped".into());
         self.shared.jobs.send(Job { only, path, body, timeout, reply }).map_err(|_| gone())?;
@@ -195,38 +201,36 @@ impl Etcd {
 
     /// Every key starting with `prefix`, in key order, read page by page at one revision.
     pub fn range_prefix(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, EtcdError> {
-        Ok(self.range_prefix_at(prefix, 0)?.0)
+        Ok(self.range_prefix_at(prefix, 0, 64)?.0)
     }
 
-    /// [`Etcd::range_prefix`] at `revision` (0: the newest), and the revision read.
-    pub(crate) fn range_prefix_at(&self, prefix: &[u8], revision: i64) -> Result<(Vec<KeyValue>, i64), EtcdError> {
-        const PAGE: i64 = 256;
+    /// [`Etcd::range_prefix`] at `revision` (0: the newest), `page` keys per request (values
+    /// may be 1 MB each: a page is one answer), and the revision read.
+    pub(crate) fn range_prefix_at(&self, prefix: &[u8], revision: i64, page: i64) -> Result<(Vec<KeyValue>, i64), EtcdError> {
         let end = wire::prefix_end(prefix);
-        let (mut out, mut more, rev) = self.range(prefix, &end, PAGE, revision)?;
+        let (mut out, mut more, rev) = self.range(prefix, &end, page, revision)?;
         while more {
             let mut from = out.last().map(|kv| kv.key.clone()).unwrap_or_default();
             from.push(0);
-            let (page, m, _) = self.range(&from, &end, PAGE, rev)?;
-            more = m && !page.is_empty();
-            out.extend(page);
+            let (next, m, _) = self.range(&from, &end, page, rev)?;
+            more = m && !next.is_empty();
+            out.extend(next);
         }
         Ok((out, rev))
     }
 
     /// Runs a transaction.
     pub fn txn(&self, t: &Txn) -> Result<TxnResponse, EtcdError> {
-        let a = self.txn_replacing(t)?;
+        let a = wire::txn_answer(&self.call("/v3/kv/txn", wire::txn(t, false))?);
         Ok(TxnResponse { succeeded: a.succeeded, revision: a.revision, gets: a.gets })
-    }
-
-    /// Runs a transaction whose puts and deletes report what they replaced.
-    pub(crate) fn txn_replacing(&self, t: &Txn) -> Result<wire::TxnAnswer, EtcdError> {
-        Ok(wire::txn_answer(&self.call("/v3/kv/txn", wire::txn(t, true))?))
     }
 
     /// Runs a transaction given as the gateway's JSON (for what [`Txn`] has no words for).
     pub(crate) fn txn_json(&self, body: Value) -> Result<wire::TxnAnswer, EtcdError> {
-        Ok(wire::txn_answer(&self.call("/v3/kv/txn", body)?))
+        let answered = self.call_on(None, "/v3/kv/txn", body, self.shared.timeout)?;
+        let mut answer = wire::txn_answer(&answered.value);
+        answer.uncertain = answered.failed_over;
+        Ok(answer)
     }
 
     /// A new lease of `ttl_secs`; its id.
@@ -277,7 +281,7 @@ impl Etcd {
     /// What the member at `endpoint` (and only it) says of itself; a short timeout.
     pub fn endpoint_status(&self, endpoint: &str) -> Result<EndpointStatus, EtcdError> {
         let timeout = self.shared.timeout.min(Duration::from_secs(2));
-        let v = self.call_on(Some(endpoint.to_string()), "/v3/maintenance/status", json!({}), timeout)?;
+        let v = self.call_on(Some(endpoint.to_string()), "/v3/maintenance/status", json!({}), timeout)?.value;
         Ok(EndpointStatus {
             endpoint: endpoint.to_string(),
             version: v["version"].as_str().unwrap_or_default().to_string(),
@@ -295,10 +299,10 @@ enum Failure {
     Rejected(String),
 }
 
-async fn run(client: &reqwest::Client, list: &[String], preferred: &AtomicUsize, job: &Job) -> Result<Value, EtcdError> {
+async fn run(client: &reqwest::Client, list: &[String], preferred: &AtomicUsize, job: &Job) -> Result<Answered, EtcdError> {
     if let Some(url) = &job.only {
         return match once(client, url, job).await {
-            Ok(v) => Ok(v),
+            Ok(value) => Ok(Answered { value, failed_over: false }),
             Err(Failure::Next(e)) => Err(EtcdError::Unavailable(format!("{url}: {e}"))),
             Err(Failure::Rejected(e)) => Err(EtcdError::Rejected(e)),
         };
@@ -307,9 +311,9 @@ async fn run(client: &reqwest::Client, list: &[String], preferred: &AtomicUsize,
     let mut failures = Vec::new();
     for i in (0..list.len()).map(|n| (first + n) % list.len()) {
         match once(client, &list[i], job).await {
-            Ok(v) => {
+            Ok(value) => {
                 preferred.store(i, Ordering::Relaxed);
-                return Ok(v);
+                return Ok(Answered { value, failed_over: !failures.is_empty() });
             }
             Err(Failure::Next(e)) => failures.push(format!("{}: {e}", list[i])),
             Err(Failure::Rejected(e)) => return Err(EtcdError::Rejected(e)),

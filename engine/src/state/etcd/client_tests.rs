@@ -73,6 +73,10 @@ fn etcd_client_fails_over_and_says_when_nobody_answers() {
     let mut cluster = EtcdCluster::start(3);
     let etcd = client(&cluster);
     etcd.txn(&Txn { success: vec![put("k", "v")], ..Txn::default() }).unwrap();
+    // A member that hangs: after its timeout, another answers.
+    cluster.pause(0);
+    assert_eq!(etcd.get(b"k").unwrap().unwrap().value, b"v", "another member answers");
+    cluster.resume(0);
     cluster.kill(0);
     assert_eq!(etcd.get(b"k").unwrap().unwrap().value, b"v", "another member answers");
     cluster.kill(1);

@@ -28,6 +28,13 @@ pub(super) const READ_PATIENCE: Duration = Duration::from_secs(10);
 /// The longest pause between two tries of a commit.
 const MOST_PAUSE: Duration = Duration::from_secs(1);
 
+#[cfg(test)]
+thread_local! {
+    /// How many of this thread's next transactions lose their answer after etcd applied them
+    /// (a timeout that came after the commit).
+    pub(super) static LOSE_ANSWERS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
 /// What every commit must also hold: nothing, the leader's key, or nothing ever again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fence {
@@ -86,6 +93,13 @@ impl EtcdKv {
     /// Opens the store at `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]` (prefix `phoenix/` by
     /// default) and finishes what a crash left half committed ([`EtcdKv::recover`]).
     pub fn open(url: &str) -> Result<EtcdKv, String> {
+        let kv = EtcdKv::connect(url)?;
+        kv.recover().map_err(|e| format!("cannot open the state store on etcd ({url}): {e}"))?;
+        Ok(kv)
+    }
+
+    /// The store at `url`, as it is (no request sent yet).
+    pub(super) fn connect(url: &str) -> Result<EtcdKv, String> {
         let (endpoints, prefix) = parse_url(url)?;
         let etcd = Etcd::connect(endpoints, REQUEST_TIMEOUT)?;
         let kv = EtcdKv {
@@ -96,7 +110,6 @@ impl EtcdKv {
             unavailable: Mutex::new(None),
             commits: Mutex::new(()),
         };
-        kv.recover().map_err(|e| format!("cannot open the state store on etcd ({url}): {e}"))?;
         Ok(kv)
     }
 
@@ -188,7 +201,15 @@ impl EtcdKv {
             body["compare"].as_array_mut().expect("an array").extend(compares.iter().cloned());
             let deletes = ranges.iter().map(|(a, b)| json!({"requestDeleteRange": {"key": b64(a), "rangeEnd": b64(b)}}));
             body["success"].as_array_mut().expect("an array").extend(deletes);
-            match self.etcd.txn_json(body) {
+            let answered = self.etcd.txn_json(body);
+            #[cfg(test)]
+            let answered = match answered {
+                Ok(_) if LOSE_ANSWERS.with(|n| n.replace(n.get().saturating_sub(1))) > 0 => {
+                    Err(EtcdError::Unavailable("the answer was lost (test)".into()))
+                }
+                other => other,
+            };
+            match answered {
                 Ok(mut answer) => {
                     self.waiting(false);
                     if let (false, Some((key, rev))) = (answer.succeeded, &fence) {
@@ -202,6 +223,7 @@ impl EtcdKv {
                             )));
                         }
                     }
+                    let retried = retried || answer.uncertain;
                     return Ok(Tried { answer, retried });
                 }
                 Err(EtcdError::Unavailable(_)) => {
@@ -250,6 +272,21 @@ impl EtcdKv {
         })?
     }
 
+    /// What `key` holds in etcd while its value is `value`, for a compare: its short form, or
+    /// for a long value the header stored now if it names this value; `None` if the key does
+    /// not hold `value` now (the condition fails).
+    pub(super) fn stored_form(&self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        if let Some(short) = pieces::short_form(value) {
+            return Ok(Some(short));
+        }
+        let full = [self.prefix.as_slice(), key].concat();
+        let end = [full.as_slice(), &[0]].concat();
+        let (found, _, revision) = self.read(|etcd| etcd.range(&full, &end, 0, 0))?;
+        let Some(stored) = found.into_iter().next() else { return Ok(None) };
+        let whole = self.value(&full, stored.value.clone(), revision)?;
+        Ok((whole == value).then_some(stored.value))
+    }
+
     /// The store's entries among `found`, keys without the prefix, values whole.
     fn entries(&self, found: Vec<KeyValue>, revision: i64) -> Result<Vec<Entry>, String> {
         found
@@ -282,7 +319,7 @@ impl Kv for EtcdKv {
 
     fn scan(&self, prefix: &[u8]) -> Result<Vec<Entry>, String> {
         let full = [self.prefix.as_slice(), prefix].concat();
-        let (found, revision) = self.read(|etcd| etcd.range_prefix_at(&full, 0))?;
+        let (found, revision) = self.read(|etcd| etcd.range_prefix_at(&full, 0, 64))?;
         self.entries(found, revision)
     }
 

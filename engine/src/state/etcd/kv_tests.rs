@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::staged::{CRASH, Crash};
 use super::*;
 use crate::state::{Approval, Batch, Cond, EventKind, Kv, PlanKind, RunRecord, RunStatus, StepRecord, StepStatus, Store};
 
-fn put(k: &str, v: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
+pub(super) fn put(k: &str, v: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
     (k.as_bytes().to_vec(), Some(v.to_vec()))
 }
 
@@ -38,7 +37,7 @@ fn run(id: &str, at: u64) -> RunRecord {
 }
 
 /// The etcd keys under `prefix` (the store's bookkeeping included).
-fn raw_keys(kv: &EtcdKv, under: &str) -> Vec<String> {
+pub(super) fn raw_keys(kv: &EtcdKv, under: &str) -> Vec<String> {
     kv.etcd().range_prefix(&kv.key(under)).unwrap().into_iter().map(|e| String::from_utf8_lossy(&e.key).into_owned()).collect()
 }
 
@@ -169,7 +168,7 @@ fn etcd_store_lock_race_has_exactly_one_winner() {
 }
 
 /// A leader key on a lease, as the election writes it: its create revision and the lease.
-fn lead(kv: &EtcdKv, ttl: i64) -> (Vec<u8>, i64, i64) {
+pub(super) fn lead(kv: &EtcdKv, ttl: i64) -> (Vec<u8>, i64, i64) {
     let key = kv.key("cluster/leader");
     let lease = kv.etcd().lease_grant(ttl).unwrap();
     let t = Txn {
@@ -261,66 +260,60 @@ fn etcd_store_reads_say_when_etcd_has_no_quorum() {
 }
 
 #[test]
-fn etcd_store_keeps_large_values_and_batches() {
+fn etcd_store_a_commit_whose_answer_was_lost_is_not_taken_for_a_lost_race() {
+    use super::kv::LOSE_ANSWERS;
     let cluster = EtcdCluster::start(1);
-    let kv = EtcdKv::open(&cluster.url("big")).unwrap();
-    let value: Vec<u8> = (0..5 << 20).map(|i: u32| (i % 251) as u8).collect();
-    kv.commit(vec![put("l/run/1", &value), put("l/run/2", b"small")], true).unwrap();
-    assert_eq!(kv.get(b"l/run/1").unwrap().as_deref(), Some(value.as_slice()));
-    let all = kv.scan(b"l/run/").unwrap();
-    assert_eq!(all.len(), 2);
-    assert_eq!(all[0].1.len(), value.len());
-    assert_eq!(kv.last(b"l/").unwrap().unwrap().1, b"small");
-    assert!(kv.scan(b"").unwrap().iter().all(|(k, _)| k.starts_with(b"l/") || k.starts_with(b"meta/")), "no bookkeeping in a scan");
-    // Replaced by a small value: its pieces go.
-    kv.commit(vec![put("l/run/1", b"short now")], true).unwrap();
-    assert_eq!(kv.get(b"l/run/1").unwrap(), Some(b"short now".to_vec()));
-    assert!(raw_keys(&kv, "p/").is_empty(), "pieces of a replaced value are deleted");
-    // A batch of 1,000 writes, 2 MB in all: atomic with its condition.
-    let batch = |tag: u8| (0..1000).map(|i| put(&format!("e/run/{i:04}"), &vec![tag; 2000])).collect::<Vec<_>>();
-    assert!(kv.commit_if(&[Cond::Absent(b"k/big".to_vec())], [batch(1), vec![put("k/big", b"1")]].concat(), true).unwrap());
-    let events = kv.scan(b"e/run/").unwrap();
-    assert_eq!(events.len(), 1000);
-    assert!(events.iter().all(|(_, v)| v == &vec![1u8; 2000]));
-    assert!(!kv.commit_if(&[Cond::Absent(b"k/big".to_vec())], batch(2), true).unwrap());
-    assert!(kv.scan(b"e/run/").unwrap().iter().all(|(_, v)| v == &vec![1u8; 2000]), "the refused batch wrote nothing");
-    assert!(raw_keys(&kv, "x/").is_empty(), "no staging left");
-    // What cannot be stored says why.
-    let huge = vec![0u8; ops::MAX_VALUE + 1];
-    let e = kv.commit(vec![put("l/run/3", &huge)], true).unwrap_err();
-    assert!(e.contains("l/run/3") && e.contains(&huge.len().to_string()) && e.contains("64 MiB"), "{e}");
+    let kv = EtcdKv::open(&cluster.url("lost")).unwrap();
+    // Applied, answer lost, tried again: its own writes fail its condition now.
+    LOSE_ANSWERS.with(|n| n.set(1));
+    assert_eq!(kv.commit_if(&[Cond::Absent(b"k/dr".to_vec())], vec![put("k/dr", b"a"), put("r/a", b"1")], true), Ok(true));
+    // Someone else's writes are not taken for its own.
+    LOSE_ANSWERS.with(|n| n.set(1));
+    assert_eq!(kv.commit_if(&[Cond::Absent(b"k/dr".to_vec())], vec![put("k/dr", b"b"), put("r/b", b"1")], true), Ok(false));
+    assert_eq!(kv.get(b"r/b").unwrap(), None);
+    // The same for a staged batch: its marker says it committed.
+    let batch: Vec<_> = (0..300).map(|i| put(&format!("e/a/{i:04}"), b"x")).collect();
+    LOSE_ANSWERS.with(|n| n.set(1));
+    assert_eq!(kv.commit_if(&[Cond::Absent(b"k/big".to_vec())], [batch, vec![put("k/big", b"1")]].concat(), true), Ok(true));
+    assert_eq!(kv.scan(b"e/a/").unwrap().len(), 300);
+    assert!(raw_keys(&kv, "x/").is_empty());
+    assert_eq!(kv.unavailable_since(), None);
+}
+
+/// A loopback proxy to `upstream` that passes the first request on and drops its answer, as a
+/// member that applied a write and died before answering. Its port.
+fn answer_dropping_proxy(upstream: u16) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let (mut client, _) = listener.accept().unwrap();
+        let mut server = std::net::TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+        let mut to_server = server.try_clone().unwrap();
+        let mut from_client = client.try_clone().unwrap();
+        std::thread::spawn(move || std::io::copy(&mut from_client, &mut to_server));
+        // The answer arrives: the write is applied. Nobody hears of it.
+        let mut first = [0u8; 1];
+        let _ = server.read_exact(&mut first);
+        let _ = client.shutdown(std::net::Shutdown::Both);
+        let _ = client.flush();
+    });
+    port
 }
 
 #[test]
-fn etcd_store_finishes_a_batch_a_crash_left_after_its_marker() {
+fn etcd_store_a_write_applied_by_a_member_that_died_before_answering_counts_once() {
     let cluster = EtcdCluster::start(1);
-    let url = cluster.url("crash");
-    let kv = EtcdKv::open(&url).unwrap();
-    let value = vec![9u8; 3 << 20];
-    let batch = |tag: u8| {
-        [(0..500).map(|i| put(&format!("s/run/{i:04}"), &vec![tag; 3000])).collect::<Vec<_>>(), vec![put("o/run", &value)]].concat()
-    };
-    kv.commit(batch(1), true).unwrap();
-    // Crashed after the marker: committed, not applied.
-    CRASH.with(|c| c.set(Some(Crash::AfterMarker)));
-    assert!(
-        kv.commit_if(&[Cond::Absent(b"k/c".to_vec())], [batch(2), vec![put("k/c", b"1")]].concat(), true).unwrap_err().contains("crashed")
+    let kv = EtcdKv::open(&cluster.url("die")).unwrap();
+    let real = cluster.endpoints()[0].clone();
+    let port: u16 = real.rsplit(':').next().unwrap().parse().unwrap();
+    let url = format!("etcd://127.0.0.1:{},{}/die", answer_dropping_proxy(port), real.trim_start_matches("http://"));
+    // Its first request is the commit.
+    let through = EtcdKv::connect(&url).unwrap();
+    assert_eq!(
+        through.commit_if(&[Cond::Absent(b"k/dr".to_vec())], vec![put("k/dr", b"a"), put("r/a", b"1")], true),
+        Ok(true),
+        "applied through the first member, confirmed by the second"
     );
-    drop(kv);
-    assert_eq!(raw_keys(&EtcdKv::open(&url).unwrap(), "x/").len(), 0, "open rolled it forward");
-    let kv = EtcdKv::open(&url).unwrap();
-    let steps = kv.scan(b"s/run/").unwrap();
-    assert_eq!(steps.len(), 500);
-    assert!(steps.iter().all(|(_, v)| v == &vec![2u8; 3000]), "every write of the committed batch");
-    assert_eq!(kv.get(b"k/c").unwrap(), Some(b"1".to_vec()));
-    assert_eq!(kv.get(b"o/run").unwrap(), Some(value.clone()));
-    // Crashed before the marker: nothing committed; the staging is cleared once it is old.
-    CRASH.with(|c| c.set(Some(Crash::BeforeMarker)));
-    assert!(kv.commit(batch(3), true).unwrap_err().contains("crashed"));
-    assert!(!raw_keys(&kv, "x/").is_empty());
-    kv.recover().unwrap();
-    assert!(!raw_keys(&kv, "x/").is_empty(), "young staging may be a commit under way");
-    kv.recover_older_than(Duration::ZERO).unwrap();
-    assert!(raw_keys(&kv, "x/").is_empty());
-    assert!(kv.scan(b"s/run/").unwrap().iter().all(|(_, v)| v == &vec![2u8; 3000]), "nothing of the uncommitted batch");
+    assert_eq!(kv.get(b"r/a").unwrap(), Some(b"1".to_vec()));
 }

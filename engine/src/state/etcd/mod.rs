@@ -20,4 +20,8 @@ pub use testing::EtcdCluster;
 mod client_tests;
 
 #[cfg(test)]
+mod engine_tests;
+#[cfg(test)]
 mod kv_tests;
+#[cfg(test)]
+mod staged_tests;

@@ -45,6 +45,16 @@ pub(super) fn encode(prefix: &[u8], value: Vec<u8>) -> (Vec<u8>, Vec<Entry>) {
     (head, pieces)
 }
 
+/// How a value of at most [`PIECE`] bytes is stored; `None` for a longer one (its header
+/// names pieces written for it, different at every write).
+pub(super) fn short_form(value: &[u8]) -> Option<Vec<u8>> {
+    match value {
+        v if v.len() > PIECE => None,
+        [MARK, ..] => Some([&[MARK, ESCAPED][..], value].concat()),
+        v => Some(v.to_vec()),
+    }
+}
+
 /// The key prefix of a stored header's pieces, if it is one.
 pub(super) fn pieces_of(prefix: &[u8], stored: &[u8]) -> Option<Vec<u8>> {
     match stored {
@@ -62,7 +72,7 @@ pub(super) fn decode(etcd: &Etcd, prefix: &[u8], key: &[u8], stored: Vec<u8>, re
             let len = u64::from_be_bytes(rest[..8].try_into().expect("8 bytes")) as usize;
             let count = u32::from_be_bytes(rest[8..12].try_into().expect("4 bytes")) as usize;
             let area = pieces_of(prefix, &stored).expect("a header");
-            let (pieces, _) = etcd.range_prefix_at(&area, revision).map_err(ReadError::Etcd)?;
+            let (pieces, _) = etcd.range_prefix_at(&area, revision, 2).map_err(ReadError::Etcd)?;
             if pieces.len() != count {
                 return Err(damaged(format!("has {} of its {count} pieces", pieces.len())));
             }

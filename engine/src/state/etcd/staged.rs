@@ -39,16 +39,19 @@ fn area(prefix: &[u8]) -> Vec<u8> {
 /// Commits a planned batch: `Ok(false)` if a condition did not hold (nothing written).
 pub(super) fn commit(kv: &EtcdKv, conds: &[Cond], plan: Planned) -> Result<bool, String> {
     let prefix = kv.prefix().to_vec();
+    let mut compare = Vec::with_capacity(conds.len());
+    for c in conds {
+        compare.push(match c {
+            Cond::Absent(k) => Compare::CreateRevision([prefix.as_slice(), k].concat(), 0),
+            Cond::Equals(k, v) => match kv.stored_form(k, v)? {
+                Some(stored) => Compare::Value([prefix.as_slice(), k].concat(), stored),
+                None => return Ok(false),
+            },
+        });
+    }
     for chunk in ops::chunks(&plan.pieces, 0) {
         kv.run(Txn { success: chunk.iter().map(Op::txn_op).collect(), ..Txn::default() }, &[], vec![])?;
     }
-    let compare: Vec<Compare> = conds
-        .iter()
-        .map(|c| match c {
-            Cond::Absent(k) => Compare::CreateRevision([prefix.as_slice(), k].concat(), 0),
-            Cond::Equals(k, v) => Compare::Value([prefix.as_slice(), k].concat(), v.clone()),
-        })
-        .collect();
     let outcome = if ops::fit(&plan.ops, compare.len()) { single(kv, compare, &plan) } else { staged(kv, compare, &plan) };
     match &outcome {
         Ok(Some(replaced)) => forget_pieces(kv, replaced, &plan.areas(&prefix)),
@@ -124,7 +127,7 @@ fn staged(kv: &EtcdKv, mut compare: Vec<Compare>, plan: &Planned) -> Result<Opti
             Some(found) if found.value == head => found.create_revision,
             _ => {
                 let area = [marker.as_slice(), b"/"].concat();
-                let (left, _) = kv.read(|etcd| etcd.range_prefix_at(&area, 0))?;
+                let (left, _) = kv.read(|etcd| etcd.range_prefix_at(&area, 0, 2))?;
                 let _ = kv.run(Txn::default(), &[(area.clone(), prefix_end(&area))], vec![]);
                 if left.len() == staging.len() {
                     return Ok(None);
@@ -201,7 +204,7 @@ fn roll_forward(kv: &EtcdKv, marker: &[u8], created: i64, ops: &[Op]) -> Result<
 /// `orphan_age`.
 pub(super) fn recover(kv: &EtcdKv, orphan_age: Duration) -> Result<(), String> {
     let area = area(kv.prefix());
-    let (found, _) = kv.read(|etcd| etcd.range_prefix_at(&area, 0))?;
+    let (found, _) = kv.read(|etcd| etcd.range_prefix_at(&area, 0, 2))?;
     let mut markers = Vec::new();
     let mut staging: std::collections::BTreeMap<Vec<u8>, Vec<KeyValue>> = std::collections::BTreeMap::new();
     for entry in found {

@@ -133,6 +133,7 @@ impl EtcdCluster {
 
     fn stop_all(&mut self) {
         for i in 0..self.members.len() {
+            // A paused member is killed too (SIGKILL needs no SIGCONT).
             self.kill(i);
         }
     }
@@ -154,6 +155,23 @@ impl EtcdCluster {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Stops member `i` with SIGSTOP: it holds its connections and answers nothing (a hung
+    /// machine, or one cut off), until [`EtcdCluster::resume`].
+    pub fn pause(&mut self, i: usize) {
+        self.signal(i, nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// Lets a paused member go on (SIGCONT).
+    pub fn resume(&mut self, i: usize) {
+        self.signal(i, nix::sys::signal::Signal::SIGCONT);
+    }
+
+    fn signal(&self, i: usize, signal: nix::sys::signal::Signal) {
+        let child = self.members[i].child.as_ref().unwrap_or_else(|| panic!("etcd member {i} is not running"));
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, signal).unwrap_or_else(|e| panic!("{signal} to etcd member {i}: {e}"));
     }
 
     /// Starts member `i` again on its data directory and ports; returns once it answers

@@ -93,6 +93,8 @@ pub(crate) struct TxnAnswer {
     pub(crate) revision: i64,
     pub(crate) gets: Vec<Option<KeyValue>>,
     pub(crate) replaced: Vec<KeyValue>,
+    /// Another member failed the request first: it may have applied it already.
+    pub(crate) uncertain: bool,
 }
 
 pub(crate) fn txn_answer(v: &Value) -> TxnAnswer {
@@ -101,6 +103,7 @@ pub(crate) fn txn_answer(v: &Value) -> TxnAnswer {
         revision: int(&v["header"]["revision"]),
         gets: Vec::new(),
         replaced: Vec::new(),
+        uncertain: false,
     };
     for r in v["responses"].as_array().into_iter().flatten() {
         if let Some(range) = r.get("response_range") {
