@@ -122,9 +122,18 @@ impl Election {
         };
         let r = etcd.txn(&txn).map_err(|e| e.to_string())?;
         self.cluster.set_paused(None);
-        if r.succeeded {
-            let token = r.revision as u64;
-            self.kv.set_fence(Fence::Key { key, create_revision: r.revision });
+        // The key on this node's own lease: an earlier try of this campaign was applied but
+        // its answer was lost (a member failed over): won then, at that revision.
+        let ours =
+            r.gets.first().and_then(Option::as_ref).filter(|held| !r.succeeded && held.lease == lease).map(|held| held.create_revision);
+        if r.succeeded || ours.is_some() {
+            let revision = ours.unwrap_or(r.revision);
+            let token = revision as u64;
+            self.kv.set_fence(Fence::Key { key, create_revision: revision });
+            // Before anything else is committed under the new token: finish the batch a
+            // deposed leader committed but had not finished applying. Failing, the key stays
+            // ours (on our lease) and the next round wins it again and retries.
+            self.kv.recover().map_err(|e| format!("finishing the previous leader's last commit: {e}"))?;
             let from = self.last_leader.take().filter(|l| *l != self.info.node);
             self.cluster.elected(LeaderInfo { token, ..me });
             let _ = self.changes.send(Change::Elected { token, from });

@@ -27,12 +27,6 @@ pub(crate) async fn follow(app: Arc<App>, mut changes: UnboundedReceiver<Change>
             Some(Change::Elected { token, from }) => {
                 let from = from.map_or_else(String::new, |f| format!(", after {f}"));
                 println!("{} node {me} leads now (fencing token {token}{from})", stamp());
-                if let Some(kv) = crate::cmd::state::etcd() {
-                    // A batch the old leader committed but had not finished writing.
-                    if let Err(e) = kv.recover() {
-                        eprintln!("{} node {me}: finishing the previous leader's last commit failed: {e}", stamp());
-                    }
-                }
                 take_over(&app, &mut asked).await;
             }
             Some(Change::Deposed { why }) => {
