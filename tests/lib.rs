@@ -44,6 +44,7 @@ mod display;
 mod dr_failover;
 mod dry_run;
 mod edited_resume;
+mod effects;
 mod evidence_plugins;
 mod exec_plugin;
 mod exec_shell_safety;

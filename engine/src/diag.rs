@@ -40,6 +40,12 @@ pub enum Code {
     UnknownAction,
     /// An action's `with` is wrong.
     ActionInput,
+    /// A step declares less effect than its action has.
+    EffectLowered,
+    /// `idempotent:`, the older spelling of `effect:` (a warning).
+    IdempotentSpelling,
+    /// An irreversible step with no approval before it (a warning).
+    Unapproved,
     /// A duration that cannot be read.
     Duration,
     /// A param declaration or value is wrong.
@@ -87,6 +93,9 @@ impl Code {
         Code::Cycle,
         Code::UnknownAction,
         Code::ActionInput,
+        Code::EffectLowered,
+        Code::IdempotentSpelling,
+        Code::Unapproved,
         Code::Duration,
         Code::Retry,
         Code::Param,
@@ -120,6 +129,9 @@ impl Code {
             Code::Cycle => "PHX0204",
             Code::UnknownAction => "PHX0301",
             Code::ActionInput => "PHX0302",
+            Code::EffectLowered => "PHX0303",
+            Code::IdempotentSpelling => "PHX0304",
+            Code::Unapproved => "PHX0305",
             Code::Duration => "PHX0401",
             Code::Retry => "PHX0402",
             Code::Param => "PHX0501",
@@ -154,6 +166,9 @@ impl Code {
             Code::Cycle => "steps need each other in a cycle",
             Code::UnknownAction => "`uses` names no built-in action or plugin",
             Code::ActionInput => "an action's `with` has a missing, unknown or mistyped input",
+            Code::EffectLowered => "a step declares less `effect` than its action has",
+            Code::IdempotentSpelling => "`idempotent:` is the older spelling of `effect:` (a warning)",
+            Code::Unapproved => "an irreversible step has no approval before it (a warning)",
             Code::Duration => "a duration that cannot be read (`500ms`, `5s`, `10m`, `1h30m`)",
             Code::Retry => "retry settings that cannot work",
             Code::Param => "a param declaration, default or value is wrong",

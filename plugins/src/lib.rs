@@ -20,7 +20,7 @@ pub mod storage;
 pub mod system;
 
 pub use action::{
-    Action, ActionCtx, ActionError, ActionInfo, At, BoxFuture, Capabilities, Field, Issue, Kind, LogLine, PACE_LINES, Plugin, Stream,
-    compact, url_fields,
+    Action, ActionCtx, ActionError, ActionInfo, At, BoxFuture, Capabilities, Effect, Field, Issue, Kind, LogLine, PACE_LINES, Plugin,
+    Stream, compact, url_fields,
 };
 pub use registry::{find, names, registry};

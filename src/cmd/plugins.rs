@@ -79,7 +79,14 @@ pub(crate) fn run(name: Option<&str>, out: Output) -> Exit {
                 println!("  {:<width$} {}", f.name, f.doc);
             }
             let caps = info.caps;
-            println!("\nCapabilities: probe={} idempotent={} spawns={} network={}", caps.probe, caps.idempotent, caps.spawns, caps.network);
+            println!(
+                "\nCapabilities: probe={} effect={}{} spawns={} network={}",
+                caps.probe,
+                caps.effect.as_str(),
+                if caps.general { " (a step may declare any effect)" } else { "" },
+                caps.spawns,
+                caps.network
+            );
             println!("\nExample:\n{}", info.example.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n"));
             Exit::Ok
         }

@@ -24,11 +24,14 @@ pub(crate) struct Change {
 pub(crate) fn changes(steps: &[StepReport]) -> Vec<Change> {
     steps
         .iter()
-        // A signal probe only looks.
-        .filter(|s| s.outputs.is_object() && s.role.as_deref() != Some("probe"))
+        // A signal probe only looks, and so does a step declared `effect: read`.
+        .filter(|s| s.outputs.is_object() && s.role.as_deref() != Some("probe") && s.effect.as_deref() != Some("read"))
         .filter_map(|s| {
             let action = s.uses.clone().or_else(|| shape(&s.outputs).map(str::to_string))?;
-            let (summary, details) = describe(&action, &s.inputs, &s.outputs)?;
+            let (mut summary, details) = describe(&action, &s.inputs, &s.outputs)?;
+            if s.effect.as_deref() == Some("irreversible") {
+                summary.push_str(" (irreversible)");
+            }
             Some(Change { step: s.id.clone(), action, status: s.status.clone(), summary, details })
         })
         .collect()

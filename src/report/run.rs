@@ -67,6 +67,10 @@ pub(crate) struct StepReport {
     /// `action`, `probe`, `score` or `on_failure`.
     #[serde(skip_deserializing)]
     pub(crate) role: Option<String>,
+    /// What it does to the world (`read`, `idempotent`, `mutating`, `irreversible`), from the
+    /// runbook (the stored text, as this phoenix reads it).
+    #[serde(skip_deserializing)]
+    pub(crate) effect: Option<String>,
     pub(crate) status: String,
     pub(crate) attempts: u32,
     pub(crate) started_at: Option<Time>,
@@ -114,6 +118,7 @@ impl RunReport {
             step.uses = def["uses"].as_str().map(str::to_string);
             step.description = def["description"].as_str().map(str::to_string);
             step.role = def["role"].as_str().map(str::to_string);
+            step.effect = def["effect"].as_str().map(str::to_string);
             step.spans = spans.remove(&step.id).unwrap_or_default();
             spans::settle(&mut step.spans, &step.status, step.finished_at.or(run.finished_at));
         }

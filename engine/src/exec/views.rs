@@ -137,7 +137,10 @@ pub fn definitions(store: &Store, id: &str) -> Result<Option<Value>, StoreError>
                 crate::runbook::Role::Score => "score",
             };
             let needs: Vec<&str> = s.needs.iter().map(|&n| plan.steps[n].id.as_str()).collect();
-            steps.insert(s.id.clone(), json!({ "uses": s.uses, "description": s.description, "needs": needs, "role": role }));
+            steps.insert(
+                s.id.clone(),
+                json!({ "uses": s.uses, "description": s.description, "needs": needs, "role": role, "effect": s.effect }),
+            );
         }
     }
     Ok(Some(json!({ "description": rb.description, "steps": steps })))

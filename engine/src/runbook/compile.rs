@@ -1,5 +1,6 @@
 //! Raw runbook → checked [`Runbook`]: runs every validation pass, then builds the model.
 
+use phoenix_plugins::Effect;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,7 +66,7 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
         return None;
     };
     templates::Checker::new(raw, &main, &fail, &main_dag, &fail_dag, diags).run();
-    if diags.len() > before || !sections.broken.is_empty() {
+    if diags[before..].iter().any(|d| !d.warning) || !sections.broken.is_empty() {
         return None;
     }
     levels::warn_unheld(raw, diags);
@@ -183,11 +184,32 @@ fn retry_policy(defaults: Option<&RawRetry>, own: Option<&RawRetry>, path: &Path
     policy
 }
 
+/// A step's effect: its own (`effect`, or `idempotent`), else the runbook's `defaults`, else
+/// its action's. Never below the action's, but for a general action (validation refuses a
+/// step that says less; a default that says less does not apply to it). Probes and `score`
+/// read.
+fn effect_of(def: &Def<'_>, defaults: &super::raw::RawDefaults) -> Effect {
+    if matches!(def.section, Section::Signals | Section::Score) {
+        return Effect::Read;
+    }
+    let caps = phoenix_plugins::find(def.uses).map(|a| a.info().caps);
+    let action = caps.map_or(Effect::Idempotent, |c| c.effect);
+    let general = caps.is_some_and(|c| c.general);
+    let own = def.effect.or(def.idempotent.map(crate::validate::effects::from_idempotent));
+    let default = defaults.effect.or(defaults.idempotent.map(crate::validate::effects::from_idempotent));
+    match (own, default) {
+        (Some(e), _) => e,
+        (None, Some(d)) if general => d,
+        (None, Some(d)) => d.max(action),
+        (None, None) => action,
+    }
+}
+
 fn step(def: &Def<'_>, needs: &[usize], plan: &[Def<'_>], raw: &RawRunbook) -> Step {
     let defaults = raw.defaults.clone().unwrap_or_default();
     let mut sink = Vec::new();
     let retry = retry_policy(defaults.retry.as_ref(), def.retry, &Path::root(), &mut sink);
-    let action_idempotent = phoenix_plugins::find(def.uses).is_none_or(|a| a.info().caps.idempotent);
+    let effect = effect_of(def, &defaults);
     let role = match def.section {
         Section::Signals => Role::Probe(def.signal.expect("a signal def knows its index")),
         Section::Score => Role::Score,
@@ -195,7 +217,7 @@ fn step(def: &Def<'_>, needs: &[usize], plan: &[Def<'_>], raw: &RawRunbook) -> S
     };
     let with = def.with.cloned().unwrap_or(Value::Object(Default::default()));
     let timeout = def.timeout.or(defaults.timeout.map(|d| d.get()));
-    let idempotent = def.idempotent.or(defaults.idempotent).unwrap_or(action_idempotent);
+    let idempotent = effect.reruns_safely();
     let need_ids: Vec<&str> = needs.iter().map(|&n| plan[n].id).collect();
     let fingerprint = fingerprint(&serde_json::json!({
         "uses": def.uses,
@@ -221,6 +243,7 @@ fn step(def: &Def<'_>, needs: &[usize], plan: &[Def<'_>], raw: &RawRunbook) -> S
         continue_on_error: def.continue_on_error.unwrap_or(false),
         trigger_rule: def.trigger_rule,
         idempotent,
+        effect,
         for_each: def.for_each.cloned(),
         max_parallel: def.max_parallel.map(|n| n as usize),
         description: def.description.map(str::to_string),

@@ -97,6 +97,9 @@ pub fn load_str(text: &str, path: &FsPath) -> Loaded {
     // Read off the compiled runbook: weight rules that can never match.
     let never = crate::validate::weight_rules::never_matching_rules(&loaded);
     loaded.warnings.extend(never.into_iter().map(Diagnostic::warning));
+    // And irreversible steps no person approves first.
+    let unapproved = crate::validate::effects::unapproved(&loaded);
+    loaded.warnings.extend(unapproved);
     loaded.warnings.sort_by_key(|d| d.span.map(|s| (s.line, s.col)));
     loaded
 }

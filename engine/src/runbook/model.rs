@@ -153,8 +153,10 @@ pub struct Step {
     pub continue_on_error: bool,
     /// When it runs, given how its needs ended.
     pub trigger_rule: TriggerRule,
-    /// Whether it may be re-run after a crash.
+    /// Whether it may be re-run after a crash (its effect is `read` or `idempotent`).
     pub idempotent: bool,
+    /// What running it does to the world.
+    pub effect: phoenix_plugins::Effect,
     /// The list it runs over: an expression string or a literal list.
     pub for_each: Option<Value>,
     /// `for_each` items at once.

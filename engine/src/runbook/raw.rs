@@ -174,7 +174,10 @@ pub struct RawDefaults {
     /// Retry policy; a step's own `retry` overrides these field by field.
     #[serde(default)]
     pub retry: Option<RawRetry>,
-    /// Whether steps may be re-run after a crash (default true).
+    /// The effect of every step that does not say (never below its action's own).
+    #[serde(default)]
+    pub effect: Option<phoenix_plugins::Effect>,
+    /// The older spelling of `effect` (`true`: `idempotent`, `false`: `mutating`).
     #[serde(default)]
     pub idempotent: Option<bool>,
 }
@@ -378,8 +381,16 @@ pub struct RawStep {
     /// optional gate), `all_done` (every need ended, however: for cleanup).
     #[serde(default)]
     pub trigger_rule: Option<TriggerRule>,
-    /// Whether a step found running after a crash may simply be run again (default true).
-    /// If false, `phoenix resume` stops and asks for `--retry STEP` or `--skip STEP`.
+    /// What running it does to the world: `read`, `idempotent` (running it twice is
+    /// harmless), `mutating` or `irreversible`. The action's own effect by default; a runbook
+    /// may raise it, not lower it (but for `exec`, `http`, `postgres.query` and `runbook`,
+    /// whose effect is whatever their inputs do). A step found running after a crash runs
+    /// again only if `read` or `idempotent`; otherwise `phoenix resume` asks for `--retry
+    /// STEP` or `--skip STEP`.
+    #[serde(default)]
+    pub effect: Option<phoenix_plugins::Effect>,
+    /// The older spelling: `idempotent: true` is `effect: idempotent`, `false` is
+    /// `effect: mutating` (`validate` notes it).
     #[serde(default)]
     pub idempotent: Option<bool>,
     /// An expression giving a list (or a literal list); the step runs once per `item`.

@@ -33,6 +33,7 @@ pub(crate) fn check(defs: &[Def<'_>], dir: &std::path::Path, out: &mut Vec<Diagn
             );
             continue;
         }
+        super::effects::check(def, &info, out);
         if def.uses == "approval" {
             // A person is asked once: a loop or a retry of the question would be ignored.
             for (key, present, help) in [

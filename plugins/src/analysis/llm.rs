@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use super::decision::{self, violations};
 use super::reply::extract_object;
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin};
 
 mod wire;
 use wire::{AskError, ask};
@@ -120,7 +120,7 @@ impl Plugin for Llm {
                 Field { name: "requests", doc: "how many requests were sent (2 when the first reply was invalid)" },
                 Field { name: "prompt_sha256", doc: "the SHA-256 of the system and user prompt as sent" },
             ],
-            caps: Capabilities { probe: false, idempotent: true, spawns: false, network: true },
+            caps: Capabilities { probe: false, effect: Effect::Read, general: false, spawns: false, network: true },
             example: "analyze:\n  uses: llm\n  with:\n    base_url: https://api.openai.com/v1\n    model: gpt-4o\n    api_key: \"{{ secrets.openai_key }}\"\n    prompt_file: prompts/incident-analysis.md.j2\n    evidence: { logs: \"{{ steps.logs.outputs.lines }}\" }\n    fallback: \"{{ steps.rules.outputs }}\"",
         }
     }

@@ -22,7 +22,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Kind, Plugin};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Kind, Plugin};
 
 /// The built-in analyzer.
 pub struct Analyze;
@@ -239,7 +239,7 @@ impl Plugin for Analyze {
                 },
                 Field { name: "analyzer", doc: "`rules`" },
             ],
-            caps: Capabilities { probe: false, idempotent: true, spawns: false, network: false },
+            caps: Capabilities { probe: false, effect: Effect::Read, general: false, spawns: false, network: false },
             example: "rules:\n  uses: incident.analyze\n  with:\n    level: \"{{ params.level }}\"\n    aws_health: \"{{ steps.aws_events.outputs }}\"\n    logs: \"{{ steps.logs.outputs.lines }}\"",
         }
     }

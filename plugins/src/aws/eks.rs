@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::settings::{self, AwsSettings};
 use super::{call, describe};
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
 
 /// Reads the node groups of an EKS cluster.
 pub struct EksNodegroups;
@@ -53,7 +53,7 @@ impl Plugin for EksNodegroups {
                 Field { name: "statuses", doc: "each node group's status, by name" },
                 Field { name: "nodegroups", doc: "each node group: name, status, health_issues [{code, message}], desired_size" },
             ],
-            caps: Capabilities { probe: true, idempotent: true, spawns: false, network: true },
+            caps: Capabilities { probe: true, effect: Effect::Read, general: false, spawns: false, network: true },
             example: "eks_nodes:\n  uses: aws.eks_nodegroups\n  with: { cluster: cloudphoenix-eks, region: us-east-1 }\n  weight:\n    - { when: \"outputs.not_active == 0\", weight: 0 }\n    - { when: \"outputs.not_active == 1\", weight: 2 }\n    - { weight: 4 }",
         }
     }

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::settings::{self, AwsSettings};
 use super::{call, describe};
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
 
 /// Reads AWS Health events.
 pub struct HealthEvents;
@@ -66,7 +66,7 @@ impl Plugin for HealthEvents {
                     doc: "newest first: service, event_type_code, category, status, region, start_time, end_time, last_updated_time, arn",
                 },
             ],
-            caps: Capabilities { probe: true, idempotent: true, spawns: false, network: true },
+            caps: Capabilities { probe: true, effect: Effect::Read, general: false, spawns: false, network: true },
             example: "aws_events:\n  uses: aws.health_events\n  with: { since: 6h, services: [EC2, RDS, EKS], regions: [us-east-1] }",
         }
     }

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::settings::{self, AwsSettings};
 use super::{answered, call, describe};
 use crate::duration::{Dur, format_duration};
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
 
 /// Times one AWS API call in a region.
 pub struct Reachable;
@@ -51,7 +51,7 @@ impl Plugin for Reachable {
                 Field { name: "account", doc: "the caller's account id (null when AWS answered with an error)" },
                 Field { name: "error", doc: "the error AWS answered with, e.g. `InvalidClientTokenId: …` (null on success)" },
             ],
-            caps: Capabilities { probe: true, idempotent: true, spawns: false, network: true },
+            caps: Capabilities { probe: true, effect: Effect::Read, general: false, spawns: false, network: true },
             example: "aws_cross_region:\n  uses: aws.reachable\n  with: { region: us-west-2, slow_after: 2s, timeout: 10s }\n  weight:\n    - { when: \"outputs.status == 'ok'\", weight: 0 }\n    - { when: \"outputs.status == 'slow'\", weight: 2 }\n    - { weight: 3 }",
         }
     }

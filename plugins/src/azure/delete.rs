@@ -13,7 +13,7 @@ use super::session::{Session, error_code};
 use super::settings::AzureSettings;
 use super::{check_common, names};
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, At, Capabilities, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, At, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
 
 /// Deletes blobs.
 pub struct BlobDelete;
@@ -54,7 +54,7 @@ impl Plugin for BlobDelete {
                 Field { name: "missing", doc: "names given in `names` that were not there, sorted" },
                 Field { name: "container", doc: "the container" },
             ],
-            caps: Capabilities { probe: false, idempotent: true, spawns: false, network: true },
+            caps: Capabilities { probe: false, effect: Effect::Idempotent, general: false, spawns: false, network: true },
             example: "drop_stale_exports:\n  uses: azure_blob.delete\n  with:\n    connection_string: \"{{ secrets.dr_storage }}\"\n    container: dr-exports\n    prefix: \"tmp/\"",
         }
     }

@@ -24,7 +24,7 @@ use super::session::Session;
 use super::settings::AzureSettings;
 use super::{check_common, etag, md5_base64, names, url_of};
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
 
 /// Reads a blob.
 pub struct BlobGet;
@@ -73,7 +73,7 @@ impl Plugin for BlobGet {
                 Field { name: "name", doc: "the blob's name" },
                 Field { name: "url", doc: "the blob's URL (without any SAS)" },
             ],
-            caps: Capabilities { probe: true, idempotent: true, spawns: false, network: true },
+            caps: Capabilities { probe: true, effect: Effect::Read, general: false, spawns: false, network: true },
             example: "read_marker:\n  uses: azure_blob.get\n  with:\n    connection_string: \"{{ secrets.dr_storage }}\"\n    container: dr-assets\n    name: replication/last-sync.json",
         }
     }

@@ -14,7 +14,7 @@ use super::session::Session;
 use super::settings::AzureSettings;
 use super::{check_common, etag, md5_base64, names};
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
 
 /// Lists blobs.
 pub struct BlobList;
@@ -103,7 +103,7 @@ impl Plugin for BlobList {
                 Field { name: "container", doc: "the container" },
                 Field { name: "prefix", doc: "the prefix asked for, or null" },
             ],
-            caps: Capabilities { probe: true, idempotent: true, spawns: false, network: true },
+            caps: Capabilities { probe: true, effect: Effect::Read, general: false, spawns: false, network: true },
             example: "dr_backups:\n  uses: azure_blob.list\n  with:\n    connection_string: \"{{ secrets.dr_storage }}\"\n    container: dr-backups\n    prefix: \"postgres/\"",
         }
     }

@@ -18,7 +18,7 @@ use super::session::{Session, error_code};
 use super::settings::AzureSettings;
 use super::{check_common, etag, md5_base64, names, url_of};
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
 
 /// Uploads a blob.
 pub struct BlobPut;
@@ -83,7 +83,7 @@ impl Plugin for BlobPut {
                 Field { name: "content_md5", doc: "the content's MD5, base64, as Azure shows it" },
                 Field { name: "container_created", doc: "whether `create_container` created the container" },
             ],
-            caps: Capabilities { probe: false, idempotent: true, spawns: false, network: true },
+            caps: Capabilities { probe: false, effect: Effect::Idempotent, general: false, spawns: false, network: true },
             example: "save_report:\n  uses: azure_blob.put\n  with:\n    connection_string: \"{{ secrets.dr_storage }}\"\n    container: dr-reports\n    name: \"failover/{{ run.id }}.json\"\n    body: \"{{ steps.verify.outputs.body }}\"\n    content_type: application/json\n    create_container: true",
         }
     }

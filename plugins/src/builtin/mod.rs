@@ -12,9 +12,10 @@ pub use noop::Noop;
 pub use runbook::{RunbookAction, RunbookInput};
 pub use sleep::Sleep;
 
-use crate::{ActionError, Capabilities};
+use crate::{ActionError, Capabilities, Effect};
 
-pub(crate) const ENGINE_CAPS: Capabilities = Capabilities { probe: false, idempotent: true, spawns: false, network: false };
+pub(crate) const ENGINE_CAPS: Capabilities =
+    Capabilities { probe: false, effect: Effect::Read, general: true, spawns: false, network: false };
 
 pub(crate) fn engine_only(name: &str) -> ActionError {
     ActionError::Input(format!("`{name}` is carried out by the engine, not as a plugin"))

@@ -2,7 +2,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Kind, Plugin};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Kind, Plugin};
 
 /// Does nothing; joins branches, marks milestones, or publishes fixed `outputs`.
 pub struct Noop;
@@ -24,7 +24,7 @@ impl Plugin for Noop {
             summary: "Does nothing: joins branches, marks a milestone, or publishes fixed outputs.",
             kind: Kind::Builtin,
             outputs: &[Field { name: "*", doc: "the keys of `with.outputs`, if given" }],
-            caps: Capabilities { probe: true, idempotent: true, spawns: false, network: false },
+            caps: Capabilities { probe: true, effect: Effect::Read, general: false, spawns: false, network: false },
             example: "join:\n  needs: [a, b]\n  uses: noop",
         }
     }

@@ -3,7 +3,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Kind, Plugin};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Kind, Plugin};
 
 /// Waits; a cancel or timeout ends the wait at once.
 pub struct Sleep;
@@ -24,7 +24,7 @@ impl Plugin for Sleep {
             summary: "Waits for a duration (for DNS TTLs, cache expiry, cool-downs).",
             kind: Kind::Builtin,
             outputs: &[],
-            caps: Capabilities { probe: false, idempotent: true, spawns: false, network: false },
+            caps: Capabilities { probe: false, effect: Effect::Read, general: false, spawns: false, network: false },
             example: "wait_ttl:\n  uses: sleep\n  with: { duration: 60s }",
         }
     }

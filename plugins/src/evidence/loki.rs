@@ -16,7 +16,7 @@ use super::{
     timeout_of,
 };
 use crate::duration::{Dur, format_duration, parse_duration};
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin};
 
 /// How far back `since` looks when it is not set.
 const DEFAULT_SINCE: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -107,7 +107,7 @@ impl Plugin for LokiQuery {
                 },
                 Field { name: "count", doc: "how many lines" },
             ],
-            caps: Capabilities { probe: true, idempotent: true, spawns: false, network: true },
+            caps: Capabilities { probe: true, effect: Effect::Read, general: false, spawns: false, network: true },
             example: "api_errors:\n  uses: loki.query\n  with: { url: \"http://loki:3100\", query: '{app=\"api\"} |= \"error\"', since: 15m, limit: 50 }",
         }
     }

@@ -17,7 +17,7 @@ use super::{
     timeout_of,
 };
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin};
 
 /// Runs a PromQL instant query.
 pub struct PrometheusQuery;
@@ -160,7 +160,7 @@ impl Plugin for PrometheusQuery {
                 },
                 Field { name: "value", doc: "the first sample's value as a number, or null when the result is empty" },
             ],
-            caps: Capabilities { probe: true, idempotent: true, spawns: false, network: true },
+            caps: Capabilities { probe: true, effect: Effect::Read, general: false, spawns: false, network: true },
             example: "error_rate:\n  uses: prometheus.query\n  with:\n    url: \"http://prometheus:9090\"\n    query: 'sum(rate(http_requests_total{status=~\"5..\"}[5m])) / sum(rate(http_requests_total[5m]))'",
         }
     }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::timestamp::parse_rfc3339;
 use super::{Found, Unavailable, check_url, decode, endpoint, gather, get, refused, shown_text, snippet, timeout_of};
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin};
 
 /// The most incidents kept in the outputs, newest first.
 const MAX_INCIDENTS: usize = 20;
@@ -99,7 +99,7 @@ impl Plugin for Statuspage {
                     doc: "unresolved incidents, newest first (at most 20): `name`, `status`, `impact`, `created_at`, `updated_at`, `shortlink`, `components` (names)",
                 },
             ],
-            caps: Capabilities { probe: true, idempotent: true, spawns: false, network: true },
+            caps: Capabilities { probe: true, effect: Effect::Read, general: false, spawns: false, network: true },
             example: "cloudflare:\n  uses: statuspage\n  with: { url: \"https://www.cloudflarestatus.com\", timeout: 5s }",
         }
     }

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::client::client;
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
 
 /// Sends one HTTP request.
 pub struct Http;
@@ -58,7 +58,7 @@ impl Plugin for Http {
                 Field { name: "elapsed_ms", doc: "time to the full response" },
                 Field { name: "truncated", doc: "whether the body was cut at `max_body_bytes`" },
             ],
-            caps: Capabilities { probe: true, idempotent: true, spawns: false, network: true },
+            caps: Capabilities { probe: true, effect: Effect::Idempotent, general: true, spawns: false, network: true },
             example: "verify_a:\n  uses: http\n  with: { url: \"https://app.example.com/service-a/health\", expect_status: [200] }",
         }
     }

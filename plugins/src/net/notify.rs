@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::client::client;
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
 
 /// PagerDuty's Events API v2.
 const PAGERDUTY: &str = "https://events.pagerduty.com/v2/enqueue";
@@ -78,7 +78,7 @@ impl Plugin for Notify {
                 Field { name: "dedup_key", doc: "PagerDuty's incident key (null for the others)" },
                 Field { name: "severity", doc: "the severity sent" },
             ],
-            caps: Capabilities { probe: false, idempotent: true, spawns: false, network: true },
+            caps: Capabilities { probe: false, effect: Effect::Idempotent, general: false, spawns: false, network: true },
             example: "page:\n  uses: notify\n  with:\n    to: pagerduty\n    routing_key: \"{{ secrets.pagerduty_key }}\"\n    title: \"DR failover {{ run.id }} failed\"\n    severity: critical",
         }
     }

@@ -12,7 +12,7 @@ use super::session::{connect, failure};
 use super::value::{Cell, Param};
 use super::{check_dsn, plan_dsn};
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
 
 /// Runs one SQL statement.
 pub struct Query;
@@ -53,7 +53,7 @@ impl Plugin for Query {
                 Field { name: "columns", doc: "the result's columns: name and type" },
                 Field { name: "truncated", doc: "whether more than `max_rows` rows came back (only the first are kept)" },
             ],
-            caps: Capabilities { probe: true, idempotent: false, spawns: false, network: true },
+            caps: Capabilities { probe: true, effect: Effect::Mutating, general: true, spawns: false, network: true },
             example: "open_orders:\n  uses: postgres.query\n  with:\n    dsn: \"{{ secrets.replica_dsn }}\"\n    sql: \"SELECT count(*) AS n FROM orders WHERE status = $1\"\n    params: [open]",
         }
     }

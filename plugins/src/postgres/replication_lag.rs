@@ -16,7 +16,7 @@ use super::dsn::Dsn;
 use super::session::{connect, failure};
 use super::{check_dsn, plan_dsn};
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
 
 /// Measures a standby's replication lag.
 pub struct ReplicationLag;
@@ -88,7 +88,7 @@ impl Plugin for ReplicationLag {
                 Field { name: "replay_paused", doc: "whether replay is paused (pg_wal_replay_pause())" },
                 Field { name: "in_recovery", doc: "pg_is_in_recovery(): always true on success" },
             ],
-            caps: Capabilities { probe: true, idempotent: true, spawns: false, network: true },
+            caps: Capabilities { probe: true, effect: Effect::Read, general: false, spawns: false, network: true },
             example: "rds_lag:\n  uses: postgres.replication_lag\n  with: { dsn: \"{{ secrets.replica_dsn }}\" }\n  weight:\n    - { when: \"outputs.lag_seconds < 5\", weight: 0 }\n    - { when: \"outputs.lag_seconds <= 30\", weight: 1 }\n    - { weight: 3 }",
         }
     }

@@ -26,7 +26,7 @@ use crate::aws::S3Settings;
 use crate::azure::AzureSettings;
 use crate::azure::session::Session;
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind as ActionKind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind as ActionKind, Plugin, Stream};
 
 /// Copies objects between S3 and Azure Blob.
 pub struct StorageSync;
@@ -76,7 +76,7 @@ impl Plugin for StorageSync {
                 Field { name: "verified", doc: "whether the destination was listed again and matched (null without `verify`)" },
                 Field { name: "duration_ms", doc: "how long the sync took" },
             ],
-            caps: Capabilities { probe: false, idempotent: true, spawns: false, network: true },
+            caps: Capabilities { probe: false, effect: Effect::Idempotent, general: false, spawns: false, network: true },
             example: "sync_storage:\n  uses: storage.sync\n  with: { from: \"s3://prod-assets\", to: \"azblob://dr-assets\", concurrency: 16 }",
         }
     }

@@ -13,7 +13,7 @@ use tokio::process::Command;
 
 use super::tail::Tail;
 use crate::action::log_output;
-use crate::{ActionCtx, ActionError, ActionInfo, At, Capabilities, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, At, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
 
 /// Runs a program: an argv without a shell, or a bash script.
 pub struct Exec;
@@ -98,7 +98,7 @@ impl Plugin for Exec {
                 Field { name: "stderr", doc: "the tail of standard error" },
                 Field { name: "json", doc: "stdout parsed as JSON, with `parse: json`" },
             ],
-            caps: Capabilities { probe: true, idempotent: true, spawns: true, network: false },
+            caps: Capabilities { probe: true, effect: Effect::Idempotent, general: true, spawns: true, network: false },
             example: "provision:\n  uses: exec\n  with:\n    cmd: [terraform, apply, -auto-approve]\n    dir: terraform/azure",
         }
     }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::change::{ChangeSettings, Record, check_wait};
 use super::{check_record, find, rendered, set_json};
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
 
 /// Removes a DNS record.
 pub struct Route53Delete;
@@ -57,7 +57,7 @@ impl Plugin for Route53Delete {
                 Field { name: "status", doc: "INSYNC, or PENDING when `wait` is false (null when nothing was deleted)" },
                 Field { name: "zone_id", doc: "the hosted zone" },
             ],
-            caps: Capabilities { probe: false, idempotent: true, spawns: false, network: true },
+            caps: Capabilities { probe: false, effect: Effect::Idempotent, general: false, spawns: false, network: true },
             example: "drop_dr_record:\n  uses: route53.delete\n  with:\n    zone_id: Z0123456789ABCDEFGHIJ\n    name: dr.example.com\n    type: A\n    values: [\"{{ steps.provision.outputs.ip }}\"]",
         }
     }

@@ -8,7 +8,7 @@ use super::change::Record;
 use super::{check_record, find, rendered, set_json};
 use crate::aws::settings::AwsSettings;
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
 
 /// Reads a DNS record.
 pub struct Route53Get;
@@ -49,7 +49,7 @@ impl Plugin for Route53Get {
                 Field { name: "name", doc: "the name asked, with the final dot" },
                 Field { name: "type", doc: "the type asked" },
             ],
-            caps: Capabilities { probe: true, idempotent: true, spawns: false, network: true },
+            caps: Capabilities { probe: true, effect: Effect::Read, general: false, spawns: false, network: true },
             example: "dns_now:\n  uses: route53.get\n  with: { zone_id: Z0123456789ABCDEFGHIJ, name: app.example.com, type: A }",
         }
     }

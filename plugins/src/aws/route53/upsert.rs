@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::change::{ChangeSettings, Record, check_wait};
 use super::{check_record, check_values, find, quote, rendered, set_json, strings};
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin};
 
 /// Creates or replaces a DNS record.
 pub struct Route53Upsert;
@@ -54,7 +54,7 @@ impl Plugin for Route53Upsert {
                 Field { name: "changed", doc: "whether the record differs from `previous` (ttl or values, in any order)" },
                 Field { name: "zone_id", doc: "the hosted zone" },
             ],
-            caps: Capabilities { probe: false, idempotent: true, spawns: false, network: true },
+            caps: Capabilities { probe: false, effect: Effect::Idempotent, general: false, spawns: false, network: true },
             example: "switch_dns:\n  uses: route53.upsert\n  with:\n    zone_id: Z0123456789ABCDEFGHIJ\n    name: app.example.com\n    type: A\n    ttl: 60\n    values: [\"{{ steps.provision.outputs.ip }}\"]",
         }
     }

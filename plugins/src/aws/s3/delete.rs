@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::{S3Settings, failed, rendered_bucket, str_of, url};
 use crate::aws::call;
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, At, Capabilities, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, At, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
 
 /// Deletes S3 objects.
 pub struct S3Delete;
@@ -51,7 +51,7 @@ impl Plugin for S3Delete {
                 Field { name: "errors", doc: "keys S3 refused to delete: key, code, message (the step fails when there are any)" },
                 Field { name: "url", doc: "`s3://bucket/` or `s3://bucket/prefix`" },
             ],
-            caps: Capabilities { probe: false, idempotent: true, spawns: false, network: true },
+            caps: Capabilities { probe: false, effect: Effect::Idempotent, general: false, spawns: false, network: true },
             example: "clean_staging:\n  uses: s3.delete\n  with: { bucket: dr-staging, prefix: \"restore/{{ run.id }}/\" }",
         }
     }

@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 use super::{S3Settings, etag, failed, key_problem, rendered_bucket, str_of, time, url};
 use crate::aws::call;
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
 
 /// Reads an S3 object.
 pub struct S3Get;
@@ -57,7 +57,7 @@ impl Plugin for S3Get {
                 Field { name: "file", doc: "the file written (null without `file`)" },
                 Field { name: "url", doc: "`s3://bucket/key`" },
             ],
-            caps: Capabilities { probe: true, idempotent: true, spawns: false, network: true },
+            caps: Capabilities { probe: true, effect: Effect::Read, general: false, spawns: false, network: true },
             example: "read_marker:\n  uses: s3.get\n  with: { bucket: dr-state, key: markers/last-failover.json }",
         }
     }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::{S3Settings, etag, failed, rendered_bucket, str_of, time, url};
 use crate::aws::call;
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
 
 /// Lists S3 objects.
 pub struct S3List;
@@ -55,7 +55,7 @@ impl Plugin for S3List {
                 Field { name: "truncated", doc: "whether more objects were left out because of `limit`" },
                 Field { name: "url", doc: "`s3://bucket/prefix`" },
             ],
-            caps: Capabilities { probe: true, idempotent: true, spawns: false, network: true },
+            caps: Capabilities { probe: true, effect: Effect::Read, general: false, spawns: false, network: true },
             example: "backups:\n  uses: s3.list\n  with: { bucket: dr-backups, prefix: db/, limit: 100 }",
         }
     }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::{S3Settings, etag, failed, guess_content_type, key_problem, multipart, rendered_bucket, str_of, url};
 use crate::aws::call;
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
 
 /// Writes an S3 object.
 pub struct S3Put;
@@ -63,7 +63,7 @@ impl Plugin for S3Put {
                 Field { name: "version_id", doc: "the new version's id (null unless the bucket is versioned)" },
                 Field { name: "content_type", doc: "the Content-Type it was stored with" },
             ],
-            caps: Capabilities { probe: false, idempotent: true, spawns: false, network: true },
+            caps: Capabilities { probe: false, effect: Effect::Idempotent, general: false, spawns: false, network: true },
             example: "mark_failover:\n  uses: s3.put\n  with:\n    bucket: dr-state\n    key: \"failovers/{{ run.id }}.json\"\n    body: '{\"from\": \"us-east-1\", \"to\": \"eastus\"}'",
         }
     }

@@ -22,7 +22,7 @@ use super::dsn::Dsn;
 use super::plan_dsn_at;
 use super::session::connect;
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
 use command::{Format, Job};
 use input::Staging;
 
@@ -48,7 +48,7 @@ impl Plugin for Replicate {
                 Field { name: "verified", doc: "whether `verify_tables` were counted and all matched (false when none were listed)" },
                 Field { name: "file", doc: "the kept dump file with `via: { file }`, else null" },
             ],
-            caps: Capabilities { probe: false, idempotent: true, spawns: true, network: true },
+            caps: Capabilities { probe: false, effect: Effect::Idempotent, general: false, spawns: true, network: true },
             example: "replicate_db:\n  uses: postgres.replicate\n  timeout: 30m\n  with:\n    source: \"{{ secrets.source_dsn }}\"\n    target: \"{{ secrets.target_dsn }}\"\n    jobs: 4\n    verify_tables: [users, public.orders]",
         }
     }
