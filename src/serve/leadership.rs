@@ -52,6 +52,17 @@ async fn take_over(app: &Arc<App>, asked: &mut HashSet<String>) {
         if asked.contains(&id) || !app.cluster.is_leader() {
             continue;
         }
+        // Claim it first, by a commit under this node's fence: a node that was paused and
+        // does not know yet that it no longer leads fails here, before it stops any process
+        // (resume stops the run's leftover processes before it commits anything).
+        match claim(app, &id, &me) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                eprintln!("{} node {me}: not taking over run {id}: {e}", stamp());
+                return;
+            }
+        }
         let opts = ResumeOptions { takeover_from: Some(from.clone()), by: Some(format!("takeover ({me})")), ..ResumeOptions::default() };
         match super::runs::resume(app, &id, opts).await {
             Ok(None) => {
@@ -67,4 +78,16 @@ async fn take_over(app: &Arc<App>, asked: &mut HashSet<String>) {
             Err(e) => eprintln!("{} node {me}: run {id} could not be taken over from {from}: {e}", stamp()),
         }
     }
+}
+
+/// Writes this node as the run's owner, if the run is still as read and this node still
+/// holds the fence. `Ok(false)`: the run changed meanwhile (look again next time).
+fn claim(app: &App, id: &str, me: &str) -> Result<bool, String> {
+    let store = app.engine.store();
+    let Some((mut run, seen)) = store.run_seen(id).map_err(|e| e.to_string())? else { return Ok(false) };
+    run.owner = Some(me.to_string());
+    let mut b = phoenix_engine::state::Batch::default();
+    b.unchanged(&seen);
+    b.put_run(&run);
+    store.try_commit(b, true).map_err(|e| e.to_string())
 }

@@ -165,10 +165,31 @@ impl Cluster {
         self.node(i).run(id)
     }
 
-    /// Waits until the run is `want` (as read through any live node).
+    /// Waits until the run is `want` (as read through any live node); on a hang, says what
+    /// every node and the run looked like.
     pub(crate) fn wait_status(&self, id: &str, want: &str) -> Value {
-        wait_for(&format!("run {id} to be {want}"), Duration::from_secs(90), || self.run(id)["status"] == want);
+        let start = std::time::Instant::now();
+        while self.run(id)["status"] != want {
+            if start.elapsed() > Duration::from_secs(90) {
+                panic!("gave up waiting for run {id} to be {want} after 90s\n{}", self.dump(id));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         self.run(id)
+    }
+
+    /// What the run, its events, the ledger and every node say: for a failure's message.
+    pub(crate) fn dump(&self, id: &str) -> String {
+        let mut out = format!("run: {}\nledger: {:?}\n", self.run(id), self.ledger());
+        if let Some(i) = (0..self.nodes.len()).find(|&i| self.nodes[i].is_some() && Some(i) != self.paused.get()) {
+            out.push_str(&format!("logs: {}\n", self.node(i).call("GET", &format!("/api/v1/runs/{id}/logs"), Some(ONCALL), None).1));
+        }
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].is_some() {
+                out.push_str(&format!("--- n{i} stdout:\n{}\n--- n{i} stderr:\n{}\n", self.stdout(i), self.stderr(i)));
+            }
+        }
+        out
     }
 
     /// Waits until the ledger has a line starting with `prefix`.

@@ -54,7 +54,7 @@ impl Engine {
                 // Nothing drives it now: say so in the store (halted, waiting for an operator),
                 // not `running` under a node that is gone.
                 let me = self.node().unwrap_or("this node").to_string();
-                let from = run.owner.clone().unwrap_or_else(|| from.clone());
+                let from = from.clone();
                 run.status = RunStatus::Halted;
                 run.error = Some(why.clone());
                 run.updated_at = now_ms();
@@ -81,7 +81,6 @@ impl Engine {
         run.finished_at = None;
         run.updated_at = now;
         run.pid = Some(std::process::id());
-        let taken_from = run.owner.clone();
         run.owner = self.node().map(str::to_string);
         let here = super::prepare::working_dir();
         let moved = match (&run.dir, &here) {
@@ -94,7 +93,7 @@ impl Engine {
         batch.put_run(&run);
         event(&mut batch, EventKind::RunStarted { attempt: run.attempt, by: Some(by) });
         if let (Some(from), Some(node)) = (&opts.takeover_from, self.node()) {
-            let detail = format!("taken over by {node} from {}", taken_from.as_deref().unwrap_or(from));
+            let detail = format!("taken over by {node} from {from}");
             event(&mut batch, EventKind::Operator { action: "takeover".into(), by: node.to_string(), detail: Some(detail) });
         }
         if let Some(text) = moved {
