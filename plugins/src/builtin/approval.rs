@@ -51,13 +51,14 @@ impl Plugin for Approval {
     fn info(&self) -> ActionInfo {
         ActionInfo {
             name: "approval",
-            summary: "Waits for `phoenix approve RUN STEP` (or --reject); the step's timeout rejects it.",
+            summary: "Waits for `phoenix approve RUN STEP` (or --reject) from `quorum` distinct approvers; one rejection, or the step's timeout, rejects it.",
             kind: Kind::Engine,
             outputs: &[
                 Field { name: "approved", doc: "true, or the step fails when rejected" },
                 Field { name: "by", doc: "who approved" },
                 Field { name: "comment", doc: "the approver's comment" },
                 Field { name: "at", doc: "when (RFC 3339)" },
+                Field { name: "votes", doc: "every vote, in order: approved, by, at, via, comment (`by` is the vote that decided)" },
             ],
             caps: ENGINE_CAPS,
             example: "approve_dns:\n  needs: [replicate_db]\n  uses: approval\n  with: { message: \"Point app.example.com at Azure?\" }\n  timeout: 30m",
