@@ -292,3 +292,43 @@ vars: { q: 1 }
     let ok = "version: 1\nname: q\nsteps:\n  gate:\n    uses: approval\n    with: { message: \"go?\", approvers: [alice, bob], quorum: 2, distinct_from_initiator: true, timeout_decision: reject }\n";
     Test::new().file("r.yaml", ok).args(["validate", "r.yaml"]).run().success();
 }
+
+#[test]
+fn over_the_api_two_tokens_racing_for_the_last_vote_on_a_run_in_progress_pass_the_gate_once() {
+    // No lock and no distinct_from_initiator: oncall starts each run and races bob for the
+    // approval still needed after alice's. Five runs, each with its own ledger line.
+    let yaml = quorum_runbook("")
+        .replace("lock: quorum\n", "")
+        .replace("approvers: [alice, bob, carol]", "approvers: [oncall, alice, bob]")
+        .replace(", distinct_from_initiator: true", "")
+        .replace("echo switch >> ledger", "echo switch {{ run.id }} >> ledger");
+    let t = Test::new().file("runbooks/quorum.yaml", yaml).file("serve.yaml", format!("runbooks: runbooks\n{PEOPLE}"));
+    let mut server = Server::start(t.path());
+    let mut ids = Vec::new();
+    for round in 0..5 {
+        let (status, v) = server.call("POST", "/api/v1/runs", Some(ONCALL), Some(r#"{"runbook": "quorum"}"#));
+        assert_eq!(status, 202, "{v}");
+        let id = v["id"].as_str().unwrap().to_string();
+        server.wait_step(&id, "gate", "waiting");
+        let approve = format!("/api/v1/runs/{id}/steps/gate/approve");
+        assert_eq!(server.call("POST", &approve, Some(VIEWER), Some("{}")).0, 200);
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| server.call("POST", &approve, Some(ONCALL), Some("{}")));
+            let b = s.spawn(|| server.call("POST", &approve, Some(ALERTMANAGER), Some("{}")));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        let mut codes = [a.0, b.0];
+        codes.sort();
+        assert_eq!(codes, [200, 409], "round {round}: {a:?} {b:?}");
+        let refused = if a.0 == 409 { &a.1 } else { &b.1 };
+        assert!(refused["error"].as_str().unwrap().contains("`gate` was already approved by"), "{refused}");
+        server.wait_status(&id, "succeeded");
+        ids.push(id);
+    }
+    server.stop();
+    let ledger = lines(&t.path().join("ledger"));
+    for id in &ids {
+        assert_eq!(process::count(&ledger, &format!("switch {id}")), 1, "{ledger:?}");
+    }
+    assert_eq!(process::count(&ledger, "prepare"), ids.len(), "{ledger:?}");
+}
