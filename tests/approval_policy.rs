@@ -332,3 +332,44 @@ fn over_the_api_two_tokens_racing_for_the_last_vote_on_a_run_in_progress_pass_th
     }
     assert_eq!(process::count(&ledger, "prepare"), ids.len(), "{ledger:?}");
 }
+
+#[test]
+fn the_page_shows_the_votes_so_far_and_refuses_a_second_click_in_the_apis_words() {
+    let mut page = crate::chromium::Chromium::start();
+    let t = Test::new().file("runbooks/quorum.yaml", quorum_runbook("").replace("[alice, bob, carol]", "[oncall, alice, bob]"));
+    let t = t.file("serve.yaml", format!("runbooks: runbooks\n{PEOPLE}"));
+    let server = Server::start(t.path());
+    let (status, v) = server.call("POST", "/api/v1/runs", Some(ONCALL), Some(r#"{"runbook": "quorum"}"#));
+    assert_eq!(status, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    server.wait_step(&id, "gate", "waiting");
+    let card = "[data-waiting=\"gate\"]";
+    let text = |page: &mut crate::chromium::Chromium, sel: &str| {
+        page.eval(&format!("document.querySelector('{}')?.textContent ?? ''", sel.replace('\'', "\\'"))).as_str().unwrap_or("").to_string()
+    };
+
+    // alice opens the page: no votes yet, two needed.
+    page.open(&format!("http://{}/#token={VIEWER}&run={id}", server.addr));
+    page.wait_until("the gate's card", "document.querySelector('[data-votes=\"gate\"]') !== null");
+    page.wait_until("the votes line", "document.querySelector('[data-votes=\"gate\"]').textContent.includes('2 more approvals needed')");
+    assert!(text(&mut page, "[data-votes=\"gate\"]").contains("No votes yet."), "{}", text(&mut page, card));
+    page.click("button[data-approve=\"gate\"]");
+    page.wait_until(
+        "alice's vote on the card",
+        "document.querySelector('[data-votes=\"gate\"]').textContent.includes('alice approved at')",
+    );
+    let votes = text(&mut page, "[data-votes=\"gate\"]");
+    assert!(votes.contains("via http, token `alice`") && votes.contains("1 more approval needed (quorum 2)"), "{votes}");
+    // A second click is refused in the API's words; the run still waits.
+    page.click("button[data-approve=\"gate\"]");
+    page.wait_until("the refusal", "document.querySelector('[data-decision-error=\"gate\"]').textContent.includes('409')");
+    let refusal = text(&mut page, "[data-decision-error=\"gate\"]");
+    assert!(refusal.contains("`alice` already voted on `gate`"), "{refusal}");
+    assert_eq!(server.run(&id)["status"], "running");
+
+    let (status, v) = server.call("POST", &format!("/api/v1/runs/{id}/steps/gate/approve"), Some(ALERTMANAGER), Some("{}"));
+    assert_eq!(status, 200, "{v}");
+    page.wait_until("the run to succeed", "document.getElementById('run-status').dataset.status === 'succeeded'");
+    assert_eq!(lines(&t.path().join("ledger")), ["prepare", "switch"]);
+    assert!(page.exceptions().is_empty(), "the page threw: {:?}", page.exceptions());
+}
