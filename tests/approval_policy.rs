@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::process::{self, Background, lines, step, step_states, wait_for};
+use crate::process::{self, Background, Terminal, lines, step, step_states, wait_for};
 use crate::serve_support::{ALERTMANAGER, ONCALL, Server, VIEWER};
 use crate::support::{Output, Test};
 
@@ -372,4 +372,26 @@ fn the_page_shows_the_votes_so_far_and_refuses_a_second_click_in_the_apis_words(
     page.wait_until("the run to succeed", "document.getElementById('run-status').dataset.status === 'succeeded'");
     assert_eq!(lines(&t.path().join("ledger")), ["prepare", "switch"]);
     assert!(page.exceptions().is_empty(), "the page threw: {:?}", page.exceptions());
+}
+
+#[test]
+fn on_a_terminal_the_initiators_own_yes_is_refused_aloud_and_two_others_pass_the_gate() {
+    let out = Test::new().file("r.yaml", quorum_runbook("")).args(["validate", "r.yaml"]).run().success();
+    let mut term = Terminal::start(out.path(), &out.state_dir(), "run r.yaml --as alice");
+    wait_for("the question on the terminal", Duration::from_secs(30), || term.screen().contains("approve `gate`?"));
+    term.type_line("y");
+    wait_for("the refusal on the terminal", Duration::from_secs(30), || term.screen().contains("your answer was not recorded"));
+    assert!(term.screen().contains("distinct_from_initiator"), "{}", term.screen());
+    let run = process::latest_run(&out.state_dir());
+    // bob's vote through the run's socket leaves it waiting; carol's passes it.
+    out.then().args(["approve", &run, "gate", "--as", "bob"]).run().success();
+    assert_eq!(step(&process::status(&out.state_dir(), &run), "gate")["status"], "waiting");
+    assert_eq!(lines(&out.path().join("ledger")), ["prepare"]);
+    out.then().args(["approve", &run, "gate", "--as", "carol"]).run().success();
+    assert_eq!(term.wait(), Some(0));
+    assert_eq!(lines(&out.path().join("ledger")), ["prepare", "switch"]);
+    let gate = step(&process::status(&out.state_dir(), &run), "gate").clone();
+    let voters: Vec<&str> = gate["votes"]["cast"].as_array().unwrap().iter().map(|v| v["by"].as_str().unwrap()).collect();
+    assert_eq!(voters, ["bob", "carol"], "{gate:#}");
+    assert!(gate["votes"]["cast"][0]["via"].as_str().unwrap().starts_with("socket, uid "), "{gate:#}");
 }
