@@ -31,6 +31,7 @@ mod support;
 // Add new features here: `mod run;`, `mod resume;`, `mod locks;`, …
 mod analysis_gate;
 mod approval;
+mod approval_policy;
 mod attacks;
 mod aws_data;
 mod aws_health;

@@ -1,10 +1,13 @@
-//! `approve` (and `--reject`): a decision on a waiting approval step, sent to the process
-//! that drives the run, or recorded in the store for the resume to apply. One decision per
-//! gate: a second is refused naming the first; a mistyped step name gets the closest.
+//! `approve` (and `--reject`): a vote on a waiting approval step, sent to the process that
+//! drives the run, or recorded in the store for the resume to apply. One vote per person: a
+//! second is refused naming the first; once the gate is decided (its quorum reached, or one
+//! rejection) further votes are refused naming the decision; a mistyped step name gets the
+//! closest.
 
 use std::path::PathBuf;
 
 use phoenix_engine::exec::identity::Peer;
+use phoenix_engine::exec::votes::{self, Tally};
 use phoenix_engine::exec::{approvers, decided};
 use phoenix_engine::state::{Approval, Batch, EventKind, RunStatus, StepStatus};
 use serde_json::json;
@@ -30,7 +33,7 @@ pub(crate) fn approve(
     let r = with_store(
         &dir,
         &req,
-        |_| format!("{verdict} `{step}` of run {run}; the run continues"),
+        |_| format!("{verdict} `{step}` of run {run}; the run continues once its gate is decided (`phoenix status {run}` shows the votes)"),
         |store| {
             let by = state::claim(operator.clone())?;
             decide_stored(store, run, step, approved, &by, comment.clone(), Some(Peer::me().via("cli")))
@@ -49,7 +52,7 @@ fn may_decide(
     run: &phoenix_engine::state::RunRecord,
     rec: &phoenix_engine::state::StepRecord,
     by: &str,
-) -> Result<(), String> {
+) -> Result<votes::Policy, String> {
     let text = store.source(&run.id).map_err(|e| e.to_string())?.ok_or_else(|| format!("run {} has no stored runbook", run.id))?;
     let rb = phoenix_engine::load_str(&text, std::path::Path::new(&run.file))
         .runbook
@@ -87,11 +90,12 @@ fn may_decide(
             ));
         }
     }
-    Ok(())
+    Ok(votes::Policy::of(rec.inputs.as_ref(), Some(&step.with)))
 }
 
-/// Records a decision on a waiting approval of a run that no process drives (it applies when
-/// the run resumes).
+/// Records a vote on a waiting approval of a run that no process drives (it applies when the
+/// run resumes): in the first free slot, under a compare-and-set, after reading every slot
+/// before it (see `phoenix_engine::exec::votes`).
 pub(crate) fn decide_stored(
     store: &phoenix_engine::state::Store,
     run: &str,
@@ -101,6 +105,25 @@ pub(crate) fn decide_stored(
     comment: Option<String>,
     via: Option<String>,
 ) -> Result<String, String> {
+    // Each round loses only to another vote taking the slot it wanted: bounded by the voters.
+    for _ in 0..64 {
+        if let Some(done) = try_vote(store, run, step, approved, by, comment.clone(), via.clone())? {
+            return Ok(done);
+        }
+    }
+    Err(format!("`{step}` of run {run} is being voted on by many at once; nothing was recorded: try again"))
+}
+
+/// One attempt at recording a vote: `Ok(None)` when another vote took the slot first.
+fn try_vote(
+    store: &phoenix_engine::state::Store,
+    run: &str,
+    step: &str,
+    approved: bool,
+    by: &str,
+    comment: Option<String>,
+    via: Option<String>,
+) -> Result<Option<String>, String> {
     let verdict = if approved { "approved" } else { "rejected" };
     let r = store.run(run).map_err(|e| e.to_string())?.ok_or_else(|| format!("no run `{run}`"))?;
     crate::cluster::refuse_if_driven(&r)?;
@@ -110,14 +133,6 @@ pub(crate) fn decide_stored(
         let all: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
         return Err(decided::no_such_step(run, step, &waiting, &all));
     };
-    // One decision per gate: a second one (approve or reject) is refused, naming the first —
-    // recorded and waiting for the resume, or already applied.
-    if let Some(first) = store.approval(run, step).map_err(|e| e.to_string())? {
-        return Err(format!(
-            "`{step}` was already {}, applied when the run resumes (phoenix resume {run}); a second decision is not recorded",
-            decided::describe(&first)
-        ));
-    }
     if let Some(first) = s.approval.as_ref().filter(|_| s.status != StepStatus::Waiting) {
         return Err(decided::already(step, first));
     }
@@ -127,10 +142,24 @@ pub(crate) fn decide_stored(
     if r.status != RunStatus::Halted && r.status != RunStatus::Running {
         return Err(format!("run {run} is {}", r.status.as_str()));
     }
-    may_decide(store, &r, &s, by)?;
+    let policy = may_decide(store, &r, &s, by)?;
+    // The votes so far: those the run counted before it halted, then those waiting for it.
+    let pending = votes::pending(store, run, step).map_err(|e| e.to_string())?;
+    let all: Vec<Approval> = s.votes.iter().chain(&pending).cloned().collect();
+    // Decided already (a rejection, or the quorum reached): refused, naming the decision.
+    if let Tally::Approved(d) | Tally::Rejected(d) = votes::tally(&all, policy.quorum) {
+        return Err(format!(
+            "`{step}` was already {}, applied when the run resumes (phoenix resume {run}); a second decision is not recorded",
+            decided::describe(d)
+        ));
+    }
+    let vote = Approval { approved, by: by.to_string(), comment: comment.clone(), at: now_ms(), via };
+    let initiators =
+        if policy.distinct_from_initiator { votes::initiators(store, run, vote.at).map_err(|e| e.to_string())? } else { vec![] };
+    votes::refuse(step, &all, by, policy, &initiators)?;
     let (seq, _) = store.next_seqs(run).map_err(|e| e.to_string())?;
     let mut b = Batch::default();
-    b.approval(run, step, &Approval { approved, by: by.to_string(), comment: comment.clone(), at: now_ms(), via });
+    b.approval(run, &votes::slot(step, pending.len()), &vote);
     b.event(
         run,
         seq,
@@ -143,9 +172,15 @@ pub(crate) fn decide_stored(
         },
     );
     if !store.try_commit(b, true).map_err(|e| e.to_string())? {
-        let first = store.approval(run, step).map_err(|e| e.to_string())?;
-        return Err(first
-            .map_or_else(|| format!("`{step}` was decided meanwhile; a second decision is not recorded"), |a| decided::already(step, &a)));
+        return Ok(None);
     }
-    Ok(format!("{verdict} `{step}` of run {run}; continue it with: phoenix resume {run}"))
+    let mut now = all;
+    now.push(vote);
+    Ok(Some(match votes::tally(&now, policy.quorum) {
+        Tally::Open { approvals, needed } => format!(
+            "{verdict} `{step}` of run {run}: {approvals} of {} approvals, {needed} more needed from other approvers (phoenix approve {run} {step} --as NAME)",
+            policy.quorum
+        ),
+        _ => format!("{verdict} `{step}` of run {run}; continue it with: phoenix resume {run}"),
+    }))
 }

@@ -212,7 +212,16 @@ fn waiting(app: &App, id: &str, status: &Value) -> Value {
                 Value::Array(list) => json!(list),
                 _ => json!([]),
             };
-            json!({ "step": step, "message": message, "approvers": approvers })
+            let mut w = json!({ "step": step, "message": message, "approvers": approvers });
+            // A gate with a quorum: the votes so far (who, when, through what) and how many
+            // more approvals it needs. (A single approval decides: nothing to show before.)
+            if s["votes"]["quorum"].as_u64().is_some_and(|q| q > 1) {
+                for k in ["quorum", "needed"] {
+                    w[k] = s["votes"][k].clone();
+                }
+                w["votes"] = s["votes"]["cast"].clone();
+            }
+            w
         })
         .collect();
     json!(list)
@@ -372,7 +381,9 @@ async fn decide(app: Arc<App>, headers: HeaderMap, id: String, step: String, byt
     match r {
         Ok(v) => ok(StatusCode::OK, v),
         Err(e) if e.starts_with("no run") || e.contains("has no step") => error(StatusCode::NOT_FOUND, e),
+        // Not an approver, or who started or resumed the run (`distinct_from_initiator`).
         Err(e) if e.contains("may not decide") => error(StatusCode::FORBIDDEN, e),
+        // A second vote by the same caller (naming the first), or a gate already decided.
         Err(e) => error(StatusCode::CONFLICT, e),
     }
 }

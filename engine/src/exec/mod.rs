@@ -26,6 +26,7 @@ mod score;
 mod sensitive_env;
 mod vantage;
 pub mod views;
+pub mod votes;
 
 pub use adopt::Adoption;
 pub use engine::{Engine, EngineOptions, Membership, Outcome, ResumeOptions, RunError, StartOptions};

@@ -43,22 +43,33 @@ pub fn status(store: &Store, id: Option<&str>) -> Result<Option<Value>, StoreErr
     let steps: Vec<Value> = records
         .iter()
         .map(|s| {
-            // A decision recorded on a halted run shows before the resume applies it.
+            // Votes recorded on a halted run show before the resume applies them.
             let pending = match s.status {
-                crate::state::StepStatus::Waiting => store.approval(&r.id, &s.id)?,
-                _ => None,
+                crate::state::StepStatus::Waiting => crate::exec::votes::pending(store, &r.id, &s.id)?,
+                _ => Vec::new(),
             };
-            let (approval, applied) = match &pending {
-                Some(a) => (Some(a), false),
-                None => (s.approval.as_ref(), s.approval.is_some()),
+            let all: Vec<crate::state::Approval> = s.votes.iter().chain(&pending).cloned().collect();
+            let policy = crate::exec::votes::Policy::of(s.inputs.as_ref(), None);
+            let (approval, applied) = match crate::exec::votes::tally(&all, policy.quorum) {
+                _ if s.status != crate::state::StepStatus::Waiting => (s.approval.as_ref(), s.approval.is_some()),
+                crate::exec::votes::Tally::Approved(d) | crate::exec::votes::Tally::Rejected(d) => (Some(d), false),
+                crate::exec::votes::Tally::Open { .. } => (None, false),
             };
             let decided = approval.map(|a| crate::exec::decided::describe(a) + if applied { "" } else { ", applied when the run resumes" });
+            // An approval step's votes so far, and how many more approvals it needs.
+            let votes = (s.inputs.as_ref().is_some_and(|i| i.get("approvers").is_some()) || !all.is_empty()).then(|| {
+                let needed = match crate::exec::votes::tally(&all, policy.quorum) {
+                    crate::exec::votes::Tally::Open { needed, .. } if s.status == crate::state::StepStatus::Waiting => needed,
+                    _ => 0,
+                };
+                json!({ "quorum": policy.quorum, "needed": needed, "cast": crate::exec::votes::view(&all), "pending": pending.len() })
+            });
             Ok(json!({
                 "id": s.id, "plan": s.plan, "status": s.status.as_str(), "attempts": s.attempts,
                 "started_at": s.started_at.map(ts), "finished_at": s.finished_at.map(ts),
                 "duration_ms": match (s.started_at, s.finished_at) { (Some(a), Some(b)) => Some(b.saturating_sub(a)), _ => None },
                 "error": s.error, "inputs": s.inputs, "outputs": s.outputs, "skip": s.skip, "upstream": s.upstream, "approval": approval,
-                "approval_applied": approval.map(|_| applied), "decided": decided,
+                "approval_applied": approval.map(|_| applied), "decided": decided, "votes": votes,
                 "child_run": s.child_run, "uncertain": s.uncertain,
             }))
         })

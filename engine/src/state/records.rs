@@ -243,9 +243,14 @@ pub struct StepRecord {
     /// The definition's fingerprint when it ran.
     #[serde(default)]
     pub fingerprint: String,
-    /// The approval decision, for `approval` steps.
+    /// The approval decision, for `approval` steps: the rejection, the approval that reached
+    /// the quorum, or the timeout's (`by: timeout`).
     #[serde(default)]
     pub approval: Option<Approval>,
+    /// Every vote cast on an `approval` step while it was asked, in order (its `quorum` counts
+    /// the approvals). Absent in older stores, and while nobody voted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub votes: Vec<Approval>,
     /// When approval was requested (ms), for its timeout.
     #[serde(default)]
     pub waiting_since: Option<u64>,
@@ -280,6 +285,7 @@ impl StepRecord {
             upstream: None,
             fingerprint: fingerprint.to_string(),
             approval: None,
+            votes: Vec::new(),
             waiting_since: None,
             child_run: None,
             items: None,

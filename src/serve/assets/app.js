@@ -529,14 +529,28 @@
       card.question.textContent = w.message || `May step ${w.step} go ahead?`;
       const who = Array.isArray(w.approvers) && w.approvers.length ? w.approvers.map(plain).join(", ") : "any token with the approve right";
       card.who.textContent = `Who may decide: ${who}.`;
+      card.votes.textContent = votesText(w);
+      card.votes.hidden = card.votes.textContent === "";
     });
     $("waiting").hidden = waitingCards.size === 0;
+  }
+
+  /** The votes so far on a gate (who, how, when, through what) and how many more it needs. */
+  function votesText(w) {
+    const cast = Array.isArray(w.votes) ? w.votes : [];
+    const quorum = Number(w.quorum) || 1;
+    if (cast.length === 0 && quorum <= 1) return "";
+    const each = cast.map((v) => `${plain(v.by)} ${v.approved ? "approved" : "rejected"} at ${plain(v.at)}${v.via ? ` via ${plain(v.via)}` : ""}`);
+    const so = each.length ? `Votes so far: ${each.join("; ")}.` : "No votes yet.";
+    const needed = Number(w.needed) || 0;
+    return `${so} ${needed} more approval${needed === 1 ? "" : "s"} needed (quorum ${quorum}).`;
   }
 
   function decisionCard(step, n) {
     const commentId = `comment-${n}-${Date.now()}`;
     const question = el("p", { class: "question" });
     const who = el("p", { class: "muted" });
+    const votes = el("p", { class: "votes", "data-votes": step });
     const comment = el("textarea", { id: commentId, rows: 2, "data-comment": step, placeholder: "why (recorded with the decision)" });
     const message = el("p", { class: "error", role: "alert", "data-decision-error": step });
     const approve = el("button", { type: "button", class: "approve", "data-approve": step, text: "Approve" });
@@ -547,6 +561,7 @@
       el("h4", {}, "Step ", el("code", { text: step })),
       question,
       who,
+      votes,
       el("label", { for: commentId, text: "Comment" }),
       comment,
       el("div", { class: "buttons" }, approve, reject),
@@ -571,7 +586,7 @@
     };
     approve.addEventListener("click", () => decide("approve"));
     reject.addEventListener("click", () => decide("reject"));
-    return { root, question, who };
+    return { root, question, who, votes };
   }
 
   async function runAction(action) {

@@ -15,6 +15,7 @@ use super::{Driver, Msg};
 use crate::exec::approvers::render_approvers;
 use crate::exec::observer::UiEvent;
 use crate::exec::prepare::now_ms;
+use crate::exec::votes::{self, Tally};
 use crate::state::{Approval, EventKind, PlanKind, StepStatus};
 use crate::template::render_tree;
 
@@ -35,6 +36,13 @@ impl Driver {
                 }
             },
         };
+        let policy = votes::Policy::of(None, Some(&step.with));
+        if let Some(n) = approvers.as_ref().map(Vec::len).filter(|&n| n < policy.quorum) {
+            let why =
+                format!("`quorum: {}` needs more approvers than the {n} `approvers` rendered to: the gate could never pass", policy.quorum);
+            self.transition((k, i, None), StepStatus::Failed, Some(why));
+            return;
+        }
         self.waiting.insert((k, i));
         let message = step
             .with
@@ -47,20 +55,32 @@ impl Driver {
         let run_id = self.run.id.clone();
         // What was asked, as rendered: decisions are checked against this list.
         let rec = self.rec_mut((k, i, None));
-        let inputs = json!({ "message": message, "approvers": approvers });
+        let mut inputs = json!({ "message": message, "approvers": approvers });
+        for (key, v) in policy.recorded() {
+            inputs[key] = v;
+        }
+        // Asked anew (another question, or again after a decision): earlier votes are history.
         if rec.inputs.as_ref() != Some(&inputs) || rec.approval.is_some() {
             rec.inputs = Some(inputs);
             rec.approval = None;
+            rec.votes.clear();
             let rec = rec.clone();
             self.batch.put_step(&run_id, &rec);
         }
         let deadline = step.timeout.map(|t| self.recs(k)[i].waiting_since.unwrap_or_else(now_ms) + t.as_millis() as u64);
-        // A decision recorded while no process owned the run (approve, then resume) counts
-        // if it was made in time.
-        if let Ok(Some(decision)) = self.engine.inner.store.approval(&run_id, &step.id) {
-            self.batch.clear_approval(&run_id, &step.id);
-            if deadline.is_none_or(|d| decision.at <= d) {
-                let _ = self.apply_approval(&step.id, decision);
+        // Votes recorded while no process owned the run (approve, then resume) count if they
+        // were made in time, in the order they were cast.
+        if let Ok(recorded) = votes::pending(&self.engine.inner.store, &run_id, &step.id) {
+            for (n, vote) in recorded.into_iter().enumerate() {
+                self.batch.clear_approval(&run_id, &votes::slot(&step.id, n));
+                if deadline.is_none_or(|d| vote.at <= d) && self.recs(k)[i].status == StepStatus::Waiting {
+                    if let Err(why) = self.apply_approval(&step.id, vote) {
+                        let text = format!("a vote recorded on the halted run was not counted: {why}");
+                        self.engine.inner.observer.on(&UiEvent::Log { run: run_id.clone(), step: step.id.clone(), text, stderr: true });
+                    }
+                }
+            }
+            if self.recs(k)[i].status != StepStatus::Waiting {
                 return;
             }
         }
@@ -103,21 +123,26 @@ impl Driver {
         }
     }
 
-    /// No decision within the step's timeout: the approval is rejected and the step fails.
+    /// No decision within the step's timeout: the approval is rejected (its decision recorded
+    /// as by `timeout`, with the approvals it had) and the step fails.
     pub(super) fn time_out_approval(&mut self, k: PlanKind, i: usize) {
         if self.recs(k)[i].status != StepStatus::Waiting {
             return;
         }
         let step = self.plan(k).steps[i].id.clone();
         let t = self.plan(k).steps[i].timeout.map(phoenix_plugins::duration::format_duration).unwrap_or_default();
+        let policy = votes::Policy::of(self.recs(k)[i].inputs.as_ref(), Some(&self.plan(k).steps[i].with));
+        let quorum = match votes::tally(&self.recs(k)[i].votes, policy.quorum) {
+            Tally::Open { approvals, .. } if policy.quorum > 1 => format!(" (quorum not met: {approvals} of {} approvals)", policy.quorum),
+            _ => String::new(),
+        };
         self.waiting.remove(&(k, i));
-        self.event(EventKind::Approval {
-            step,
-            approved: Some(false),
-            by: Some("timeout".into()),
-            comment: Some(format!("no decision within {t}")),
-        });
-        self.transition((k, i, None), StepStatus::Failed, Some(format!("approval timed out after {t}: rejected")));
+        let comment = format!("no decision within {t}{quorum}");
+        self.event(EventKind::Approval { step, approved: Some(false), by: Some("timeout".into()), comment: Some(comment.clone()) });
+        // Written with the transition.
+        self.rec_mut((k, i, None)).approval =
+            Some(Approval { approved: false, by: "timeout".into(), comment: Some(comment), at: now_ms(), via: None });
+        self.transition((k, i, None), StepStatus::Failed, Some(format!("approval timed out after {t}{quorum}: rejected")));
     }
 
     /// The approvers recorded when the step started waiting (`None` inside: anyone), or
@@ -152,17 +177,37 @@ impl Driver {
         if let Some(list) = approvers.filter(|l| !l.contains(&a.by)) {
             return Err(format!("`{}` may not decide on `{step}`: approvers are {}", a.by, list.join(", ")));
         }
-        self.waiting.remove(&(k, i));
+        let policy = votes::Policy::of(self.recs(k)[i].inputs.as_ref(), Some(&self.plan(k).steps[i].with));
+        let initiators = if policy.distinct_from_initiator {
+            votes::initiators(&self.engine.inner.store, &self.run.id, a.at).map_err(|e| e.to_string())?
+        } else {
+            Vec::new()
+        };
+        votes::refuse(step, &self.recs(k)[i].votes, &a.by, policy, &initiators)?;
+        // One event per vote: who, how, why; the event makes it durable before the reply.
         self.event(EventKind::Approval {
             step: step.to_string(),
             approved: Some(a.approved),
             by: Some(a.by.clone()),
             comment: a.comment.clone(),
         });
+        let run_id = self.run.id.clone();
+        let rec = self.rec_mut((k, i, None));
+        rec.votes.push(a);
+        let decision = match votes::tally(&rec.votes, policy.quorum) {
+            Tally::Open { .. } => None,
+            Tally::Approved(d) | Tally::Rejected(d) => Some(d.clone()),
+        };
+        let Some(a) = decision else {
+            let rec = rec.clone();
+            self.batch.put_step(&run_id, &rec);
+            return Ok(());
+        };
+        self.waiting.remove(&(k, i));
         let at = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(a.at)).to_string();
         let rec = self.rec_mut((k, i, None));
         rec.approval = Some(a.clone());
-        rec.outputs = Some(json!({ "approved": a.approved, "by": a.by, "comment": a.comment, "at": at }));
+        rec.outputs = Some(json!({ "approved": a.approved, "by": a.by, "comment": a.comment, "at": at, "votes": votes::view(&rec.votes) }));
         if a.approved {
             self.transition((k, i, None), StepStatus::Succeeded, None);
         } else {
