@@ -13,8 +13,11 @@ use tempfile::TempDir;
 use crate::process::{signal, wait_for};
 use crate::serve_support::{ONCALL, Server, TOKENS};
 
-/// The lease in these tests: short, so that ten takeovers take seconds (the default is 10 s).
-pub(crate) const TTL: u64 = 2;
+/// The lease in these tests: short, so that ten takeovers take a minute (the default is
+/// 10 s), and long enough that a loaded machine (the whole suite at once) does not make a
+/// leader miss its keepalives: a keepalive is sent every TTL/3, and one request may take up to
+/// the client's 3 s timeout before it tries the next member.
+pub(crate) const TTL: u64 = 6;
 
 /// An etcd cluster, its nodes, and the files they share.
 pub(crate) struct Cluster {
