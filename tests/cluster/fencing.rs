@@ -15,25 +15,27 @@ fn a_leader_paused_past_its_lease_commits_nothing_after_it_wakes_ten_times() {
         let id = c.start_run(old, "chain");
         c.wait_ledger(&format!("b-start {id}"), 1);
         let old_token = token_of(&c, &format!("b-start {id}"), 0);
-        let said_before = c.stderr(old).matches("deposed").count();
         c.pause(old);
-        // The other node leads and runs `b` again; the paused node's `b` was stopped.
-        c.wait_ledger(&format!("b-start {id}"), 2);
+        // The other node leads, under a newer token, and runs `b` again under it; the paused
+        // node's `b` was stopped.
         let new = c.leader_except(old);
-        let new_token = token_of(&c, &format!("b-start {id}"), 1);
+        let new_token = c.view(new)["current"]["token"].as_u64().expect("a token");
         assert!(new_token > old_token, "round {round}: {old_token} then {new_token}");
+        c.wait_ledger(&format!("b-start {id} {new_token}"), 1);
+        let said_before = c.stderr(old).matches("deposed").count();
         c.unpause(old);
-        // It learns it was deposed (its lease is gone, or its first commit is refused) and says so.
+        // It learns it was deposed (its lease is gone, or its first commit is refused), says
+        // so, and follows (or leads again only under a newer token, after a later election).
         wait_for("the old leader to say it was deposed", std::time::Duration::from_secs(60), || {
             c.stderr(old).matches("deposed").count() > said_before
+        });
+        wait_for("the old leader to follow", std::time::Duration::from_secs(60), || {
+            let v = c.view(old);
+            v["leader"] == false || v["current"]["token"].as_u64() > Some(new_token)
         });
         touch(&go);
         let run = c.wait_status(&id, "succeeded");
         assert_eq!(run["owner"], format!("n{new}"), "round {round}");
-        // The old leader follows (or leads again only under a newer token, after a later
-        // election: never under the one it lost).
-        let view = c.view(old);
-        assert!(view["leader"] == false || view["current"]["token"].as_u64() > Some(new_token), "round {round}: {view}");
         assert_eq!(c.count(&format!("a {id}")), 1, "round {round}: {:?}", c.ledger());
         assert_eq!(c.count(&format!("b-done {id}")), 1, "round {round}: {:?}", c.ledger());
         assert_eq!(c.count(&format!("c {id}")), 1, "round {round}: {:?}", c.ledger());

@@ -8,6 +8,7 @@ mod faults;
 mod fencing;
 mod forwarded;
 mod locks;
+mod page;
 mod takeover;
 
 /// `a → b → c`; `b` writes when it starts, then waits for `LEDGER.go` before it ends. Each
