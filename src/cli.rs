@@ -11,6 +11,10 @@ pub(crate) struct Cli {
     /// The state directory (runs, checkpoints, locks, level history).
     #[arg(long, global = true, env = "PHOENIX_STATE", value_name = "DIR")]
     pub(crate) state: Option<PathBuf>,
+    /// Where runs are stored: `sled` (the default, in the state directory) or
+    /// `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]`, shared by every node of a cluster (docs/ha.md).
+    #[arg(long, global = true, env = "PHOENIX_STORE", value_name = "URL")]
+    pub(crate) store: Option<String>,
     /// How to print results.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub(crate) output: Output,
@@ -205,10 +209,35 @@ pub(crate) enum Command {
         /// holds, and exit: 0 if it would start, 2 if not. Listens on nothing.
         #[arg(long)]
         check: bool,
+        /// This node's name in a cluster (`--store etcd://…`); serve.yaml's `ha.node`, else
+        /// the host name.
+        #[arg(long, value_name = "NAME")]
+        node: Option<String>,
+        /// The URL other nodes forward writes to; serve.yaml's `ha.advertise`, else
+        /// `http://LISTEN`.
+        #[arg(long, value_name = "URL")]
+        advertise: Option<String>,
+    },
+    /// The cluster of `phoenix serve` nodes on etcd: who leads, under which lease and token.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
     },
     /// List actions, or document one: its inputs and outputs.
     Plugins {
         /// An action name (`exec`, `http`, …).
         name: Option<String>,
+    },
+}
+
+/// What `phoenix cluster` does.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClusterCommand {
+    /// The nodes, the leader (its lease and fencing token) and each etcd member's health,
+    /// read from etcd. Exit 0 when a leader holds and etcd has a quorum, 1 otherwise.
+    Status {
+        /// Print JSON (as `--output json`).
+        #[arg(long)]
+        json: bool,
     },
 }

@@ -1,7 +1,6 @@
 //! `phoenix`: the command line of the Phoenix workflow engine.
 
 mod cli;
-#[allow(dead_code)] // wired into serve in this wave (issue 16)
 mod cluster;
 mod cmd;
 mod display;
@@ -18,6 +17,10 @@ use clap::Parser;
 fn main() {
     quiet_on_closed_pipe();
     let cli = cli::Cli::parse();
+    if let Err(e) = cmd::state::choose_store(cli.store.as_deref()) {
+        eprintln!("error: {e}");
+        std::process::exit(exit::Exit::BadInput.code());
+    }
     let code = cmd::dispatch(cli);
     std::process::exit(code.code());
 }

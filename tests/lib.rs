@@ -7,6 +7,8 @@ mod azurite;
 mod cdp;
 #[path = "support/chromium.rs"]
 mod chromium;
+#[path = "support/cluster.rs"]
+mod cluster_support;
 #[path = "support/health_server.rs"]
 mod health_server;
 #[path = "support/moto.rs"]
@@ -35,6 +37,8 @@ mod aws_health;
 mod aws_probes;
 mod azure_blob;
 mod child_runs;
+mod cluster;
+mod cluster_status;
 mod control;
 mod display;
 mod dr_failover;

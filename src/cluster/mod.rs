@@ -8,10 +8,24 @@
 //! The server and the commands see only this handle: whether this node leads, who does,
 //! and a view for `/api/v1/cluster`, `/metrics` and `phoenix cluster status`.
 
-use std::sync::Mutex;
+pub(crate) mod election;
+pub(crate) mod takeover;
+
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
+
+/// Refuses a change made from a terminal (`approve`, `cancel`, `resume`) to a run a cluster
+/// leader drives, or will take over: only the leader writes a running run. `Ok` outside a
+/// cluster, and for a run that nobody drives.
+pub(crate) fn refuse_if_driven(run: &phoenix_engine::state::RunRecord) -> Result<(), String> {
+    let Some(kv) = crate::cmd::state::etcd() else { return Ok(()) };
+    match takeover::driven_by_cluster(&kv, run)? {
+        Some(why) => Err(why),
+        None => Ok(()),
+    }
+}
 
 /// The node that leads, as recorded in the leader key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -46,8 +60,13 @@ pub(crate) struct ClusterView {
 /// This node's place in the cluster.
 pub(crate) struct Cluster {
     node: String,
+    /// `sled` or `etcd`.
+    store: &'static str,
     state: Mutex<State>,
     takeovers: AtomicU64,
+    /// The fencing token while this node leads, else 0; shared with the engine
+    /// (`Membership::fence`), which shows it to steps as `run.fence`.
+    fence: Arc<AtomicU64>,
 }
 
 struct State {
@@ -60,7 +79,56 @@ impl Cluster {
     /// The embedded store: one node, always the leader, no token.
     pub(crate) fn single(node: String, url: String) -> Cluster {
         let leader = LeaderInfo { node: node.clone(), url, token: 0, lease: 0 };
-        Cluster { node, state: Mutex::new(State { leader: Some(leader), me_leads: true, paused: None }), takeovers: AtomicU64::new(0) }
+        Cluster {
+            node,
+            store: "sled",
+            state: Mutex::new(State { leader: Some(leader), me_leads: true, paused: None }),
+            takeovers: AtomicU64::new(0),
+            fence: Arc::default(),
+        }
+    }
+
+    /// A node of a cluster on etcd: a follower until the election says otherwise.
+    pub(crate) fn etcd(node: String) -> Cluster {
+        Cluster {
+            node,
+            store: "etcd",
+            state: Mutex::new(State { leader: None, me_leads: false, paused: None }),
+            takeovers: AtomicU64::new(0),
+            fence: Arc::default(),
+        }
+    }
+
+    /// The token the engine reads (`Membership::fence`).
+    pub(crate) fn fence(&self) -> Arc<AtomicU64> {
+        self.fence.clone()
+    }
+
+    /// This node won the election under `leader.token`.
+    pub(crate) fn elected(&self, leader: LeaderInfo) {
+        self.fence.store(leader.token, Ordering::SeqCst);
+        let mut s = self.state.lock().expect("poisoned");
+        s.leader = Some(leader);
+        s.me_leads = true;
+        s.paused = None;
+    }
+
+    /// Another node leads (or none is known): this one follows.
+    pub(crate) fn follow(&self, leader: Option<LeaderInfo>) {
+        self.fence.store(0, Ordering::SeqCst);
+        let mut s = self.state.lock().expect("poisoned");
+        s.leader = leader;
+        s.me_leads = false;
+    }
+
+    /// Why this node cannot act now (etcd unreachable or without quorum), or `None` again.
+    pub(crate) fn set_paused(&self, why: Option<String>) {
+        self.state.lock().expect("poisoned").paused = why;
+    }
+
+    /// Counts a run taken over from a node that is gone.
+    pub(crate) fn count_takeover(&self) {
+        self.takeovers.fetch_add(1, Ordering::Relaxed);
     }
 
     /// This node's name.
@@ -87,7 +155,7 @@ impl Cluster {
     pub(crate) fn view(&self) -> ClusterView {
         let s = self.state.lock().expect("poisoned");
         ClusterView {
-            store: if s.leader.as_ref().is_some_and(|l| l.lease != 0) || !s.me_leads { "etcd" } else { "sled" }.into(),
+            store: self.store.into(),
             node: self.node.clone(),
             leader: s.me_leads,
             current: s.leader.clone(),

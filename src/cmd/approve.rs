@@ -103,6 +103,7 @@ pub(crate) fn decide_stored(
 ) -> Result<String, String> {
     let verdict = if approved { "approved" } else { "rejected" };
     let r = store.run(run).map_err(|e| e.to_string())?.ok_or_else(|| format!("no run `{run}`"))?;
+    crate::cluster::refuse_if_driven(&r)?;
     let Some(s) = store.step(run, step).map_err(|e| e.to_string())? else {
         let steps = store.steps(run).map_err(|e| e.to_string())?;
         let waiting: Vec<&str> = steps.iter().filter(|s| s.status == StepStatus::Waiting).map(|s| s.id.as_str()).collect();

@@ -2,6 +2,7 @@
 
 mod adopt;
 pub(crate) mod approve;
+mod cluster;
 mod follow;
 mod graph;
 pub(crate) mod health;
@@ -49,7 +50,10 @@ pub(crate) fn dispatch(cli: Cli) -> Exit {
             approve::approve(&cli.state, &run, &step, !reject, comment, operator, out)
         }
         Command::Cancel { run, operator } => ops::cancel(&cli.state, &run, operator, out),
-        Command::Serve { listen, config, check } => crate::serve::run(&cli.state, &listen, config.as_deref(), check),
+        Command::Cluster { command: crate::cli::ClusterCommand::Status { json } } => cluster::status(cli.store.as_deref(), json, out),
+        Command::Serve { listen, config, check, node, advertise } => {
+            crate::serve::run(&cli.state, &listen, config.as_deref(), check, crate::serve::NodeArgs { node, advertise })
+        }
     }
 }
 

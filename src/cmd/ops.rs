@@ -240,6 +240,7 @@ pub(crate) async fn cancel_stored(store: &phoenix_engine::state::Store, run: &st
     if r.status.is_final() {
         return Err(format!("run {run} is already {}", r.status.as_str()));
     }
+    crate::cluster::refuse_if_driven(&r)?;
     // A run still marked running here crashed: its step processes may have outlived it.
     let stopped = if r.status == RunStatus::Running {
         phoenix_engine::exec::orphans::stop(run, std::time::Duration::from_secs(5)).await

@@ -177,6 +177,12 @@ pub(crate) fn resume(
             eprintln!("error: {e}");
             return Exit::BadInput;
         }
+        if let Some(r) = engine.store().run(&id).ok().flatten() {
+            if let Err(e) = crate::cluster::refuse_if_driven(&r) {
+                eprintln!("error: {e}");
+                return Exit::BadInput;
+            }
+        }
         let super::adopt::Choice { retry, skip, rerun, keep, .. } = &choice;
         let (retry, skip, rerun, keep) = (retry.clone(), skip.clone(), rerun.clone(), keep.clone());
         let mut opts = ResumeOptions { runbook: adopted, retry, skip, rerun, keep, no_wait, ..ResumeOptions::default() };

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use phoenix_engine::exec::identity::Peer;
+use phoenix_engine::state::EtcdKv;
 use phoenix_engine::state::{OpenError, Store, open_sled};
 
 /// `--state`, else `$PHOENIX_STATE` (clap reads it), else `$XDG_STATE_HOME/phoenix`, else
@@ -20,6 +21,69 @@ pub(crate) fn dir(given: &Option<PathBuf>) -> PathBuf {
     home.join(".local/state/phoenix")
 }
 
+/// Which backend `open` uses: `None` for sled in the state directory, else an etcd URL.
+static STORE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+/// The etcd backend once opened (one client per process, shared by the store and the
+/// cluster's election).
+static ETCD: std::sync::OnceLock<Arc<EtcdKv>> = std::sync::OnceLock::new();
+
+/// Sets the backend from `--store` / `PHOENIX_STORE` (or serve.yaml's `store:`): `sled`, or
+/// `etcd://…`. A URL that cannot be right is refused before anything is opened.
+pub(crate) fn choose_store(url: Option<&str>) -> Result<(), String> {
+    let chosen = match url.map(str::trim) {
+        None | Some("") | Some("sled") => None,
+        Some(u) if u.starts_with("etcd://") => {
+            check_etcd_url(u).map_err(|e| format!("--store {u}: {e}"))?;
+            Some(u.to_string())
+        }
+        Some(u) => {
+            return Err(format!(
+                "--store `{u}` is not a store: use `sled` (the default, in the state directory) or etcd://HOST:PORT[,HOST:PORT…][/PREFIX]"
+            ));
+        }
+    };
+    *STORE.lock().expect("poisoned") = chosen;
+    Ok(())
+}
+
+/// `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]`, checked without connecting (`EtcdKv::open`
+/// checks it again, and reaches etcd).
+fn check_etcd_url(url: &str) -> Result<(), String> {
+    let rest = url.strip_prefix("etcd://").unwrap_or(url);
+    let hosts = rest.split('/').next().unwrap_or("");
+    if hosts.is_empty() {
+        return Err("name at least one etcd member, such as etcd://10.0.0.5:2379".into());
+    }
+    for h in hosts.split(',') {
+        let ok = h.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+        if !ok {
+            return Err(format!("`{h}` is not HOST:PORT (etcd's client port, such as e1:2379)"));
+        }
+    }
+    Ok(())
+}
+
+/// The etcd URL in use, if the store is etcd.
+pub(crate) fn etcd_url() -> Option<String> {
+    STORE.lock().expect("poisoned").clone()
+}
+
+/// The etcd backend, if the store is etcd and was opened by this process.
+pub(crate) fn etcd() -> Option<Arc<EtcdKv>> {
+    ETCD.get().cloned()
+}
+
+fn open_etcd(url: &str) -> Result<Access, String> {
+    let kv = match ETCD.get() {
+        Some(kv) => kv.clone(),
+        None => {
+            let kv = Arc::new(EtcdKv::open(url)?);
+            ETCD.get_or_init(|| kv).clone()
+        }
+    };
+    Store::new(kv).map(Access::Direct).map_err(|e| e.to_string())
+}
+
 /// How the store can be reached.
 pub(crate) enum Access {
     /// This process opened it.
@@ -32,6 +96,10 @@ pub(crate) enum Access {
 /// (see [`private`]), and the store's files once sled and the log have created theirs.
 pub(crate) fn open(dir: &Path) -> Result<Access, String> {
     private(dir)?;
+    // Shared by every node: no process owns it, and conditional commits keep them apart.
+    if let Some(url) = etcd_url() {
+        return open_etcd(&url);
+    }
     // A process holds the store without answering on its socket only for a moment: a
     // `status` or `runs` reading it, or a `run` between opening it and serving the socket.
     // Either way, wait for it rather than fail (an operator typing `phoenix status` while a

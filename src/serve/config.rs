@@ -36,6 +36,34 @@ struct Raw {
     /// socket (`phoenix approve --as NAME`), besides its own.
     #[serde(default)]
     socket_users: BTreeMap<String, Vec<String>>,
+    /// Where runs are stored (`sled`, `etcd://…`); `--store` and `PHOENIX_STORE` win.
+    #[serde(default)]
+    store: Option<String>,
+    /// The cluster's settings (with an etcd store).
+    #[serde(default)]
+    ha: RawHa,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHa {
+    /// This node's name (unique in the cluster); the host name by default.
+    #[serde(default)]
+    node: Option<String>,
+    /// The URL other nodes forward writes to; `http://LISTEN` by default.
+    #[serde(default)]
+    advertise: Option<String>,
+    /// The leader's lease: a dead leader is replaced this long after it stopped renewing.
+    #[serde(default)]
+    lease_ttl: Option<Dur>,
+}
+
+/// The cluster's settings.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Ha {
+    pub(crate) node: Option<String>,
+    pub(crate) advertise: Option<String>,
+    pub(crate) lease_ttl: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,6 +135,9 @@ pub(crate) struct Config {
     pub(crate) routes: Vec<Route>,
     pub(crate) watch: Vec<Watch>,
     pub(crate) max_body: usize,
+    /// `store:`, if given.
+    pub(crate) store: Option<String>,
+    pub(crate) ha: Ha,
 }
 
 impl Config {
@@ -120,6 +151,8 @@ impl Config {
             routes: Vec::new(),
             watch: Vec::new(),
             max_body: 1 << 20,
+            store: None,
+            ha: Ha::default(),
         }
     }
 
@@ -186,8 +219,35 @@ impl Config {
                 errors.push(format!("allowed_hosts[{i}]: `{h}` is not a host name such as phoenix.internal (no scheme, path or wildcard)"));
             }
         }
+        if let Some(n) = &raw.ha.node {
+            if n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+                errors.push(format!("ha.node: `{n}` is not a node name: use letters, digits, `-`, `_` and `.` (such as dr-eu-west-1)"));
+            }
+        }
+        if let Some(a) = &raw.ha.advertise {
+            if !(a.starts_with("http://") || a.starts_with("https://")) || a.contains(char::is_whitespace) {
+                errors.push(format!(
+                    "ha.advertise: `{a}` is not a URL such as http://10.0.1.5:8080 (the address other nodes reach this one by)"
+                ));
+            }
+        }
+        let ttl = raw.ha.lease_ttl.map(Dur::get);
+        if ttl.is_some_and(|t| t < std::time::Duration::from_secs(2) || t.subsec_nanos() != 0) {
+            errors.push("ha.lease_ttl: give whole seconds, at least 2s (etcd leases count in seconds)".into());
+        }
+        let ha = Ha { node: raw.ha.node, advertise: raw.ha.advertise, lease_ttl: ttl };
         if errors.is_empty() {
-            Ok(Config { runbooks, tokens, allowed_hosts: raw.allowed_hosts, socket_users: raw.socket_users, routes, watch, max_body })
+            Ok(Config {
+                runbooks,
+                tokens,
+                allowed_hosts: raw.allowed_hosts,
+                socket_users: raw.socket_users,
+                routes,
+                watch,
+                max_body,
+                store: raw.store,
+                ha,
+            })
         } else {
             Err(errors.iter().map(|e| format!("{}: {e}", file.display())).collect::<Vec<_>>().join("\n"))
         }

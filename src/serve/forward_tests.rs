@@ -33,8 +33,9 @@ struct Seen {
     body: Vec<u8>,
 }
 
-/// An HTTP server on a free loopback port that records each request and answers `status`
-/// with `body` as `application/problem+json` (a type Phoenix never sends, to see it pass).
+/// An HTTP server on a free loopback port behind the real `guard.rs` (as a leader is) that
+/// records each request it lets through and answers `status` with `body` as
+/// `application/problem+json` (a type Phoenix never sends, to see it pass).
 struct StandIn {
     url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -57,6 +58,8 @@ async fn stand_in(status: StatusCode, body: &'static str) -> StandIn {
             (status, [(header::CONTENT_TYPE, "application/problem+json")], body)
         }
     });
+    let guard = Arc::new(crate::serve::guard::Guard::new(&[]));
+    let app = app.layer(axum::middleware::from_fn_with_state(guard, crate::serve::guard::check));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -119,6 +122,8 @@ async fn the_leaders_answer_comes_back_unchanged_and_it_sees_the_request_as_sent
     assert_eq!(s.headers[FORWARDED_BY], "node-b");
     assert_eq!(s.headers[header::HOST], leader.url.trim_start_matches("http://"), "the leader's guard checks Host against its own address");
     assert!(s.headers.get(header::ORIGIN).is_none(), "the follower judged the Origin; the leader would judge it against itself");
+    // The page on the follower sent `Origin: http://127.0.0.1:8081`: forwarded as it was, the
+    // leader's guard would have refused it (403), and the answer would not be the handler's.
 }
 
 #[tokio::test]

@@ -31,6 +31,14 @@ impl Extension for Handover {
         Some(Box::pin(async move {
             let app = app.upgrade().ok_or("the server is stopping")?;
             let by = req["by"].as_str().unwrap_or("unknown").to_string();
+            // Only the leader drives runs; a follower on this machine points at it.
+            if !app.cluster.is_leader() {
+                let leader = app
+                    .cluster
+                    .leader()
+                    .map_or_else(|| "no node leads now: retry shortly".to_string(), |l| format!("node {} at {} leads", l.node, l.url));
+                return Err(format!("this `phoenix serve` follows in the cluster ({leader}); {op} through any node's API instead"));
+            }
             if op == "start" { start(&app, &req, by).await } else { resume(&app, &req, by).await }
         }))
     }

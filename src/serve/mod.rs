@@ -9,6 +9,7 @@ mod config;
 mod forward;
 mod guard;
 mod handover;
+mod leadership;
 mod metrics;
 mod observer;
 mod runs;
@@ -39,10 +40,11 @@ pub(crate) struct App {
     launching: tokio::sync::Mutex<()>,
     /// Webhooks one at a time (one run per alert group, even for simultaneous repeats).
     alerts: tokio::sync::Mutex<()>,
+    /// Who leads the cluster (always this node with the embedded store); a follower forwards
+    /// writes to the leader (`forward.rs`).
+    pub(crate) cluster: Arc<crate::cluster::Cluster>,
     /// The runs' tasks, awaited at shutdown so that each checkpoints.
     tasks: Mutex<Vec<JoinHandle<Result<phoenix_engine::exec::Outcome, phoenix_engine::exec::RunError>>>>,
-    /// Who leads; a follower forwards writes to it (`forward.rs`).
-    cluster: Arc<crate::cluster::Cluster>,
 }
 
 /// Who the server is, as an engine operator (the control socket's `owner` answer).
@@ -54,7 +56,13 @@ pub(crate) fn stamp() -> String {
 
 /// Runs until Ctrl-C / SIGTERM (exit 130); 2 for a bad configuration or address.
 /// With `check`, stops after the configuration is loaded and checked: exit 0 and a summary.
-pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Path>, check: bool) -> Exit {
+/// This node in a cluster: `--node`, `--advertise` (serve.yaml's `ha:` otherwise).
+pub(crate) struct NodeArgs {
+    pub(crate) node: Option<String>,
+    pub(crate) advertise: Option<String>,
+}
+
+pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Path>, check: bool, node_args: NodeArgs) -> Exit {
     let cfg = match config {
         Some(f) => match Config::load(f) {
             Ok(c) => c,
@@ -90,9 +98,25 @@ pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Pat
         );
         return Exit::Ok;
     }
+    if crate::cmd::state::etcd_url().is_none() {
+        if let Err(e) = crate::cmd::state::choose_store(cfg.store.as_deref()) {
+            eprintln!("error: {}: store: {e}", config.map_or_else(String::new, |f| f.display().to_string()));
+            return Exit::BadInput;
+        }
+    }
+    let clustered = crate::cmd::state::etcd_url().is_some();
+    let node = node_args.node.or_else(|| cfg.ha.node.clone()).unwrap_or_else(hostname);
+    let url = node_args.advertise.or_else(|| cfg.ha.advertise.clone()).unwrap_or_else(|| format!("http://{addr}"));
+    let ttl = cfg.ha.lease_ttl.unwrap_or(std::time::Duration::from_secs(10));
     let config = cfg;
     let dir = crate::cmd::state::dir(state_dir);
-    let rt = runtime();
+    // With etcd, a commit waits on the network (and, without quorum, until quorum returns):
+    // it blocks its worker thread only, so the API and the page keep answering meanwhile.
+    let rt = if clustered {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime starts")
+    } else {
+        runtime()
+    };
     let exit = rt.block_on(async move {
         let listener = match tokio::net::TcpListener::bind(addr).await {
             Ok(l) => l,
@@ -110,7 +134,29 @@ pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Pat
         };
         let _control = engine.serve_control();
         on_signals(shutdown.clone());
-        report_unfinished(&engine);
+        let (cluster, election) = match crate::cmd::state::etcd() {
+            Some(kv) => {
+                // Until it is elected, this node writes nothing (only the leader writes).
+                kv.set_fence(phoenix_engine::state::Fence::Deposed(format!("node {node} follows in the cluster: only the leader writes")));
+                let cluster = Arc::new(crate::cluster::Cluster::etcd(node.clone()));
+                engine.join(phoenix_engine::exec::Membership { node: node.clone(), fence: cluster.fence() });
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                let info = crate::cluster::election::NodeInfo {
+                    node: node.clone(),
+                    url: url.clone(),
+                    pid: std::process::id(),
+                    host: hostname(),
+                    started_at: stamp(),
+                };
+                let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let thread = crate::cluster::election::start(cluster.clone(), kv, info, ttl, tx, stop.clone());
+                (cluster, Some((rx, thread, stop)))
+            }
+            None => {
+                report_unfinished(&engine);
+                (Arc::new(crate::cluster::Cluster::single(node.clone(), url.clone())), None)
+            }
+        };
         let health = config
             .watch
             .iter()
@@ -138,13 +184,24 @@ pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Pat
             health,
             launching: tokio::sync::Mutex::new(()),
             alerts: tokio::sync::Mutex::new(()),
+            cluster,
             tasks: Mutex::default(),
-            // One node until the etcd election is wired in (issue 16).
-            cluster: Arc::new(crate::cluster::Cluster::single(host_name(), format!("http://{addr}"))),
+        });
+        let _ = app.observer.cluster.set(app.cluster.clone());
+        let election = election.map(|(rx, thread, stop)| {
+            let follower = tokio::spawn(leadership::follow(app.clone(), rx, ttl));
+            (follower, thread, stop)
         });
         app.engine.extend_control(Arc::new(handover::Handover(Arc::downgrade(&app))));
         let watches: Vec<_> = (0..app.config.watch.len()).map(|i| tokio::spawn(watch(app.clone(), i, shutdown.clone()))).collect();
-        println!("{} phoenix serve listening on http://{addr}/ (bearer tokens required); state in {}", stamp(), dir.display());
+        match crate::cmd::state::etcd_url() {
+            Some(store) => println!(
+                "{} phoenix serve listening on http://{addr}/ (bearer tokens required); node {node} of the cluster on {store} (lease {} s), advertised as {url}",
+                stamp(),
+                ttl.as_secs()
+            ),
+            None => println!("{} phoenix serve listening on http://{addr}/ (bearer tokens required); state in {}", stamp(), dir.display()),
+        }
         let server = axum::serve(listener, api::router(app.clone())).with_graceful_shutdown({
             let s = shutdown.clone();
             async move { s.cancelled().await }
@@ -160,11 +217,22 @@ pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Pat
         for w in watches {
             let _ = w.await;
         }
+        if let Some((follower, thread, stop)) = election {
+            follower.abort();
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            // Revokes the lease: another node leads at once rather than after the TTL.
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
         println!("{} phoenix serve stopped; interrupted runs continue with `phoenix resume RUN` or POST /api/v1/runs/RUN/resume", stamp());
         Exit::Interrupted
     });
     rt.shutdown_background();
     exit
+}
+
+/// The machine's host name (a node's default name).
+fn hostname() -> String {
+    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).filter(|h| !h.is_empty()).unwrap_or_else(|| "phoenix".into())
 }
 
 /// Runs a crash or a stop left unfinished: said at start, so that someone resumes them.
@@ -185,6 +253,13 @@ async fn watch(app: Arc<App>, i: usize, shutdown: CancellationToken) {
     let w = &app.config.watch[i];
     let cooldown_ms = w.cooldown.map_or(0, |d| d.as_millis() as u64);
     loop {
+        // Only the leader evaluates: one node acts on a runbook's health, not each of them.
+        if !app.cluster.is_leader() {
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => continue,
+                _ = shutdown.cancelled() => return,
+            }
+        }
         let by = Some(format!("watch ({})", w.runbook.name));
         match tick(&app.engine, &w.runbook, &w.params, cooldown_ms, &app.health[i], false, by).await {
             Ok(Tick::Line(line)) => println!("{line} (watch `{}`)", w.runbook.name),
@@ -196,13 +271,4 @@ async fn watch(app: Arc<App>, i: usize, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
         }
     }
-}
-
-/// This machine's name, as a node name until `ha.node` exists.
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "phoenix".into())
 }

@@ -17,11 +17,14 @@ pub(crate) struct ServeObserver {
     runbooks: Mutex<HashMap<String, String>>,
     /// Runs being launched: told when they have started.
     waiters: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    /// The cluster, once known: a deposed node's runs still move in memory while they stop,
+    /// and their lines say that nothing of it is recorded.
+    pub(crate) cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 impl ServeObserver {
     pub(crate) fn new(metrics: Arc<RunMetrics>) -> Self {
-        ServeObserver { metrics, runbooks: Mutex::default(), waiters: Mutex::default() }
+        ServeObserver { metrics, runbooks: Mutex::default(), waiters: Mutex::default(), cluster: std::sync::OnceLock::new() }
     }
 
     /// Resolves once the run's driver has started (its state is durable by then).
@@ -29,6 +32,12 @@ impl ServeObserver {
         let (tx, rx) = oneshot::channel();
         self.waiters.lock().expect("poisoned").insert(run.to_string(), tx);
         rx
+    }
+
+    /// Appended to a line about a run while this node does not lead: what it says is not in
+    /// the store (the driver is stopping and writes nothing).
+    fn unrecorded(&self) -> &'static str {
+        if self.cluster.get().is_some_and(|c| !c.is_leader()) { " (not recorded: this node no longer leads)" } else { "" }
     }
 
     fn runbook(&self, run: &str) -> String {
@@ -54,7 +63,7 @@ impl Observer for ServeObserver {
             UiEvent::Step { run, step, status, attempt, elapsed_ms, error } => {
                 let took = elapsed_ms.map_or(String::new(), |ms| format!(" in {ms} ms"));
                 let why = error.as_ref().map_or(String::new(), |e| format!(": {e}"));
-                println!("{} run {run} step {step} {} (attempt {attempt}){took}{why}", stamp(), status.as_str());
+                println!("{} run {run} step {step} {} (attempt {attempt}){took}{why}{}", stamp(), status.as_str(), self.unrecorded());
                 if let (Some(ms), true) = (elapsed_ms, matches!(status, StepStatus::Succeeded | StepStatus::Failed)) {
                     self.metrics.step_ended(&self.runbook(run), base(step), *ms);
                 }
@@ -69,7 +78,7 @@ impl Observer for ServeObserver {
             }
             UiEvent::RunFinished { run, status, error } => {
                 let why = error.as_ref().map_or(String::new(), |e| format!(": {}", e.lines().next().unwrap_or("")));
-                println!("{} run {run} {}{why}", stamp(), status.as_str());
+                println!("{} run {run} {}{why}{}", stamp(), status.as_str(), self.unrecorded());
                 self.runbooks.lock().expect("poisoned").remove(run);
             }
         }

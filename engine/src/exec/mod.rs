@@ -28,6 +28,6 @@ mod vantage;
 pub mod views;
 
 pub use adopt::Adoption;
-pub use engine::{Engine, EngineOptions, Outcome, ResumeOptions, RunError, StartOptions};
+pub use engine::{Engine, EngineOptions, Membership, Outcome, ResumeOptions, RunError, StartOptions};
 pub use observer::{Observer, Silent, UiEvent};
 pub use sensitive_env::declare_sensitive_env;

@@ -49,7 +49,26 @@ impl Engine {
             )));
         }
         if !blocked.is_empty() {
-            return Ok(Outcome::Halted(ask_operator(id, &blocked)));
+            let why = ask_operator(id, &blocked);
+            if let Some(from) = &opts.takeover_from {
+                // Nothing drives it now: say so in the store (halted, waiting for an operator),
+                // not `running` under a node that is gone.
+                let me = self.node().unwrap_or("this node").to_string();
+                let from = run.owner.clone().unwrap_or_else(|| from.clone());
+                run.status = RunStatus::Halted;
+                run.error = Some(why.clone());
+                run.updated_at = now_ms();
+                run.pid = None;
+                run.owner = Some(me.clone());
+                batch.put_run(&run);
+                let detail = format!("taken over by {me} from {from}; halted before anything ran again: {why}");
+                batch.event(id, seq, run.updated_at, EventKind::Operator { action: "takeover".into(), by: me, detail: Some(detail) });
+                batch.unchanged(&seen);
+                if !store.try_commit(batch, true)? {
+                    return Err(RunError::BadInput(format!("run {id} changed while it was being taken over; nothing was written")));
+                }
+            }
+            return Ok(Outcome::Halted(why));
         }
         let now = now_ms();
         let mut event = |batch: &mut Batch, kind: EventKind| {

@@ -66,7 +66,7 @@ pub fn status(store: &Store, id: Option<&str>) -> Result<Option<Value>, StoreErr
     Ok(Some(json!({
         "id": r.id, "runbook": r.runbook, "file": r.file, "status": r.status.as_str(), "attempt": r.attempt,
         "started_at": ts(r.started_at), "finished_at": r.finished_at.map(ts), "error": r.error, "outputs": r.outputs,
-        "params": r.params, "lock": r.lock, "parent": r.parent, "pid": r.pid, "dir": r.dir,
+        "params": r.params, "lock": r.lock, "parent": r.parent, "pid": r.pid, "dir": r.dir, "owner": r.owner,
         "process_gone": gone(&r),
         "steps": steps,
     })))
@@ -145,8 +145,11 @@ pub fn definitions(store: &Store, id: &str) -> Result<Option<Value>, StoreError>
 
 /// Whether a process is alive (a `running` run whose process is gone crashed).
 /// A run the store says is running, whose process is gone (crashed or killed).
+/// Whether a running run's process is gone. A run a cluster node drives has its pid on that
+/// node's machine, not this one's: the cluster says whether its owner lives (the leader takes
+/// over a run whose node is gone), so the answer is never guessed from a local pid.
 fn gone(r: &crate::state::RunRecord) -> bool {
-    r.status == crate::state::RunStatus::Running && !r.pid.is_some_and(alive)
+    r.status == crate::state::RunStatus::Running && r.owner.is_none() && !r.pid.is_some_and(alive)
 }
 
 fn alive(pid: u32) -> bool {

@@ -185,6 +185,14 @@ impl Etcd {
         Ok((wire::kvs(&v), v["more"].as_bool().unwrap_or(false), int(&v["header"]["revision"])))
     }
 
+    /// The last `limit` keys in `[start, end)`, last first, and the revision read.
+    pub(crate) fn range_last(&self, start: &[u8], end: &[u8], limit: i64) -> Result<(Vec<KeyValue>, i64), EtcdError> {
+        let body =
+            json!({"key": b64(start), "rangeEnd": b64(end), "limit": limit.to_string(), "sortOrder": "DESCEND", "sortTarget": "KEY"});
+        let v = self.call("/v3/kv/range", body)?;
+        Ok((wire::kvs(&v), int(&v["header"]["revision"])))
+    }
+
     /// Every key starting with `prefix`, in key order, read page by page at one revision.
     pub fn range_prefix(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, EtcdError> {
         Ok(self.range_prefix_at(prefix, 0)?.0)
@@ -214,6 +222,11 @@ impl Etcd {
     /// Runs a transaction whose puts and deletes report what they replaced.
     pub(crate) fn txn_replacing(&self, t: &Txn) -> Result<wire::TxnAnswer, EtcdError> {
         Ok(wire::txn_answer(&self.call("/v3/kv/txn", wire::txn(t, true))?))
+    }
+
+    /// Runs a transaction given as the gateway's JSON (for what [`Txn`] has no words for).
+    pub(crate) fn txn_json(&self, body: Value) -> Result<wire::TxnAnswer, EtcdError> {
+        Ok(wire::txn_answer(&self.call("/v3/kv/txn", body)?))
     }
 
     /// A new lease of `ttl_secs`; its id.

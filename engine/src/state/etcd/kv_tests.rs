@@ -1,0 +1,326 @@
+//! The etcd store against real etcd clusters: the store's behaviours, the lock race,
+//! fencing, members lost and back, large values and batches, a crash mid-commit.
+
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::staged::{CRASH, Crash};
+use super::*;
+use crate::state::{Approval, Batch, Cond, EventKind, Kv, PlanKind, RunRecord, RunStatus, StepRecord, StepStatus, Store};
+
+fn put(k: &str, v: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
+    (k.as_bytes().to_vec(), Some(v.to_vec()))
+}
+
+fn run(id: &str, at: u64) -> RunRecord {
+    RunRecord {
+        format: 1,
+        id: id.into(),
+        runbook: "rb".into(),
+        file: "rb.yaml".into(),
+        status: RunStatus::Running,
+        params: json!({}),
+        vars: json!({}),
+        attempt: 1,
+        started_at: at,
+        updated_at: at,
+        finished_at: None,
+        error: None,
+        outputs: None,
+        lock: None,
+        parent: None,
+        pid: None,
+        dir: None,
+        owner: None,
+    }
+}
+
+/// The etcd keys under `prefix` (the store's bookkeeping included).
+fn raw_keys(kv: &EtcdKv, under: &str) -> Vec<String> {
+    kv.etcd().range_prefix(&kv.key(under)).unwrap().into_iter().map(|e| String::from_utf8_lossy(&e.key).into_owned()).collect()
+}
+
+#[test]
+fn etcd_store_url_errors_name_the_wrong_part() {
+    let (endpoints, prefix) = kv::parse_url("etcd://e1:2379,10.0.0.2:2380/dr/").unwrap();
+    assert_eq!(endpoints, ["http://e1:2379", "http://10.0.0.2:2380"]);
+    assert_eq!(prefix, b"dr/");
+    assert_eq!(kv::parse_url("etcd://e1:2379").unwrap().1, b"phoenix/");
+    for (url, says) in [
+        ("http://e1:2379", "does not start with etcd://"),
+        ("etcd:///x", "names no etcd member"),
+        ("etcd://e1", "\"e1\" in \"etcd://e1\" has no port"),
+        ("etcd://e1:2379,e2:http", "the port \"http\" of the etcd member \"e2:http\""),
+        ("etcd://:2379", "has no host name"),
+    ] {
+        let e = kv::parse_url(url).unwrap_err();
+        assert!(e.contains(says), "{url}: {e}");
+    }
+}
+
+#[test]
+fn etcd_store_keeps_the_stores_behaviours() {
+    let cluster = EtcdCluster::start(1);
+    let kv = Arc::new(EtcdKv::open(&cluster.url("t1")).unwrap());
+    let store = Store::new(kv.clone()).unwrap();
+    // Round trips and order.
+    let mut b = Batch::default();
+    b.put_run(&run("a", 1));
+    b.put_run(&run("b", 2));
+    b.put_step("a", &StepRecord::pending("x", PlanKind::Main, "f"));
+    b.event("a", 0, 1, EventKind::RunStarted { attempt: 1, by: None });
+    b.event("a", 1, 1, EventKind::Step { step: "x".into(), status: StepStatus::Running, attempt: 1, error: None });
+    b.lock("dr", "a", None);
+    store.commit(b, true).unwrap();
+    assert_eq!(store.runs().unwrap().iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+    assert_eq!(store.steps("a").unwrap().len(), 1);
+    assert_eq!(store.events("a", 1).unwrap().len(), 1);
+    assert_eq!(store.next_seqs("a").unwrap(), (2, 0));
+    assert_eq!(store.lock_holder("dr").unwrap().as_deref(), Some("a"));
+    assert!(raw_keys(&kv, "r/").iter().all(|k| k.starts_with("t1/r/")), "every key under the prefix");
+    // A lock is taken only from the holder read before.
+    let take = |run: &str, from: Option<&str>| {
+        let mut b = Batch::default();
+        b.put_run(&self::run(run, 1));
+        b.lock("dr", run, from);
+        store.try_commit(b, true).unwrap()
+    };
+    assert!(!take("c", None), "held: not free");
+    assert!(store.run("c").unwrap().is_none(), "the losing batch wrote nothing");
+    assert!(!take("c", Some("z")));
+    assert!(take("c", Some("a")));
+    assert_eq!(store.lock_holder("dr").unwrap().as_deref(), Some("c"));
+    // `unchanged`: cancel against resume.
+    let (_, seen) = store.run_seen("a").unwrap().unwrap();
+    let (_, seen_too) = store.run_seen("a").unwrap().unwrap();
+    let mut first = Batch::default();
+    first.unchanged(&seen);
+    first.put_run(&run("a", 5));
+    assert!(store.try_commit(first, true).unwrap());
+    let mut second = Batch::default();
+    second.unchanged(&seen_too);
+    second.put_run(&run("a", 6));
+    assert!(!store.try_commit(second, true).unwrap());
+    assert_eq!(store.run("a").unwrap().unwrap().started_at, 5);
+    // One approval per gate.
+    let decide = |by: &str| {
+        let mut b = Batch::default();
+        b.approval("a", "gate", &Approval { approved: true, by: by.into(), comment: None, at: 1, via: None });
+        b
+    };
+    let (alice, carol) = (decide("alice"), decide("carol"));
+    assert!(store.try_commit(alice, true).unwrap());
+    assert!(!store.try_commit(carol, true).unwrap());
+    assert_eq!(store.approval("a", "gate").unwrap().unwrap().by, "alice");
+    // A value starting with 0xFF, an empty one, `last`, a delete.
+    kv.commit(vec![put("w/1", &[0xFF, 1, 2]), put("w/2", b""), put("w/3", b"c")], true).unwrap();
+    assert_eq!(kv.get(b"w/1").unwrap(), Some(vec![0xFF, 1, 2]));
+    assert_eq!(kv.get(b"w/2").unwrap(), Some(Vec::new()));
+    assert_eq!(kv.last(b"w/").unwrap(), Some((b"w/3".to_vec(), b"c".to_vec())));
+    kv.commit(vec![(b"w/3".to_vec(), None)], true).unwrap();
+    assert_eq!(kv.last(b"w/").unwrap().unwrap().0, b"w/2");
+    assert_eq!(kv.last(b"nothing/").unwrap(), None);
+    // Another prefix on the same cluster sees none of it.
+    let other = EtcdKv::open(&cluster.url("t2")).unwrap();
+    assert!(other.scan(b"").unwrap().is_empty());
+}
+
+#[test]
+fn etcd_store_lock_race_has_exactly_one_winner() {
+    let cluster = EtcdCluster::start(3);
+    const RACERS: usize = 6;
+    const ROUNDS: usize = 30;
+    let stores: Vec<Arc<EtcdKv>> = (0..RACERS).map(|_| Arc::new(EtcdKv::open(&cluster.url("race")).unwrap())).collect();
+    let barrier = Arc::new(Barrier::new(RACERS));
+    let threads: Vec<_> = stores
+        .iter()
+        .enumerate()
+        .map(|(i, kv)| {
+            let (kv, barrier) = (kv.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                (0..ROUNDS)
+                    .map(|round| {
+                        barrier.wait();
+                        let lock = format!("k/dr-{round}");
+                        let run = format!("r/{round}-{i}");
+                        kv.commit_if(
+                            &[Cond::Absent(lock.clone().into_bytes())],
+                            vec![put(&lock, i.to_string().as_bytes()), put(&run, b"{}")],
+                            true,
+                        )
+                        .unwrap()
+                    })
+                    .collect::<Vec<bool>>()
+            })
+        })
+        .collect();
+    let won: Vec<Vec<bool>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let winners_of = |round: usize| -> Vec<usize> { won.iter().enumerate().filter(|(_, w)| w[round]).map(|(i, _)| i).collect() };
+    for round in 0..ROUNDS {
+        let winners = winners_of(round);
+        assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
+        let holder = stores[0].get(format!("k/dr-{round}").as_bytes()).unwrap().unwrap();
+        assert_eq!(holder, winners[0].to_string().into_bytes());
+        let runs = stores[0].scan(format!("r/{round}-").as_bytes()).unwrap();
+        assert_eq!(runs.len(), 1, "round {round}: only the winner's run");
+    }
+}
+
+/// A leader key on a lease, as the election writes it: its create revision and the lease.
+fn lead(kv: &EtcdKv, ttl: i64) -> (Vec<u8>, i64, i64) {
+    let key = kv.key("cluster/leader");
+    let lease = kv.etcd().lease_grant(ttl).unwrap();
+    let t = Txn {
+        compare: vec![Compare::CreateRevision(key.clone(), 0)],
+        success: vec![TxnOp::Put { key: key.clone(), value: b"node-a".to_vec(), lease }],
+        failure: vec![],
+    };
+    let r = kv.etcd().txn(&t).unwrap();
+    assert!(r.succeeded);
+    (key, r.revision, lease)
+}
+
+#[test]
+fn etcd_store_fenced_commits_fail_once_leadership_is_lost() {
+    let cluster = EtcdCluster::start(1);
+    let kv = EtcdKv::open(&cluster.url("f")).unwrap();
+    let mut lost = kv.fence_lost();
+    let (key, rev, lease) = lead(&kv, 60);
+    kv.set_fence(Fence::Key { key: key.clone(), create_revision: rev });
+    assert!(kv.commit_if(&[], vec![put("r/a", b"1")], true).unwrap());
+    // A failed condition under a held fence is a lost compare-and-set, not a lost fence.
+    assert!(!kv.commit_if(&[Cond::Absent(b"r/a".to_vec())], vec![put("r/b", b"1")], true).unwrap());
+    assert_eq!(kv.fence(), Fence::Key { key: key.clone(), create_revision: rev });
+    assert!(lost.borrow_and_update().is_none());
+    // The lease ends (a paused leader): the next commit is fenced and writes nothing.
+    kv.etcd().lease_revoke(lease).unwrap();
+    let big = vec![7u8; 3 << 20];
+    let e = kv.commit_if(&[], vec![put("r/a", b"2"), put("r/c", b"1")], true).unwrap_err();
+    assert!(e.starts_with("fenced:"), "{e}");
+    assert!(lost.has_changed().unwrap());
+    assert!(lost.borrow_and_update().as_deref().is_some_and(|w| w.starts_with("fenced:")));
+    assert_eq!(kv.get(b"r/a").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(kv.get(b"r/c").unwrap(), None);
+    // Deposed: every later commit fails at once, large ones included.
+    assert!(kv.commit(vec![put("r/d", &big)], true).unwrap_err().starts_with("fenced:"));
+    assert!(kv.flush().unwrap_err().starts_with("fenced:"));
+    assert_eq!(kv.get(b"r/d").unwrap(), None);
+    assert!(raw_keys(&kv, "p/").is_empty(), "no pieces written by a deposed leader");
+    // A leader key created again (another node's term) fences the old token too.
+    let (key, rev2, _) = lead(&kv, 60);
+    kv.set_fence(Fence::Key { key: key.clone(), create_revision: rev2 });
+    assert!(kv.commit(vec![put("r/e", b"1")], true).is_ok());
+    kv.set_fence(Fence::Key { key, create_revision: rev });
+    let e = kv.commit(vec![put("r/f", &big)], true).unwrap_err();
+    assert!(e.starts_with("fenced:") && e.contains(&format!("created again at revision {rev2}")), "{e}");
+    assert_eq!(kv.get(b"r/f").unwrap(), None);
+}
+
+#[test]
+fn etcd_store_goes_on_with_one_member_down_and_waits_for_quorum() {
+    let mut cluster = EtcdCluster::start(3);
+    let kv = Arc::new(EtcdKv::open(&cluster.url("q")).unwrap());
+    kv.commit(vec![put("r/0", b"0")], true).unwrap();
+    cluster.kill(0);
+    for i in 1..20 {
+        kv.commit(vec![put(&format!("r/{i}"), b"x")], true).unwrap();
+    }
+    assert_eq!(kv.scan(b"r/").unwrap().len(), 20);
+    // Two of three down: no quorum. A commit waits, and says since when.
+    cluster.kill(1);
+    let waiting = {
+        let kv = kv.clone();
+        std::thread::spawn(move || kv.commit_if(&[Cond::Absent(b"k/once".to_vec())], vec![put("k/once", b"a"), put("r/once", b"1")], true))
+    };
+    let mut polls = 0;
+    while kv.unavailable_since().is_none() {
+        polls += 1;
+        assert!(polls < 1200, "the commit never reported etcd unavailable");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!waiting.is_finished(), "no quorum: the commit cannot have gone through");
+    cluster.restart(0);
+    cluster.restart(1);
+    assert_eq!(waiting.join().unwrap(), Ok(true), "it goes through once quorum is back");
+    assert_eq!(kv.unavailable_since(), None);
+    assert_eq!(kv.get(b"r/once").unwrap(), Some(b"1".to_vec()));
+    let once = kv.etcd().get(&kv.key("r/once")).unwrap().unwrap();
+    assert_eq!(once.create_revision, once.mod_revision, "written once, not twice");
+}
+
+#[test]
+fn etcd_store_reads_say_when_etcd_has_no_quorum() {
+    let mut cluster = EtcdCluster::start(3);
+    let kv = EtcdKv::open(&cluster.url("r")).unwrap();
+    cluster.kill(0);
+    cluster.kill(1);
+    let e = kv.get(b"r/x").unwrap_err();
+    assert!(e.contains("unreachable or has no quorum") && e.contains(&cluster.endpoints()[2]), "{e}");
+}
+
+#[test]
+fn etcd_store_keeps_large_values_and_batches() {
+    let cluster = EtcdCluster::start(1);
+    let kv = EtcdKv::open(&cluster.url("big")).unwrap();
+    let value: Vec<u8> = (0..5 << 20).map(|i: u32| (i % 251) as u8).collect();
+    kv.commit(vec![put("l/run/1", &value), put("l/run/2", b"small")], true).unwrap();
+    assert_eq!(kv.get(b"l/run/1").unwrap().as_deref(), Some(value.as_slice()));
+    let all = kv.scan(b"l/run/").unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].1.len(), value.len());
+    assert_eq!(kv.last(b"l/").unwrap().unwrap().1, b"small");
+    assert!(kv.scan(b"").unwrap().iter().all(|(k, _)| k.starts_with(b"l/") || k.starts_with(b"meta/")), "no bookkeeping in a scan");
+    // Replaced by a small value: its pieces go.
+    kv.commit(vec![put("l/run/1", b"short now")], true).unwrap();
+    assert_eq!(kv.get(b"l/run/1").unwrap(), Some(b"short now".to_vec()));
+    assert!(raw_keys(&kv, "p/").is_empty(), "pieces of a replaced value are deleted");
+    // A batch of 1,000 writes, 2 MB in all: atomic with its condition.
+    let batch = |tag: u8| (0..1000).map(|i| put(&format!("e/run/{i:04}"), &vec![tag; 2000])).collect::<Vec<_>>();
+    assert!(kv.commit_if(&[Cond::Absent(b"k/big".to_vec())], [batch(1), vec![put("k/big", b"1")]].concat(), true).unwrap());
+    let events = kv.scan(b"e/run/").unwrap();
+    assert_eq!(events.len(), 1000);
+    assert!(events.iter().all(|(_, v)| v == &vec![1u8; 2000]));
+    assert!(!kv.commit_if(&[Cond::Absent(b"k/big".to_vec())], batch(2), true).unwrap());
+    assert!(kv.scan(b"e/run/").unwrap().iter().all(|(_, v)| v == &vec![1u8; 2000]), "the refused batch wrote nothing");
+    assert!(raw_keys(&kv, "x/").is_empty(), "no staging left");
+    // What cannot be stored says why.
+    let huge = vec![0u8; ops::MAX_VALUE + 1];
+    let e = kv.commit(vec![put("l/run/3", &huge)], true).unwrap_err();
+    assert!(e.contains("l/run/3") && e.contains(&huge.len().to_string()) && e.contains("64 MiB"), "{e}");
+}
+
+#[test]
+fn etcd_store_finishes_a_batch_a_crash_left_after_its_marker() {
+    let cluster = EtcdCluster::start(1);
+    let url = cluster.url("crash");
+    let kv = EtcdKv::open(&url).unwrap();
+    let value = vec![9u8; 3 << 20];
+    let batch = |tag: u8| {
+        [(0..500).map(|i| put(&format!("s/run/{i:04}"), &vec![tag; 3000])).collect::<Vec<_>>(), vec![put("o/run", &value)]].concat()
+    };
+    kv.commit(batch(1), true).unwrap();
+    // Crashed after the marker: committed, not applied.
+    CRASH.with(|c| c.set(Some(Crash::AfterMarker)));
+    assert!(
+        kv.commit_if(&[Cond::Absent(b"k/c".to_vec())], [batch(2), vec![put("k/c", b"1")]].concat(), true).unwrap_err().contains("crashed")
+    );
+    drop(kv);
+    assert_eq!(raw_keys(&EtcdKv::open(&url).unwrap(), "x/").len(), 0, "open rolled it forward");
+    let kv = EtcdKv::open(&url).unwrap();
+    let steps = kv.scan(b"s/run/").unwrap();
+    assert_eq!(steps.len(), 500);
+    assert!(steps.iter().all(|(_, v)| v == &vec![2u8; 3000]), "every write of the committed batch");
+    assert_eq!(kv.get(b"k/c").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(kv.get(b"o/run").unwrap(), Some(value.clone()));
+    // Crashed before the marker: nothing committed; the staging is cleared once it is old.
+    CRASH.with(|c| c.set(Some(Crash::BeforeMarker)));
+    assert!(kv.commit(batch(3), true).unwrap_err().contains("crashed"));
+    assert!(!raw_keys(&kv, "x/").is_empty());
+    kv.recover().unwrap();
+    assert!(!raw_keys(&kv, "x/").is_empty(), "young staging may be a commit under way");
+    kv.recover_older_than(Duration::ZERO).unwrap();
+    assert!(raw_keys(&kv, "x/").is_empty());
+    assert!(kv.scan(b"s/run/").unwrap().iter().all(|(_, v)| v == &vec![2u8; 3000]), "nothing of the uncommitted batch");
+}

@@ -1,0 +1,51 @@
+//! Guarantee 2: a leader paused (SIGSTOP) longer than its lease, then continued, commits
+//! nothing more: the node that leads meanwhile finishes the run, and every step after the
+//! pause ran once, under the new leader's token.
+
+use crate::cluster_support::{Cluster, touch};
+use crate::process::wait_for;
+
+#[test]
+fn a_leader_paused_past_its_lease_commits_nothing_after_it_wakes_ten_times() {
+    let c = Cluster::start(2, &[("chain.yaml", super::CHAIN)]);
+    let go = c.ledger_path().with_extension("go");
+    for round in 0..10 {
+        let _ = std::fs::remove_file(&go);
+        let old = c.leader();
+        let id = c.start_run(old, "chain");
+        c.wait_ledger(&format!("b-start {id}"), 1);
+        let old_token = token_of(&c, &format!("b-start {id}"), 0);
+        let said_before = c.stderr(old).matches("deposed").count();
+        c.pause(old);
+        // The other node leads and runs `b` again; the paused node's `b` was stopped.
+        c.wait_ledger(&format!("b-start {id}"), 2);
+        let new = c.leader_except(old);
+        let new_token = token_of(&c, &format!("b-start {id}"), 1);
+        assert!(new_token > old_token, "round {round}: {old_token} then {new_token}");
+        c.unpause(old);
+        // It learns it was deposed (its lease is gone, or its first commit is refused) and says so.
+        wait_for("the old leader to say it was deposed", std::time::Duration::from_secs(60), || {
+            c.stderr(old).matches("deposed").count() > said_before
+        });
+        touch(&go);
+        let run = c.wait_status(&id, "succeeded");
+        assert_eq!(run["owner"], format!("n{new}"), "round {round}");
+        assert_eq!(c.view(old)["leader"], false, "round {round}: the old leader follows");
+        assert_eq!(c.count(&format!("a {id}")), 1, "round {round}: {:?}", c.ledger());
+        assert_eq!(c.count(&format!("b-done {id}")), 1, "round {round}: {:?}", c.ledger());
+        assert_eq!(c.count(&format!("c {id}")), 1, "round {round}: {:?}", c.ledger());
+        assert_eq!(token_of(&c, &format!("c {id}"), 0), new_token, "round {round}: c ran under the new leader only");
+        // Nothing the old leader could have written after waking: b failed or was cancelled
+        // there (its process was stopped), and no such transition is in the run.
+        let steps = run["steps"].as_array().unwrap();
+        assert!(steps.iter().all(|s| s["status"] == "succeeded"), "round {round}: {run}");
+        let logs = c.node(new).get(&format!("/api/v1/runs/{id}/logs")).to_string();
+        assert!(!logs.contains("\"failed\"") && !logs.contains("\"cancelled\""), "round {round}: {logs}");
+    }
+}
+
+/// The token in the `n`th ledger line starting with `prefix`.
+fn token_of(c: &Cluster, prefix: &str, n: usize) -> u64 {
+    let lines: Vec<String> = c.ledger().into_iter().filter(|l| l.starts_with(prefix)).collect();
+    lines[n].rsplit(' ').next().unwrap().parse().unwrap()
+}
