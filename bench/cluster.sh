@@ -9,20 +9,20 @@
 #             then N runs of each, alternating, every etcd run under a fresh prefix: ms/step
 #   takeover  NODES `phoenix serve` nodes, ha.lease_ttl each of TTLS; ROUNDS times: SIGKILL the
 #             leader, time until another node's /api/v1/cluster says "leader": true (polled
-#             every 50 ms), restart the killed node; p50 and p95. Then a W3 run started
-#             through the leader's API, and every node's peak RSS (VmHWM).
-# usage: bench/cluster.sh [txn|w3|takeover ...]   (default: all three, in that order)
-#   env: N (5), STEPS (1000), TXNS (1000), ROUNDS (20), NODES (2), TTLS ("10 2"),
+#             every 50 ms), restart the killed node; p50 and p95. Then (first TTL only) a W3
+#             run started through the leader's API, and every node's peak RSS (VmHWM).
+#   floor     one 8 KiB write + fdatasync in the scratch dir, 500 times (the disk's floor)
+# usage: bench/cluster.sh [floor|txn|w3|takeover ...]   (default: all four, in that order)
+#   env: N (5), STEPS (1000), TXNS (1000), ROUNDS (20), NODES (3), TTLS ("10 2"),
 #        PHOENIX (default: target/release/phoenix, built here), BENCH_TMP (/tmp), KEEP=1 keeps
 #        the scratch dir (logs, etcd's data).
 # Loopback only; every process it starts is stopped on exit (also on Ctrl-C or an error).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/bench/stores.sh" # free_port, wait_http, median, now
-shared=${SHARED_BENCH:-$root/../shared/bench}
-N=${N:-5} STEPS=${STEPS:-1000} TXNS=${TXNS:-1000} ROUNDS=${ROUNDS:-20} NODES=${NODES:-2} TTLS=${TTLS:-10 2}
+N=${N:-5} STEPS=${STEPS:-1000} TXNS=${TXNS:-1000} ROUNDS=${ROUNDS:-20} NODES=${NODES:-3} TTLS=${TTLS:-10 2}
 export STEPS
-what=${*:-txn w3 takeover}
+what=${*:-floor txn w3 takeover}
 if [ -z "${PHOENIX:-}" ]; then
   (cd "$root" && cargo build --release --quiet)
   PHOENIX=$root/target/release/phoenix
@@ -90,6 +90,12 @@ store_url() { # PREFIX
   for c in "${etcd_client[@]}"; do hosts+="${hosts:+,}127.0.0.1:$c"; done
   echo "etcd://$hosts/$1"
 }
+etcd_rev() { # etcd's current revision (one more per transaction that writes)
+  curl -s --max-time 5 -X POST -d '{"key":"AA==","limit":"1"}' "http://127.0.0.1:${etcd_client[0]}/v3/kv/range" | python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])'
+}
+etcd_ranges() { # the reads (Range calls) member m0 has answered: Phoenix's first endpoint
+  curl -s --max-time 5 "http://127.0.0.1:${etcd_client[0]}/metrics" | awk '/^grpc_server_handled_total.*grpc_method="Range"/ { n += $2 } END { print n + 0 }'
+}
 raft_leader() { # the index of the member that leads raft now
   python3 - "${etcd_client[@]}" <<'PY'
 import json, sys, urllib.request
@@ -153,14 +159,14 @@ timed() { # OUT_PREFIX CMD...: runs CMD, writes wall ms to OUT_PREFIX.ms and pea
   echo $(((t1 - t0) / 1000)) | awk '{ printf "%.1f\n", $1 / 1000 }' >"$out.ms"
 }
 bench_w3() {
-  python3 "$shared/peers/phoenix_runbook.py" W3 >"$tmp/w3.yaml"
   mkdir -p "$tmp/w3"
   echo "## w3: $STEPS no-op steps in a chain, 1 warm-up + $N runs per store, alternating; sled in $tmp/w3/sled-*"
   local i
   for i in $(seq 0 "$N"); do
     timed "$tmp/w3/sled-$i" "$PHOENIX" --state "$tmp/w3/sled-$i.state" run "$tmp/w3.yaml"
+    r0=$(etcd_rev) q0=$(etcd_ranges)
     timed "$tmp/w3/etcd-$i" "$PHOENIX" --state "$tmp/w3/etcd-$i.state" --store "$(store_url "bench-w3-$$-$i")" run "$tmp/w3.yaml"
-    echo "# run $i$([ "$i" = 0 ] && echo ' (warm-up)'): sled $(cat "$tmp/w3/sled-$i.ms") ms, etcd $(cat "$tmp/w3/etcd-$i.ms") ms"
+    echo "# run $i$([ "$i" = 0 ] && echo ' (warm-up)'): sled $(cat "$tmp/w3/sled-$i.ms") ms, etcd $(cat "$tmp/w3/etcd-$i.ms") ms ($(($(etcd_rev) - r0)) write txns, $(($(etcd_ranges) - q0)) ranges)"
   done
   local s e
   for s in sled etcd; do
@@ -241,9 +247,12 @@ bench_takeover_ttl() { # TTL
     others=()
     for o in "${!node_port[@]}"; do [ "$o" = "$k" ] || others+=("${node_port[$o]}"); done
     t0=$(now)
-    kill -9 "${node_pid[$k]}"
-    res=$(leader_poll "$t0" "${others[@]}")
-    wait "${node_pid[$k]}" 2>/dev/null || true
+    { # bash's "Killed" notice for the node goes to /dev/null; the poller's errors to a file
+      kill -9 "${node_pid[$k]}"
+      res=$(leader_poll "$t0" "${others[@]}" 2>"$tmp/poll.err") || res=
+      wait "${node_pid[$k]}" || true
+    } 2>/dev/null
+    [ -n "$res" ] || { cat "$tmp/poll.err" >&2; exit 1; }
     echo "$round n$k $(echo "$res" | awk '{print $2, $3, $1}')"
     times+=("$(echo "$res" | awk '{print $1}')")
     node_start "$k" "$ttl" "$prefix"
@@ -258,28 +267,59 @@ bench_takeover_ttl() { # TTL
   for o in "${!node_port[@]}"; do kill "${node_pid[$o]}" 2>/dev/null || true; wait "${node_pid[$o]}" 2>/dev/null || true; done
 }
 bench_serve_w3() { # LEADER: a W3 run started through the leader's API, then every node's peak RSS
-  local k=$1 t0 id st
-  t0=$(now)
+  local k=$1 id st r0 q0 v
+  r0=$(etcd_rev) q0=$(etcd_ranges)
   id=$(curl -s --max-time 30 -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
     -d '{"runbook":"w3"}' "http://127.0.0.1:${node_port[$k]}/api/v1/runs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-  for _ in $(seq 6000); do
-    st=$(curl -s --max-time 5 -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:${node_port[$k]}/api/v1/runs/$id" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("status"))')
-    case $st in succeeded) break ;; running | pending | None) sleep 0.05 ;; *) echo "the W3 run $id ended $st" >&2; exit 1 ;; esac
+  # Polled once a second: a GET of a run reads all of it (1,000 steps, its events) from etcd,
+  # so polling faster would load the leader it measures. The time is the run's own.
+  for _ in $(seq 600); do
+    sleep 1
+    v=$(curl -s --max-time 10 -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:${node_port[$k]}/api/v1/runs/$id")
+    st=$(echo "$v" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("status"))')
+    case $st in succeeded) break ;; running | pending | None) ;; *) echo "the W3 run $id ended $st" >&2; exit 1 ;; esac
   done
-  [ "$st" = succeeded ] || { echo "the W3 run $id did not finish in 300 s" >&2; exit 1; }
-  echo "serve w3 on n$k (leader): $(awk -v t="$(($(now) - t0))" -v n="$STEPS" 'BEGIN { printf "%.0f ms, %.3f ms/step (50 ms polling included)", t / 1e6, t / 1e6 / n }')"
+  [ "$st" = succeeded ] || { echo "the W3 run $id did not finish in 600 s" >&2; exit 1; }
+  echo "serve w3 on n$k (leader): $(echo "$v" | python3 -c '
+import json, sys
+from datetime import datetime
+v, n = json.load(sys.stdin), int(sys.argv[1])
+ms = (datetime.fromisoformat(v["finished_at"]) - datetime.fromisoformat(v["started_at"])).total_seconds() * 1000
+print(f"{ms:.0f} ms started_at..finished_at, {ms / n:.3f} ms/step", end="")' "$STEPS"), $(($(etcd_rev) - r0)) write txns, $(($(etcd_ranges) - q0)) ranges on m0 (the bench's GETs included)"
   for o in "${!node_port[@]}"; do echo "rss after serve w3: n$o $([ "$o" = "$k" ] && echo leader || echo follower) VmHWM $(vmhwm "${node_pid[$o]}")"; done
 }
 
-echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r), $(free -g | awk '/Mem:/ {print $2}') GiB; $(date -u +%FT%TZ); phoenix $("$PHOENIX" --version 2>/dev/null | head -1 | awk "{print \$2}") at $(git -C "$root" rev-parse --short HEAD)"
+# --- floor: one 8 KiB write + fdatasync in the scratch dir (the disk etcd and sled share) ------
+bench_floor() {
+  python3 - "$tmp" <<'PY'
+import os, sys, time
+fd = os.open(os.path.join(sys.argv[1], "fsync-floor"), os.O_WRONLY | os.O_CREAT, 0o600)
+buf, lat = b"x" * 8192, []
+for i in range(550):
+    t = time.perf_counter_ns()
+    os.pwrite(fd, buf, (i % 64) * 8192)
+    os.fdatasync(fd)
+    if i >= 50:
+        lat.append((time.perf_counter_ns() - t) / 1e6)
+lat.sort()
+print(f"floor: 8 KiB write + fdatasync, 500 times: median {lat[len(lat) // 2]:.3f} ms, p95 {lat[int(len(lat) * 0.95) - 1]:.3f} ms")
+PY
+}
+
+echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r), $(free -g | awk '/Mem:/ {print $2}') GiB, load $(cut -d" " -f1-3 /proc/loadavg); $(date -u +%FT%TZ); phoenix $("$PHOENIX" --version 2>/dev/null | head -1 | awk "{print \$2}") at $(git -C "$root" rev-parse --short HEAD)"
+# W3 as ../shared/bench/peers/phoenix_runbook.py writes it: STEPS noop steps, each needing the one before.
+{
+  printf 'version: 1\nname: bench-w3\nmax_parallel: 1\nsteps:\n  s0: {"uses": "noop"}\n'
+  for ((i = 1; i < STEPS; i++)); do printf '  s%d: {"needs": ["s%d"], "uses": "noop"}\n' "$i" $((i - 1)); done
+} >"$tmp/w3.yaml"
 etcd_start
 for w in $what; do
   case $w in
+    floor) bench_floor ;;
     txn) bench_txn ;;
     w3) bench_w3 ;;
     takeover)
-      [ -f "$tmp/w3.yaml" ] || python3 "$shared/peers/phoenix_runbook.py" W3 >"$tmp/w3.yaml"
       for ttl in $TTLS; do bench_takeover_ttl "$ttl"; done ;;
-    *) echo "unknown part '$w': txn, w3 or takeover" >&2; exit 2 ;;
+    *) echo "unknown part '$w': floor, txn, w3 or takeover" >&2; exit 2 ;;
   esac
 done
