@@ -150,14 +150,15 @@ bench_txn() {
 }
 
 # --- w3: the no-op chain on sled and on etcd ---------------------------------------------------
-timed() { # OUT_PREFIX CMD...: runs CMD, writes wall ms to OUT_PREFIX.ms and peak RSS (KiB) to OUT_PREFIX.rss
+timed() { # OUT_PREFIX CMD...: runs CMD; wall ms to OUT_PREFIX.ms, "peak_RSS_KiB cpu_s" to OUT_PREFIX.rss
   local out=$1 t0 t1
   shift
   t0=$(now)
-  /usr/bin/time -f %M -o "$out.rss" "$@" >"$out.log" 2>&1 || { echo "failed ($*):" >&2; tail -20 "$out.log" >&2; exit 1; }
+  /usr/bin/time -f "%M %U %S" -o "$out.rss" "$@" >"$out.log" 2>&1 || { echo "failed ($*):" >&2; tail -20 "$out.log" >&2; exit 1; }
   t1=$(now)
   echo $(((t1 - t0) / 1000)) | awk '{ printf "%.1f\n", $1 / 1000 }' >"$out.ms"
 }
+cpu() { awk '{ printf "%.2f", $2 + $3 }' "$1.rss"; }
 bench_w3() {
   mkdir -p "$tmp/w3"
   echo "## w3: $STEPS no-op steps in a chain, 1 warm-up + $N runs per store, alternating; sled in $tmp/w3/sled-*"
@@ -166,13 +167,13 @@ bench_w3() {
     timed "$tmp/w3/sled-$i" "$PHOENIX" --state "$tmp/w3/sled-$i.state" run "$tmp/w3.yaml"
     r0=$(etcd_rev) q0=$(etcd_ranges)
     timed "$tmp/w3/etcd-$i" "$PHOENIX" --state "$tmp/w3/etcd-$i.state" --store "$(store_url "bench-w3-$$-$i")" run "$tmp/w3.yaml"
-    echo "# run $i$([ "$i" = 0 ] && echo ' (warm-up)'): sled $(cat "$tmp/w3/sled-$i.ms") ms, etcd $(cat "$tmp/w3/etcd-$i.ms") ms ($(($(etcd_rev) - r0)) write txns, $(($(etcd_ranges) - q0)) ranges)"
+    echo "# run $i$([ "$i" = 0 ] && echo ' (warm-up)'): sled $(cat "$tmp/w3/sled-$i.ms") ms (cpu $(cpu "$tmp/w3/sled-$i") s), etcd $(cat "$tmp/w3/etcd-$i.ms") ms (cpu $(cpu "$tmp/w3/etcd-$i") s, $(($(etcd_rev) - r0)) write txns, $(($(etcd_ranges) - q0)) ranges)"
   done
   local s e
   for s in sled etcd; do
     e=$(for i in $(seq 1 "$N"); do cat "$tmp/w3/$s-$i.ms"; done | median)
     eval "w3_$s=$e"
-    echo "w3 $s: median $e ms = $(awk -v m="$e" -v n="$STEPS" 'BEGIN { printf "%.3f", m / n }') ms/step, peak RSS $(for i in $(seq 1 "$N"); do cat "$tmp/w3/$s-$i.rss"; done | max | awk '{ printf "%.1f MiB", $1 / 1024 }')"
+    echo "w3 $s: median $e ms = $(awk -v m="$e" -v n="$STEPS" 'BEGIN { printf "%.3f", m / n }') ms/step, cpu $(for i in $(seq 1 "$N"); do cpu "$tmp/w3/$s-$i"; echo; done | median) s, peak RSS $(for i in $(seq 1 "$N"); do cut -d" " -f1 "$tmp/w3/$s-$i.rss"; done | max | awk '{ printf "%.1f MiB", $1 / 1024 }')"
   done
   echo "w3 etcd/sled: $(awk -v a="$w3_etcd" -v b="$w3_sled" 'BEGIN { printf "%.1f×", a / b }')"
   if [ -n "${txn_first:-}" ]; then
@@ -293,16 +294,22 @@ print(f"{ms:.0f} ms started_at..finished_at, {ms / n:.3f} ms/step", end="")' "$S
 bench_floor() {
   python3 - "$tmp" <<'PY'
 import os, sys, time
-fd = os.open(os.path.join(sys.argv[1], "fsync-floor"), os.O_WRONLY | os.O_CREAT, 0o600)
-buf, lat = b"x" * 8192, []
-for i in range(550):
-    t = time.perf_counter_ns()
-    os.pwrite(fd, buf, (i % 64) * 8192)
-    os.fdatasync(fd)
-    if i >= 50:
-        lat.append((time.perf_counter_ns() - t) / 1e6)
-lat.sort()
-print(f"floor: 8 KiB write + fdatasync, 500 times: median {lat[len(lat) // 2]:.3f} ms, p95 {lat[int(len(lat) * 0.95) - 1]:.3f} ms")
+def floor(name, flags, where):
+    fd = os.open(os.path.join(sys.argv[1], name), os.O_WRONLY | os.O_CREAT | flags, 0o600)
+    buf, lat = b"x" * 8192, []
+    for i in range(550):
+        t = time.perf_counter_ns()
+        os.pwrite(fd, buf, where(i)) if where else os.write(fd, buf)
+        os.fdatasync(fd)
+        if i >= 50:
+            lat.append((time.perf_counter_ns() - t) / 1e6)
+    os.close(fd)
+    lat.sort()
+    return f"median {lat[len(lat) // 2]:.3f} ms, p95 {lat[int(len(lat) * 0.95) - 1]:.3f} ms"
+# In place: the file's size never changes after the first pass (etcd's WAL is preallocated).
+print("floor: 8 KiB write + fdatasync in place, 500 times:", floor("in-place", 0, lambda i: (i % 64) * 8192))
+# Appended: every fdatasync also commits the file's new size (an ext4 journal commit).
+print("floor: 8 KiB append + fdatasync, 500 times:", floor("append", os.O_APPEND, None))
 PY
 }
 
