@@ -107,7 +107,7 @@ PY
 }
 
 # --- txn: one fenced transaction, TXNS times ---------------------------------------------------
-txn_latency() { # PORT LABEL: prints "LABEL median_ms p95_ms"
+txn_latency() { # PORT LABEL: prints "LABEL median_ms p95_ms" for the txn, a serializable read, a linearizable read
   python3 - "$1" "$TXNS" "$2" <<'PY'
 import base64, http.client, json, sys, time
 port, n, label = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
@@ -123,19 +123,27 @@ def call(path, body):
 fence = f"/bench-txn/{label}/leader"
 rev = call("/v3/kv/put", {"key": b64(fence), "value": b64("node-a")})["header"]["revision"]
 value = b64(json.dumps({"step": "s0", "status": "succeeded", "attempt": 1, "at": "2026-12-06T07:00:00.000000Z", "outputs": {}}))
-lat = []
-for i in range(n + 50):  # the first 50: warm-up
-    t = time.perf_counter_ns()
+def timed(what, request):
+    lat = []
+    for i in range(n + 50):  # the first 50: warm-up
+        t = time.perf_counter_ns()
+        request(i)
+        if i >= 50:
+            lat.append((time.perf_counter_ns() - t) / 1e6)
+    lat.sort()
+    return f"{lat[len(lat) // 2]:.3f} {lat[min(len(lat) - 1, int(len(lat) * 0.95 + 0.999999) - 1)]:.3f}"
+def txn(i):
     a = call("/v3/kv/txn", {
         "compare": [{"target": "CREATE", "result": "EQUAL", "key": b64(fence), "createRevision": rev}],
         "success": [{"requestPut": {"key": b64(f"/bench-txn/{label}/step/{i % 1000}"), "value": value}}],
     })
-    if i >= 50:
-        lat.append((time.perf_counter_ns() - t) / 1e6)
     if not a.get("succeeded"):
         sys.exit(f"txn {i}: the fence compare failed: {a}")
-lat.sort()
-print(f"{label} {lat[len(lat) // 2]:.3f} {lat[min(len(lat) - 1, int(len(lat) * 0.95 + 0.999999) - 1)]:.3f}")
+print(f"{label} {timed('txn', txn)}", end="")
+# The same connection's cost without raft (a serializable read: this member answers alone)
+# and with raft but no disk write (a linearizable read: a ReadIndex round to the raft leader).
+print(" " + timed("serializable", lambda i: call("/v3/kv/range", {"key": b64(fence), "serializable": True})), end="")
+print(" " + timed("linearizable", lambda i: call("/v3/kv/range", {"key": b64(fence)})))
 PY
 }
 bench_txn() {
@@ -143,7 +151,7 @@ bench_txn() {
   leader=$(raft_leader)
   follower=$([ "$leader" = 0 ] && echo 1 || echo 0) # m0: Phoenix's first endpoint, measured either way
   echo "## txn: one fenced txn (compare create_revision + put of a ~110-byte value), $TXNS times after 50 warm-up, one keep-alive connection"
-  echo "# member  median_ms  p95_ms"
+  echo "# member  txn_median_ms txn_p95_ms  serializable_read_median p95  linearizable_read_median p95"
   txn_latency "${etcd_client[$leader]}" "raft-leader(m$leader)" | tee "$tmp/txn-leader"
   txn_latency "${etcd_client[$follower]}" "raft-follower(m$follower)" | tee "$tmp/txn-follower"
   txn_first=$(awk '{print $2}' "$tmp/txn-$([ "$leader" = 0 ] && echo leader || echo follower)")
