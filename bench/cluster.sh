@@ -2,16 +2,18 @@
 # The cluster's benchmarks (issue 16), in one sitting, on a 3-member etcd on loopback
 # (Debian's /usr/bin/etcd, heartbeat 50 ms, election timeout 500 ms, the members' data dirs
 # under one scratch dir on the same disk as sled's state):
+#   floor     8 KiB write + fdatasync in the scratch dir, 500 times, in place and appended
 #   txn       one small fenced etcd transaction (compare the leader key's create revision +
 #             put, the shape of Phoenix's commits) TXNS times over one keep-alive connection
-#             to the gateway: median and p95, on the raft leader's member and on a follower's
+#             to the gateway, then a serializable and a linearizable read on it: median and
+#             p95, on the raft leader's member and on a follower's
 #   w3        W3 (STEPS no-op steps in a chain, `phoenix run`) on sled and on etcd, one warm-up
-#             then N runs of each, alternating, every etcd run under a fresh prefix: ms/step
+#             then N runs of each, alternating, every etcd run under a fresh prefix: ms/step,
+#             the CPU of phoenix, its peak RSS, etcd's write txns and reads per run
 #   takeover  NODES `phoenix serve` nodes, ha.lease_ttl each of TTLS; ROUNDS times: SIGKILL the
 #             leader, time until another node's /api/v1/cluster says "leader": true (polled
 #             every 50 ms), restart the killed node; p50 and p95. Then (first TTL only) a W3
 #             run started through the leader's API, and every node's peak RSS (VmHWM).
-#   floor     one 8 KiB write + fdatasync in the scratch dir, 500 times (the disk's floor)
 # usage: bench/cluster.sh [floor|txn|w3|takeover ...]   (default: all four, in that order)
 #   env: N (5), STEPS (1000), TXNS (1000), ROUNDS (20), NODES (3), TTLS ("10 2"),
 #        PHOENIX (default: target/release/phoenix, built here), BENCH_TMP (/tmp), KEEP=1 keeps
@@ -19,9 +21,8 @@
 # Loopback only; every process it starts is stopped on exit (also on Ctrl-C or an error).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-. "$root/bench/stores.sh" # free_port, wait_http, median, now
+. "$root/bench/stores.sh" # median, max, now
 N=${N:-5} STEPS=${STEPS:-1000} TXNS=${TXNS:-1000} ROUNDS=${ROUNDS:-20} NODES=${NODES:-3} TTLS=${TTLS:-10 2}
-export STEPS
 what=${*:-floor txn w3 takeover}
 if [ -z "${PHOENIX:-}" ]; then
   (cd "$root" && cargo build --release --quiet)
