@@ -10,13 +10,10 @@ use crate::process::wait_for;
 #[test]
 fn the_run_goes_on_without_one_member_and_waits_out_a_lost_quorum_ten_times() {
     let mut c = Cluster::start(2, &[("chain.yaml", super::CHAIN)]);
-    let go = c.ledger_path().with_extension("go");
+    let go = c.go();
     for round in 0..10 {
         // One member down mid-run: nothing notices.
-        let _ = std::fs::remove_file(&go);
-        let l = c.leader();
-        let id = c.start_run(l, "chain");
-        c.wait_ledger(&format!("b-start {id}"), 1);
+        let (_, id) = c.run_to_b("chain");
         let one = round % 3;
         c.etcd.kill(one);
         touch(&go);
@@ -25,10 +22,7 @@ fn the_run_goes_on_without_one_member_and_waits_out_a_lost_quorum_ten_times() {
         c.etcd.restart(one);
 
         // Two down: `b` ends, but its end cannot be committed, so `c` must not start.
-        let _ = std::fs::remove_file(&go);
-        let l = c.leader();
-        let id = c.start_run(l, "chain");
-        c.wait_ledger(&format!("b-start {id}"), 1);
+        let (l, id) = c.run_to_b("chain");
         let (x, y) = (round % 3, (round + 1) % 3);
         c.etcd.kill(x);
         c.etcd.kill(y);

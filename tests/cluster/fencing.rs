@@ -8,12 +8,9 @@ use crate::process::wait_for;
 #[test]
 fn a_leader_paused_past_its_lease_commits_nothing_after_it_wakes_ten_times() {
     let c = Cluster::start(2, &[("chain.yaml", super::CHAIN)]);
-    let go = c.ledger_path().with_extension("go");
+    let go = c.go();
     for round in 0..10 {
-        let _ = std::fs::remove_file(&go);
-        let old = c.leader();
-        let id = c.start_run(old, "chain");
-        c.wait_ledger(&format!("b-start {id}"), 1);
+        let (old, id) = c.run_to_b("chain");
         let old_token = token_of(&c, &format!("b-start {id}"), 0);
         c.pause(old);
         // The other node leads, under a newer token, and runs `b` again under it; the paused

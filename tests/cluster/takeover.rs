@@ -6,12 +6,9 @@ use crate::cluster_support::{Cluster, touch};
 #[test]
 fn a_follower_takes_over_a_run_whose_leader_was_killed_ten_times() {
     let mut c = Cluster::start(2, &[("chain.yaml", super::CHAIN)]);
-    let go = c.ledger_path().with_extension("go");
+    let go = c.go();
     for round in 0..10 {
-        let _ = std::fs::remove_file(&go);
-        let old = c.leader();
-        let id = c.start_run(old, "chain");
-        c.wait_ledger(&format!("b-start {id}"), 1);
+        let (old, id) = c.run_to_b("chain");
         c.kill(old);
         // The other node leads, under a newer token, and runs `b` again (idempotent, found in
         // flight) once under it.
@@ -40,12 +37,9 @@ fn a_follower_takes_over_a_run_whose_leader_was_killed_ten_times() {
 #[test]
 fn a_non_idempotent_step_in_flight_halts_for_an_operator_after_a_takeover() {
     let mut c = Cluster::start(2, &[("switch.yaml", &super::switch())]);
-    let go = c.ledger_path().with_extension("go");
+    let go = c.go();
     for round in 0..10 {
-        let _ = std::fs::remove_file(&go);
-        let old = c.leader();
-        let id = c.start_run(old, "switch");
-        c.wait_ledger(&format!("b-start {id}"), 1);
+        let (old, id) = c.run_to_b("switch");
         c.kill(old);
         let run = c.wait_status(&id, "halted");
         let new = c.leader();

@@ -195,6 +195,21 @@ impl Cluster {
         out
     }
 
+    /// The ledger's `go` marker, which the test runbooks' `b` waits for.
+    pub(crate) fn go(&self) -> PathBuf {
+        self.ledger_path().with_extension("go")
+    }
+
+    /// A round's start: `b` will wait again; a run of `runbook` through the leader, once its
+    /// `b` has started. The leader and the run.
+    pub(crate) fn run_to_b(&self, runbook: &str) -> (usize, String) {
+        let _ = std::fs::remove_file(self.go());
+        let leader = self.leader();
+        let id = self.start_run(leader, runbook);
+        self.wait_ledger(&format!("b-start {id}"), 1);
+        (leader, id)
+    }
+
     /// Waits until the ledger has a line starting with `prefix`.
     pub(crate) fn wait_ledger(&self, prefix: &str, n: usize) {
         wait_for(&format!("{n} ledger line(s) `{prefix}…`"), Duration::from_secs(90), || self.count(prefix) >= n);
