@@ -32,6 +32,7 @@ mod support;
 mod analysis_gate;
 mod approval;
 mod attacks;
+mod audit;
 mod aws_data;
 mod aws_health;
 mod aws_probes;
