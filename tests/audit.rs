@@ -229,3 +229,27 @@ fn on_etcd_an_edited_record_is_named_too() {
     kv.apply(vec![(k, Some(text.replacen("\"succeeded\"", "\"failed\"", 1).into_bytes()))]).unwrap();
     out.then().args(store).args(["audit", "verify", &run]).run().code(1).stdout_contains(&format!("record {seq} was edited"));
 }
+
+/// The second step kills phoenix (SIGKILL) the first time; the resume finishes the run.
+const KILLED: &str = r#"version: 1
+name: killed
+steps:
+  a: { uses: exec, with: { script: "echo a >> ledger" } }
+  b:
+    needs: [a]
+    uses: exec
+    with: { script: "if [ -e flag ]; then rm flag; kill -9 $PPID; sleep 5; fi; echo b >> ledger" }
+  c: { needs: [b], uses: exec, with: { script: "echo c >> ledger" } }
+"#;
+
+#[test]
+fn a_run_killed_mid_way_and_resumed_has_one_whole_chain() {
+    let out = Test::new().file("r.yaml", KILLED).file("flag", "").args(["run", "r.yaml"]).run();
+    assert_eq!(out.exit_code(), None, "killed by a signal: {}", out.stderr());
+    let run = process::latest_run(&out.state_dir());
+    out.then().args(["resume", &run]).run().success();
+    assert_eq!(lines(&out.path().join("ledger")), ["a", "b", "c"]);
+    let events = export(&out, &run);
+    assert!(events.iter().filter(|e| e["kind"] == "run_started").count() == 2, "{events:#?}");
+    out.then().args(["audit", "verify", &run]).run().success().stdout_contains("the chain is whole");
+}
