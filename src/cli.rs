@@ -223,10 +223,33 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: ClusterCommand,
     },
+    /// A run's tamper-evident event log: check its hash chain, or export it for a SIEM.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// List actions, or document one: its inputs and outputs.
     Plugins {
         /// An action name (`exec`, `http`, …).
         name: Option<String>,
+    },
+}
+
+/// What `phoenix audit` does.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Recompute a run's event chain from the store and name the first record that does not
+    /// match. Exit 0 when whole (or written before the chain: it says so), 1 when not, 2 for
+    /// an unknown run.
+    Verify {
+        /// The run id.
+        run: String,
+    },
+    /// Print a run's events as JSON lines (run, seq, time, kind and fields, prev, hash), one
+    /// per event, for a SIEM.
+    Export {
+        /// The run id.
+        run: String,
     },
 }
 

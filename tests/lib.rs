@@ -33,6 +33,7 @@ mod analysis_gate;
 mod approval;
 mod approval_policy;
 mod attacks;
+mod audit;
 mod aws_data;
 mod aws_health;
 mod aws_probes;

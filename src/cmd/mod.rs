@@ -2,6 +2,7 @@
 
 mod adopt;
 pub(crate) mod approve;
+mod audit;
 mod cluster;
 mod follow;
 mod graph;
@@ -50,6 +51,8 @@ pub(crate) fn dispatch(cli: Cli) -> Exit {
             approve::approve(&cli.state, &run, &step, !reject, comment, operator, out)
         }
         Command::Cancel { run, operator } => ops::cancel(&cli.state, &run, operator, out),
+        Command::Audit { command: crate::cli::AuditCommand::Verify { run } } => audit::verify(&cli.state, &run, out),
+        Command::Audit { command: crate::cli::AuditCommand::Export { run } } => audit::export(&cli.state, &run),
         Command::Cluster { command: crate::cli::ClusterCommand::Status { json } } => cluster::status(cli.store.as_deref(), json, out),
         Command::Serve { listen, config, check, node, advertise } => {
             crate::serve::run(&cli.state, &listen, config.as_deref(), check, crate::serve::NodeArgs { node, advertise })

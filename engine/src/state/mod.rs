@@ -5,6 +5,8 @@
 //! every transition of a scheduling round and one flush makes them all durable together (group
 //! commit).
 
+pub mod audit;
+mod chain;
 mod dirs;
 mod etcd;
 mod events;
@@ -16,6 +18,7 @@ mod sled_pieces;
 mod store;
 mod wal;
 
+pub use chain::genesis;
 pub use dirs::create_durable;
 #[cfg(any(test, feature = "testing"))]
 pub use etcd::EtcdCluster;
@@ -30,4 +33,6 @@ pub use store::{Batch, Seen, Store, StoreError};
 
 /// The version of the stored format; a newer binary reads every older one. 2: sled holds
 /// values over 4 KiB in pieces (`sled_pieces.rs`), which a binary of format 1 would misread.
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: events are hash-chained (`chain.rs`); a binary of format 2 would append unchained
+/// events that `phoenix audit verify` must then call tampered, so it is refused.
+pub const FORMAT_VERSION: u32 = 3;

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::FORMAT_VERSION;
+use super::chain;
 use super::kv::{Cond, Kv};
 use super::records::{AlertGroup, Approval, EventKind, EventRecord, LevelHistory, LogRecord, RunRecord, StepRecord};
 
@@ -38,6 +39,8 @@ fn dec<T: DeserializeOwned>(k: &[u8], v: &[u8]) -> Result<T, StoreError> {
 pub struct Batch {
     ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     conds: Vec<Cond>,
+    /// Events, chained when the batch is committed (`chain.rs`).
+    events: Vec<(String, EventRecord)>,
 }
 
 /// A run record as it was read, to write only if nobody has changed it since.
@@ -50,7 +53,7 @@ pub struct Seen {
 impl Batch {
     /// Whether nothing was gathered.
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty() && self.conds.is_empty()
+        self.ops.is_empty() && self.conds.is_empty() && self.events.is_empty()
     }
     /// Writes the batch only if the run record is still the one `seen` read (a cancel and a
     /// resume of the same run, or two resumes: the second to commit loses).
@@ -69,10 +72,9 @@ impl Batch {
     pub fn delete_step(&mut self, run: &str, step: &str) {
         self.ops.push((key(&["s", run, step]), None));
     }
-    /// Appends an event.
+    /// Appends an event; the commit links it into the run's hash chain.
     pub fn event(&mut self, run: &str, seq: u64, at: u64, kind: EventKind) {
-        let rec = EventRecord { seq, at, kind };
-        self.ops.push((key(&["e", run, &format!("{seq:016x}")]), Some(enc(&rec))));
+        self.events.push((run.to_string(), EventRecord { seq, at, kind }));
     }
     /// Appends a log line.
     pub fn log(&mut self, run: &str, rec: &LogRecord) {
@@ -167,9 +169,15 @@ impl Store {
     }
 
     /// Applies a batch atomically if its conditions hold (`Ok(false)`, nothing written, if
-    /// not); with `durable`, returns only once it is on disk.
+    /// not); with `durable`, returns only once it is on disk. Its events are chained here
+    /// (`chain.rs`), conditioned on each run's chain head as read: events at seqs another
+    /// commit has written meanwhile are refused the same way.
     pub fn try_commit(&self, batch: Batch, durable: bool) -> Result<bool, StoreError> {
-        Ok(self.kv.commit_if(&batch.conds, batch.ops, durable)?)
+        let Batch { mut ops, mut conds, events } = batch;
+        if !events.is_empty() && !chain::seal_events(self.kv.as_ref(), events, &mut ops, &mut conds)? {
+            return Ok(false);
+        }
+        Ok(self.kv.commit_if(&conds, ops, durable)?)
     }
 
     /// Makes everything applied so far durable.
@@ -223,6 +231,25 @@ impl Store {
     pub fn events(&self, run: &str, from: u64) -> Result<Vec<EventRecord>, StoreError> {
         let all: Vec<EventRecord> = self.scan(key(&["e", run, ""]))?;
         Ok(all.into_iter().filter(|e| e.seq >= from).collect())
+    }
+
+    /// A run's event records as stored (`(seq, bytes)`, in seq order), for `audit.rs`: the
+    /// chain is checked on these bytes, not on what a typed read keeps of them.
+    pub fn raw_events(&self, run: &str) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        Ok(self
+            .kv
+            .scan(&key(&["e", run, ""]))?
+            .into_iter()
+            .map(|(k, v)| {
+                let k = String::from_utf8_lossy(&k);
+                (k.rsplit('/').next().and_then(|s| u64::from_str_radix(s, 16).ok()).unwrap_or(u64::MAX), v)
+            })
+            .collect())
+    }
+
+    /// A run's chain head as stored (`ch/RUN`: the last record's seq and hash).
+    pub fn chain_head(&self, run: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.kv.get(&chain::head_key(run))?)
     }
 
     /// A run's log lines, optionally of one step (its items included).
@@ -280,121 +307,5 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::state::{MemKv, PlanKind, RunStatus, StepStatus};
-    use serde_json::json;
-
-    fn run(id: &str, at: u64) -> RunRecord {
-        RunRecord {
-            format: 1,
-            id: id.into(),
-            runbook: "rb".into(),
-            file: "rb.yaml".into(),
-            status: RunStatus::Running,
-            params: json!({}),
-            vars: json!({}),
-            attempt: 1,
-            started_at: at,
-            updated_at: at,
-            finished_at: None,
-            error: None,
-            outputs: None,
-            lock: None,
-            parent: None,
-            pid: None,
-            dir: None,
-            owner: None,
-        }
-    }
-
-    #[test]
-    fn round_trips_and_orders() {
-        let store = Store::new(Arc::new(MemKv::default())).unwrap();
-        let mut b = Batch::default();
-        b.put_run(&run("a", 1));
-        b.put_run(&run("b", 2));
-        b.put_step("a", &StepRecord::pending("x", PlanKind::Main, "f"));
-        b.event("a", 0, 1, EventKind::RunStarted { attempt: 1, by: None });
-        b.event("a", 1, 1, EventKind::Step { step: "x".into(), status: StepStatus::Running, attempt: 1, error: None });
-        b.lock("dr", "a", None);
-        store.commit(b, true).unwrap();
-        assert_eq!(store.runs().unwrap().iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["b", "a"]);
-        assert_eq!(store.steps("a").unwrap().len(), 1);
-        assert!(store.steps("b").unwrap().is_empty());
-        assert_eq!(store.events("a", 1).unwrap().len(), 1);
-        assert_eq!(store.next_seqs("a").unwrap(), (2, 0));
-        assert_eq!(store.lock_holder("dr").unwrap().as_deref(), Some("a"));
-    }
-
-    #[test]
-    fn a_lock_is_taken_only_from_the_holder_read_before() {
-        let store = Store::new(Arc::new(MemKv::default())).unwrap();
-        let take = |run: &str, from: Option<&str>| {
-            let mut b = Batch::default();
-            b.put_run(&self::run(run, 1));
-            b.lock("dr", run, from);
-            store.try_commit(b, true).unwrap()
-        };
-        assert!(take("a", None));
-        assert!(!take("b", None), "held: not free any more");
-        assert!(store.run("b").unwrap().is_none(), "the losing batch wrote nothing");
-        assert!(!take("c", Some("z")), "not held by z");
-        assert!(take("c", Some("a")));
-        assert_eq!(store.lock_holder("dr").unwrap().as_deref(), Some("c"));
-    }
-
-    #[test]
-    fn a_batch_on_a_changed_run_record_writes_nothing() {
-        let store = Store::new(Arc::new(MemKv::default())).unwrap();
-        let mut b = Batch::default();
-        b.put_run(&run("a", 1));
-        store.commit(b, true).unwrap();
-        let (_, seen) = store.run_seen("a").unwrap().unwrap();
-        let (_, seen_too) = store.run_seen("a").unwrap().unwrap();
-        let mut first = Batch::default();
-        first.unchanged(&seen);
-        first.put_run(&run("a", 2));
-        assert!(store.try_commit(first, true).unwrap());
-        let mut second = Batch::default();
-        second.unchanged(&seen_too);
-        second.put_run(&run("a", 3));
-        assert!(store.commit(second, true).unwrap_err().0.contains("nothing was written"));
-        assert_eq!(store.run("a").unwrap().unwrap().started_at, 2);
-    }
-
-    #[test]
-    fn an_older_store_is_marked_with_this_format() {
-        let kv = Arc::new(MemKv::default());
-        kv.apply(vec![(b"meta/format".to_vec(), Some(b"1".to_vec()))]).unwrap();
-        Store::new(kv.clone()).unwrap();
-        assert_eq!(kv.get(b"meta/format").unwrap(), Some(FORMAT_VERSION.to_string().into_bytes()));
-    }
-
-    #[test]
-    fn refuses_a_newer_format() {
-        let kv = Arc::new(MemKv::default());
-        kv.apply(vec![(b"meta/format".to_vec(), Some(b"99".to_vec()))]).unwrap();
-        assert!(Store::new(kv).err().unwrap().0.contains("newer phoenix"));
-    }
-
-    #[test]
-    fn one_approval_per_gate_the_second_writes_nothing() {
-        let store = Store::new(Arc::new(MemKv::default())).unwrap();
-        let decide = |by: &str| {
-            let mut b = Batch::default();
-            b.approval("r1", "gate", &Approval { approved: true, by: by.into(), comment: None, at: 1, via: None });
-            b
-        };
-        // Both read "no decision" first, then commit: the second commit is refused.
-        let (first, second) = (decide("alice"), decide("carol"));
-        assert!(store.try_commit(first, true).unwrap());
-        assert!(!store.try_commit(second, true).unwrap());
-        assert_eq!(store.approval("r1", "gate").unwrap().unwrap().by, "alice");
-        // Once applied (cleared), the step may be asked and decided again.
-        let mut b = Batch::default();
-        b.clear_approval("r1", "gate");
-        store.commit(b, true).unwrap();
-        assert!(store.try_commit(decide("carol"), true).unwrap());
-    }
-}
+#[path = "store_tests.rs"]
+mod tests;
