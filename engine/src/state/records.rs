@@ -203,6 +203,33 @@ pub struct RunRecord {
     pub owner: Option<String>,
 }
 
+#[cfg(test)]
+impl RunRecord {
+    /// A running run of runbook `rb`, started at `at` (for tests).
+    pub(crate) fn sample(id: &str, at: u64) -> RunRecord {
+        RunRecord {
+            format: 1,
+            id: id.into(),
+            runbook: "rb".into(),
+            file: "rb.yaml".into(),
+            status: RunStatus::Running,
+            params: serde_json::json!({}),
+            vars: serde_json::json!({}),
+            attempt: 1,
+            started_at: at,
+            updated_at: at,
+            finished_at: None,
+            error: None,
+            outputs: None,
+            lock: None,
+            parent: None,
+            pid: None,
+            dir: None,
+            owner: None,
+        }
+    }
+}
+
 /// A step (or one `for_each` item of a step: `id[3]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepRecord {

@@ -1,30 +1,10 @@
 //! The typed store: batches, conditions, format versions.
 
 use super::*;
-use crate::state::{MemKv, PlanKind, RunStatus, StepStatus};
-use serde_json::json;
+use crate::state::{MemKv, PlanKind, StepStatus};
 
 fn run(id: &str, at: u64) -> RunRecord {
-    RunRecord {
-        format: 1,
-        id: id.into(),
-        runbook: "rb".into(),
-        file: "rb.yaml".into(),
-        status: RunStatus::Running,
-        params: json!({}),
-        vars: json!({}),
-        attempt: 1,
-        started_at: at,
-        updated_at: at,
-        finished_at: None,
-        error: None,
-        outputs: None,
-        lock: None,
-        parent: None,
-        pid: None,
-        dir: None,
-        owner: None,
-    }
+    RunRecord::sample(id, at)
 }
 
 #[test]

@@ -4,36 +4,15 @@
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use serde_json::json;
-
 use super::*;
-use crate::state::{Approval, Batch, Cond, EventKind, Kv, PlanKind, RunRecord, RunStatus, StepRecord, StepStatus, Store};
+use crate::state::{Approval, Batch, Cond, EventKind, Kv, PlanKind, RunRecord, StepRecord, StepStatus, Store};
 
 pub(super) fn put(k: &str, v: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
     (k.as_bytes().to_vec(), Some(v.to_vec()))
 }
 
 fn run(id: &str, at: u64) -> RunRecord {
-    RunRecord {
-        format: 1,
-        id: id.into(),
-        runbook: "rb".into(),
-        file: "rb.yaml".into(),
-        status: RunStatus::Running,
-        params: json!({}),
-        vars: json!({}),
-        attempt: 1,
-        started_at: at,
-        updated_at: at,
-        finished_at: None,
-        error: None,
-        outputs: None,
-        lock: None,
-        parent: None,
-        pid: None,
-        dir: None,
-        owner: None,
-    }
+    RunRecord::sample(id, at)
 }
 
 /// The etcd keys under `prefix` (the store's bookkeeping included).
