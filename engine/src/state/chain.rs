@@ -112,12 +112,48 @@ pub(crate) fn seal(rec: &EventRecord, prev: String) -> (Vec<u8>, String) {
 /// per run, in seq order, each linked to the one before (in the batch, else the head, else
 /// the stored record), then the new head. `Ok(false)`: another commit already wrote at
 /// these seqs (the head is past them); nothing should be written.
+/// Each run's head (`ch/RUN`'s value) as a commit leaves it.
+pub(crate) type Sealed = Vec<(String, Vec<u8>)>;
+
+/// The heads a process last committed, by run (see `Store::heads`).
+#[derive(Clone, Default)]
+pub(crate) struct Heads(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>);
+
+impl Heads {
+    fn get(&self, run: &str) -> Option<Vec<u8>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(run).cloned()
+    }
+
+    /// The heads a commit wrote, once it is in.
+    pub(crate) fn remember(&self, sealed: Sealed) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded: a long-lived server sees many runs; an evicted head is read again.
+        if m.len() > 4096 {
+            m.clear();
+        }
+        m.extend(sealed);
+    }
+
+    /// The runs of a commit that did not go in: their heads are read again next time.
+    pub(crate) fn forget(&self, sealed: &[(String, Vec<u8>)]) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for (run, _) in sealed {
+            m.remove(run);
+        }
+    }
+}
+
+/// Seals a batch's events into the chain: the ops and the conditions on each run's head.
+/// `Ok(None)`: the head already covers them (another writer appended); nothing to write.
+/// `Ok(Some(heads))`: the head each run will have once the commit is in.
 pub(crate) fn seal_events(
     kv: &dyn Kv,
+    heads: &Heads,
     mut events: Vec<(String, EventRecord)>,
     ops: &mut Ops,
     conds: &mut Vec<Cond>,
-) -> Result<bool, String> {
+) -> Result<Option<Sealed>, String> {
+    let mut sealed = Vec::new();
     // Per run, in seq order (stable: a run's events keep their batch order at equal seqs).
     events.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.seq.cmp(&b.1.seq)));
     let mut i = 0;
@@ -125,7 +161,10 @@ pub(crate) fn seal_events(
         let run = events[i].0.clone();
         let end = events[i..].iter().position(|(r, _)| *r != run).map_or(events.len(), |n| i + n);
         let hk = head_key(&run);
-        let stored_head = kv.get(&hk)?;
+        let stored_head = match heads.get(&run) {
+            Some(h) => Some(h),
+            None => kv.get(&hk)?,
+        };
         conds.push(match &stored_head {
             Some(b) => Cond::Equals(hk.clone(), b.clone()),
             None => Cond::Absent(hk.clone()),
@@ -133,7 +172,8 @@ pub(crate) fn seal_events(
         let head: Option<Head> = stored_head.as_deref().and_then(|b| serde_json::from_slice(b).ok());
         let first = events[i].1.seq;
         if head.as_ref().is_some_and(|h| h.seq >= first) {
-            return Ok(false);
+            heads.forget(&[(run, Vec::new())]);
+            return Ok(None);
         }
         let mut prev = match (&head, first) {
             (Some(h), _) if h.seq + 1 == first => h.hash.clone(),
@@ -147,9 +187,10 @@ pub(crate) fn seal_events(
             prev = hash;
             last = rec.seq;
         }
-        let head = Head { seq: last, hash: prev };
-        ops.push((hk, Some(serde_json::to_vec(&head).expect("heads serialize"))));
+        let head = serde_json::to_vec(&Head { seq: last, hash: prev }).expect("heads serialize");
+        ops.push((hk, Some(head.clone())));
+        sealed.push((run, head));
         i = end;
     }
-    Ok(true)
+    Ok(Some(sealed))
 }

@@ -132,13 +132,18 @@ impl Batch {
 #[derive(Clone)]
 pub struct Store {
     kv: Arc<dyn Kv>,
+    /// The chain heads (`ch/RUN`) this process last committed, so that a commit with events
+    /// need not read its run's head first (one etcd read a step). Only a cache: the commit is
+    /// still conditioned on the head it names, so a stale entry (another writer appended)
+    /// fails that commit, and is dropped.
+    heads: chain::Heads,
 }
 
 impl Store {
     /// Wraps a backend; writes the format version into a new store (and over an older one's:
     /// this binary may write what an older one cannot read), refuses a newer one.
     pub fn new(kv: Arc<dyn Kv>) -> Result<Self, StoreError> {
-        let store = Store { kv };
+        let store = Store { kv, heads: chain::Heads::default() };
         let mark = || store.kv.commit(vec![(b"meta/format".to_vec(), Some(FORMAT_VERSION.to_string().into_bytes()))], true);
         match store.kv.get(b"meta/format")? {
             None => mark()?,
@@ -174,10 +179,22 @@ impl Store {
     /// commit has written meanwhile are refused the same way.
     pub fn try_commit(&self, batch: Batch, durable: bool) -> Result<bool, StoreError> {
         let Batch { mut ops, mut conds, events } = batch;
-        if !events.is_empty() && !chain::seal_events(self.kv.as_ref(), events, &mut ops, &mut conds)? {
-            return Ok(false);
+        if events.is_empty() {
+            return Ok(self.kv.commit_if(&conds, ops, durable)?);
         }
-        Ok(self.kv.commit_if(&conds, ops, durable)?)
+        let Some(sealed) = chain::seal_events(self.kv.as_ref(), &self.heads, events, &mut ops, &mut conds)? else {
+            return Ok(false);
+        };
+        match self.kv.commit_if(&conds, ops, durable) {
+            Ok(true) => {
+                self.heads.remember(sealed);
+                Ok(true)
+            }
+            other => {
+                self.heads.forget(&sealed);
+                Ok(other?)
+            }
+        }
     }
 
     /// Makes everything applied so far durable.
