@@ -7,9 +7,9 @@ fn run(id: &str, at: u64) -> RunRecord {
     RunRecord::sample(id, at)
 }
 
-#[test]
-fn round_trips_and_orders() {
-    let store = Store::new(Arc::new(MemKv::default())).unwrap();
+/// What every backend must do with a first batch: runs newest first, steps, events from a
+/// seq on, the next seqs, the lock. Shared by the etcd backend's tests.
+pub(crate) fn round_trips_and_orders_on(store: &Store) {
     let mut b = Batch::default();
     b.put_run(&run("a", 1));
     b.put_run(&run("b", 2));
@@ -24,6 +24,11 @@ fn round_trips_and_orders() {
     assert_eq!(store.events("a", 1).unwrap().len(), 1);
     assert_eq!(store.next_seqs("a").unwrap(), (2, 0));
     assert_eq!(store.lock_holder("dr").unwrap().as_deref(), Some("a"));
+}
+
+#[test]
+fn round_trips_and_orders() {
+    round_trips_and_orders_on(&Store::new(Arc::new(MemKv::default())).unwrap());
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use super::*;
-use crate::state::{Approval, Batch, Cond, EventKind, Kv, PlanKind, RunRecord, StepRecord, StepStatus, Store};
+use crate::state::{Approval, Batch, Cond, Kv, RunRecord, Store};
 
 pub(super) fn put(k: &str, v: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
     (k.as_bytes().to_vec(), Some(v.to_vec()))
@@ -43,20 +43,7 @@ fn etcd_store_keeps_the_stores_behaviours() {
     let cluster = EtcdCluster::start(1);
     let kv = Arc::new(EtcdKv::open(&cluster.url("t1")).unwrap());
     let store = Store::new(kv.clone()).unwrap();
-    // Round trips and order.
-    let mut b = Batch::default();
-    b.put_run(&run("a", 1));
-    b.put_run(&run("b", 2));
-    b.put_step("a", &StepRecord::pending("x", PlanKind::Main, "f"));
-    b.event("a", 0, 1, EventKind::RunStarted { attempt: 1, by: None });
-    b.event("a", 1, 1, EventKind::Step { step: "x".into(), status: StepStatus::Running, attempt: 1, error: None });
-    b.lock("dr", "a", None);
-    store.commit(b, true).unwrap();
-    assert_eq!(store.runs().unwrap().iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["b", "a"]);
-    assert_eq!(store.steps("a").unwrap().len(), 1);
-    assert_eq!(store.events("a", 1).unwrap().len(), 1);
-    assert_eq!(store.next_seqs("a").unwrap(), (2, 0));
-    assert_eq!(store.lock_holder("dr").unwrap().as_deref(), Some("a"));
+    crate::state::store::tests::round_trips_and_orders_on(&store);
     assert!(raw_keys(&kv, "r/").iter().all(|k| k.starts_with("t1/r/")), "every key under the prefix");
     // A lock is taken only from the holder read before.
     let take = |run: &str, from: Option<&str>| {
