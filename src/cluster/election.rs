@@ -96,7 +96,11 @@ impl Election {
     fn round(&mut self, fence_lost: &mut tokio::sync::watch::Receiver<Option<String>>) -> Result<(), String> {
         // A commit refused by the fence: deposed, whatever the lease says.
         if fence_lost.has_changed().unwrap_or(false) {
-            if let Some(why) = fence_lost.borrow_and_update().clone() {
+            // The reason is copied out first: the borrow holds the channel's read lock, and
+            // deposing sends on the same channel (held across `depose`, the thread deadlocked
+            // and the node said it led for ever).
+            let lost = fence_lost.borrow_and_update().clone();
+            if let Some(why) = lost {
                 if self.cluster.is_leader() {
                     self.depose(why);
                 }
@@ -185,3 +189,7 @@ impl Election {
         let _ = self.changes.send(Change::Deposed { why });
     }
 }
+
+#[cfg(test)]
+#[path = "election_tests.rs"]
+mod tests;
