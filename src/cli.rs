@@ -74,9 +74,13 @@ pub(crate) enum Command {
         #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
         params: Vec<String>,
         /// Print the plan, rendered as far as possible, and what would fail if it ran now (secrets,
-        /// programs, directories); run nothing, write nothing.
+        /// programs, directories); run for real only the steps that read (signals, `score`,
+        /// `effect: read` steps needing only reads) and show what they saw; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// With --dry-run: run not even the reads (the plan and the checks only).
+        #[arg(long, requires = "dry_run")]
+        no_reads: bool,
         /// At an approval, halt (exit 3) instead of waiting.
         #[arg(long)]
         no_wait: bool,

@@ -92,3 +92,57 @@ steps:
         .success()
         .stdout_contains("checks: every secret can be read, every program and directory is there");
 }
+
+/// A dry run runs for real what only reads (the signals, `score`, `effect: read` steps that
+/// need only reads) and shows what they saw; a step that changes anything, and a read that
+/// needs one, do not run. `--no-reads` runs nothing at all. Nothing is written either way.
+#[test]
+fn dry_run_runs_the_reads_and_nothing_else() {
+    let rb = r#"version: 1
+name: looks
+params:
+  site: { type: string, default: primary }
+signals:
+  up:
+    uses: exec
+    with: { cmd: ["true"] }
+    weight:
+      - { when: "outputs.exit_code == 0", weight: 0 }
+      - { weight: 5 }
+levels:
+  - { name: fine, max: 2 }
+  - { name: failover }
+steps:
+  where:
+    uses: exec
+    effect: read
+    with: { script: "touch read.ran; echo site={{ params.site }} dry={{ run.dry_run }}" }
+  change:
+    needs: [where]
+    uses: exec
+    with: { script: "touch change.ran" }
+  after_change:
+    needs: [change]
+    uses: exec
+    effect: read
+    with: { script: "touch after.ran" }
+  ask:
+    uses: approval
+    with: { message: "go?" }
+"#;
+    let out = Test::new().file("r.yaml", rb).args(["run", "r.yaml", "--dry-run", "--param", "site=dr"]).run().success();
+    let text = out.stdout();
+    assert!(text.contains("read steps, run for real (3 step(s)"), "{text}");
+    assert!(text.contains("✓ where (exec): ") && text.contains(r#"site=dr dry=true\n"#), "{text}");
+    assert!(text.contains("✓ score: total 0.0, level fine"), "{text}");
+    assert!(out.path().join("read.ran").exists(), "the read step did not run");
+    for never in ["change.ran", "after.ran"] {
+        assert!(!out.path().join(never).exists(), "a dry run ran {never}");
+    }
+    assert!(!text.contains("✓ change") && !text.contains("after_change (exec):") && !text.contains("ask (approval):"), "{text}");
+    assert!(!out.state_dir().exists(), "a dry run wrote state");
+
+    let out = Test::new().file("r.yaml", rb).args(["run", "r.yaml", "--dry-run", "--no-reads"]).run().success();
+    assert!(!out.stdout().contains("read steps, run for real"), "{}", out.stdout());
+    assert!(!out.path().join("read.ran").exists(), "--no-reads ran a read");
+}

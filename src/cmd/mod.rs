@@ -29,7 +29,10 @@ pub(crate) fn dispatch(cli: Cli) -> Exit {
             Exit::Ok
         }
         Command::Plugins { name } => plugins::run(name.as_deref(), out),
-        Command::Run { file, params, dry_run, no_wait, operator } => run::run(&cli.state, &file, &params, dry_run, no_wait, operator, out),
+        Command::Run { file, params, dry_run, no_reads, no_wait, operator } => {
+            let dry_run = dry_run.then_some(run::Dry { reads: !no_reads });
+            run::run(&cli.state, &file, &params, dry_run, no_wait, operator, out)
+        }
         Command::Health { file, params } => health::run(&cli.state, &file, &params, out),
         Command::Watch { file, every, cooldown, metrics, params } => {
             watch::run(&cli.state, &file, every, cooldown, metrics.as_deref(), &params)

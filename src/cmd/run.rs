@@ -81,11 +81,17 @@ fn finish(engine: &Engine, id: &str, r: Result<Outcome, RunError>, out: Output) 
     exit
 }
 
+/// How far `--dry-run` goes.
+pub(crate) struct Dry {
+    /// Run the steps that only read, for real (not with `--no-reads`).
+    pub(crate) reads: bool,
+}
+
 pub(crate) fn run(
     state_dir: &Option<PathBuf>,
     file: &Path,
     params: &[String],
-    dry_run: bool,
+    dry_run: Option<Dry>,
     no_wait: bool,
     operator: Option<String>,
     out: Output,
@@ -101,7 +107,7 @@ pub(crate) fn run(
             return Exit::BadInput;
         }
     };
-    if dry_run {
+    if let Some(dry) = dry_run {
         // A dry run needs no store: an engine over memory renders the plan.
         let store = phoenix_engine::state::Store::new(Arc::new(phoenix_engine::state::MemKv::default())).expect("memory store");
         let engine = Engine::new(
@@ -110,14 +116,25 @@ pub(crate) fn run(
             Arc::new(phoenix_engine::exec::Silent),
             CancellationToken::new(),
         );
-        return match engine.dry_run(&rb, &params) {
-            Ok(plan) => {
-                print!("{plan}");
+        match engine.dry_run(&rb, &params) {
+            Ok(plan) => print!("{plan}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Exit::BadInput;
+            }
+        }
+        if !dry.reads {
+            return Exit::Ok;
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        return match runtime.block_on(engine.dry_run_reads(&rb, &params)) {
+            Ok(reads) => {
+                print!("{reads}");
                 Exit::Ok
             }
             Err(e) => {
-                eprintln!("error: {e}");
-                Exit::BadInput
+                eprintln!("error: the dry run's reads: {e}");
+                Exit::Failed
             }
         };
     }

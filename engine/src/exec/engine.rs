@@ -117,6 +117,8 @@ pub(crate) struct Inner {
     pub(crate) extension: std::sync::OnceLock<Arc<dyn control::Extension>>,
     /// This process in a cluster (set once, before any run).
     pub(crate) membership: std::sync::OnceLock<Membership>,
+    /// The throwaway engine of `--dry-run`'s reads: templates see `run.dry_run` true.
+    pub(crate) dry_run: std::sync::atomic::AtomicBool,
 }
 
 /// Runs runbooks against a store.
@@ -137,6 +139,7 @@ impl Engine {
                 shutdown,
                 extension: std::sync::OnceLock::new(),
                 membership: std::sync::OnceLock::new(),
+                dry_run: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -262,7 +265,7 @@ impl Engine {
         let now = now_ms();
         let id = prepare::new_run_id(now);
         let _ = on_id(id.clone()).await;
-        let run_v = prepare::run_value(&rb, &id, now, 1, false);
+        let run_v = prepare::run_value(&rb, &id, now, 1, self.inner.dry_run.load(std::sync::atomic::Ordering::SeqCst));
         let (vars, lock) = prepare::vars_and_lock(&rb, &params, &run_v).map_err(RunError::BadInput)?;
         let run = RunRecord {
             format: crate::state::FORMAT_VERSION,

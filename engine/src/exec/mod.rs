@@ -12,6 +12,7 @@ pub mod control;
 pub mod decided;
 pub(crate) mod destinations;
 mod driver;
+mod dry_reads;
 mod engine;
 mod health;
 pub mod identity;

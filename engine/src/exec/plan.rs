@@ -24,7 +24,7 @@ impl Engine {
             secrets: Arc::new(super::context::Secrets::new(rb, redactor.clone())),
             steps: Arc::default(),
         };
-        let mut out = format!("Plan of `{}` (dry run: nothing is executed)\n", rb.name);
+        let mut out = format!("Plan of `{}` (dry run: nothing that changes anything is executed)\n", rb.name);
         if let Some(l) = lock {
             out += &format!("lock: {l}\n");
         }

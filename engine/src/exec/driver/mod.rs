@@ -198,7 +198,8 @@ impl Driver {
                 }
             }
         }
-        let mut run_v = prepare::run_value(&rb, &run.id, run.started_at, attempt, false);
+        let dry_run = engine.inner.dry_run.load(std::sync::atomic::Ordering::SeqCst);
+        let mut run_v = prepare::run_value(&rb, &run.id, run.started_at, attempt, dry_run);
         run_v["fence"] = engine.fence().into();
         let ctx = Context {
             params: to_mj(&run.params),

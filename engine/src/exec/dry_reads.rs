@@ -1,0 +1,127 @@
+//! `phoenix run --dry-run` runs the steps that only read, for real: the signals and `score`,
+//! and each step whose effect is `read` and whose needs all read too (so every value it
+//! renders is one a read produced). What they saw is shown under the plan: where DNS points
+//! now, what the probes say, the level the score would take. Nothing else runs, nothing is
+//! written: the reads run as a throwaway run on an in-memory store (as `phoenix health`
+//! does), without the lock, and the level history they compute is not kept.
+
+use std::sync::Arc;
+
+use phoenix_plugins::Effect;
+use serde_json::Value;
+
+use super::engine::{Engine, RunError, StartOptions};
+use super::observer::Silent;
+use crate::dag::Dag;
+use crate::runbook::{Plan, Role, Runbook, Step};
+use crate::state::{Batch, MemKv, StepStatus, Store};
+
+/// Engine steps that are not reads whatever their capabilities say: an approval waits for
+/// people; a child runbook starts a run of its own.
+const NEVER: &[&str] = &["approval", "runbook"];
+
+/// Whether a dry run may run `s` for real (its needs aside).
+fn reads(s: &Step) -> bool {
+    match s.role {
+        Role::Probe(_) | Role::Score => true,
+        Role::Action => s.effect == Effect::Read && !NEVER.contains(&s.uses.as_str()),
+    }
+}
+
+/// The main plan cut down to the steps that read and whose needs all read; `None` when
+/// there are none.
+pub(crate) fn reads_only(rb: &Runbook) -> Option<Runbook> {
+    let plan = &rb.main;
+    let mut kept = vec![false; plan.steps.len()];
+    for &i in plan.dag.order() {
+        kept[i] = reads(&plan.steps[i]) && plan.steps[i].needs.iter().all(|&n| kept[n]);
+    }
+    // Each kept step's place in the cut plan.
+    let mut index = vec![None; kept.len()];
+    for (next, (i, _)) in kept.iter().enumerate().filter(|(_, k)| **k).enumerate() {
+        index[i] = Some(next);
+    }
+    let steps: Vec<Step> = plan
+        .steps
+        .iter()
+        .zip(&kept)
+        .filter(|(_, k)| **k)
+        .map(|(s, _)| Step { needs: s.needs.iter().filter_map(|&n| index[n]).collect(), ..s.clone() })
+        .collect();
+    if steps.is_empty() {
+        return None;
+    }
+    let needs: Vec<Vec<usize>> = steps.iter().map(|s| s.needs.clone()).collect();
+    let dag = Dag::build(&needs).ok()?;
+    let mut out = rb.clone();
+    out.main = Plan { steps, dag };
+    out.on_failure = Plan::default();
+    out.lock = None;
+    out.outputs = Default::default();
+    Some(out)
+}
+
+impl Engine {
+    /// Runs the runbook's read steps for real (see the module) and says what they saw; an
+    /// empty string when it has none.
+    pub async fn dry_run_reads(&self, rb: &Runbook, params: &[(String, String)]) -> Result<String, RunError> {
+        let Some(reads) = reads_only(rb) else { return Ok(String::new()) };
+        let scratch = Store::new(Arc::new(MemKv::default()))?;
+        if let Some(h) = self.inner.store.history(&rb.name)? {
+            let mut b = Batch::default();
+            b.history(&rb.name, &h);
+            scratch.commit(b, false)?;
+        }
+        let engine = Engine::new(scratch.clone(), self.inner.opts.clone(), Arc::new(Silent), self.inner.shutdown.child_token());
+        engine.inner.dry_run.store(true, std::sync::atomic::Ordering::SeqCst);
+        let opts = StartOptions { params: params.to_vec(), ..StartOptions::default() };
+        let (id, _) = engine.start(Arc::new(reads.clone()), opts).await?;
+        let mut out = format!(
+            "\nread steps, run for real ({} step(s) whose effect is `read`, needing only reads; nothing else ran, nothing was written):\n",
+            reads.main.steps.len()
+        );
+        for &i in reads.main.dag.order() {
+            let s = &reads.main.steps[i];
+            let records: Vec<_> =
+                scratch.steps(&id)?.into_iter().filter(|r| r.id == s.id || r.id.starts_with(&format!("{}[", s.id))).collect();
+            for r in records {
+                out += &line(s, &r);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// How wide a step's outputs are shown (they are in full in a real run's `status`).
+const SHOWN: usize = 240;
+
+fn line(s: &Step, r: &crate::state::StepRecord) -> String {
+    let what = if matches!(s.role, Role::Score) { "score".to_string() } else { format!("{} ({})", r.id, s.uses) };
+    let said = match (r.status, &r.outputs) {
+        (StepStatus::Succeeded, Some(o)) if matches!(s.role, Role::Score) => {
+            format!("total {}, level {}", o["total"], o["level"].as_str().unwrap_or("?"))
+        }
+        (StepStatus::Succeeded, o) => shown(o.as_ref().unwrap_or(&Value::Null)),
+        (StepStatus::Skipped, _) => format!("skipped: {}", r.error.as_deref().unwrap_or("its `when` was false")),
+        (status, _) => format!("{}: {}", status.as_str(), r.error.as_deref().unwrap_or("no error recorded")),
+    };
+    let mark = match r.status {
+        StepStatus::Succeeded => "✓",
+        StepStatus::Skipped => "–",
+        _ => "✗",
+    };
+    format!("  {mark} {what}: {}\n", said.replace('\n', " "))
+}
+
+/// Outputs as one line of JSON, cut at [`SHOWN`] characters.
+fn shown(v: &Value) -> String {
+    let text = v.to_string();
+    match text.char_indices().nth(SHOWN) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+#[path = "dry_reads_tests.rs"]
+mod tests;
