@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use phoenix_engine::exec::{control, views};
-use phoenix_engine::state::{Batch, EventKind, RunStatus, StepStatus};
+use phoenix_engine::state::{Batch, EventKind, RunRecord, RunStatus, Seen, StepStatus};
 use serde_json::{Value, json};
 
 use super::state::{self, Access};
@@ -241,11 +241,15 @@ pub(crate) async fn cancel_stored(store: &phoenix_engine::state::Store, run: &st
         return Err(format!("run {run} is already {}", r.status.as_str()));
     }
     crate::cluster::refuse_if_driven(&r)?;
-    // A run still marked running here crashed: its step processes may have outlived it.
-    let stopped = if r.status == RunStatus::Running {
-        phoenix_engine::exec::orphans::stop(run, std::time::Duration::from_secs(5)).await
+    // A run still marked running here crashed: its step processes may have outlived it. They
+    // are stopped only after a commit has said this process may still write the run (a
+    // cluster node that was deposed and does not know it yet fails here, before it stops the
+    // processes of a run another node now drives), and that nobody took the run meanwhile.
+    let (stopped, seen) = if r.status == RunStatus::Running {
+        let seen = claim(store, run, &mut r, &seen)?;
+        (phoenix_engine::exec::orphans::stop(run, std::time::Duration::from_secs(5)).await, seen)
     } else {
-        Default::default()
+        (Default::default(), seen)
     };
     let now = now_ms();
     let (mut seq, _) = store.next_seqs(run).map_err(|e| e.to_string())?;
@@ -279,6 +283,25 @@ pub(crate) async fn cancel_stored(store: &phoenix_engine::state::Store, run: &st
     Ok(format!("run {run} cancelled; its lock is released"))
 }
 
+/// Writes the run back unchanged but for its `updated_at`, if it is still as `seen`: proof
+/// that this process may write it (the store's fence passed) and that nobody else took it.
+/// What the run looks like now, for the commit after.
+fn claim(store: &phoenix_engine::state::Store, run: &str, r: &mut RunRecord, seen: &Seen) -> Result<Seen, String> {
+    r.updated_at = now_ms();
+    let mut b = Batch::default();
+    b.unchanged(seen);
+    b.put_run(r);
+    let changed = || format!("run {run} changed while it was being cancelled (resumed meanwhile?); nothing was written: cancel it again");
+    if !store.try_commit(b, true).map_err(|e| format!("run {run} was not cancelled, nothing was stopped: {e}"))? {
+        return Err(changed());
+    }
+    let (now, seen) = store.run_seen(run).map_err(|e| e.to_string())?.ok_or_else(changed)?;
+    if now.updated_at != r.updated_at || now.status != r.status {
+        return Err(changed());
+    }
+    Ok(seen)
+}
+
 pub(super) fn report(r: Result<String, String>, out: Output) -> Exit {
     match r {
         Ok(msg) => {
@@ -298,3 +321,7 @@ pub(super) fn report(r: Result<String, String>, out: Output) -> Exit {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "ops_tests.rs"]
+mod tests;
