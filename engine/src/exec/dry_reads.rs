@@ -62,10 +62,11 @@ pub(crate) fn reads_only(rb: &Runbook) -> Option<Runbook> {
 }
 
 impl Engine {
-    /// Runs the runbook's read steps for real (see the module) and says what they saw; an
-    /// empty string when it has none.
+    /// Runs the runbook's read steps for real (see the module) and says what they saw.
     pub async fn dry_run_reads(&self, rb: &Runbook, params: &[(String, String)]) -> Result<String, RunError> {
-        let Some(reads) = reads_only(rb) else { return Ok(String::new()) };
+        let Some(reads) = reads_only(rb) else {
+            return Ok("\nread steps: none (no step whose effect is `read` needs only reads): nothing was run\n".into());
+        };
         let scratch = Store::new(Arc::new(MemKv::default()))?;
         if let Some(h) = self.inner.store.history(&rb.name)? {
             let mut b = Batch::default();
