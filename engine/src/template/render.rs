@@ -65,6 +65,11 @@ fn shell_environment() -> &'static Environment<'static> {
     ENV.get_or_init(|| {
         let mut env = base();
         env.add_filter("__shell", |state: &mut minijinja::State, value: MjValue, context: String| -> Result<MjValue, minijinja::Error> {
+            // Strict as everywhere else: a filter is handed an undefined value (a secret that
+            // cannot be read) where printing it would have failed; it was an empty string.
+            if value.is_undefined() {
+                return Err(minijinja::Error::new(minijinja::ErrorKind::UndefinedError, "a value of the script is undefined"));
+            }
             let text = match (plain_text(&value), value.as_str()) {
                 (Some(t), _) => t.to_string(),
                 (None, Some(s)) => s.to_string(),
@@ -256,6 +261,10 @@ mod tests {
         assert!(render_string("{{ params.nope }}", &ctx(), Renderer::Value).is_err());
         assert!(render_string("x{{ params.nope }}", &ctx(), Renderer::Value).is_err());
         assert!(eval_condition("params.nope == 1", &ctx()).is_err());
+        // In a script too: an undefined value (a secret that cannot be read) was an empty
+        // string there, and the script ran without it.
+        assert!(render_script("psql \"{{ params.nope }}\"", &ctx(), 1).is_err());
+        assert!(render_script("echo {{ params.nope }}", &ctx(), 1).is_err());
     }
 
     #[test]
