@@ -77,6 +77,7 @@ mod run;
 mod runbooks;
 mod say_why;
 mod schema;
+mod secret_stores;
 mod serve;
 mod state;
 mod storage_sync;

@@ -181,7 +181,9 @@ impl Code {
             Code::Race => "a template reads a step that is not among the step's `needs` (directly or not)",
             Code::ScoreWithoutSignals => "`score` is used but the runbook has no `signals`",
             Code::SecretLeak => "a secret is used where its value would be stored or shown",
-            Code::SecretSource => "a secret's source is wrong (exactly one of `env`, `file`)",
+            Code::SecretSource => {
+                "a secret's source is wrong (exactly one of `env`, `file`, `aws_secretsmanager`, `exec`, with only its own settings)"
+            }
             Code::ShellQuoting => {
                 "a template in a script stands where its value would not stay data (a script's values reach bash as `PHX_Vn` variables)"
             }

@@ -75,6 +75,11 @@ impl Moto {
         self.post_for_answer("/phoenix-test/route53-zone", &serde_json::json!({ "name": name }))
     }
 
+    /// Creates a Secrets Manager secret.
+    pub(crate) fn secret(&self, region: &str, name: &str, value: &str) {
+        self.post("/phoenix-test/secret", &serde_json::json!({ "region": region, "name": name, "value": value }));
+    }
+
     /// Makes the next `polls` GetChange answers PENDING (negative: every one).
     pub(crate) fn route53_pending(&self, polls: i64) {
         self.post("/phoenix-test/route53-pending", &serde_json::json!({ "polls": polls }));

@@ -17,6 +17,7 @@ zone for, and to make Route 53 changes slower than moto's (always INSYNC):
   POST /phoenix-test/route53-zone   {"name"}  creates a hosted zone; answers its id.
   POST /phoenix-test/s3-uploads     {"region", "bucket"}  answers how many multipart uploads
                                     are started and not completed or aborted.
+  POST /phoenix-test/secret         {"region", "name", "value"}  creates a Secrets Manager secret.
   POST /phoenix-test/route53-pending {"polls": n}  changes are PENDING, and so are the next
        n GetChange answers (n < 0: every one of them).
 
@@ -122,6 +123,8 @@ def data_route(path, body):
         return str(len(uploads.get("Uploads", [])))
     elif path == "/phoenix-test/route53-pending":
         pending["polls"] = int(body["polls"])
+    elif path == "/phoenix-test/secret":
+        client("secretsmanager", body.get("region", "us-east-1")).create_secret(Name=body["name"], SecretString=body["value"])
     return "ok"
 
 
@@ -142,7 +145,7 @@ def main():
 
     def app(environ, start_response):
         path = environ.get("PATH_INFO", "")
-        if path in ("/phoenix-test/s3-bucket", "/phoenix-test/s3-objects", "/phoenix-test/eks-status", "/phoenix-test/route53-zone", "/phoenix-test/route53-pending", "/phoenix-test/s3-uploads"):
+        if path in ("/phoenix-test/s3-bucket", "/phoenix-test/s3-objects", "/phoenix-test/eks-status", "/phoenix-test/route53-zone", "/phoenix-test/route53-pending", "/phoenix-test/s3-uploads", "/phoenix-test/secret"):
             length = int(environ.get("CONTENT_LENGTH") or 0)
             try:
                 answer = data_route(path, json.loads(environ["wsgi.input"].read(length) or b"{}")).encode()

@@ -8,7 +8,7 @@ use minijinja::Value as MjValue;
 use minijinja::value::{Enumerator, Object};
 use serde_json::Value;
 
-use crate::runbook::{Runbook, SecretSource, SecretSpec};
+use crate::runbook::{Runbook, SecretSpec};
 use crate::template::{Redactor, Secret, to_mj};
 
 /// Secrets are read when a template first touches them, and remembered for redaction.
@@ -30,14 +30,7 @@ impl Secrets {
             return Ok(s.clone());
         }
         let src = self.sources.get(name).ok_or_else(|| format!("no secret `{name}`"))?;
-        let value = match &src.source {
-            SecretSource::Env(var) => {
-                std::env::var(var).map_err(|_| format!("secret `{name}`: the environment variable {var} is not set"))?
-            }
-            SecretSource::File(path) => std::fs::read_to_string(path)
-                .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
-                .map_err(|e| format!("secret `{name}`: cannot read {}: {e}", path.display()))?,
-        };
+        let value = super::secret_sources::read(name, &src.source)?;
         let secret = Secret::new(value);
         self.redactor.write().expect("poisoned").add(&secret);
         self.cache.lock().expect("poisoned").insert(name.to_string(), secret.clone());

@@ -24,6 +24,7 @@ mod prepare;
 mod resume;
 pub mod retry_policy;
 mod score;
+mod secret_sources;
 mod sensitive_env;
 mod vantage;
 pub mod views;

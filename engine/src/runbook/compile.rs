@@ -100,11 +100,7 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
             .secrets
             .iter()
             .map(|(k, s)| {
-                let src = match (&s.env, &s.file) {
-                    (Some(e), _) => SecretSource::Env(e.clone()),
-                    (None, Some(f)) => SecretSource::File(PathBuf::from(f)),
-                    (None, None) => unreachable!("checked by names::check"),
-                };
+                let src = secret_source(s);
                 (k.clone(), SecretSpec { source: src, hosts: s.hosts.clone(), allow_http: s.allow_http })
             })
             .collect(),
@@ -287,3 +283,27 @@ fn fingerprint(v: &Value) -> String {
     }
     format!("{h:016x}")
 }
+
+/// Where a secret comes from (`names::check` saw that exactly one source is given).
+fn secret_source(s: &super::raw::RawSecret) -> SecretSource {
+    let timeout = s.timeout.map_or(SECRET_TIMEOUT, |t| t.0);
+    if let Some(id) = &s.aws_secretsmanager {
+        let at = phoenix_plugins::aws::SecretsManagerRef {
+            id: id.clone(),
+            key: s.key.clone(),
+            region: s.region.clone(),
+            endpoint_url: s.endpoint_url.clone(),
+            profile: s.profile.clone(),
+        };
+        return SecretSource::AwsSecretsManager { at, timeout };
+    }
+    match (&s.env, &s.file, &s.exec) {
+        (Some(e), _, _) => SecretSource::Env(e.clone()),
+        (None, Some(f), _) => SecretSource::File(PathBuf::from(f)),
+        (None, None, Some(argv)) => SecretSource::Exec { argv: argv.clone(), timeout },
+        (None, None, None) => unreachable!("checked by names::check"),
+    }
+}
+
+/// How long reading a secret from a store or a command may take, unless it says.
+const SECRET_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

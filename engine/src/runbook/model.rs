@@ -96,6 +96,32 @@ pub enum SecretSource {
     Env(String),
     /// A file.
     File(PathBuf),
+    /// AWS Secrets Manager.
+    AwsSecretsManager {
+        /// Where it is and how to reach it.
+        at: phoenix_plugins::aws::SecretsManagerRef,
+        /// How long reading it may take.
+        timeout: std::time::Duration,
+    },
+    /// A command that prints it (an argv, run without a shell).
+    Exec {
+        /// The program and its arguments.
+        argv: Vec<String>,
+        /// How long it may run.
+        timeout: std::time::Duration,
+    },
+}
+
+impl SecretSource {
+    /// Where it comes from, for messages (never the value).
+    pub fn describe(&self) -> String {
+        match self {
+            SecretSource::Env(v) => format!("the environment variable {v}"),
+            SecretSource::File(p) => format!("the file {}", p.display()),
+            SecretSource::AwsSecretsManager { at, .. } => format!("AWS Secrets Manager `{}`", at.id),
+            SecretSource::Exec { argv, .. } => format!("the command `{}`", argv.join(" ")),
+        }
+    }
 }
 
 /// What a step is for.

@@ -14,7 +14,9 @@ use serde_json::Value;
 use phoenix_plugins::duration::Dur;
 
 mod health;
+mod secret;
 pub use health::{RawLevel, RawSignal, RawWeightRule};
+pub use secret::RawSecret;
 
 /// A Phoenix runbook: parameters, health signals, levels and a DAG of steps.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -138,30 +140,6 @@ pub struct RawParam {
     /// endpoint.
     #[serde(default)]
     pub operator_only: bool,
-}
-
-/// Where a secret comes from: exactly one of `env` or `file`.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawSecret {
-    /// The environment variable that holds it.
-    #[serde(default)]
-    pub env: Option<String>,
-    /// A file that holds it (trailing newline removed).
-    #[serde(default)]
-    pub file: Option<String>,
-    /// The hosts a step may send it to: `api.openai.com`, `*.example.com`,
-    /// `127.0.0.1:8080` (that port only). A step whose request would carry it elsewhere
-    /// fails before sending. Absent: any host.
-    #[serde(default)]
-    pub hosts: Option<Vec<String>>,
-    /// Whether it may travel over plain `http://` to a host other than the loopback
-    /// (`127.0.0.1`, `::1`, `localhost`); default false.
-    #[serde(default)]
-    pub allow_http: bool,
-    /// What the secret is for.
-    #[serde(default)]
-    pub description: Option<String>,
 }
 
 /// Settings every step gets unless it sets its own.

@@ -8,5 +8,6 @@ pub(crate) mod names;
 pub(crate) mod needs;
 pub(crate) mod params;
 mod schema_check;
+mod secrets;
 pub(crate) mod templates;
 pub(crate) mod weight_rules;

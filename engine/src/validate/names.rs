@@ -1,5 +1,5 @@
 //! Names: the runbook's, ids of steps, signals, params, vars and secrets; duplicates and
-//! reserved ids; the format version.
+//! reserved ids; the format version. (Secrets' sources: `secrets.rs`.)
 
 use std::collections::HashMap;
 
@@ -93,50 +93,10 @@ pub(crate) fn check(raw: &RawRunbook, out: &mut Vec<Diagnostic>) {
             }
         }
     }
-    for (name, s) in &raw.secrets {
-        let path = Path::root().key("secrets").key(name);
-        match (&s.env, &s.file) {
-            (Some(_), Some(_)) => out.push(
-                Diagnostic::new(Code::SecretSource, path.clone(), format!("secret `{name}` names both `env` and `file`"))
-                    .help("keep one source"),
-            ),
-            (None, None) => out.push(
-                Diagnostic::new(Code::SecretSource, path.clone(), format!("secret `{name}` has no source"))
-                    .help(format!("add `env: {}` or `file: /run/secrets/{name}`", name.to_ascii_uppercase())),
-            ),
-            (Some(e), None) if e.is_empty() => out.push(Diagnostic::new(Code::SecretSource, path.key("env"), "the variable name is empty")),
-            _ => {}
-        }
-        for (i, host) in s.hosts.iter().flatten().enumerate() {
-            if let Some(why) = bad_host(host) {
-                out.push(
-                    Diagnostic::new(Code::InvalidValue, path.key("hosts").index(i), format!("`{host}` is not a host: {why}"))
-                        .help("write a host name or address alone, with a port if only that port is meant: `api.openai.com`, `*.example.com`, `127.0.0.1:8080`"),
-                );
-            }
-        }
-    }
+    super::secrets::check(raw, out);
     if raw.max_parallel == Some(0) {
         out.push(Diagnostic::new(Code::InvalidValue, Path::root().key("max_parallel"), "`max_parallel` must be at least 1"));
     }
-}
-
-/// Why a `secrets.*.hosts` entry is not `host`, `host:port`, `*.domain` or `[v6]:port`.
-fn bad_host(h: &str) -> Option<&'static str> {
-    if h.is_empty() {
-        return Some("it is empty");
-    }
-    if h.contains("://") {
-        return Some("it is a URL; the scheme and path are not part of a host");
-    }
-    if h.chars().any(|c| c.is_whitespace() || "/?#@\\".contains(c)) {
-        return Some("it holds a character no host has");
-    }
-    let wildcard = h.strip_prefix("*.").is_some_and(|rest| !rest.contains('*'));
-    if h.contains('*') && !wildcard {
-        return Some("`*` may only begin it, as in `*.example.com`");
-    }
-    None
 }
 
 #[cfg(test)]
@@ -152,15 +112,5 @@ mod tests {
         assert!(is_identifier("replicate_db"));
         assert!(!is_identifier("replicate-db"));
         assert_eq!(suggest_identifier("replicate-db"), "replicate_db");
-    }
-
-    #[test]
-    fn secret_hosts() {
-        for ok in ["api.openai.com", "*.example.com", "127.0.0.1:8080", "[::1]:80", "localhost"] {
-            assert_eq!(bad_host(ok), None, "{ok}");
-        }
-        for bad in ["", "https://api.openai.com", "a.com/v1", "a*.com", "*.*.com", "user@host"] {
-            assert!(bad_host(bad).is_some(), "{bad}");
-        }
     }
 }

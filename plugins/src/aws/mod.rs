@@ -9,6 +9,7 @@ mod health_events;
 mod reachable;
 mod route53;
 mod s3;
+mod secrets_manager;
 mod settings;
 
 pub use eks::{EksNodegroups, EksNodegroupsInput};
@@ -16,6 +17,7 @@ pub use health_events::{HealthEvents, HealthEventsInput};
 pub use reachable::{Reachable, ReachableInput};
 pub use route53::{Route53Delete, Route53DeleteInput, Route53Get, Route53GetInput, Route53Upsert, Route53UpsertInput};
 pub use s3::{S3Delete, S3DeleteInput, S3Get, S3GetInput, S3List, S3ListInput, S3Put, S3PutInput, S3Settings};
+pub use secrets_manager::SecretsManagerRef;
 pub use settings::AwsSettings;
 
 pub(crate) use s3::MultipartUpload;
