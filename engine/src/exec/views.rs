@@ -101,7 +101,8 @@ pub fn logs(store: &Store, id: &str, step: Option<&str>) -> Result<Option<Value>
             (
                 crate::state::EventKind::Step { step: s, .. }
                 | crate::state::EventKind::Retry { step: s, .. }
-                | crate::state::EventKind::Approval { step: s, .. },
+                | crate::state::EventKind::Approval { step: s, .. }
+                | crate::state::EventKind::Invariant { step: s, .. },
                 Some(want),
             ) => s == want || s.starts_with(&format!("{want}[")),
             _ => false,

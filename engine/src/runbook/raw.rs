@@ -14,7 +14,9 @@ use serde_json::Value;
 use phoenix_plugins::duration::Dur;
 
 mod health;
+mod invariant;
 pub use health::{RawLevel, RawSignal, RawWeightRule};
+pub use invariant::{RawCheck, RawInvariant};
 
 /// A Phoenix runbook: parameters, health signals, levels and a DAG of steps.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -64,6 +66,10 @@ pub struct RawRunbook {
     /// The run's own outputs, rendered when it succeeds.
     #[serde(default)]
     pub outputs: IndexMap<String, Value>,
+    /// Safety rules checked before and after the steps they name: a read-only check and a
+    /// condition (`one_active_region: { check: …, that: …, around: [switch_dns] }`).
+    #[serde(default)]
+    pub invariants: IndexMap<String, RawInvariant>,
 }
 
 /// The top-level keys, in schema order (the loader reads sections one by one).
@@ -82,6 +88,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "steps",
     "on_failure",
     "outputs",
+    "invariants",
 ];
 
 /// A param's type.

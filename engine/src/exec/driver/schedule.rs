@@ -106,6 +106,8 @@ impl Driver {
         for i in active {
             match self.recs(k)[i].status {
                 StepStatus::Running if self.items.contains_key(&(k, i)) => self.start_items(k, i, &mut out),
+                // Its action succeeded before a crash; its after-checks were not all in.
+                StepStatus::Running if self.recs(k)[i].acted => self.after_check_again(k, i),
                 // A child run to resume.
                 StepStatus::Running
                     if !self.running.contains_key(&(k, i, None)) && !self.halted_units.contains(&(k, i, None)) && self.capacity() =>
@@ -146,6 +148,9 @@ impl Driver {
                     return;
                 }
             }
+        }
+        if !self.may_start(k, i) {
+            return;
         }
         if step.uses == "approval" {
             self.transition((k, i, None), StepStatus::Waiting, None);
