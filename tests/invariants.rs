@@ -243,6 +243,8 @@ fn a_crash_between_the_action_and_its_after_check_is_resumed_without_running_the
     let s = process::status(&state, &run);
     let sw = step(&s, "switch");
     assert_eq!((sw["status"].clone(), sw["acted"].clone()), (json!("running"), json!(true)), "{s:#}");
+    let text = Test::new().args(["--state", &state.display().to_string(), "status", &run]).run().success();
+    assert!(text.stdout().contains("its action succeeded; its invariants' after-checks are not all in"), "{}", text.stdout());
 
     std::fs::write(dir.join("go"), "").unwrap();
     let resumed = resume(&dir, &state, &run);
@@ -258,4 +260,33 @@ fn a_crash_between_the_action_and_its_after_check_is_resumed_without_running_the
 fn resume(dir: &Path, state: &Path, run: &str) -> process::Ended {
     let state = state.display().to_string();
     Background::start(dir, &["--state", &state, "resume", run]).wait(Duration::from_secs(120))
+}
+
+#[test]
+fn a_for_each_step_is_checked_after_its_last_item() {
+    let yaml = r#"version: 1
+name: fan
+steps:
+  switch:
+    uses: exec
+    for_each: [a, b]
+    with: { script: "echo {{ item }} >> ledger; echo '[\"a\", \"b\"]' > sites" }
+  announce:
+    uses: exec
+    needs: [switch]
+    with: { script: "echo announce >> ledger" }
+invariants:
+  one_site:
+    check: { uses: exec, effect: read, with: { script: "cat sites", parse: json } }
+    that: "outputs.json | length == 1"
+    around: [switch]
+"#;
+    let out = Test::new().file("f.yaml", yaml).file("sites", r#"["a"]"#).args(["run", "f.yaml"]).run().code(1);
+    let run = process::latest_run(&out.state_dir());
+    let s = process::status(&out.state_dir(), &run);
+    assert_eq!(step(&s, "switch")["status"], "failed", "{s:#}");
+    assert!(step(&s, "switch")["error"].as_str().is_some_and(|e| e.contains("does not hold after `switch`")), "{s:#}");
+    let mut ledger = lines(&out.path().join("ledger"));
+    ledger.sort();
+    assert_eq!(ledger, ["a", "b"], "both items ran, and nothing after the switch");
 }

@@ -54,6 +54,11 @@ impl Driver {
         if item.is_some() || !self.guarded(k, i) {
             return false;
         }
+        if self.rec_mut(key).acted {
+            // Already recorded (a `for_each` step looked at again): its checks are under way.
+            self.after_check_again(k, i);
+            return true;
+        }
         let run_id = self.run.id.clone();
         let rec = self.rec_mut(key);
         rec.acted = true;

@@ -105,9 +105,9 @@ impl Driver {
         let active: Vec<usize> = self.frontier.active(k).collect();
         for i in active {
             match self.recs(k)[i].status {
-                StepStatus::Running if self.items.contains_key(&(k, i)) => self.start_items(k, i, &mut out),
-                // Its action succeeded before a crash; its after-checks were not all in.
+                // Its action (or every item) succeeded before a crash; its after-checks were not all in.
                 StepStatus::Running if self.recs(k)[i].acted => self.after_check_again(k, i),
+                StepStatus::Running if self.items.contains_key(&(k, i)) => self.start_items(k, i, &mut out),
                 // A child run to resume.
                 StepStatus::Running
                     if !self.running.contains_key(&(k, i, None)) && !self.halted_units.contains(&(k, i, None)) && self.capacity() =>
@@ -260,7 +260,9 @@ impl Driver {
         let rec = self.rec_mut((k, i, None));
         rec.outputs = Some(json!({ "items": outputs, "count": outputs.len() }));
         if failed.is_empty() {
-            self.transition((k, i, None), StepStatus::Succeeded, None);
+            if !self.hold_for_after_check((k, i, None)) {
+                self.transition((k, i, None), StepStatus::Succeeded, None);
+            }
         } else {
             self.transition(
                 (k, i, None),
