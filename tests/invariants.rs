@@ -290,3 +290,35 @@ invariants:
     ledger.sort();
     assert_eq!(ledger, ["a", "b"], "both items ran, and nothing after the switch");
 }
+
+#[test]
+fn a_guarded_step_counted_done_with_skip_after_a_crash_is_checked_after_first() {
+    // The switch is not idempotent and is killed mid-way: resume asks; `--skip` counts it as
+    // done only if its invariant holds after it, and here the switch broke it.
+    let yaml = exec_guarded(
+        r#"echo switch >> ledger; echo '[\"a\", \"b\"]' > sites; touch acting; for i in $(seq 1 600); do sleep 0.05; done"#,
+        "",
+    )
+    .replace("effect: idempotent", "effect: mutating");
+    let t = Test::new().file("g.yaml", yaml).file("sites", r#"["a"]"#);
+    let dir = t.path().to_path_buf();
+    let state = t.state_dir();
+    let t = t.args(["run", "g.yaml"]);
+    let bg = Background::spawn(t.command(), &dir);
+    wait_for("the switch to act", Duration::from_secs(60), || dir.join("acting").exists());
+    process::crash_tree(bg.pid());
+    drop(bg);
+    let run = process::latest_run(&state);
+    let asked = resume(&dir, &state, &run);
+    assert_eq!(asked.code, Some(3), "resume asks about the switch: {}", asked.stderr);
+
+    let state_arg = state.display().to_string();
+    let skipped = Background::start(&dir, &["--state", &state_arg, "resume", &run, "--skip", "switch"]).wait(Duration::from_secs(120));
+    assert_eq!(skipped.code, Some(1), "{}", skipped.stderr);
+    let s = process::status(&state, &run);
+    let sw = step(&s, "switch");
+    assert_eq!(sw["status"], "failed", "{s:#}");
+    assert!(sw["error"].as_str().is_some_and(|e| e.contains("does not hold after `switch`")), "{s:#}");
+    assert_eq!(step(&s, "announce")["status"], "upstream_failed");
+    assert_eq!(lines(&dir.join("ledger")), ["switch", "clean_up"]);
+}

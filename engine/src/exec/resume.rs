@@ -230,6 +230,19 @@ impl Engine {
                 };
                 let again = match rec.status {
                     // The operator's word first: an idempotent step they checked is done too.
+                    // Counted as done once its invariants' after-checks hold (the driver runs them).
+                    StepStatus::Running
+                        if doubt.is_some()
+                            && opts.skip.contains(&s.id)
+                            && kind == PlanKind::Main
+                            && rb.invariants_around(n).next().is_some() =>
+                    {
+                        rec.acted = true;
+                        rec.error = Some("skipped by the operator after a crash: counted as done if its invariants hold after it".into());
+                        rec.uncertain = None;
+                        event(&mut batch, EventKind::Operator { action: "skip".into(), by: by.clone(), detail: Some(s.id.clone()) });
+                        false
+                    }
                     _ if doubt.is_some() && opts.skip.contains(&s.id) => {
                         lifecycle::check_operator_done(&rec.id, rec.status, true).map_err(|e| RunError::BadInput(e.to_string()))?;
                         let was = if rec.status == StepStatus::Running { "after a crash" } else { "after it was stopped mid-way" };
