@@ -109,3 +109,23 @@ fn check_around(inv: &RawInvariant, path: &Path, main: &[Def<'_>], fail: &[Def<'
         out.push(Diagnostic::new(Code::UnknownAround, path.index(i), msg).help(suggest::hint(id, steps())));
     }
 }
+
+/// `that` reads a secret: what it read is shown when it fails.
+pub(crate) fn reads_secret(path: &Path) -> Diagnostic {
+    Diagnostic::new(Code::SecretLeak, path.clone(), "a secret cannot be read by `that`: what the condition read is shown when it fails")
+        .help("use the secret in the check's `with`, and compare its outputs here")
+}
+
+/// An invariant reads `what` (`score`, or a step id), which `around` (a step it guards) does
+/// not need: it may not have run when the check does.
+pub(crate) fn reads_unready(path: &Path, what: &str, around: &str) -> Diagnostic {
+    let name = if what == "score" { "score".to_string() } else { format!("steps.{what}") };
+    Diagnostic::new(
+        Code::Race,
+        path.clone(),
+        format!(
+            "this invariant reads `{name}`, which `{around}` (a step it is around) does not need: it may not have run when the check does"
+        ),
+    )
+    .help(format!("add `{what}` to the `needs` of `{around}`, or read something the check can see for itself"))
+}

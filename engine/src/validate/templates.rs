@@ -230,12 +230,7 @@ impl<'a> Checker<'a> {
         let root = r.root.as_str();
         if !allowed.contains(&root) {
             let d = match (root, scope) {
-                ("secrets", Scope::Invariant { .. }) => Diagnostic::new(
-                    Code::SecretLeak,
-                    path.clone(),
-                    "a secret cannot be read by `that`: what the condition read is shown when it fails",
-                )
-                .help("use the secret in the check's `with`, and compare its outputs here"),
+                ("secrets", Scope::Invariant { .. }) => super::invariants::reads_secret(path),
                 ("secrets", Scope::Var(_) | Scope::Lock | Scope::Outputs) => {
                     Diagnostic::new(Code::SecretLeak, path.clone(), "a secret cannot be used here: this value is stored with the run")
                         .help("use the secret directly in the step's `with`, where it is rendered only when the step runs")
@@ -328,15 +323,7 @@ impl<'a> Checker<'a> {
         if let (Scope::Invariant { around, dag, .. }, true) = (scope, self.races) {
             let score = *self.main_index.get(SCORE).expect("signals imply a score step");
             if let Some(&a) = around.iter().find(|&&a| !dag.is_ancestor(score, a)) {
-                let id = self.main[a].id;
-                self.out.push(
-                    Diagnostic::new(
-                        Code::Race,
-                        path.clone(),
-                        format!("this invariant reads `score`, and `{id}`, which it is around, does not need it"),
-                    )
-                    .help(format!("add `score` to the `needs` of `{id}`")),
-                );
+                self.out.push(super::invariants::reads_unready(path, "score", self.main[a].id));
             }
         }
         if let (Scope::Step { index, dag, .. }, true) = (scope, self.races) {
@@ -385,14 +372,7 @@ impl<'a> Checker<'a> {
         }
         if let Scope::Invariant { around, dag, .. } = scope {
             let a = around.iter().find(|&&a| in_main.is_none_or(|i| !dag.is_ancestor(i, a))).map_or("", |&a| self.main[a].id);
-            self.out.push(
-                Diagnostic::new(
-                    Code::Race,
-                    path.clone(),
-                    format!("this invariant reads `steps.{id}`, which `{a}` (a step it is around) does not need: it may not have run when the check does"),
-                )
-                .help(format!("add `{id}` to the `needs` of `{a}`, or read something the check can see for itself")),
-            );
+            self.out.push(super::invariants::reads_unready(path, id, a));
             return;
         }
         let reader = match scope {
