@@ -134,6 +134,13 @@ pub(crate) enum Command {
         /// not made stale by it).
         #[arg(long, value_name = "STEP")]
         keep: Vec<String>,
+        /// Go on although this invariant does not hold (its check still runs and is
+        /// recorded); needs --reason. Repeatable.
+        #[arg(long = "override", value_name = "INVARIANT", requires = "reason")]
+        overrides: Vec<String>,
+        /// Why overriding is safe: recorded with who overrode, in the run's events and audit chain.
+        #[arg(long, value_name = "TEXT", requires = "overrides")]
+        reason: Option<String>,
         /// Show what the resume would do (the diff and the plan) and do nothing.
         #[arg(long)]
         dry_run: bool,

@@ -141,6 +141,16 @@ fn failback_self_healing_and_a_region_failover_on_the_sandbox() {
     ]);
     let s = sb.run("dr-failover.yaml", &args(&p), 0);
     assert_eq!(step(&s, "health")["status"], "skipped");
+    // Its invariants were checked around the switch, before and after, and held.
+    assert_eq!(
+        invariant_checks(&sb, &s),
+        [
+            "one_active_region before true",
+            "dr_database_writable before true",
+            "one_active_region after true",
+            "dr_database_writable after true"
+        ]
+    );
     assert_eq!(s["outputs"]["dns_now"]["values"], json!(["20.50.0.10"]), "{s:#}");
 
     // During the outage the DR site takes writes: a row and an object.
@@ -162,6 +172,15 @@ fn failback_self_healing_and_a_region_failover_on_the_sandbox() {
     let p = common(&[("aws_lb_ip", json!("10.0.1.10")), ("aws_site_url", json!(aws_site)), ("approve_dns", json!(false))]);
     let s = sb.run("failback.yaml", &args(&p), 0);
     assert_eq!(s["outputs"]["dns_previous"]["values"], json!(["20.50.0.10"]), "{s:#}");
+    assert_eq!(
+        invariant_checks(&sb, &s),
+        [
+            "one_active_region before true",
+            "aws_database_writable before true",
+            "one_active_region after true",
+            "aws_database_writable after true"
+        ]
+    );
     assert_eq!(s["outputs"]["objects"], 301);
     // Only what the outage added travels: the rest is recognised as the same content (MD5).
     let sync = &step(&s, "sync_storage")["outputs"];
@@ -184,6 +203,17 @@ fn failback_self_healing_and_a_region_failover_on_the_sandbox() {
     let s = sb.run("region-failover.yaml", &args(&p), 0);
     assert_eq!(s["outputs"]["dns_now"]["values"], json!(["10.0.2.10"]), "{s:#}");
     assert_eq!(sb.sql("pg_standby", "SELECT pg_is_in_recovery()"), "f", "the standby was not promoted");
+}
+
+/// A run's invariant checks: `NAME WHEN HELD`, in order.
+fn invariant_checks(sb: &Sandbox, status: &Value) -> Vec<String> {
+    let logs = process::json(&sb.path().join("state"), &["logs", status["id"].as_str().unwrap()]);
+    let events = logs["events"].as_array().cloned().unwrap_or_default();
+    events
+        .iter()
+        .filter(|e| e["kind"] == "invariant")
+        .map(|e| format!("{} {} {}", e["name"].as_str().unwrap_or(""), e["when"].as_str().unwrap_or(""), e["held"]))
+        .collect()
 }
 
 /// `(name, value)` pairs as `run` takes them.

@@ -58,6 +58,7 @@ mod hangup;
 mod health;
 mod health_seed;
 mod http_plugin;
+mod invariants;
 mod llm;
 mod locks;
 mod loki_query;

@@ -46,6 +46,10 @@ pub enum Code {
     IdempotentSpelling,
     /// An irreversible step with no approval before it (a warning).
     Unapproved,
+    /// An invariant's check is not read-only.
+    InvariantEffect,
+    /// An invariant's `around` names no step of `steps:`.
+    UnknownAround,
     /// A duration that cannot be read.
     Duration,
     /// A param declaration or value is wrong.
@@ -96,6 +100,8 @@ impl Code {
         Code::EffectLowered,
         Code::IdempotentSpelling,
         Code::Unapproved,
+        Code::InvariantEffect,
+        Code::UnknownAround,
         Code::Duration,
         Code::Retry,
         Code::Param,
@@ -132,6 +138,8 @@ impl Code {
             Code::EffectLowered => "PHX0303",
             Code::IdempotentSpelling => "PHX0304",
             Code::Unapproved => "PHX0305",
+            Code::InvariantEffect => "PHX0306",
+            Code::UnknownAround => "PHX0307",
             Code::Duration => "PHX0401",
             Code::Retry => "PHX0402",
             Code::Param => "PHX0501",
@@ -169,6 +177,8 @@ impl Code {
             Code::EffectLowered => "a step declares less `effect` than its action has",
             Code::IdempotentSpelling => "`idempotent:` is the older spelling of `effect:` (a warning)",
             Code::Unapproved => "an irreversible step has no approval before it (a warning)",
+            Code::InvariantEffect => "an invariant's check is not read-only (its action's effect is not `read`)",
+            Code::UnknownAround => "an invariant's `around` names no step of `steps:` (or is empty)",
             Code::Duration => "a duration that cannot be read (`500ms`, `5s`, `10m`, `1h30m`)",
             Code::Retry => "retry settings that cannot work",
             Code::Param => "a param declaration, default or value is wrong",

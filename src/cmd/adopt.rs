@@ -16,6 +16,8 @@ pub(crate) struct Choice {
     pub(crate) skip: Vec<String>,
     pub(crate) rerun: Vec<String>,
     pub(crate) keep: Vec<String>,
+    /// `--override INV --reason TEXT`.
+    pub(crate) overrides: Vec<phoenix_engine::exec::Override>,
     pub(crate) dry_run: bool,
     pub(crate) yes: bool,
 }

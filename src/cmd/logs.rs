@@ -77,7 +77,24 @@ pub(crate) fn once(state_dir: &Option<PathBuf>, run: &str, step: Option<&str>, o
             "run_finished" => {
                 format!("run {}{}", e["status"].as_str().unwrap_or(""), e["error"].as_str().map_or(String::new(), |x| format!(": {x}")))
             }
-            "operator" => format!("{} by {}", e["action"].as_str().unwrap_or(""), e["by"].as_str().unwrap_or("")),
+            "operator" => format!(
+                "{} by {}{}",
+                e["action"].as_str().unwrap_or(""),
+                e["by"].as_str().unwrap_or(""),
+                e["detail"].as_str().filter(|_| e["action"] == "override").map_or(String::new(), |d| format!(": {d}"))
+            ),
+            "invariant" => format!(
+                "{} invariant `{}` checked {} it: {}; saw {}",
+                e["step"].as_str().unwrap_or(""),
+                e["name"].as_str().unwrap_or(""),
+                e["when"].as_str().unwrap_or(""),
+                match (e["held"].as_bool() == Some(true), e["overridden"].as_bool() == Some(true)) {
+                    (true, _) => "held",
+                    (false, true) => "did NOT hold (overridden)",
+                    (false, false) => "did NOT hold",
+                },
+                e["saw"].as_str().unwrap_or("")
+            ),
             "note" => format!("{} note: {}", e["step"].as_str().unwrap_or("-"), e["text"].as_str().unwrap_or("")),
             other => other.to_string(),
         };

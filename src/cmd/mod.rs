@@ -18,6 +18,7 @@ pub(crate) mod watch;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Exit;
+use phoenix_engine::exec::Override;
 
 pub(crate) fn dispatch(cli: Cli) -> Exit {
     let out = cli.output;
@@ -37,8 +38,10 @@ pub(crate) fn dispatch(cli: Cli) -> Exit {
         Command::Watch { file, every, cooldown, metrics, params } => {
             watch::run(&cli.state, &file, every, cooldown, metrics.as_deref(), &params)
         }
-        Command::Resume { run, runbook, retry, skip, rerun, keep, dry_run, yes, no_wait, operator, workdir } => {
-            let choice = adopt::Choice { retry, skip, rerun, keep, dry_run, yes };
+        Command::Resume { run, runbook, retry, skip, rerun, keep, overrides, reason, dry_run, yes, no_wait, operator, workdir } => {
+            let reason = reason.unwrap_or_default();
+            let overrides = overrides.into_iter().map(|invariant| Override { invariant, reason: reason.clone() }).collect();
+            let choice = adopt::Choice { retry, skip, rerun, keep, overrides, dry_run, yes };
             run::resume(&cli.state, &run, runbook.as_deref(), choice, no_wait, operator, workdir.as_deref(), out)
         }
         Command::Status { run } => ops::status(&cli.state, run.as_deref(), out),

@@ -136,6 +136,10 @@ pub(crate) fn status(state_dir: &Option<PathBuf>, run: Option<&str>, out: Output
             .or_else(|| s["decided"].as_str().filter(|_| s["status"] == "waiting").map(str::to_string))
             .or_else(|| s["error"].as_str().map(str::to_string))
             .or_else(|| s["child_run"].as_str().map(|c| format!("child run {c}")))
+            .or_else(|| {
+                (s["acted"] == true)
+                    .then(|| "its action succeeded; its invariants' after-checks are not all in (resume checks them)".to_string())
+            })
             .or_else(|| (s["status"] == "running").then(|| started_ago(&s["started_at"])).flatten())
             .unwrap_or_default();
         let line = format!(

@@ -203,6 +203,7 @@ pub(crate) fn resume(
         let super::adopt::Choice { retry, skip, rerun, keep, .. } = &choice;
         let (retry, skip, rerun, keep) = (retry.clone(), skip.clone(), rerun.clone(), keep.clone());
         let mut opts = ResumeOptions { runbook: adopted, retry, skip, rerun, keep, no_wait, ..ResumeOptions::default() };
+        opts.overrides.clone_from(&choice.overrides);
         if choice.plans(opts.runbook.is_some()) {
             let given = opts.runbook.is_some().then_some(given.as_str());
             match engine.plan_resume(&id, &opts).await {

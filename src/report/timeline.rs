@@ -58,6 +58,14 @@ fn describe(kind: &EventKind) -> (&'static str, Option<&str>, String) {
             ("operator", None, format!("{action} by {by}{}", detail.as_deref().map_or(String::new(), |d| format!(" ({d})"))))
         }
         EventKind::Note { step, text, .. } => ("note", step.as_deref(), format!("note: {text}")),
+        EventKind::Invariant { name, step, when, held, overridden, saw } => {
+            let verdict = match (held, overridden) {
+                (true, _) => "held",
+                (false, true) => "did NOT hold (overridden by the operator)",
+                (false, false) => "did NOT hold",
+            };
+            ("invariant", Some(step), format!("invariant `{name}` checked {when} it: {verdict}; saw {saw}"))
+        }
     }
 }
 

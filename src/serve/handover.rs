@@ -94,6 +94,15 @@ async fn resume(app: &Arc<App>, req: &Value, by: String) -> Result<Value, String
         by: Some(by),
         confirmed: req["confirmed"].is_array().then(|| list("confirmed")),
         takeover_from: None,
+        overrides: req["overrides"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|o| phoenix_engine::exec::Override {
+                invariant: o["invariant"].as_str().unwrap_or_default().to_string(),
+                reason: o["reason"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect(),
     };
     // The command line shows the plan (and confirms an adoption) before asking for the resume.
     if req["dry_run"].as_bool() == Some(true) {

@@ -226,6 +226,22 @@ impl Context {
         map(pairs)
     }
 
+    /// The context of an invariant's `that`: a step's (no secrets), with the check's `outputs`.
+    pub(crate) fn with_outputs(&self, outputs: &Value) -> MjValue {
+        let mut pairs: Vec<(&str, MjValue)> = vec![
+            ("params", self.params.clone()),
+            ("vars", self.vars.clone()),
+            ("env", MjValue::from_object(Env)),
+            ("run", to_mj(&self.run)),
+            ("steps", MjValue::from_dyn_object(self.steps.clone())),
+            ("outputs", to_mj(outputs)),
+        ];
+        if let Some(score) = self.steps.get("score").and_then(|s| s.get_attr("outputs").ok()).filter(|v| !v.is_undefined()) {
+            pairs.push(("score", score));
+        }
+        map(pairs)
+    }
+
     /// The context before any step: params, env, run and the vars rendered so far.
     pub(crate) fn for_vars(params: &Value, vars: &serde_json::Map<String, Value>, run: &Value) -> MjValue {
         map(vec![("params", to_mj(params)), ("vars", to_mj(vars)), ("env", MjValue::from_object(Env)), ("run", to_mj(run))])

@@ -93,6 +93,18 @@ pub struct ResumeOptions {
     /// A cluster's new leader taking the run over from the node that drove it (its name):
     /// recorded as "taken over by NODE from NODE".
     pub takeover_from: Option<String>,
+    /// Invariants whose failing checks do not stop the run during this resume
+    /// (`--override`), each with the operator's reason; recorded with who gave them.
+    pub overrides: Vec<Override>,
+}
+
+/// `phoenix resume --override NAME --reason TEXT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Override {
+    /// The invariant.
+    pub invariant: String,
+    /// Why the operator knows it is safe to go on (required, never empty).
+    pub reason: String,
 }
 
 /// This process as a member of a cluster (`phoenix serve --store etcd://…`): its node name,

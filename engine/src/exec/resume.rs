@@ -112,7 +112,8 @@ impl Engine {
         adopt::order_after_ancestors(&mut rb, &records);
         let mut ordered: Vec<StepRecord> = records.into_values().collect();
         ordered.sort_by(|a, b| a.id.cmp(&b.id));
-        Driver::new(self.clone(), Arc::new(rb), run, ordered, opts.no_wait, attempt)?.drive().await
+        let overrides = opts.overrides.iter().map(|o| o.invariant.clone()).collect();
+        Driver::new(self.clone(), Arc::new(rb), run, ordered, opts.no_wait, attempt)?.with_overrides(overrides).drive().await
     }
 
     /// Decides a resume. `act`: stop a crashed run's orphans first (not for a plan).
@@ -201,7 +202,12 @@ impl Engine {
         adopt::apply_rerun(&rb, &mut records, &opts.rerun, id, &mut batch, &mut verdicts).map_err(bad)?;
         let uncertain = uncertain_steps(&records);
         check_in_flight(id, &rb, &records, &uncertain, &opts.retry, &opts.skip)?;
+        super::overrides::check(id, &rb, &opts.overrides)?;
         let by = opts.by.clone().unwrap_or_else(|| self.inner.opts.operator.clone());
+        for o in &opts.overrides {
+            let detail = format!("invariant `{}` overridden for this resume: {}", o.invariant, o.reason);
+            event(&mut batch, EventKind::Operator { action: "override".into(), by: by.clone(), detail: Some(detail) });
+        }
         // Decide what runs again.
         let mut blocked: Vec<(String, String)> = Vec::new();
         let mut touched: Vec<String> = Vec::new();
@@ -213,7 +219,7 @@ impl Engine {
                 // Its effect is uncertain: found running after a crash, or stopped mid-way
                 // (interrupted, timed out) while not idempotent.
                 let doubt = match rec.status {
-                    StepStatus::Running if rec.child_run.is_none() => Some(
+                    StepStatus::Running if rec.child_run.is_none() && !rec.acted => Some(
                         uncertain
                             .get(&s.id)
                             .cloned()
@@ -224,6 +230,19 @@ impl Engine {
                 };
                 let again = match rec.status {
                     // The operator's word first: an idempotent step they checked is done too.
+                    // Counted as done once its invariants' after-checks hold (the driver runs them).
+                    StepStatus::Running
+                        if doubt.is_some()
+                            && opts.skip.contains(&s.id)
+                            && kind == PlanKind::Main
+                            && rb.invariants_around(n).next().is_some() =>
+                    {
+                        rec.acted = true;
+                        rec.error = Some("skipped by the operator after a crash: counted as done if its invariants hold after it".into());
+                        rec.uncertain = None;
+                        event(&mut batch, EventKind::Operator { action: "skip".into(), by: by.clone(), detail: Some(s.id.clone()) });
+                        false
+                    }
                     _ if doubt.is_some() && opts.skip.contains(&s.id) => {
                         lifecycle::check_operator_done(&rec.id, rec.status, true).map_err(|e| RunError::BadInput(e.to_string()))?;
                         let was = if rec.status == StepStatus::Running { "after a crash" } else { "after it was stopped mid-way" };
@@ -238,6 +257,8 @@ impl Engine {
                         true
                     }
                     StepStatus::Running if rec.child_run.is_some() => false,
+                    // Its action succeeded; the driver checks its invariants again.
+                    StepStatus::Running if rec.acted => false,
                     StepStatus::Running | StepStatus::Failed | StepStatus::Cancelled if s.idempotent => true,
                     _ if doubt.is_some() => {
                         blocked.push((s.id.clone(), doubt.unwrap_or_default()));
@@ -307,7 +328,7 @@ impl Engine {
 /// Whether a step's effect is uncertain: found running after a crash (not a child run), or
 /// recorded as stopped mid-way (itself or one of its items).
 fn in_doubt(records: &HashMap<String, StepRecord>, uncertain: &HashMap<String, String>, step: &str) -> bool {
-    uncertain.contains_key(step) || records.get(step).is_some_and(|r| r.status == StepStatus::Running && r.child_run.is_none())
+    uncertain.contains_key(step) || records.get(step).is_some_and(|r| r.status == StepStatus::Running && r.child_run.is_none() && !r.acted)
 }
 
 /// The halt that asks the operator about steps whose effect is uncertain (step, why).

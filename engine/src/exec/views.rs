@@ -71,6 +71,8 @@ pub fn status(store: &Store, id: Option<&str>) -> Result<Option<Value>, StoreErr
                 "error": s.error, "inputs": s.inputs, "outputs": s.outputs, "skip": s.skip, "upstream": s.upstream, "approval": approval,
                 "approval_applied": approval.map(|_| applied), "decided": decided, "votes": votes,
                 "child_run": s.child_run, "uncertain": s.uncertain,
+                // Its action succeeded; the after-checks of its invariants are not all in.
+                "acted": s.acted.then_some(true),
             }))
         })
         .collect::<Result<_, StoreError>>()?;
@@ -101,7 +103,8 @@ pub fn logs(store: &Store, id: &str, step: Option<&str>) -> Result<Option<Value>
             (
                 crate::state::EventKind::Step { step: s, .. }
                 | crate::state::EventKind::Retry { step: s, .. }
-                | crate::state::EventKind::Approval { step: s, .. },
+                | crate::state::EventKind::Approval { step: s, .. }
+                | crate::state::EventKind::Invariant { step: s, .. },
                 Some(want),
             ) => s == want || s.starts_with(&format!("{want}[")),
             _ => false,

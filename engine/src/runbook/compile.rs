@@ -14,7 +14,7 @@ use super::sections::Sections;
 use crate::dag::Dag;
 use crate::diag::{Code, Diagnostic};
 use crate::validate::defs::{self, Def, Section};
-use crate::validate::{actions, levels, names, needs, params, templates};
+use crate::validate::{actions, invariants, levels, names, needs, params, templates};
 use crate::yaml::Path;
 
 /// The default number of steps running at once.
@@ -30,6 +30,7 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
     let dir = file.parent().map_or_else(|| std::path::PathBuf::from("."), std::path::Path::to_path_buf);
     actions::check(&main, &dir, diags);
     actions::check(&fail, &dir, diags);
+    invariants::check(raw, &main, &fail, diags);
     let main_needs = needs::resolve(&main, &fail, &sections.broken, diags);
     let fail_needs = needs::resolve(&fail, &main, &sections.broken, diags);
     let main_dag = needs::dag(&main, &main_needs, diags);
@@ -66,7 +67,7 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
         return None;
     };
     templates::Checker::new(raw, &main, &fail, &main_dag, &fail_dag, diags).run();
-    if diags[before..].iter().any(|d| !d.warning) || !sections.broken.is_empty() {
+    if diags[before..].iter().any(|d| !d.warning) || !sections.broken.is_empty() || !sections.broken_invariants.is_empty() {
         return None;
     }
     levels::warn_unheld(raw, diags);
@@ -126,6 +127,19 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
             .map(|l| Level { name: l.name.clone(), max: l.max, hold: l.hold.unwrap_or(1), description: l.description.clone() })
             .collect(),
         outputs: raw.outputs.clone().into_iter().collect::<IndexMap<_, _>>(),
+        invariants: raw
+            .invariants
+            .iter()
+            .map(|(name, inv)| super::model::Invariant {
+                name: name.clone(),
+                description: inv.description.clone(),
+                uses: inv.check.uses.clone(),
+                with: inv.check.with.clone().unwrap_or(Value::Object(Default::default())),
+                timeout: inv.check.timeout.map_or(Duration::from_secs(30), |d| d.get()),
+                that: inv.that.clone(),
+                around: invariants::around(inv, &main),
+            })
+            .collect(),
     })
 }
 

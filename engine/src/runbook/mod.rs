@@ -10,6 +10,6 @@ pub(crate) use sections::diag_from;
 
 pub use load::{Loaded, load_file, load_str};
 pub use model::{
-    Backoff, Cond, Level, Param, ParamType, Plan, RetryPolicy, Role, Runbook, SecretSource, SecretSpec, Signal, Step, StepId, TriggerRule,
-    WeightRule,
+    Backoff, Cond, Invariant, Level, Param, ParamType, Plan, RetryPolicy, Role, Runbook, SecretSource, SecretSpec, Signal, Step, StepId,
+    TriggerRule, WeightRule,
 };

@@ -44,6 +44,35 @@ pub struct Runbook {
     pub levels: Vec<Level>,
     /// The run's outputs (template trees).
     pub outputs: IndexMap<String, Value>,
+    /// Safety rules checked around steps of the main plan, in file order.
+    pub invariants: Vec<Invariant>,
+}
+
+/// A safety rule (`invariants:`): a read-only check and a condition on what it read, checked
+/// before and after each step it is around.
+#[derive(Debug, Clone)]
+pub struct Invariant {
+    /// Its name (`resume --override NAME`).
+    pub name: String,
+    /// What must hold, for people.
+    pub description: Option<String>,
+    /// The check's action (its effect is `read`).
+    pub uses: String,
+    /// The check's inputs (a template tree).
+    pub with: Value,
+    /// How long the check may take.
+    pub timeout: Duration,
+    /// The expression on `outputs` that must be true.
+    pub that: String,
+    /// The main-plan steps it guards.
+    pub around: Vec<StepId>,
+}
+
+impl Runbook {
+    /// The invariants around main-plan step `step`, in file order.
+    pub fn invariants_around(&self, step: StepId) -> impl Iterator<Item = (usize, &Invariant)> {
+        self.invariants.iter().enumerate().filter(move |(_, inv)| inv.around.contains(&step))
+    }
 }
 
 /// A set of steps and their DAG.

@@ -14,8 +14,10 @@ use serde_json::Value;
 use phoenix_plugins::duration::Dur;
 
 mod health;
+mod invariant;
 mod secret;
 pub use health::{RawLevel, RawSignal, RawWeightRule};
+pub use invariant::{RawCheck, RawInvariant};
 pub use secret::RawSecret;
 
 /// A Phoenix runbook: parameters, health signals, levels and a DAG of steps.
@@ -66,6 +68,10 @@ pub struct RawRunbook {
     /// The run's own outputs, rendered when it succeeds.
     #[serde(default)]
     pub outputs: IndexMap<String, Value>,
+    /// Safety rules checked before and after the steps they name: a read-only check and a
+    /// condition (`one_active_region: { check: …, that: …, around: [switch_dns] }`).
+    #[serde(default)]
+    pub invariants: IndexMap<String, RawInvariant>,
 }
 
 /// The top-level keys, in schema order (the loader reads sections one by one).
@@ -84,6 +90,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "steps",
     "on_failure",
     "outputs",
+    "invariants",
 ];
 
 /// A param's type.

@@ -21,6 +21,8 @@ pub(crate) struct Sections {
     /// Params with a faulty field: already reported, so their defaults are not checked
     /// against a type that was never read.
     pub(crate) broken_params: HashSet<String>,
+    /// Invariants with a faulty field: already reported; the runbook does not compile.
+    pub(crate) broken_invariants: HashSet<String>,
 }
 
 struct Reader<'a> {
@@ -171,6 +173,7 @@ pub(crate) fn read(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Sections>
     let mut broken = HashSet::new();
     let mut broken_params = HashSet::new();
     let mut ignored = HashSet::new();
+    let mut broken_invariants = HashSet::new();
     let version = r.one::<u32>("version");
     let name = r.one::<String>("name");
     let raw = RawRunbook {
@@ -188,10 +191,11 @@ pub(crate) fn read(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Sections>
         steps: r.map_of("steps", &mut broken),
         on_failure: r.map_of("on_failure", &mut broken),
         outputs: r.map_of("outputs", &mut ignored),
+        invariants: r.map_of("invariants", &mut broken_invariants),
     };
     let mut unknown = r.unknown.into_inner();
     let mut all = r.diags;
     all.extend(unknown.drain(..).map(diag_from));
     diags.extend(all);
-    Some(Sections { raw, broken, broken_params })
+    Some(Sections { raw, broken, broken_params, broken_invariants })
 }

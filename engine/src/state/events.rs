@@ -67,6 +67,22 @@ pub enum EventKind {
         /// Details.
         detail: Option<String>,
     },
+    /// An invariant was checked before or after a step it is around.
+    Invariant {
+        /// The invariant.
+        name: String,
+        /// The step it guards.
+        step: String,
+        /// `before` or `after` the step's action.
+        when: String,
+        /// Whether its condition held (a check that erred did not hold).
+        held: bool,
+        /// It did not hold, and `resume --override` let the run go on.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        overridden: bool,
+        /// What the condition read (redacted), or why the check could not read it.
+        saw: String,
+    },
     /// A note (for example the analysis of an LLM step).
     Note {
         /// The step, if any.

@@ -292,6 +292,11 @@ pub struct StepRecord {
     /// it again only with `--retry`, or counts it as done with `--skip`. Absent in older stores.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uncertain: Option<String>,
+    /// Its action succeeded (outputs kept) and the after-checks of the invariants around it
+    /// are not all recorded yet: the step is still `running`, and `phoenix resume` checks
+    /// them again, never running the action again. Absent in older stores.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub acted: bool,
 }
 
 impl StepRecord {
@@ -317,6 +322,7 @@ impl StepRecord {
             child_run: None,
             items: None,
             uncertain: None,
+            acted: false,
         }
     }
 }

@@ -3,6 +3,7 @@
 pub(crate) mod actions;
 pub(crate) mod defs;
 pub(crate) mod effects;
+pub(crate) mod invariants;
 pub(crate) mod levels;
 pub(crate) mod names;
 pub(crate) mod needs;

@@ -31,6 +31,9 @@ enum Scope<'s> {
     Lock,
     /// The run's outputs: any main step.
     Outputs,
+    /// An invariant's check `with` (`that: false`) or its `that`: the steps every around
+    /// step needs are ready; `that` also reads the check's `outputs`, and no secret.
+    Invariant { around: &'s [usize], dag: &'s Dag, that: bool },
 }
 
 pub(crate) struct Checker<'a> {
@@ -96,6 +99,15 @@ impl<'a> Checker<'a> {
             }
         }
         let (main, fail, main_dag, fail_dag) = (self.main, self.fail, self.main_dag, self.fail_dag);
+        for (name, inv) in &raw.invariants {
+            let path = Path::root().key("invariants").key(name);
+            let around = super::invariants::around(inv, main);
+            if let Some(with) = &inv.check.with {
+                self.value(with, &path.key("check").key("with"), Scope::Invariant { around: &around, dag: main_dag, that: false });
+            }
+            let that = whole_expression(&inv.that).unwrap_or(&inv.that);
+            self.string(that, &path.key("that"), Scope::Invariant { around: &around, dag: main_dag, that: true }, true);
+        }
         for (i, def) in main.iter().enumerate() {
             let scope = |item| match def.section {
                 Section::Signals => Scope::Probe,
@@ -199,6 +211,8 @@ impl<'a> Checker<'a> {
             Scope::Probe => r.extend(["vars", "secrets"]),
             Scope::Weight => r.extend(["vars", "outputs", "status", "error"]),
             Scope::Outputs => r.extend(["vars", "steps", "score"]),
+            Scope::Invariant { that: true, .. } => r.extend(["vars", "steps", "score", "outputs"]),
+            Scope::Invariant { that: false, .. } => r.extend(["vars", "secrets", "steps", "score"]),
             Scope::Step { item, .. } | Scope::Failure { item, .. } => {
                 r.extend(["vars", "secrets", "steps", "score"]);
                 if item {
@@ -216,6 +230,7 @@ impl<'a> Checker<'a> {
         let root = r.root.as_str();
         if !allowed.contains(&root) {
             let d = match (root, scope) {
+                ("secrets", Scope::Invariant { .. }) => super::invariants::reads_secret(path),
                 ("secrets", Scope::Var(_) | Scope::Lock | Scope::Outputs) => {
                     Diagnostic::new(Code::SecretLeak, path.clone(), "a secret cannot be used here: this value is stored with the run")
                         .help("use the secret directly in the step's `with`, where it is rendered only when the step runs")
@@ -305,6 +320,12 @@ impl<'a> Checker<'a> {
             );
             return;
         }
+        if let (Scope::Invariant { around, dag, .. }, true) = (scope, self.races) {
+            let score = *self.main_index.get(SCORE).expect("signals imply a score step");
+            if let Some(&a) = around.iter().find(|&&a| !dag.is_ancestor(score, a)) {
+                self.out.push(super::invariants::reads_unready(path, "score", self.main[a].id));
+            }
+        }
         if let (Scope::Step { index, dag, .. }, true) = (scope, self.races) {
             let score = *self.main_index.get(SCORE).expect("signals imply a score step");
             if !dag.is_ancestor(score, index) {
@@ -343,9 +364,15 @@ impl<'a> Checker<'a> {
             Scope::Step { index, dag, .. } => in_main.is_some_and(|i| dag.is_ancestor(i, index)),
             Scope::Failure { index, dag, .. } => in_main.is_some() || in_fail.is_some_and(|i| dag.is_ancestor(i, index)),
             Scope::Outputs => in_main.is_some(),
+            Scope::Invariant { around, dag, .. } => in_main.is_some_and(|i| around.iter().all(|&a| dag.is_ancestor(i, a))),
             _ => false,
         };
         if ready || !self.races {
+            return;
+        }
+        if let Scope::Invariant { around, dag, .. } = scope {
+            let a = around.iter().find(|&&a| in_main.is_none_or(|i| !dag.is_ancestor(i, a))).map_or("", |&a| self.main[a].id);
+            self.out.push(super::invariants::reads_unready(path, id, a));
             return;
         }
         let reader = match scope {

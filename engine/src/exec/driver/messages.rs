@@ -70,6 +70,7 @@ impl Driver {
                 self.acks.push(ack);
             }
             Msg::Done { key, result, inputs, history } => self.done(key, result, inputs, history),
+            Msg::Checked { step, phase, verdicts } => self.checked(step, phase, verdicts),
             Msg::Approve { step, approval, reply } => {
                 let r = self.apply_approval(&step, approval);
                 self.replies.push((reply, r));
@@ -108,7 +109,9 @@ impl Driver {
         match result {
             UnitResult::Ok(outputs) => {
                 self.rec_mut(key).outputs = Some(redactor.json(&outputs));
-                self.transition(key, StepStatus::Succeeded, None);
+                if !self.hold_for_after_check(key) {
+                    self.transition(key, StepStatus::Succeeded, None);
+                }
             }
             UnitResult::Failed { error, outputs, uncertain } => {
                 let rec = self.rec_mut(key);

@@ -6,6 +6,7 @@
 
 mod approval;
 mod finish;
+mod invariants;
 mod kept;
 mod messages;
 mod schedule;
@@ -102,6 +103,12 @@ pub(crate) enum Msg {
     Abandon {
         why: String,
     },
+    /// The invariants around main step `step` were checked.
+    Checked {
+        step: usize,
+        phase: crate::exec::invariant_check::Phase,
+        verdicts: Vec<crate::exec::invariant_check::Verdict>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +166,8 @@ pub(crate) struct Driver {
     frontier: schedule::Frontier,
     /// Set by `Msg::Abandon`: the next turn of the loop stops everything, writing nothing.
     abandoned: Option<String>,
+    /// The invariants' checks in this process.
+    guard: invariants::Guard,
 }
 
 fn item_id(step: &str, i: usize) -> String {
@@ -251,6 +260,7 @@ impl Driver {
             pending_spawn: Vec::new(),
             frontier: schedule::Frontier::default(),
             abandoned: None,
+            guard: invariants::Guard::default(),
         })
         .map(|mut d| {
             d.frontier = schedule::Frontier::build(&d);
@@ -397,7 +407,7 @@ impl Driver {
             }
             let started = !units.is_empty();
             self.spawn(units);
-            if self.running.is_empty() && !started {
+            if self.running.is_empty() && self.guard.checking.is_empty() && !started {
                 if let Some(outcome) = self.settle()? {
                     return Ok(outcome);
                 }

@@ -105,6 +105,8 @@ impl Driver {
         let active: Vec<usize> = self.frontier.active(k).collect();
         for i in active {
             match self.recs(k)[i].status {
+                // Its action (or every item) succeeded before a crash; its after-checks were not all in.
+                StepStatus::Running if self.recs(k)[i].acted => self.after_check_again(k, i),
                 StepStatus::Running if self.items.contains_key(&(k, i)) => self.start_items(k, i, &mut out),
                 // A child run to resume.
                 StepStatus::Running
@@ -146,6 +148,9 @@ impl Driver {
                     return;
                 }
             }
+        }
+        if !self.may_start(k, i) {
+            return;
         }
         if step.uses == "approval" {
             self.transition((k, i, None), StepStatus::Waiting, None);
@@ -255,7 +260,9 @@ impl Driver {
         let rec = self.rec_mut((k, i, None));
         rec.outputs = Some(json!({ "items": outputs, "count": outputs.len() }));
         if failed.is_empty() {
-            self.transition((k, i, None), StepStatus::Succeeded, None);
+            if !self.hold_for_after_check((k, i, None)) {
+                self.transition((k, i, None), StepStatus::Succeeded, None);
+            }
         } else {
             self.transition(
                 (k, i, None),
