@@ -129,6 +129,20 @@ steps:
   ask:
     uses: approval
     with: { message: "go?" }
+invariants:
+  fine_now:
+    check: { uses: exec, effect: read, with: { cmd: [echo, '{"sites": 1}'], parse: json } }
+    that: "outputs.json.sites == 1"
+    around: [change]
+  broken_now:
+    description: exactly one site serves
+    check: { uses: exec, effect: read, with: { cmd: [echo, '{"sites": 2}'], parse: json } }
+    that: "outputs.json.sites == 1"
+    around: [change]
+  later:
+    check: { uses: exec, effect: read, with: { cmd: [echo, "{{ steps.where.outputs.stdout }}"] } }
+    that: "true"
+    around: [after_change]
 "#;
     let out = Test::new().file("r.yaml", rb).args(["run", "r.yaml", "--dry-run", "--param", "site=dr"]).run().success();
     let text = out.stdout();
@@ -141,8 +155,12 @@ steps:
     }
     assert!(!text.contains("✓ change") && !text.contains("after_change (exec):") && !text.contains("ask (approval):"), "{text}");
     assert!(!out.state_dir().exists(), "a dry run wrote state");
+    // The invariants, as they would be checked before the steps they guard.
+    assert!(text.contains("✓ fine_now (around change) holds: outputs = "), "{text}");
+    assert!(text.contains("✗ broken_now (around change) does NOT hold: the run would halt before it: outputs = "), "{text}");
+    assert!(text.contains("– later (around after_change): not checked now: its check needs what earlier steps produce"), "{text}");
 
     let out = Test::new().file("r.yaml", rb).args(["run", "r.yaml", "--dry-run", "--no-reads"]).run().success();
-    assert!(!out.stdout().contains("read steps, run for real"), "{}", out.stdout());
+    assert!(!out.stdout().contains("read steps, run for real") && !out.stdout().contains("invariants, checked now"), "{}", out.stdout());
     assert!(!out.path().join("read.ran").exists(), "--no-reads ran a read");
 }

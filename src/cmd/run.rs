@@ -127,7 +127,10 @@ pub(crate) fn run(
             return Exit::Ok;
         }
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-        return match runtime.block_on(engine.dry_run_reads(&rb, &params)) {
+        let reads = runtime.block_on(async {
+            Ok::<_, RunError>(engine.dry_run_reads(&rb, &params).await? + &engine.dry_run_invariants(&rb, &params).await?)
+        });
+        return match reads {
             Ok(reads) => {
                 print!("{reads}");
                 Exit::Ok

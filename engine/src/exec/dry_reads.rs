@@ -3,7 +3,9 @@
 //! renders is one a read produced). What they saw is shown under the plan: where DNS points
 //! now, what the probes say, the level the score would take. Nothing else runs, nothing is
 //! written: the reads run as a throwaway run on an in-memory store (as `phoenix health`
-//! does), without the lock, and the level history they compute is not kept.
+//! does), without the lock, and the level history they compute is not kept. The
+//! invariants are checked too, each as before the first step it guards, where their checks
+//! need nothing a step produces.
 
 use std::sync::Arc;
 
@@ -62,6 +64,35 @@ pub(crate) fn reads_only(rb: &Runbook) -> Option<Runbook> {
 }
 
 impl Engine {
+    /// Checks each invariant now, as it would be checked before the first step it guards:
+    /// those whose check needs only params, vars and secrets (the others need what earlier
+    /// steps produce, and are said to be checked when the run gets there).
+    pub async fn dry_run_invariants(&self, rb: &Runbook, params: &[(String, String)]) -> Result<String, RunError> {
+        if rb.invariants.is_empty() {
+            return Ok(String::new());
+        }
+        let (ctx, redactor, _) = super::plan::dry_context(rb, params)?;
+        let mut out = format!("\ninvariants, checked now (each as before the first step it guards; {} of them):\n", rb.invariants.len());
+        for (i, inv) in rb.invariants.iter().enumerate() {
+            let guards: Vec<&str> = inv.around.iter().map(|&s| rb.main.steps[s].id.as_str()).collect();
+            let action = phoenix_plugins::find(&inv.uses);
+            let (shell, exprs) = action.map_or((&[][..], &[][..]), |a| (a.shell_fields(), a.expression_fields()));
+            if crate::template::render_tree(&inv.with, &ctx.value(None), shell, exprs).is_err() {
+                out += &format!(
+                    "  – {} (around {}): not checked now: its check needs what earlier steps produce\n",
+                    inv.name,
+                    guards.join(", ")
+                );
+                continue;
+            }
+            let cancel = self.inner.shutdown.child_token();
+            let v = super::invariant_check::run(self, rb, "dry-run", i, &ctx, &redactor, cancel).await;
+            let (mark, word) = if v.held { ("✓", "holds") } else { ("✗", "does NOT hold: the run would halt before it") };
+            out += &format!("  {mark} {} (around {}) {word}: {}\n", inv.name, guards.join(", "), v.saw.replace('\n', " "));
+        }
+        Ok(out)
+    }
+
     /// Runs the runbook's read steps for real (see the module) and says what they saw.
     pub async fn dry_run_reads(&self, rb: &Runbook, params: &[(String, String)]) -> Result<String, RunError> {
         let Some(reads) = reads_only(rb) else {

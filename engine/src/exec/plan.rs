@@ -1,6 +1,6 @@
 //! `phoenix run --dry-run`: the plan, rendered as far as it can be without running anything.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use super::context::Context;
 use super::engine::{Engine, RunError};
@@ -13,17 +13,7 @@ use crate::template::{Redactor, eval_value, render_tree};
 impl Engine {
     /// The plan of a run, rendered as far as it can be without running anything.
     pub fn dry_run(&self, rb: &Runbook, params: &[(String, String)]) -> Result<String, RunError> {
-        let params = prepare::params(rb, params).map_err(RunError::BadInput)?;
-        let run_v = prepare::run_value(rb, "dry-run", now_ms(), 1, true);
-        let (vars, lock) = prepare::vars_and_lock(rb, &params, &run_v).map_err(RunError::BadInput)?;
-        let redactor = Arc::new(std::sync::RwLock::new(Redactor::default()));
-        let ctx = Context {
-            params: crate::template::to_mj(&params),
-            vars: crate::template::to_mj(&vars),
-            run: run_v,
-            secrets: Arc::new(super::context::Secrets::new(rb, redactor.clone())),
-            steps: Arc::default(),
-        };
+        let (ctx, redactor, lock) = dry_context(rb, params)?;
         let mut out = format!("Plan of `{}` (dry run: nothing that changes anything is executed)\n", rb.name);
         if let Some(l) = lock {
             out += &format!("lock: {l}\n");
@@ -63,8 +53,28 @@ impl Engine {
     }
 }
 
+/// A dry run's template context (params typed, vars rendered, no step ended yet), its
+/// redactor, and the lock key.
+pub(super) type DryContext = (Context, Arc<RwLock<Redactor>>, Option<String>);
+
+/// The [`DryContext`] of a run of `rb` with `params`.
+pub(super) fn dry_context(rb: &Runbook, params: &[(String, String)]) -> Result<DryContext, RunError> {
+    let params = prepare::params(rb, params).map_err(RunError::BadInput)?;
+    let run_v = prepare::run_value(rb, "dry-run", now_ms(), 1, true);
+    let (vars, lock) = prepare::vars_and_lock(rb, &params, &run_v).map_err(RunError::BadInput)?;
+    let redactor = Arc::new(RwLock::new(Redactor::default()));
+    let ctx = Context {
+        params: crate::template::to_mj(&params),
+        vars: crate::template::to_mj(&vars),
+        run: run_v,
+        secrets: Arc::new(super::context::Secrets::new(rb, redactor.clone())),
+        steps: Arc::default(),
+    };
+    Ok((ctx, redactor, lock))
+}
+
 /// A step's line of the plan, and what its action can tell now would make it fail.
-fn plan_line(n: usize, plan: &Plan, i: usize, ctx: &Context, redactor: &std::sync::RwLock<Redactor>) -> (String, Vec<String>) {
+fn plan_line(n: usize, plan: &Plan, i: usize, ctx: &Context, redactor: &RwLock<Redactor>) -> (String, Vec<String>) {
     let s = &plan.steps[i];
     let needs: Vec<&str> = s.needs.iter().map(|&j| plan.steps[j].id.as_str()).collect();
     let mut line = format!("{n:>3}. {} ({})", s.id, s.uses);
