@@ -12,6 +12,7 @@ pub mod azure;
 pub mod builtin;
 pub mod duration;
 pub mod evidence;
+mod info;
 pub mod net;
 pub mod postgres;
 mod registry;
