@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::action_error::ActionError;
 pub use crate::info::{ActionInfo, Capabilities, Effect, Field, Kind};
+pub use crate::target::Target;
 
 /// One step of a path inside `with`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,6 +218,17 @@ pub trait Action: Send + Sync {
     fn destinations(&self, _with: &Value) -> Vec<(&'static str, String)> {
         Vec::new()
     }
+    /// What the step changes, from its rendered `with` (a drill refuses to touch a
+    /// production target): none by default, and none for an action that only reads.
+    /// Never holds a credential (see [`Target`]).
+    fn targets(&self, _with: &Value) -> Vec<Target> {
+        Vec::new()
+    }
+    /// One line on what [`Action::targets`] can tell (for `phoenix plugins NAME`); empty
+    /// when it tells nothing.
+    fn targets_doc(&self) -> &'static str {
+        ""
+    }
     /// What the step would do, for `--dry-run`.
     fn plan(&self, with: &Value) -> String;
     /// What `--dry-run` can tell now would make the step fail (a program not installed, a
@@ -256,6 +268,14 @@ pub trait Plugin: Send + Sync + 'static {
     fn destinations(&self, _with: &Value) -> Vec<(&'static str, String)> {
         Vec::new()
     }
+    /// What the step changes, from its rendered `with`; nothing by default.
+    fn targets(&self, _with: &Value) -> Vec<Target> {
+        Vec::new()
+    }
+    /// One line on what `targets` can tell; empty when it tells nothing.
+    fn targets_doc(&self) -> &'static str {
+        ""
+    }
     /// What the step would do, for `--dry-run`.
     fn plan(&self, with: &Value) -> String {
         format!("{} {}", self.info().name, compact(with))
@@ -292,6 +312,12 @@ impl<P: Plugin> Action for P {
     }
     fn destinations(&self, with: &Value) -> Vec<(&'static str, String)> {
         Plugin::destinations(self, with)
+    }
+    fn targets(&self, with: &Value) -> Vec<Target> {
+        Plugin::targets(self, with)
+    }
+    fn targets_doc(&self) -> &'static str {
+        Plugin::targets_doc(self)
     }
     fn plan(&self, with: &Value) -> String {
         Plugin::plan(self, with)

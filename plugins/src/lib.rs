@@ -19,9 +19,10 @@ mod registry;
 pub mod size;
 pub mod storage;
 pub mod system;
+mod target;
 
 pub use action::{
     Action, ActionCtx, ActionError, ActionInfo, At, BoxFuture, Capabilities, Effect, Field, Issue, Kind, LogLine, PACE_LINES, Plugin,
-    Stream, compact, url_fields,
+    Stream, Target, compact, url_fields,
 };
 pub use registry::{find, names, registry};

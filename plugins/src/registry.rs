@@ -95,6 +95,7 @@ pub fn names() -> impl Iterator<Item = &'static str> + Clone {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Effect;
 
     #[test]
     fn names_match_info_and_every_action_has_an_object_schema() {
@@ -105,6 +106,16 @@ mod tests {
             assert_eq!(schema["type"], "object", "{name}: `with` must be an object schema");
             assert!(!info.summary.is_empty(), "{name} needs a summary");
             assert!(!info.example.is_empty(), "{name} needs an example");
+        }
+    }
+
+    #[test]
+    fn every_action_that_changes_something_says_what_unless_listed() {
+        // A notification goes to people, not to a system a drill could break.
+        const SILENT: &[&str] = &["notify"];
+        for (name, action) in REGISTRY {
+            let changes = action.info().caps.effect > Effect::Read;
+            assert_eq!(changes && !SILENT.contains(name), !action.targets_doc().is_empty(), "{name}: effect and targets_doc disagree");
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::aws::S3Settings;
 use crate::azure::AzureSettings;
 use crate::azure::session::Session;
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind as ActionKind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind as ActionKind, Plugin, Stream, Target};
 
 /// Copies objects between S3 and Azure Blob.
 pub struct StorageSync;
@@ -101,6 +101,14 @@ impl Plugin for StorageSync {
             issues.push(Issue::at("concurrency", "`concurrency` must be at least 1"));
         }
         issues
+    }
+
+    fn targets(&self, with: &Value) -> Vec<Target> {
+        let to = with.get("to").and_then(Value::as_str).unwrap_or_default();
+        super::location_target(to, with.get("azure")).into_iter().collect()
+    }
+    fn targets_doc(&self) -> &'static str {
+        "the destination (`to`) only: its S3 bucket, or its Azure container with the endpoint and account"
     }
 
     fn plan(&self, with: &Value) -> String {
