@@ -67,10 +67,12 @@ pub enum Target {
         /// The namespace; empty for the context's default.
         namespace: String,
     },
-    /// A Terraform root module (where its state is).
+    /// A Terraform root module and workspace (where its state is).
     TerraformDir {
         /// The directory, absolute and without `.` or `..`.
         dir: String,
+        /// The workspace (`TF_WORKSPACE` in the step's `env`); empty for the selected one.
+        workspace: String,
     },
     /// An HTTP endpoint sent a request other than GET, HEAD or OPTIONS.
     HttpEndpoint {
@@ -122,8 +124,8 @@ impl Target {
 
     /// A Terraform directory, made absolute (relative to the directory phoenix runs in, as
     /// the step's process would see it) and cleaned of `.` and `..` without touching the disk.
-    pub fn terraform_dir(dir: &str) -> Target {
-        Target::TerraformDir { dir: absolute(dir) }
+    pub fn terraform_dir(dir: &str, workspace: &str) -> Target {
+        Target::TerraformDir { dir: absolute(dir), workspace: workspace.trim().to_string() }
     }
 
     /// An HTTP request to `url` (its query, fragment and user info are dropped).
@@ -173,7 +175,8 @@ impl fmt::Display for Target {
             Target::KubeNamespace { context, namespace } => {
                 write!(f, "Kubernetes namespace {} (kube context {})", or(namespace, "of the context"), or(context, "current"))
             }
-            Target::TerraformDir { dir } => write!(f, "Terraform in {dir}"),
+            Target::TerraformDir { dir, workspace } if workspace.is_empty() => write!(f, "Terraform in {dir}"),
+            Target::TerraformDir { dir, workspace } => write!(f, "Terraform in {dir} (workspace {workspace})"),
             Target::HttpEndpoint { method, host, path } => write!(f, "HTTP {method} {host}{path}"),
         }
     }
@@ -247,8 +250,11 @@ mod tests {
         assert_eq!(Target::dns("/hostedzone/Z1", "App.Example.COM.", "a"), Target::dns("Z1", "app.example.com", "A"));
         assert_eq!(Target::dns("Z1", "\\052.example.com.", "A"), Target::dns("Z1", "*.example.com", "A"));
         assert_eq!(Target::s3_bucket("s3://prod/x/y"), Target::s3_bucket("prod"));
-        assert_eq!(Target::terraform_dir("/srv/tf/./azure/../aws"), Target::TerraformDir { dir: "/srv/tf/aws".into() });
-        let Target::TerraformDir { dir } = Target::terraform_dir("tf") else { unreachable!() };
+        assert_eq!(
+            Target::terraform_dir("/srv/tf/./azure/../aws", ""),
+            Target::TerraformDir { dir: "/srv/tf/aws".into(), workspace: "".into() }
+        );
+        let Target::TerraformDir { dir, .. } = Target::terraform_dir("tf", "") else { unreachable!() };
         assert!(dir.starts_with('/') && dir.ends_with("/tf"), "{dir}");
     }
 
@@ -270,6 +276,7 @@ mod tests {
             Target::helm_release("east", "prod", "web"),
             Target::kube_namespace("", ""),
             Target::http_endpoint("DELETE", "https://api.example.com/v1/x"),
+            Target::terraform_dir("/srv/tf", "drill"),
         ]
         .iter()
         .map(ToString::to_string)
@@ -284,6 +291,7 @@ mod tests {
                 "Helm release web in namespace prod (kube context east)",
                 "Kubernetes namespace of the context (kube context current)",
                 "HTTP DELETE api.example.com/v1/x",
+                "Terraform in /srv/tf (workspace drill)",
             ]
         );
         let json = serde_json::to_value(Target::dns("Z1", "a.b", "TXT")).unwrap();

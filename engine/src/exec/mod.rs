@@ -21,6 +21,7 @@ mod observer;
 pub mod orphans;
 mod plan;
 mod prepare;
+pub mod protect;
 mod resume;
 pub mod retry_policy;
 mod score;

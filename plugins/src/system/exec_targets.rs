@@ -10,7 +10,8 @@
 //!   `autoscale`, `expose`, `run`, `edit`, and `rollout restart|undo|pause|resume`); the
 //!   namespace is the flag's: a manifest's own `metadata.namespace` is not read;
 //! - `terraform [-chdir=D] apply|destroy|import|taint|untaint|state …`: the directory is the
-//!   step's `dir` (relative to where phoenix runs, as the process sees it) joined with `-chdir`.
+//!   step's `dir` (relative to where phoenix runs, as the process sees it) joined with `-chdir`,
+//!   and the workspace is `TF_WORKSPACE` from the step's `env` (empty: the one selected).
 //!
 //! A `script` says nothing (its text is not parsed: what it runs depends on the shell), nor
 //! does any other program, nor a command behind a wrapper (`env`, `sudo`, `sh -c`). A drill
@@ -161,7 +162,10 @@ pub(super) fn of(with: &Value) -> Vec<Target> {
     match name {
         "helm" => helm(rest),
         "kubectl" => kubectl(rest),
-        "terraform" | "tofu" => terraform(rest, with.get("dir").and_then(Value::as_str)),
+        "terraform" | "tofu" => {
+            let workspace = with.pointer("/env/TF_WORKSPACE").and_then(Value::as_str).unwrap_or_default();
+            terraform(rest, with.get("dir").and_then(Value::as_str), workspace)
+        }
         _ => vec![],
     }
 }
@@ -206,7 +210,7 @@ fn kubectl(rest: &[String]) -> Vec<Target> {
     vec![Target::kube_namespace(args.value(&["--context"]), args.value(&["-n", "--namespace"]))]
 }
 
-fn terraform(rest: &[String], dir: Option<&str>) -> Vec<Target> {
+fn terraform(rest: &[String], dir: Option<&str>, workspace: &str) -> Vec<Target> {
     let args = split(rest);
     let changes = matches!(args.positionals.first(), Some(&("apply" | "destroy" | "import" | "taint" | "untaint" | "state")));
     if !changes {
@@ -215,7 +219,7 @@ fn terraform(rest: &[String], dir: Option<&str>) -> Vec<Target> {
     let base = Path::new(dir.unwrap_or("."));
     let chdir = args.value(&["-chdir", "--chdir"]);
     let root = if chdir.is_empty() { base.to_path_buf() } else { base.join(chdir) };
-    vec![Target::terraform_dir(&root.display().to_string())]
+    vec![Target::terraform_dir(&root.display().to_string(), workspace)]
 }
 
 #[cfg(test)]
@@ -261,11 +265,11 @@ mod tests {
     fn terraform_directories_as_the_step_resolves_them() {
         let here = std::env::current_dir().unwrap();
         let t = of(&json!({ "cmd": ["terraform", "apply", "-auto-approve"], "dir": "infra/azure" }));
-        assert_eq!(t, vec![Target::terraform_dir(&here.join("infra/azure").display().to_string())]);
+        assert_eq!(t, vec![Target::terraform_dir(&here.join("infra/azure").display().to_string(), "")]);
         let t = of(&json!({ "cmd": ["tofu", "-chdir=../aws", "destroy"], "dir": "/srv/tf/azure" }));
-        assert_eq!(t, vec![Target::TerraformDir { dir: "/srv/tf/aws".into() }]);
-        let t = of(&json!({ "cmd": ["terraform", "-chdir=/abs/x", "apply"], "dir": "/srv" }));
-        assert_eq!(t, vec![Target::TerraformDir { dir: "/abs/x".into() }]);
+        assert_eq!(t, vec![Target::terraform_dir("/srv/tf/aws", "")]);
+        let t = of(&json!({ "cmd": ["terraform", "-chdir=/abs/x", "apply"], "dir": "/srv", "env": { "TF_WORKSPACE": "drill" } }));
+        assert_eq!(t[0].to_string(), "Terraform in /abs/x (workspace drill)");
         assert!(of(&json!({ "cmd": ["terraform", "plan"] })).is_empty());
     }
 
