@@ -79,6 +79,7 @@ mod say_why;
 mod schema;
 mod serve;
 mod state;
+mod storage_lag;
 mod storage_sync;
 mod validate;
 mod watch;

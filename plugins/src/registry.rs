@@ -8,7 +8,7 @@ use crate::builtin::{Approval, Assert, Noop, RunbookAction, Sleep};
 use crate::evidence::{LokiQuery, PrometheusQuery, Statuspage};
 use crate::net::{Http, Notify};
 use crate::postgres::{Query as PostgresQuery, Replicate as PostgresReplicate, ReplicationLag};
-use crate::storage::StorageSync;
+use crate::storage::{StorageLag, StorageSync};
 use crate::system::Exec;
 
 static NOOP: Noop = Noop;
@@ -18,6 +18,7 @@ static APPROVAL: Approval = Approval;
 static RUNBOOK: RunbookAction = RunbookAction;
 static EXEC: Exec = Exec;
 static STORAGE_SYNC: StorageSync = StorageSync;
+static STORAGE_LAG: StorageLag = StorageLag;
 static HTTP: Http = Http;
 static NOTIFY: Notify = Notify;
 static POSTGRES_QUERY: PostgresQuery = PostgresQuery;
@@ -63,6 +64,7 @@ static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("azure_blob.list", &AZURE_BLOB_LIST),
     ("azure_blob.delete", &AZURE_BLOB_DELETE),
     ("storage.sync", &STORAGE_SYNC),
+    ("storage.lag", &STORAGE_LAG),
     ("s3.put", &S3_PUT),
     ("s3.get", &S3_GET),
     ("s3.list", &S3_LIST),

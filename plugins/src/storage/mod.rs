@@ -1,11 +1,13 @@
 //! `storage.sync`: object storage to object storage — S3 to Azure Blob for the failover, Azure
 //! Blob to S3 for the failback (S3 to S3 and Azure to Azure too) — concurrently, streaming,
-//! incrementally and verifiably.
+//! incrementally and verifiably; and `storage.lag`: what a copy lacks of its source, measured.
 
+mod lag;
 pub(crate) mod side;
 mod sync;
 mod write;
 
+pub use lag::{StorageLag, StorageLagInput};
 pub use sync::{StorageSync, StorageSyncInput};
 
 use serde_json::Value;
