@@ -81,6 +81,7 @@ mod serve;
 mod state;
 mod storage_lag;
 mod storage_sync;
+mod targets;
 mod validate;
 mod watch;
 mod workdir;
