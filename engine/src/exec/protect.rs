@@ -10,7 +10,8 @@
 //!   (`prod-assets`, `s3://prod-assets`); a container (`dr-assets`, `azblob://dr-assets`,
 //!   `ACCOUNT/dr-assets`); a database (`host/db` for any port, `host:port/db`, or a whole DSN,
 //!   whose password is never shown); a release (`namespace/release`,
-//!   `context/namespace/release`); a namespace (`namespace`, `context/namespace`); a Terraform
+//!   `context/namespace/release`); a namespace (`namespace`, `context/namespace`; `kubectl -A`
+//!   changes every namespace, so any entry that could name one matches it); a Terraform
 //!   directory (its absolute path, or one starting with `./` or `../` from where phoenix
 //!   runs); an HTTP endpoint (`host`,
 //!   `host/path`). Case is ignored everywhere, so a database or a path that differs from a
@@ -84,7 +85,7 @@ pub fn collisions(drill: &[StepTargets], production: &[StepTargets], protect: &[
     for step in drill {
         for target in &step.targets {
             let names = spellings(target);
-            if let Some(entry) = entries.iter().find(|e| names.contains(e)) {
+            if let Some(entry) = entries.iter().find(|e| names.contains(e) || every_namespace_holds(target, e)) {
                 out.push(Collision { step: step.step.clone(), target: target.clone(), why: Why::Protected { entry: entry.clone() } });
             }
             if let Some(prod) = production.iter().find(|p| p.targets.contains(target)) {
@@ -122,6 +123,19 @@ fn spellings_of_entry(entry: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// Whether `target` changes every namespace of a context (`kubectl … -A`) and `entry` could
+/// name a namespace of it: a bare DNS label (`prod`), or `context/label` of that context.
+/// (A bucket named like a namespace refuses too: on the safe side.)
+fn every_namespace_holds(target: &Target, entry: &str) -> bool {
+    let Target::KubeNamespace { context, namespace } = target else { return false };
+    let label = |s: &str| !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    namespace == "*"
+        && match entry.split_once('/') {
+            None => label(entry),
+            Some((ctx, ns)) => ctx == norm(context) && label(ns),
+        }
 }
 
 /// Every spelling of a target that an entry of `protect` may use.

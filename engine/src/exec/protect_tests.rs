@@ -79,6 +79,9 @@ fn releases_namespaces_directories_and_endpoints() {
     );
     let ns = Target::kube_namespace("east", "prod");
     assert_eq!(refusing(ns, &["prod", "east/prod", "west/prod", "drill"]), ["prod", "east/prod"]);
+    // `kubectl -A` changes every namespace of its context, protected ones among them.
+    let every = Target::kube_namespace("east", "*");
+    assert_eq!(refusing(every, &["prod", "east/prod", "west/prod", "app.example.com", "east/a/b"]), ["prod", "east/prod"]);
     // A namespace left to kubeconfig has no name to protect; only production can refuse it.
     assert!(refusing(Target::kube_namespace("", ""), &["", "/", "default"]).is_empty());
     let tf = Target::terraform_dir("/srv/tf/aws", "");

@@ -8,7 +8,8 @@
 //! - `kubectl [--context X] [--namespace N | -n N] VERB …` for a verb that changes something
 //!   (`apply`, `delete`, `scale`, `patch`, `create`, `replace`, `label`, `annotate`, `set`,
 //!   `autoscale`, `expose`, `run`, `edit`, and `rollout restart|undo|pause|resume`); the
-//!   namespace is the flag's: a manifest's own `metadata.namespace` is not read;
+//!   namespace is the flag's (`*` for `-A`/`--all-namespaces`; the named one for
+//!   `delete|create namespace N`): a manifest's own `metadata.namespace` is not read;
 //! - `terraform [-chdir=D] apply|destroy|import|taint|untaint|state …`: the directory is the
 //!   step's `dir` (relative to where phoenix runs, as the process sees it) joined with `-chdir`,
 //!   and the workspace is `TF_WORKSPACE` from the step's `env` (empty: the one selected).
@@ -207,7 +208,21 @@ fn kubectl(rest: &[String]) -> Vec<Target> {
     if !changes {
         return vec![];
     }
-    vec![Target::kube_namespace(args.value(&["--context"]), args.value(&["-n", "--namespace"]))]
+    let context = args.value(&["--context"]);
+    // `kubectl delete namespace drill` (or `ns/drill`) changes that namespace itself.
+    let named: Vec<&str> = match args.positionals.as_slice() {
+        ["delete" | "create", "namespace" | "namespaces" | "ns", names @ ..] => names.to_vec(),
+        ["delete" | "create", names @ ..] => {
+            names.iter().filter_map(|n| n.strip_prefix("namespace/").or_else(|| n.strip_prefix("ns/"))).collect()
+        }
+        _ => vec![],
+    };
+    if !named.is_empty() {
+        return named.into_iter().map(|ns| Target::kube_namespace(context, ns)).collect();
+    }
+    let every = args.flags.iter().any(|(f, _)| matches!(*f, "-A" | "--all-namespaces"));
+    let namespace = if every { "*" } else { args.value(&["-n", "--namespace"]) };
+    vec![Target::kube_namespace(context, namespace)]
 }
 
 fn terraform(rest: &[String], dir: Option<&str>, workspace: &str) -> Vec<Target> {
@@ -259,6 +274,10 @@ mod tests {
         assert!(targets(&["kubectl", "rollout", "status", "deploy/web", "-n", "prod"]).is_empty());
         assert!(targets(&["kubectl", "get", "pods", "-n", "prod"]).is_empty());
         assert!(targets(&["kubectl", "-n", "apply", "get", "pods"]).is_empty(), "`apply` is the namespace's name here");
+        let t = targets(&["kubectl", "--context", "west", "delete", "namespace", "drill", "drill2"]);
+        assert_eq!(t, ["Kubernetes namespace drill (kube context west)", "Kubernetes namespace drill2 (kube context west)"]);
+        assert_eq!(targets(&["kubectl", "delete", "ns/drill", "-n", "other"]), ["Kubernetes namespace drill (kube context current)"]);
+        assert_eq!(targets(&["kubectl", "delete", "pods", "--all", "-A"]), ["Kubernetes namespace * (kube context current)"]);
     }
 
     #[test]
