@@ -12,15 +12,17 @@ pub mod azure;
 pub mod builtin;
 pub mod duration;
 pub mod evidence;
+mod info;
 pub mod net;
 pub mod postgres;
 mod registry;
 pub mod size;
 pub mod storage;
 pub mod system;
+mod target;
 
 pub use action::{
     Action, ActionCtx, ActionError, ActionInfo, At, BoxFuture, Capabilities, Effect, Field, Issue, Kind, LogLine, PACE_LINES, Plugin,
-    Stream, compact, url_fields,
+    Stream, Target, compact, url_fields,
 };
 pub use registry::{find, names, registry};

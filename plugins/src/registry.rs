@@ -8,7 +8,7 @@ use crate::builtin::{Approval, Assert, Noop, RunbookAction, Sleep};
 use crate::evidence::{LokiQuery, PrometheusQuery, Statuspage};
 use crate::net::{Http, Notify};
 use crate::postgres::{Query as PostgresQuery, Replicate as PostgresReplicate, ReplicationLag};
-use crate::storage::StorageSync;
+use crate::storage::{StorageLag, StorageSync};
 use crate::system::Exec;
 
 static NOOP: Noop = Noop;
@@ -18,6 +18,7 @@ static APPROVAL: Approval = Approval;
 static RUNBOOK: RunbookAction = RunbookAction;
 static EXEC: Exec = Exec;
 static STORAGE_SYNC: StorageSync = StorageSync;
+static STORAGE_LAG: StorageLag = StorageLag;
 static HTTP: Http = Http;
 static NOTIFY: Notify = Notify;
 static POSTGRES_QUERY: PostgresQuery = PostgresQuery;
@@ -63,6 +64,7 @@ static REGISTRY: &[(&str, &(dyn Action + 'static))] = &[
     ("azure_blob.list", &AZURE_BLOB_LIST),
     ("azure_blob.delete", &AZURE_BLOB_DELETE),
     ("storage.sync", &STORAGE_SYNC),
+    ("storage.lag", &STORAGE_LAG),
     ("s3.put", &S3_PUT),
     ("s3.get", &S3_GET),
     ("s3.list", &S3_LIST),
@@ -95,6 +97,7 @@ pub fn names() -> impl Iterator<Item = &'static str> + Clone {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Effect;
 
     #[test]
     fn names_match_info_and_every_action_has_an_object_schema() {
@@ -105,6 +108,16 @@ mod tests {
             assert_eq!(schema["type"], "object", "{name}: `with` must be an object schema");
             assert!(!info.summary.is_empty(), "{name} needs a summary");
             assert!(!info.example.is_empty(), "{name} needs an example");
+        }
+    }
+
+    #[test]
+    fn every_action_that_changes_something_says_what_unless_listed() {
+        // A notification goes to people, not to a system a drill could break.
+        const SILENT: &[&str] = &["notify"];
+        for (name, action) in REGISTRY {
+            let changes = action.info().caps.effect > Effect::Read;
+            assert_eq!(changes && !SILENT.contains(name), !action.targets_doc().is_empty(), "{name}: effect and targets_doc disagree");
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `phoenix plugins [NAME]`
 
-use phoenix_plugins::{Action, Kind, find, names, registry};
+use phoenix_plugins::{Action, Effect, Kind, find, names, registry};
 use serde_json::{Value, json};
 
 use crate::cli::Output;
@@ -16,7 +16,17 @@ fn describe(a: &dyn Action) -> Value {
         "inputs": a.input_schema(),
         "outputs": info.outputs,
         "example": info.example,
+        "targets": targets_line(a),
     })
+}
+
+/// What the action can say about what it changes, for a drill (`Action::targets`).
+fn targets_line(a: &dyn Action) -> String {
+    match a.targets_doc() {
+        "" if a.info().caps.effect == Effect::Read => "none: it only reads".to_string(),
+        "" => "none declared: a drill cannot tell what it changes".to_string(),
+        doc => doc.to_string(),
+    }
 }
 
 pub(crate) fn run(name: Option<&str>, out: Output) -> Exit {
@@ -87,6 +97,7 @@ pub(crate) fn run(name: Option<&str>, out: Output) -> Exit {
                 caps.spawns,
                 caps.network
             );
+            println!("Targets (what a drill checks): {}", targets_line(a));
             println!("\nExample:\n{}", info.example.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n"));
             Exit::Ok
         }

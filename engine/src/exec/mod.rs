@@ -23,6 +23,7 @@ pub mod orphans;
 mod overrides;
 mod plan;
 mod prepare;
+pub mod protect;
 mod resume;
 pub mod retry_policy;
 mod score;

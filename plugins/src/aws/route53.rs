@@ -23,7 +23,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 use super::{call, describe, settings};
-use crate::{ActionCtx, ActionError, At, Issue};
+use crate::{ActionCtx, ActionError, At, Issue, Target};
 
 /// The record types Route 53 serves.
 const TYPES: &[&str] =
@@ -45,24 +45,19 @@ fn fqdn(name: &str) -> String {
     if name.ends_with('.') { name } else { format!("{name}.") }
 }
 
-/// A name for comparison: Route 53's `\ddd` escapes decoded, lowercase, no final dot.
+/// A name for comparison: Route 53's `\ddd` escapes decoded, lowercase, no final dot (the
+/// spelling a drill's [`Target`] uses too).
 fn canonical(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut chars = name.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            let digits: String = chars.clone().take(3).collect();
-            if digits.len() == 3 && digits.chars().all(|d| d.is_digit(8)) {
-                if let Some(decoded) = u8::from_str_radix(&digits, 8).ok().map(char::from) {
-                    out.push(decoded);
-                    chars.nth(2);
-                    continue;
-                }
-            }
-        }
-        out.push(c);
+    crate::target::dns_name(name)
+}
+
+/// The record an upsert or a delete changes, from its rendered `with`.
+fn record_target(with: &Value) -> Vec<Target> {
+    let text = |k: &str| with.get(k).and_then(Value::as_str);
+    match (text("zone_id"), text("name"), text("type")) {
+        (Some(zone), Some(name), Some(rtype)) => vec![Target::dns(zone, name, rtype)],
+        _ => vec![],
     }
-    out.trim_end_matches('.').to_lowercase()
 }
 
 /// Whether two record names are the same name.
@@ -285,6 +280,15 @@ mod tests {
         assert_eq!(fqdn(" App.Example.com "), "app.example.com.");
         assert_eq!(fqdn("app.example.com."), "app.example.com.");
         assert_eq!(zone_id("/hostedzone/Z123"), "Z123");
+    }
+
+    #[test]
+    fn the_target_is_the_record_in_one_spelling() {
+        let with = json!({ "zone_id": "/hostedzone/Z123", "name": "App.Example.com.", "type": "a", "ttl": 60, "values": ["10.0.0.1"] });
+        assert_eq!(record_target(&with), vec![Target::dns("Z123", "app.example.com", "A")]);
+        assert_eq!(crate::find("route53.upsert").unwrap().targets(&with), record_target(&with));
+        assert_eq!(crate::find("route53.delete").unwrap().targets(&with)[0].to_string(), "DNS app.example.com A in zone Z123");
+        assert!(record_target(&json!({ "zone_id": "Z1" })).is_empty());
     }
 
     #[test]

@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use super::describe;
 use super::settings::{self, AwsSettings};
-use crate::{ActionError, Issue};
+use crate::{ActionError, Issue, Target};
 
 /// Where and as whom to call S3, and how to address a bucket.
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
@@ -126,6 +126,11 @@ fn bucket_problem(bucket: &str) -> Option<Issue> {
     None
 }
 
+/// The bucket a put or a delete changes, from its rendered `with`.
+fn bucket_target(with: &Value) -> Vec<Target> {
+    with.get("bucket").and_then(Value::as_str).filter(|b| !b.trim().is_empty()).map(Target::s3_bucket).into_iter().collect()
+}
+
 /// A key that must not be empty.
 fn key_problem(with: &Value, field: &str) -> Option<Issue> {
     let key = with.get(field)?.as_str()?;
@@ -172,6 +177,15 @@ mod tests {
         assert!(bucket_problem("dr-assets/x").unwrap().message.contains("holds a `/`"));
         // A template is checked when it has been rendered.
         assert!(check(&json!({ "bucket": "{{ params.bucket }}" })).is_empty());
+    }
+
+    #[test]
+    fn the_target_is_the_bucket() {
+        let with = json!({ "bucket": "prod-assets", "key": "a/b.json", "body": "{}" });
+        for name in ["s3.put", "s3.delete"] {
+            assert_eq!(crate::find(name).unwrap().targets(&with), vec![Target::s3_bucket("prod-assets")], "{name}");
+        }
+        assert!(bucket_target(&json!({ "bucket": "" })).is_empty());
     }
 
     #[test]

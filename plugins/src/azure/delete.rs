@@ -13,7 +13,7 @@ use super::session::{Session, error_code};
 use super::settings::AzureSettings;
 use super::{check_common, names};
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, At, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, At, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream, Target};
 
 /// Deletes blobs.
 pub struct BlobDelete;
@@ -78,6 +78,13 @@ impl Plugin for BlobDelete {
             }
         }
         issues
+    }
+
+    fn targets(&self, with: &Value) -> Vec<Target> {
+        super::container_target(with)
+    }
+    fn targets_doc(&self) -> &'static str {
+        "the container, with the endpoint's host and the account the settings resolve to"
     }
 
     fn plan(&self, with: &Value) -> String {

@@ -23,7 +23,7 @@ pub use settings::AzureSettings;
 
 use serde_json::Value;
 
-use crate::Issue;
+use crate::{Issue, Target};
 
 /// Checks shared by every action: the settings, and `container` by Azure's naming rules.
 fn check_common(with: &Value) -> Vec<Issue> {
@@ -40,6 +40,14 @@ fn check_common(with: &Value) -> Vec<Issue> {
     issues
 }
 
+/// The container a put or a delete changes, at the endpoint and account its settings
+/// resolve to (from `with` over the environment), from its rendered `with`.
+fn container_target(with: &Value) -> Vec<Target> {
+    let Some(container) = with.get("container").and_then(Value::as_str).filter(|c| !c.trim().is_empty()) else { return vec![] };
+    let settings: AzureSettings = serde_json::from_value(with.clone()).unwrap_or_default();
+    vec![settings.target(container)]
+}
+
 /// An MD5 digest as Azure shows it (`Content-MD5`: base64).
 fn md5_base64(md5: &[u8]) -> String {
     azure_core::base64::encode(md5)
@@ -53,4 +61,26 @@ fn url_of(blob: &azure_storage_blobs::prelude::BlobClient) -> Option<String> {
 /// An ETag without the quotes HTTP puts around it (list answers have none; headers do).
 fn etag(raw: &str) -> String {
     raw.trim_matches('"').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_target_is_the_container_at_its_endpoint_without_the_key() {
+        let key = "c2VjcmV0LWtleS1mb3ItdGVzdHM=";
+        let cs = format!("AccountName=dr;AccountKey={key};BlobEndpoint=http://127.0.0.1:10000/dr");
+        let with = json!({ "connection_string": cs, "container": "dr-assets", "name": "x", "body": "y" });
+        for name in ["azure_blob.put", "azure_blob.delete"] {
+            let targets = crate::find(name).unwrap().targets(&with);
+            assert_eq!(targets, vec![Target::blob_container("http://127.0.0.1:10000/dr", "dr", "dr-assets")], "{name}");
+            let shown = format!("{} {:?} {}", targets[0], targets[0], serde_json::to_string(&targets[0]).unwrap());
+            assert!(!shown.contains(key) && !shown.contains("c2VjcmV0"), "{shown}");
+        }
+        let with = json!({ "use_emulator": true, "container": "c1" });
+        assert_eq!(container_target(&with)[0].to_string(), "Azure container c1 at 127.0.0.1:10000 (account devstoreaccount1)");
+    }
 }

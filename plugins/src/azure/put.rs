@@ -18,7 +18,7 @@ use super::session::{Session, error_code};
 use super::settings::AzureSettings;
 use super::{check_common, etag, md5_base64, names, url_of};
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream, Target};
 
 /// Uploads a blob.
 pub struct BlobPut;
@@ -100,6 +100,13 @@ impl Plugin for BlobPut {
             issues.push(Issue::at("name", e));
         }
         issues
+    }
+
+    fn targets(&self, with: &Value) -> Vec<Target> {
+        super::container_target(with)
+    }
+    fn targets_doc(&self) -> &'static str {
+        "the container, with the endpoint's host and the account the settings resolve to"
     }
 
     fn plan(&self, with: &Value) -> String {

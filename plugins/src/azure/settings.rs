@@ -149,6 +149,23 @@ impl AzureSettings {
         self.resolve_with(|k| std::env::var(k).ok())
     }
 
+    /// The container at the endpoint and account these settings reach (over the
+    /// environment); without credentials, what `with` says of them (empty when nothing).
+    pub(crate) fn target(&self, container: &str) -> crate::Target {
+        let (endpoint, account) = match self.resolve() {
+            Ok(c) => (c.endpoint, c.account),
+            Err(_) => {
+                let layer = self.with_layer().unwrap_or_default();
+                let account = layer.account.unwrap_or_default();
+                let endpoint = layer
+                    .endpoint
+                    .unwrap_or_else(|| if account.is_empty() { String::new() } else { format!("https://{account}.blob.core.windows.net") });
+                (endpoint, account)
+            }
+        };
+        crate::Target::blob_container(&endpoint, &account, container)
+    }
+
     fn with_layer(&self) -> Result<Layer, String> {
         let mut layer = match some(self.connection_string.clone()) {
             Some(cs) => Layer::from_connection_string(

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::client::client;
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream, Target};
 
 /// Sends one HTTP request.
 pub struct Http;
@@ -84,6 +84,17 @@ impl Plugin for Http {
     fn destinations(&self, with: &Value) -> Vec<(&'static str, String)> {
         crate::action::url_fields(with, &["url"])
     }
+    fn targets(&self, with: &Value) -> Vec<Target> {
+        let method = with.get("method").and_then(Value::as_str).unwrap_or("GET").trim().to_ascii_uppercase();
+        match with.get("url").and_then(Value::as_str) {
+            Some(url) if !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS") => vec![Target::http_endpoint(&method, url)],
+            _ => vec![],
+        }
+    }
+    fn targets_doc(&self) -> &'static str {
+        "for a method other than GET, HEAD or OPTIONS: `HTTP METHOD host/path` (no query, no user info)"
+    }
+
     fn plan(&self, with: &Value) -> String {
         let method = with.get("method").and_then(Value::as_str).unwrap_or("GET").to_ascii_uppercase();
         format!("{method} {}", with.get("url").and_then(Value::as_str).unwrap_or("?"))
@@ -178,4 +189,23 @@ fn describe(e: &reqwest::Error, url: &str) -> String {
         source = s.source();
     }
     msg
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::{Action, Target};
+
+    #[test]
+    fn only_a_request_that_may_change_something_has_a_target() {
+        let http = super::Http;
+        assert!(http.targets(&json!({ "url": "https://app.example.com/health" })).is_empty());
+        for method in ["get", "HEAD", "options"] {
+            assert!(http.targets(&json!({ "method": method, "url": "https://app.example.com/" })).is_empty(), "{method}");
+        }
+        let t = http.targets(&json!({ "method": "post", "url": "https://ops:tok@LB.example.com/v1/drain?key=s3cr3t" }));
+        assert_eq!(t, vec![Target::http_endpoint("POST", "https://lb.example.com/v1/drain")]);
+        assert_eq!(t[0].to_string(), "HTTP POST lb.example.com/v1/drain");
+    }
 }

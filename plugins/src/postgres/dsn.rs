@@ -150,6 +150,32 @@ fn check_sslmode(text: &str) -> Result<(), String> {
     }
 }
 
+/// The databases a connection string reaches: one per host (a libpq host list is tried in
+/// turn), with its port (the one at the same place in the list, else the only one, else
+/// 5432) and the database's name (`dbname`, else, as libpq does, the user's name, else
+/// `postgres`). Never the user or the password. Nothing when the text is not a DSN.
+pub(crate) fn targets(text: &str) -> Vec<crate::Target> {
+    let Ok(c) = text.trim().parse::<Config>() else { return vec![] };
+    let dbname = c.get_dbname().or(c.get_user()).unwrap_or("postgres");
+    let ports = c.get_ports();
+    let mut hosts: Vec<String> = c
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            Host::Tcp(h) => h.clone(),
+            Host::Unix(p) => p.display().to_string(),
+        })
+        .collect();
+    if hosts.is_empty() {
+        hosts.push("localhost".into());
+    }
+    hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| crate::Target::database(h, ports.get(i).or(ports.first()).copied().unwrap_or(5432), dbname))
+        .collect()
+}
+
 /// `user@host:port/dbname`.
 fn describe(c: &Config) -> String {
     let user = c.get_user().unwrap_or("postgres");
@@ -202,6 +228,33 @@ mod tests {
             assert_eq!(dsn.redact(&format!("failed: {text}")).matches("s3cr").count(), 0, "{text}");
             assert!(!display(text).contains("s3cr"), "{text}");
         }
+    }
+
+    #[test]
+    fn targets_keep_host_port_and_dbname_never_the_user_or_password() {
+        use crate::Target;
+        for text in [
+            "postgresql://phoenix:s3cr%40t@DB.example:6432/app?sslmode=disable",
+            "host=db.example port=6432 user=phoenix password=s3cr@t dbname=app",
+            "host=db.example port=6432 user=phoenix password='s3cr@t' dbname=app",
+            "postgresql://db.example:6432/app?user=phoenix&password=s3cr%40t",
+        ] {
+            let t = targets(text);
+            assert_eq!(t, vec![Target::database("db.example", 6432, "app")], "{text}");
+            let shown = format!("{} {:?} {}", t[0], t[0], serde_json::to_string(&t[0]).unwrap());
+            assert!(!shown.contains("s3cr") && !shown.contains("phoenix"), "{shown}");
+        }
+        // A host list: one database per host; libpq's defaults for what is left out.
+        let t = targets("postgresql://u:pw@a:5433,b/app");
+        assert_eq!(t, vec![Target::database("a", 5433, "app"), Target::database("b", 5432, "app")]);
+        assert_eq!(targets("host=/run/postgresql user=ops"), vec![Target::database("/run/postgresql", 5432, "ops")]);
+        assert_eq!(targets("postgresql://"), vec![Target::database("localhost", 5432, "postgres")]);
+        assert!(targets("not a dsn at all =").is_empty());
+        // The actions read it from their rendered `with`.
+        let with = serde_json::json!({ "dsn": "postgresql://u:pw@h:1/d", "sql": "SELECT 1", "source": "postgresql://u:pw@s/x", "target": "postgresql://u:pw@h:1/d", "via": ["s3://stage/dump", "azblob://c1/dump"], "azure": { "use_emulator": true } });
+        assert_eq!(crate::find("postgres.query").unwrap().targets(&with), vec![Target::database("h", 1, "d")]);
+        let shown: Vec<String> = crate::find("postgres.replicate").unwrap().targets(&with).iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["database d on h:1", "S3 bucket stage", "Azure container c1 at 127.0.0.1:10000 (account devstoreaccount1)"]);
     }
 
     #[test]

@@ -11,6 +11,12 @@ pub use query::{Query, QueryInput};
 pub use replicate::{Replicate, ReplicateInput, Via, ViaFile};
 pub use replication_lag::{ReplicationLag, ReplicationLagInput};
 
+/// The databases a connection string reaches (host, port, dbname; never the user or the
+/// password): one per host of a libpq host list. Nothing when the text is not a DSN.
+pub fn dsn_targets(text: &str) -> Vec<crate::Target> {
+    dsn::targets(text)
+}
+
 use serde_json::Value;
 
 use crate::Issue;

@@ -12,7 +12,7 @@ use super::session::{connect, failure};
 use super::value::{Cell, Param};
 use super::{check_dsn, plan_dsn};
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream, Target};
 
 /// Runs one SQL statement.
 pub struct Query;
@@ -69,6 +69,13 @@ impl Plugin for Query {
             issues.push(Issue::at("max_rows", "`max_rows` must be at least 1"));
         }
         issues
+    }
+
+    fn targets(&self, with: &Value) -> Vec<Target> {
+        with.get("dsn").and_then(Value::as_str).map(super::dsn::targets).unwrap_or_default()
+    }
+    fn targets_doc(&self) -> &'static str {
+        "the database of `dsn` (host, port, dbname; never the user or password), whatever the SQL does"
     }
 
     fn plan(&self, with: &Value) -> String {

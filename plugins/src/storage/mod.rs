@@ -1,12 +1,33 @@
 //! `storage.sync`: object storage to object storage — S3 to Azure Blob for the failover, Azure
 //! Blob to S3 for the failback (S3 to S3 and Azure to Azure too) — concurrently, streaming,
-//! incrementally and verifiably.
+//! incrementally and verifiably; and `storage.lag`: what a copy lacks of its source, measured.
 
+mod lag;
 pub(crate) mod side;
 mod sync;
 mod write;
 
+pub use lag::{StorageLag, StorageLagInput};
 pub use sync::{StorageSync, StorageSyncInput};
+
+use serde_json::Value;
+
+use crate::Target;
+use crate::azure::AzureSettings;
+
+/// The bucket or container a URL (`s3://bucket/…`, `azblob://container/…`) writes to; an
+/// Azure container at the endpoint and account `azure` (`with`'s `azure` settings, a JSON
+/// object) resolves to. Nothing for a URL of another kind.
+pub(crate) fn location_target(url: &str, azure: Option<&Value>) -> Option<Target> {
+    let at = Location::parse(url.trim()).ok()?;
+    Some(match at.kind {
+        Kind::S3 => Target::s3_bucket(&at.root),
+        Kind::Azure => {
+            let settings: AzureSettings = azure.and_then(|a| serde_json::from_value(a.clone()).ok()).unwrap_or_default();
+            settings.target(&at.root)
+        }
+    })
+}
 
 /// Where objects are: `s3://bucket/prefix` or `azblob://container/prefix`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,5 +86,18 @@ mod tests {
         assert_eq!((l.kind, l.root.as_str(), l.prefix.as_str()), (Kind::Azure, "dr", ""));
         assert!(Location::parse("gs://x").is_err());
         assert!(Location::parse("s3:///x").is_err());
+    }
+
+    #[test]
+    fn a_sync_changes_its_destination_only() {
+        let sync = crate::find("storage.sync").unwrap();
+        let with = serde_json::json!({ "from": "azblob://prod-assets", "to": "s3://dr-assets/img", "azure": { "use_emulator": true } });
+        assert_eq!(sync.targets(&with), vec![Target::s3_bucket("dr-assets")]);
+        let with = serde_json::json!({ "from": "s3://prod-assets", "to": "azblob://dr-assets/img", "azure": { "use_emulator": true } });
+        assert_eq!(
+            sync.targets(&with),
+            vec![Target::blob_container("http://127.0.0.1:10000/devstoreaccount1", "devstoreaccount1", "dr-assets")]
+        );
+        assert!(sync.targets(&serde_json::json!({ "from": "s3://a", "to": "gs://b" })).is_empty());
     }
 }

@@ -3,13 +3,17 @@
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
 
 use super::{Kind, Location};
-use crate::ActionCtx;
+use crate::aws::S3Settings;
+use crate::azure::AzureSettings;
 use crate::azure::session::Session;
+use crate::duration::Dur;
+use crate::{ActionCtx, ActionError};
 
 /// Where the source's identity is kept on a copy, to know next time that it is current.
 /// (Azure metadata names are C# identifiers: no dashes.)
@@ -32,6 +36,8 @@ pub(crate) struct Entry {
     pub(crate) md5: Option<[u8; 16]>,
     /// The ETag of the source this object was copied from, when the listing tells it.
     pub(crate) source_tag: Option<String>,
+    /// When the service last wrote it, in milliseconds since the Unix epoch (its clock).
+    pub(crate) modified_ms: Option<i64>,
 }
 
 /// Chunks of an object's content.
@@ -54,6 +60,32 @@ fn hex_md5(etag: &str) -> Option<[u8; 16]> {
 }
 
 impl Side {
+    /// The side at `url` (`s3://…` or `azblob://…`), with its service's settings.
+    pub(crate) async fn open(url: &str, s3: &S3Settings, azure: &AzureSettings, timeout: Duration) -> Result<Side, ActionError> {
+        let at = Location::parse(url).map_err(ActionError::Input)?;
+        Ok(match at.kind {
+            Kind::S3 => Side::S3 { client: s3.client(timeout).await.map_err(ActionError::Input)?, at },
+            Kind::Azure => Side::Azure { session: Session::open(azure, Some(Dur(timeout)))?, at },
+        })
+    }
+
+    /// Whether this side (the destination) holds `dst`, a current copy of the source's
+    /// `src`: the same size, and the source's ETag recorded on it at the copy, or the same MD5.
+    pub(crate) async fn has_current(&self, key: &str, src: &Entry, dst: Option<&Entry>) -> bool {
+        let Some(dst) = dst else { return false };
+        if dst.size != src.size {
+            return false;
+        }
+        if dst.source_tag.as_deref() == Some(src.etag.as_str()) {
+            return true;
+        }
+        if src.md5.is_some() && dst.md5 == src.md5 {
+            return true;
+        }
+        // S3 listings carry no metadata: ask for the tag of a same-size object.
+        self.kind() == Kind::S3 && dst.source_tag.is_none() && self.source_tag(key).await.as_deref() == Some(src.etag.as_str())
+    }
+
     pub(crate) fn at(&self) -> &Location {
         match self {
             Side::S3 { at, .. } | Side::Azure { at, .. } => at,
@@ -77,7 +109,8 @@ impl Side {
                         let (Some(key), Some(size)) = (o.key(), o.size()) else { continue };
                         let etag = o.e_tag().unwrap_or_default().trim_matches('"').to_string();
                         let rel = key.strip_prefix(&at.prefix).unwrap_or(key).to_string();
-                        out.insert(rel, Entry { size: size.max(0) as u64, md5: hex_md5(&etag), etag, source_tag: None });
+                        let modified_ms = o.last_modified().and_then(|t| t.to_millis().ok());
+                        out.insert(rel, Entry { size: size.max(0) as u64, md5: hex_md5(&etag), etag, source_tag: None, modified_ms });
                     }
                 }
             }
@@ -95,7 +128,9 @@ impl Side {
                         let rel = b.name.strip_prefix(&at.prefix).unwrap_or(&b.name).to_string();
                         let md5 = b.properties.content_md5.as_ref().map(|m| *m.as_slice());
                         let source_tag = b.metadata.as_ref().and_then(|m| m.get(TAG_AZURE)).cloned();
-                        out.insert(rel, Entry { size: b.properties.content_length, etag: b.properties.etag.to_string(), md5, source_tag });
+                        let modified_ms = i64::try_from(b.properties.last_modified.unix_timestamp_nanos() / 1_000_000).ok();
+                        let (size, etag) = (b.properties.content_length, b.properties.etag.to_string());
+                        out.insert(rel, Entry { size, etag, md5, source_tag, modified_ms });
                     }
                 }
             }

@@ -20,13 +20,12 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Location;
 use super::side::{Entry, Side};
-use super::{Kind, Location};
 use crate::aws::S3Settings;
 use crate::azure::AzureSettings;
-use crate::azure::session::Session;
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind as ActionKind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind as ActionKind, Plugin, Stream, Target};
 
 /// Copies objects between S3 and Azure Blob.
 pub struct StorageSync;
@@ -103,6 +102,14 @@ impl Plugin for StorageSync {
         issues
     }
 
+    fn targets(&self, with: &Value) -> Vec<Target> {
+        let to = with.get("to").and_then(Value::as_str).unwrap_or_default();
+        super::location_target(to, with.get("azure")).into_iter().collect()
+    }
+    fn targets_doc(&self) -> &'static str {
+        "the destination (`to`) only: its S3 bucket, or its Azure container with the endpoint and account"
+    }
+
     fn plan(&self, with: &Value) -> String {
         let get = |k: &str| with.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
         let delete = if with.get("delete").and_then(Value::as_bool) == Some(true) { ", deleting what the source lacks" } else { "" };
@@ -112,8 +119,8 @@ impl Plugin for StorageSync {
     async fn run(&self, ctx: &ActionCtx, input: StorageSyncInput) -> Result<Value, ActionError> {
         let started = Instant::now();
         let timeout = input.timeout.map_or(Duration::from_secs(60), Dur::get);
-        let from = open(&input, &input.from, timeout).await?;
-        let to = open(&input, &input.to, timeout).await?;
+        let from = Side::open(&input.from, &input.s3, &input.azure, timeout).await?;
+        let to = Side::open(&input.to, &input.s3, &input.azure, timeout).await?;
         let failed = |message: String| ActionError::Failed { message, outputs: None, retryable: true, before_effect: false };
         to.prepare(ctx).await.map_err(failed)?;
         let lists = futures::future::join(from.list(ctx), to.list(ctx));
@@ -127,7 +134,7 @@ impl Plugin for StorageSync {
         // What is current already.
         let mut todo = Vec::new();
         for (key, s) in &src {
-            if !current(&to, key, s, dst.get(key)).await {
+            if !to.has_current(key, s, dst.get(key)).await {
                 todo.push((key.clone(), s.clone()));
             }
         }
@@ -196,7 +203,7 @@ impl Plugin for StorageSync {
             let again = to.list(ctx).await.map_err(failed)?;
             let mut missing = Vec::new();
             for (key, s) in &src {
-                if !current(&to, key, s, again.get(key)).await {
+                if !to.has_current(key, s, again.get(key)).await {
                     missing.push(key.as_str());
                 }
             }
@@ -235,30 +242,6 @@ async fn copy_one(from: &Side, to: &Side, ctx: &ActionCtx, budget: &tokio::sync:
     let _room = budget.acquire_many(need).await.map_err(|e| e.to_string())?;
     let chunks = from.read(key).await?;
     to.write(ctx, key, s.size, chunks, &s.etag, s.md5).await.map(|_| s.size).map_err(|e| format!("{key}: {e}"))
-}
-
-async fn open(input: &StorageSyncInput, url: &str, timeout: Duration) -> Result<Side, ActionError> {
-    let at = Location::parse(url).map_err(ActionError::Input)?;
-    Ok(match at.kind {
-        Kind::S3 => Side::S3 { client: input.s3.client(timeout).await.map_err(ActionError::Input)?, at },
-        Kind::Azure => Side::Azure { session: Session::open(&input.azure, Some(Dur(timeout)))?, at },
-    })
-}
-
-/// Whether `dst` is a current copy of `src`.
-async fn current(to: &Side, key: &str, src: &Entry, dst: Option<&Entry>) -> bool {
-    let Some(dst) = dst else { return false };
-    if dst.size != src.size {
-        return false;
-    }
-    if dst.source_tag.as_deref() == Some(src.etag.as_str()) {
-        return true;
-    }
-    if src.md5.is_some() && dst.md5 == src.md5 {
-        return true;
-    }
-    // S3 listings carry no metadata: ask for the tag of a same-size object.
-    to.kind() == Kind::S3 && dst.source_tag.is_none() && to.source_tag(key).await.as_deref() == Some(src.etag.as_str())
 }
 
 fn human(bytes: u64) -> String {

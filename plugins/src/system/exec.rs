@@ -13,7 +13,7 @@ use tokio::process::Command;
 
 use super::tail::Tail;
 use crate::action::log_output;
-use crate::{ActionCtx, ActionError, ActionInfo, At, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, At, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream, Target};
 
 /// Runs a program: an argv without a shell, or a bash script.
 pub struct Exec;
@@ -131,6 +131,13 @@ impl Plugin for Exec {
             (_, Some(Value::String(s))) => format!("bash script:\n{}{}", indent(s), script_values(with)),
             _ => "exec".into(),
         }
+    }
+
+    fn targets(&self, with: &Value) -> Vec<Target> {
+        super::exec_targets::of(with)
+    }
+    fn targets_doc(&self) -> &'static str {
+        "for a `cmd` argv of helm upgrade|install|uninstall|rollback, kubectl apply|delete|scale|rollout restart|…, terraform apply|destroy|…: the release, namespace or directory; nothing for a `script` or another program"
     }
 
     fn preflight(&self, with: &Value) -> Vec<String> {

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::change::{ChangeSettings, Record, check_wait};
 use super::{check_record, find, rendered, set_json};
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream, Target};
 
 /// Removes a DNS record.
 pub struct Route53Delete;
@@ -69,6 +69,13 @@ impl Plugin for Route53Delete {
         }
         issues.extend(check_wait(with));
         issues
+    }
+
+    fn targets(&self, with: &Value) -> Vec<Target> {
+        super::record_target(with)
+    }
+    fn targets_doc(&self) -> &'static str {
+        "the record: `DNS NAME TYPE in zone ZONE`"
     }
 
     fn plan(&self, with: &Value) -> String {

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::change::{ChangeSettings, Record, check_wait};
 use super::{check_record, check_values, find, quote, rendered, set_json, strings};
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Target};
 
 /// Creates or replaces a DNS record.
 pub struct Route53Upsert;
@@ -64,6 +64,13 @@ impl Plugin for Route53Upsert {
         issues.extend(check_values(with));
         issues.extend(check_wait(with));
         issues
+    }
+
+    fn targets(&self, with: &Value) -> Vec<Target> {
+        super::record_target(with)
+    }
+    fn targets_doc(&self) -> &'static str {
+        "the record: `DNS NAME TYPE in zone ZONE`"
     }
 
     fn plan(&self, with: &Value) -> String {

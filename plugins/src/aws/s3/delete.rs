@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::{S3Settings, failed, rendered_bucket, str_of, url};
 use crate::aws::call;
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, At, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, At, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream, Target};
 
 /// Deletes S3 objects.
 pub struct S3Delete;
@@ -84,6 +84,13 @@ impl Plugin for S3Delete {
             issues.push(empty_prefix());
         }
         issues
+    }
+
+    fn targets(&self, with: &Value) -> Vec<Target> {
+        super::bucket_target(with)
+    }
+    fn targets_doc(&self) -> &'static str {
+        "the bucket: `S3 bucket NAME`"
     }
 
     fn plan(&self, with: &Value) -> String {

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::{S3Settings, etag, failed, guess_content_type, key_problem, multipart, rendered_bucket, str_of, url};
 use crate::aws::call;
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream, Target};
 
 /// Writes an S3 object.
 pub struct S3Put;
@@ -82,6 +82,13 @@ impl Plugin for S3Put {
             _ => {}
         }
         issues
+    }
+
+    fn targets(&self, with: &Value) -> Vec<Target> {
+        super::bucket_target(with)
+    }
+    fn targets_doc(&self) -> &'static str {
+        "the bucket: `S3 bucket NAME`"
     }
 
     fn plan(&self, with: &Value) -> String {

@@ -22,7 +22,7 @@ use super::dsn::Dsn;
 use super::plan_dsn_at;
 use super::session::connect;
 use crate::duration::Dur;
-use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
+use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream, Target};
 use command::{Format, Job};
 use input::Staging;
 
@@ -55,6 +55,21 @@ impl Plugin for Replicate {
 
     fn check(&self, with: &Value) -> Vec<Issue> {
         input::check(with)
+    }
+
+    fn targets(&self, with: &Value) -> Vec<Target> {
+        let mut targets = with.get("target").and_then(Value::as_str).map(super::dsn::targets).unwrap_or_default();
+        // Objects the dump is staged in are written too.
+        let via = match with.get("via") {
+            Some(Value::String(url)) => vec![url.as_str()],
+            Some(Value::Array(urls)) => urls.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        targets.extend(via.into_iter().filter_map(|url| crate::storage::location_target(url, with.get("azure"))));
+        targets
+    }
+    fn targets_doc(&self) -> &'static str {
+        "the `target` database (host, port, dbname; never the user or password), and the buckets or containers of `via`"
     }
 
     fn plan(&self, with: &Value) -> String {
