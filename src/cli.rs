@@ -146,6 +146,16 @@ pub(crate) enum Command {
         /// its steps resolve there).
         #[arg(long, value_name = "DIR")]
         workdir: Option<PathBuf>,
+        /// Go on although the run's decision is older than `decision_ttl` and the signals,
+        /// evaluated again, no longer call for it (recorded with --reason).
+        #[arg(long, requires = "reason", conflicts_with = "abort")]
+        confirm: bool,
+        /// End the run instead: its `on_abort` steps run, then it is cancelled.
+        #[arg(long, conflicts_with_all = ["runbook", "retry", "skip", "rerun", "keep", "dry_run"])]
+        abort: bool,
+        /// Why (required with --confirm; recorded with --abort).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
     },
     /// Show a run and its steps (the latest run by default).
     Status {

@@ -78,6 +78,7 @@ mod runbooks;
 mod say_why;
 mod schema;
 mod serve;
+mod stale_decision;
 mod state;
 mod storage_sync;
 mod validate;

@@ -41,6 +41,7 @@ pub(crate) fn hand_over(dir: &Path, pid: u64, ask: Ask<'_>, no_wait: bool, opera
         Ask::Resume { run, runbook, choice } => json!({
             "op": "resume", "run": run, "runbook": runbook.map(abs), "retry": choice.retry, "skip": choice.skip,
             "rerun": choice.rerun, "keep": choice.keep, "by": operator,
+            "confirm": choice.confirm, "abort": choice.abort, "reason": choice.reason,
         }),
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");

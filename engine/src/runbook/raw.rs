@@ -64,6 +64,15 @@ pub struct RawRunbook {
     /// The run's own outputs, rendered when it succeeds.
     #[serde(default)]
     pub outputs: IndexMap<String, Value>,
+    /// How long a decision taken from the signals (the `score` step, or a child run's) stays
+    /// good (default 15m): `phoenix resume` of a run that decided longer ago evaluates the
+    /// signals again first and stops if the level no longer calls for the action.
+    #[serde(default)]
+    pub decision_ttl: Option<Dur>,
+    /// Steps run by `phoenix resume RUN --abort` (leave the primary serving, clean up what
+    /// was built). Same schema as `steps`; they may read any step's status and outputs.
+    #[serde(default)]
+    pub on_abort: IndexMap<String, RawStep>,
 }
 
 /// The top-level keys, in schema order (the loader reads sections one by one).
@@ -82,6 +91,8 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "steps",
     "on_failure",
     "outputs",
+    "decision_ttl",
+    "on_abort",
 ];
 
 /// A param's type.

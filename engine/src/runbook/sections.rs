@@ -188,6 +188,8 @@ pub(crate) fn read(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Sections>
         steps: r.map_of("steps", &mut broken),
         on_failure: r.map_of("on_failure", &mut broken),
         outputs: r.map_of("outputs", &mut ignored),
+        decision_ttl: r.one("decision_ttl"),
+        on_abort: r.map_of("on_abort", &mut broken),
     };
     let mut unknown = r.unknown.into_inner();
     let mut all = r.diags;
