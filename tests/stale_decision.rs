@@ -4,10 +4,12 @@
 //! trusting the engine's word. (The decision is made old by a `decision_ttl` shorter than a
 //! process start, never by sleeping.)
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 use crate::health_server::{Answer, HealthServer};
-use crate::process::{self, count, lines, step};
+use crate::process::{self, Background, count, lines, step};
 use crate::support::{Output, Test};
 
 /// A failover gated by an approval, decided by one health signal.
@@ -219,4 +221,93 @@ fn decision_ttl_must_be_positive() {
     let health = HealthServer::start(Answer::Status("healthy"));
     let out = Test::new().file("f.yaml", runbook(&health, "0s")).args(["validate", "f.yaml"]).run().code(2);
     out.stderr_contains("decision_ttl").stderr_contains("f.yaml:3:");
+}
+
+/// As `dr-failover.yaml`: the decision is a child health run's, confirmed by an assert.
+#[test]
+fn a_decision_taken_by_a_child_health_run_is_evaluated_again_with_its_own_signals_and_params() {
+    let health = HealthServer::start(Answer::Status("unhealthy"));
+    let child = "version: 1\nname: child-health\nparams:\n  url: { type: string }\nsignals:\n  app:\n    uses: http\n    with: { url: \"{{ params.url }}\", timeout: 2s }\n    weight:\n      - { when: \"outputs.json.status == 'healthy'\", weight: 0 }\n      - { weight: 10 }\nlevels:\n  - { name: no_action, max: 3 }\n  - { name: dr_failover }\noutputs:\n  level: \"{{ score.level }}\"\n";
+    let parent = format!(
+        "version: 1\nname: parent-failover\ndecision_ttl: 1ms\nsteps:\n  health:\n    uses: runbook\n    with: {{ file: child.yaml, params: {{ url: \"{}\" }} }}\n  confirm:\n    needs: [health]\n    uses: assert\n    with: {{ that: \"steps.health.outputs.outputs.level == 'dr_failover'\" }}\n  gate:\n    needs: [confirm]\n    uses: approval\n    with: {{ message: go? }}\n  switch_dns:\n    needs: [gate]\n    uses: exec\n    with: {{ script: \"echo switch_dns >> ledger\" }}\n",
+        health.url()
+    );
+    let out = Test::new().file("child.yaml", child).file("p.yaml", parent).args(["run", "p.yaml", "--no-wait"]).run().code(3);
+    let run = process::run_of(&out.state_dir(), "parent-failover");
+    out.then().args(["approve", &run, "gate", "--as", "alice"]).run().success();
+    health.set(Answer::Status("healthy"));
+    out.then()
+        .args(["resume", &run])
+        .run()
+        .code(3)
+        .stderr_contains("the decision (child run")
+        .stderr_contains("the level now is `no_action`, lower than `dr_failover`");
+    assert!(ledger(&out).is_empty(), "{:?}", ledger(&out));
+    health.set(Answer::Status("unhealthy"));
+    out.then().args(["resume", &run]).run().success();
+    assert_eq!(ledger(&out), ["switch_dns"]);
+}
+
+/// Through `phoenix serve`'s API: a resume without `confirm` is refused (409, nothing runs);
+/// with `{"confirm": true, "reason": …}` it goes on, recorded under the token's name.
+#[test]
+fn the_api_refuses_a_stale_resume_until_the_caller_confirms_it() {
+    use crate::serve_support::{ONCALL, Server, TOKENS};
+    let health = HealthServer::start(Answer::Status("unhealthy"));
+    let t = Test::new().file("runbooks/stale-failover.yaml", runbook(&health, "1ms")).file("serve.yaml", TOKENS);
+    let mut server = Server::start(t.path());
+    let (status, v) = server.call("POST", "/api/v1/runs", Some(ONCALL), Some(r#"{"runbook": "stale-failover"}"#));
+    assert_eq!(status, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    server.wait_step(&id, "gate", "waiting");
+    server.stop();
+    let server = Server::start(t.path());
+    let (status, v) = server.call("POST", &format!("/api/v1/runs/{id}/steps/gate/approve"), Some(ONCALL), Some("{}"));
+    assert_eq!(status, 200, "{v}");
+    health.set(Answer::Status("healthy"));
+    let (status, v) = server.call("POST", &format!("/api/v1/runs/{id}/resume"), Some(ONCALL), Some("{}"));
+    assert_eq!(status, 409, "{v}");
+    assert!(v["error"].as_str().unwrap_or_default().contains("lower than `dr_failover`"), "{v}");
+    assert_eq!(server.run(&id)["status"], "halted");
+    assert!(lines(&t.path().join("ledger")).is_empty());
+    let (status, v) = server.call("POST", &format!("/api/v1/runs/{id}/resume"), Some(ONCALL), Some(r#"{"confirm": true}"#));
+    assert_eq!(status, 400, "a confirm says why: {v}");
+    let body = r#"{"confirm": true, "reason": "failing over regardless"}"#;
+    let (status, v) = server.call("POST", &format!("/api/v1/runs/{id}/resume"), Some(ONCALL), Some(body));
+    assert_eq!(status, 202, "{v}");
+    server.wait_status(&id, "succeeded");
+    assert_eq!(lines(&t.path().join("ledger")), ["switch_dns"]);
+    let ev = server.get(&format!("/api/v1/runs/{id}/logs"))["events"].as_array().cloned().unwrap_or_default();
+    assert!(ev.iter().any(|e| e["action"] == "confirm-stale-decision" && e["by"] == "oncall"), "{ev:#?}");
+}
+
+/// A crash mid-failover, resumed once health has recovered: the run found `running` is
+/// halted (nothing drives it), its leftover processes stopped, nothing more runs; `--abort`
+/// then records the step in flight as uncertain and runs on_abort.
+#[test]
+fn a_crashed_failover_resumed_stale_is_halted_and_can_be_aborted() {
+    let health = HealthServer::start(Answer::Status("unhealthy"));
+    let rb = runbook(&health, "1ms").replace(
+        "  switch_dns:\n    needs: [gate]",
+        "  replicate:\n    needs: [score]\n    when: \"score.level == 'dr_failover'\"\n    effect: idempotent\n    uses: exec\n    with: { script: \"echo replicate >> ledger; if [ ! -e once ]; then touch once; sleep 1000; fi\" }\n  switch_dns:\n    needs: [gate, replicate]",
+    );
+    let setup = Test::new().file("f.yaml", rb).args(["validate", "f.yaml"]).run().success();
+    let bg = Background::spawn(setup.then().args(["run", "f.yaml", "--no-wait"]).command(), setup.path());
+    process::wait_for("replicate to start", Duration::from_secs(30), || setup.path().join("once").exists());
+    process::crash_tree(bg.pid());
+    drop(bg);
+    let run = process::latest_run(&setup.state_dir());
+    assert_eq!(process::status(&setup.state_dir(), &run)["status"], "running");
+    setup.then().args(["approve", &run, "gate", "--as", "alice"]).run();
+    health.set(Answer::Status("healthy"));
+    setup.then().args(["resume", &run]).run().code(3).stderr_contains("lower than `dr_failover`");
+    let s = process::status(&setup.state_dir(), &run);
+    assert_eq!(s["status"], "halted", "nothing drives it: it says so: {s:#}");
+    assert_eq!(count(&ledger(&setup), "replicate"), 1, "replicate did not run again");
+    assert_eq!(count(&ledger(&setup), "switch_dns"), 0);
+    setup.then().args(["resume", &run, "--abort", "--reason", "recovered"]).run().code(1);
+    let s = process::status(&setup.state_dir(), &run);
+    assert_eq!(s["status"], "cancelled");
+    assert!(step(&s, "replicate")["error"].as_str().unwrap_or_default().contains("effect is uncertain"), "{s:#}");
+    assert_eq!(ledger(&setup), ["replicate", "keep_primary cancelled", "clean_dr"]);
 }
