@@ -315,3 +315,32 @@ fn an_aborted_failover_leaves_the_primary_serving_and_cleans_up_the_dr_site() {
     let l = process::status(&state, &process::run_of(&state, "list"));
     assert_eq!(step(&l, "ls")["outputs"]["count"], 0, "the synced objects were deleted: {l:#}");
 }
+
+/// DNS had moved when the failover failed (its DR site never answered): `--abort` puts the
+/// record back at the primary, checks it, then takes the DR site down.
+#[test]
+fn an_aborted_failover_after_dns_moved_points_it_back_at_the_primary() {
+    let sb = Sandbox::up();
+    assert_eq!(sb.dns_record(), ["10.0.1.10"]);
+    let p = [
+        ("zone_id", sb.dr("zone_id")),
+        ("aws_endpoint_url", sb.dr("aws_endpoint_url")),
+        ("force", json!(true)),
+        ("dr_site_url", json!("http://127.0.0.1:1")),
+        ("tools_dir", sb.dr("tools_dir")),
+        ("terraform_dir", sb.dr("work_dir")),
+    ];
+    let s = sb.run("dr-failover.yaml", &p, 1);
+    assert_eq!(step(&s, "switch_dns")["status"], "succeeded", "{s:#}");
+    assert_eq!(step(&s, "verify_http")["status"], "failed");
+    assert_eq!(sb.dns_record(), ["20.50.0.10"], "DNS moved to the DR site");
+    let run = s["id"].as_str().unwrap().to_string();
+    let out = phoenix(&sb, &["resume".into(), run.clone(), "--abort".into(), "--reason".into(), "DR site dead".into()]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = process::status(&sb.path().join("state"), &run);
+    assert_eq!(s["status"], "cancelled", "{s:#}");
+    for done in ["restore_dns", "dns_at_primary", "tf_destroy"] {
+        assert_eq!(step(&s, done)["status"], "succeeded", "{done}: {s:#}");
+    }
+    assert_eq!(sb.dns_record(), ["10.0.1.10"], "the record is back at the primary");
+}

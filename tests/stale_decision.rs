@@ -311,3 +311,47 @@ fn a_crashed_failover_resumed_stale_is_halted_and_can_be_aborted() {
     assert!(step(&s, "replicate")["error"].as_str().unwrap_or_default().contains("effect is uncertain"), "{s:#}");
     assert_eq!(ledger(&setup), ["replicate", "keep_primary cancelled", "clean_dr"]);
 }
+
+/// An abort crashed half-way goes on at the next plain resume: its on_abort steps (an
+/// idempotent one in flight runs again), never the main DAG.
+#[test]
+fn an_abort_interrupted_by_a_crash_goes_on_at_the_next_resume_and_never_runs_the_main_steps() {
+    let rb = "version: 1\nname: aborting\nsteps:\n  gate: { uses: approval, with: { message: go? } }\n  switch_dns: { needs: [gate], uses: exec, with: { script: \"echo switch_dns >> ledger\" } }\non_abort:\n  clean:\n    effect: idempotent\n    uses: exec\n    with: { script: \"echo clean >> ledger; if [ ! -e once ]; then touch once; sleep 1000; fi\" }\n  after:\n    needs: [clean]\n    uses: exec\n    with: { script: \"echo after >> ledger\" }\n";
+    let setup = Test::new().file("a.yaml", rb).args(["run", "a.yaml", "--no-wait"]).run().code(3);
+    let run = process::latest_run(&setup.state_dir());
+    setup.then().args(["approve", &run, "gate", "--as", "alice"]).run().success();
+    let bg = Background::spawn(setup.then().args(["resume", &run, "--abort", "--reason", "not needed"]).command(), setup.path());
+    process::wait_for("clean to start", Duration::from_secs(30), || setup.path().join("once").exists());
+    process::crash_tree(bg.pid());
+    drop(bg);
+    setup.then().args(["resume", &run]).run().code(1);
+    let s = process::status(&setup.state_dir(), &run);
+    assert_eq!(s["status"], "cancelled", "{s:#}");
+    assert!(s["error"].as_str().unwrap_or_default().contains("not needed"), "the abort's reason is kept: {s:#}");
+    assert_eq!(ledger(&setup), ["clean", "clean", "after"], "the main steps never ran; clean ran again");
+}
+
+#[test]
+fn on_abort_is_validated_like_on_failure() {
+    let ok = "version: 1\nname: v\nsteps:\n  a: { uses: exec, with: { script: \"true\" } }\non_abort:\n  undo: { uses: exec, with: { script: \"echo {{ steps.a.status }}\" } }\n";
+    Test::new().file("v.yaml", ok).args(["validate", "--strict", "v.yaml"]).run().success();
+    let needs_main = ok.replace("undo: { uses", "undo: { needs: [a], uses");
+    Test::new()
+        .file("v.yaml", needs_main)
+        .args(["validate", "v.yaml"])
+        .run()
+        .code(2)
+        .stderr_contains("`a` is a step of the main DAG; on_abort steps run after it ends");
+    let main_reads_abort = ok.replace("script: \"true\"", "script: \"echo {{ steps.undo.status }}\"");
+    Test::new().file("v.yaml", main_reads_abort).args(["validate", "v.yaml"]).run().code(2).stderr_contains("`undo` is an on_abort step");
+    let duplicate = ok.replace("undo:", "a:");
+    Test::new()
+        .file("v.yaml", duplicate)
+        .args(["validate", "v.yaml"])
+        .run()
+        .code(2)
+        .stderr_contains("is already the id of an entry in `steps`");
+    let unknown = ok.replace("uses: exec, with: { script: \"echo", "uses: exce, with: { script: \"echo");
+    Test::new().file("v.yaml", unknown).args(["validate", "v.yaml"]).run().code(2).stderr_contains("exce");
+    Test::new().file("v.yaml", ok).args(["graph", "v.yaml"]).run().success().stdout_contains("cluster_on_abort");
+}

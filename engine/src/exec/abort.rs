@@ -89,6 +89,16 @@ impl Engine {
                     r.uncertain = None;
                     batch.put_step(id, r);
                 }
+                // Found running after a crash during the abort and not safe to run twice:
+                // failed, saying so, rather than run again or counted as done.
+                Some(r) if r.status == StepStatus::Running && r.child_run.is_none() => {
+                    r.status = StepStatus::Failed;
+                    r.finished_at = Some(now);
+                    r.error = Some(
+                        "in flight when the abort was interrupted and not idempotent: its effect is uncertain; check it by hand".into(),
+                    );
+                    batch.put_step(id, r);
+                }
                 Some(_) => {}
                 None => {
                     let r = StepRecord { order: n as u32, ..StepRecord::pending(&s.id, PlanKind::OnAbort, &s.fingerprint) };
