@@ -355,3 +355,33 @@ fn on_abort_is_validated_like_on_failure() {
     Test::new().file("v.yaml", unknown).args(["validate", "v.yaml"]).run().code(2).stderr_contains("exce");
     Test::new().file("v.yaml", ok).args(["graph", "v.yaml"]).run().success().stdout_contains("cluster_on_abort");
 }
+
+/// A cluster's new leader taking over a failover whose decision is stale (the old leader
+/// was killed mid-way, production recovered meanwhile) halts it with the reason instead of
+/// going on; nothing of the failover runs under the new leader.
+#[test]
+fn a_takeover_of_a_stale_failover_halts_it_for_an_operator() {
+    use crate::cluster_support::{Cluster, touch};
+    let health = HealthServer::start(Answer::Status("unhealthy"));
+    let rb = format!(
+        "version: 1\nname: stale-chain\ndecision_ttl: 1ms\nsignals:\n  app:\n    uses: http\n    with: {{ url: \"{}\", timeout: 2s }}\n    weight:\n      - {{ when: \"outputs.json.status == 'healthy'\", weight: 0 }}\n      - {{ weight: 10 }}\nlevels:\n  - {{ name: no_action, max: 3 }}\n  - {{ name: dr_failover }}\n{}",
+        health.url(),
+        super::cluster::CHAIN
+            .split_once("steps:\n")
+            .map(|(_, steps)| format!("steps:\n{steps}"))
+            .unwrap()
+            .replace("  a:\n    uses: exec", "  a:\n    needs: [score]\n    when: \"score.level == 'dr_failover'\"\n    uses: exec")
+    );
+    let mut c = Cluster::start(2, &[("stale-chain.yaml", &rb)]);
+    let (old, id) = c.run_to_b("stale-chain");
+    health.set(Answer::Status("healthy"));
+    c.kill(old);
+    let run = c.wait_status(&id, "halted");
+    let new = c.leader();
+    assert!(run["error"].as_str().unwrap_or("").contains("lower than `dr_failover`"), "says why: {run}");
+    touch(&c.go());
+    assert_eq!(c.count(&format!("b-start {id}")), 1, "b was not run again: {:?}", c.ledger());
+    assert_eq!(c.count(&format!("c {id}")), 0, "{:?}", c.ledger());
+    let logs = c.node(new).get(&format!("/api/v1/runs/{id}/logs")).to_string();
+    assert!(logs.contains(&format!("taken over by n{new} from n{old}")) && logs.contains("decision_reevaluated"), "{logs}");
+}
