@@ -82,26 +82,10 @@ impl Engine {
             }
             return Ok(Outcome::Halted(why));
         }
-        let mut reevaluated = Vec::new();
-        match self.check_decision(&run, &rb, &records).await? {
-            super::stale::Verdict::Fresh => {}
-            super::stale::Verdict::Holds { event, lines } => {
-                self.show(id, &lines);
-                reevaluated.push(event);
-            }
-            super::stale::Verdict::Stale { event, lines, then, now } => {
-                reevaluated.push(event);
-                if !opts.confirm {
-                    let why = super::stale::ask_operator(id, &lines, &then, &now);
-                    self.halt_stale(id, run, &seen, reevaluated, &why, opts.takeover_from.as_deref())?;
-                    return Ok(Outcome::Halted(why));
-                }
-                self.show(id, &lines);
-                let reason = opts.reason.clone().unwrap_or_default();
-                let detail = format!("went on although the decision was stale (then `{then}`, now `{now}`): {reason}");
-                reevaluated.push(EventKind::Operator { action: "confirm-stale-decision".into(), by: by.clone(), detail: Some(detail) });
-            }
-        }
+        let reevaluated = match self.guard_decision(id, &run, &seen, &rb, &records, &opts, &by).await? {
+            super::stale::Guard::Go(events) => events,
+            super::stale::Guard::Stop(why) => return Ok(Outcome::Halted(why)),
+        };
         for kind in reevaluated {
             batch.event(id, seq, now_ms(), kind);
             seq += 1;

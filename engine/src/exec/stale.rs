@@ -30,6 +30,14 @@ struct Decision {
     params: Value,
 }
 
+/// What the guard lets a resume do.
+pub(crate) enum Guard {
+    /// Go on, recording these events first (the re-evaluation, the operator's confirmation).
+    Go(Vec<EventKind>),
+    /// Stopped: the run stays halted (the re-evaluation is written), saying why.
+    Stop(String),
+}
+
 /// What the guard found.
 pub(crate) enum Verdict {
     /// Nothing to check: no decision from signals, nothing of the main plan left to run, or
@@ -43,6 +51,40 @@ pub(crate) enum Verdict {
 }
 
 impl Engine {
+    /// The guard of a resume (`records` as the resume would leave them): a stale decision the
+    /// signals no longer support stops it, unless `opts.confirm` (recorded with `by`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn guard_decision(
+        &self,
+        id: &str,
+        run: &RunRecord,
+        seen: &crate::state::Seen,
+        rb: &Runbook,
+        records: &HashMap<String, StepRecord>,
+        opts: &super::engine::ResumeOptions,
+        by: &str,
+    ) -> Result<Guard, RunError> {
+        match self.check_decision(run, rb, records).await? {
+            Verdict::Fresh => Ok(Guard::Go(Vec::new())),
+            Verdict::Holds { event, lines } => {
+                self.show(id, &lines);
+                Ok(Guard::Go(vec![event]))
+            }
+            Verdict::Stale { event, lines, then, now } if !opts.confirm => {
+                let why = ask_operator(id, &lines, &then, &now);
+                self.halt_stale(id, run.clone(), seen, vec![event], &why, opts.takeover_from.as_deref())?;
+                Ok(Guard::Stop(why))
+            }
+            Verdict::Stale { event, lines, then, now } => {
+                self.show(id, &lines);
+                let reason = opts.reason.clone().unwrap_or_default();
+                let detail = format!("went on although the decision was stale (then `{then}`, now `{now}`): {reason}");
+                let confirmed = EventKind::Operator { action: "confirm-stale-decision".into(), by: by.to_string(), detail: Some(detail) };
+                Ok(Guard::Go(vec![event, confirmed]))
+            }
+        }
+    }
+
     /// Checks a run about to be resumed (`records` as the resume would leave them).
     pub(crate) async fn check_decision(
         &self,
