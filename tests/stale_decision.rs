@@ -385,3 +385,31 @@ fn a_takeover_of_a_stale_failover_halts_it_for_an_operator() {
     let logs = c.node(new).get(&format!("/api/v1/runs/{id}/logs")).to_string();
     assert!(logs.contains(&format!("taken over by n{new} from n{old}")) && logs.contains("decision_reevaluated"), "{logs}");
 }
+
+/// `phoenix resume --abort` handed to `phoenix serve`: the server runs on_abort and cancels.
+#[test]
+fn abort_handed_to_the_server_runs_on_abort_there() {
+    use crate::serve_support::{Server, TOKENS};
+    let health = HealthServer::start(Answer::Status("unhealthy"));
+    let t = Test::new().file("runbooks/stale-failover.yaml", runbook(&health, "1ms")).file("serve.yaml", TOKENS);
+    let mut server = Server::start(t.path());
+    let (_, v) = server.call("POST", "/api/v1/runs", Some(crate::serve_support::ONCALL), Some(r#"{"runbook": "stale-failover"}"#));
+    let id = v["id"].as_str().unwrap().to_string();
+    server.wait_step(&id, "gate", "waiting");
+    server.stop();
+    let server = Server::start(t.path());
+    health.set(Answer::Status("healthy"));
+    let out = std::process::Command::new(crate::process::phoenix_bin())
+        .arg("--state")
+        .arg(&server.state)
+        .args(["resume", &id, "--abort", "--reason", "recovered", "--as", "dana"])
+        .current_dir(t.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "a cancelled run: {text}");
+    let run = server.wait_status(&id, "cancelled");
+    assert!(run["error"].as_str().unwrap_or_default().contains("aborted by dana: recovered"), "{run:#}\n{text}");
+    assert_eq!(lines(&t.path().join("ledger")), ["keep_primary cancelled", "clean_dr"], "{text}");
+}
