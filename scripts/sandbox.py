@@ -160,6 +160,7 @@ case "$1" in
   init) echo "Terraform has been successfully initialized!";;
   plan) echo "Plan: 3 to add, 0 to change, 0 to destroy.";;
   apply) sleep "${{SANDBOX_PACE:-0.5}}"; touch {st}/azure-provisioned; echo "Apply complete! Resources: 3 added, 0 changed, 0 destroyed.";;
+  destroy) rm -f {st}/azure-provisioned {st}/deployed-*; echo "Destroy complete! Resources: 3 destroyed.";;
   output) echo '{{"lb_ip": {{"value": "{AZURE_LB_IP}"}}, "aks_cluster": {{"value": "phoenix-dr"}}}}';;
   *) echo "terraform stand-in: $1 is not emulated" >&2; exit 1;;
 esac
@@ -171,6 +172,8 @@ if [ "$1" = upgrade ] || [ "$1" = install ]; then
   [ -e {st}/azure-provisioned ] || {{ echo "Error: Kubernetes cluster unreachable (the DR site is not provisioned)" >&2; exit 1; }}
   release=""; for a in "$@"; do case "$a" in upgrade|install|--*|-*) ;; *) [ -z "$release" ] && release=$a;; esac; done
   sleep "${{SANDBOX_PACE:-0.5}}"; touch "{st}/deployed-$release"; echo "Release \\"$release\\" has been upgraded. Happy Helming!"
+elif [ "$1" = uninstall ]; then
+  rm -f "{st}/deployed-$2"; echo "release \\"$2\\" uninstalled"
 fi
 """,
         "kubectl": f"""#!/usr/bin/env bash

@@ -138,9 +138,6 @@ pub(crate) enum Command {
         /// recorded); needs --reason. Repeatable.
         #[arg(long = "override", value_name = "INVARIANT", requires = "reason")]
         overrides: Vec<String>,
-        /// Why overriding is safe: recorded with who overrode, in the run's events and audit chain.
-        #[arg(long, value_name = "TEXT", requires = "overrides")]
-        reason: Option<String>,
         /// Show what the resume would do (the diff and the plan) and do nothing.
         #[arg(long)]
         dry_run: bool,
@@ -157,6 +154,17 @@ pub(crate) enum Command {
         /// its steps resolve there).
         #[arg(long, value_name = "DIR")]
         workdir: Option<PathBuf>,
+        /// Go on although the run's decision is older than `decision_ttl` and the signals,
+        /// evaluated again, no longer call for it (recorded with --reason).
+        #[arg(long, requires = "reason", conflicts_with = "abort")]
+        confirm: bool,
+        /// End the run instead: its `on_abort` steps run, then it is cancelled.
+        #[arg(long, conflicts_with_all = ["runbook", "retry", "skip", "rerun", "keep", "dry_run"])]
+        abort: bool,
+        /// Why: required with --override and --confirm, recorded with --abort; kept with who
+        /// said it, in the run's events and audit chain.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
     },
     /// Show a run and its steps (the latest run by default).
     Status {

@@ -1,6 +1,7 @@
 //! The DR runbooks on the sandbox of real services (`scripts/sandbox.py`: PostgreSQL primary,
 //! standby and DR databases, the moto server, Azurite, the services, terraform/helm/kubectl
-//! stand-ins): `make demo`'s whole story, then failback, self-healing and a region failover.
+//! stand-ins): `make demo`'s whole story, then failback, self-healing and a region failover,
+//! and a failover aborted before DNS moved.
 
 use std::path::Path;
 use std::process::Command;
@@ -273,4 +274,103 @@ fn a_failed_helm_deploy_leaves_the_dns_record_where_it_was() {
     for done in ["confirm", "replicate_db", "sync_storage", "tf_apply"] {
         assert_eq!(step(&s, done)["status"], "succeeded", "{done}: {s:#}");
     }
+}
+
+/// `phoenix --state STATE ARGS` with the sandbox's secrets in the environment.
+fn phoenix(sb: &Sandbox, args: &[String]) -> std::process::Output {
+    let mut cmd = Command::new(phoenix_bin());
+    cmd.arg("--state").arg(sb.path().join("state")).args(args);
+    for (k, v) in sb.params["env"].as_object().unwrap() {
+        cmd.env(k, v.as_str().unwrap());
+    }
+    cmd.env("NO_COLOR", "1").env("AWS_CONFIG_FILE", "/nonexistent").env("AWS_EC2_METADATA_DISABLED", "true").output().unwrap()
+}
+
+/// The stale-decision guard's way out on the real runbook: a failover halted at its DNS
+/// approval with the DR site built is aborted (`phoenix resume --abort`): DNS never leaves
+/// the primary, and what the failover built (services, terraform's site, the copied tables
+/// and objects) is taken down.
+#[test]
+fn an_aborted_failover_leaves_the_primary_serving_and_cleans_up_the_dr_site() {
+    let sb = Sandbox::up();
+    let primary = sb.dns_record();
+    assert_eq!(primary, ["10.0.1.10"]);
+    let mut args: Vec<String> = vec!["run".into(), repo_root().join("runbooks/dr-failover.yaml").display().to_string(), "--no-wait".into()];
+    for (k, v) in [
+        ("zone_id", sb.dr("zone_id")),
+        ("aws_endpoint_url", sb.dr("aws_endpoint_url")),
+        ("force", json!(true)),
+        ("approve_dns", json!(true)),
+        ("dr_site_url", sb.dr("azure_site")),
+        ("tools_dir", sb.dr("tools_dir")),
+        ("terraform_dir", sb.dr("work_dir")),
+    ] {
+        args.push("--param".into());
+        args.push(format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_string)));
+    }
+    let out = phoenix(&sb, &args);
+    assert_eq!(out.status.code(), Some(3), "halts at approve_dns:\n{}", String::from_utf8_lossy(&out.stderr));
+    let state = sb.path().join("state");
+    let run = process::run_of(&state, "dr-failover");
+    let s = process::status(&state, &run);
+    assert_eq!(step(&s, "approve_dns")["status"], "waiting", "{s:#}");
+    let provisioned = sb.path().join("state/azure-provisioned");
+    assert!(provisioned.exists(), "terraform built the DR site");
+    assert!(sb.path().join("state/deployed-service-a").exists(), "helm deployed service-a");
+    assert_eq!(sb.sql("pg_azure", "SELECT to_regclass('public.customers') IS NULL"), "f", "the DR copy was made");
+
+    let out = phoenix(&sb, &["resume".into(), run.clone(), "--abort".into(), "--reason".into(), "primary recovered".into()]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "an aborted run ends cancelled (exit 1):\n{err}");
+    let s = process::status(&state, &run);
+    assert_eq!(s["status"], "cancelled", "{s:#}");
+    assert!(s["error"].as_str().unwrap_or_default().contains("primary recovered"), "{s:#}");
+    for done in ["dns_now", "dns_at_primary", "tf_destroy", "drop_dr_tables", "delete_dr_objects"] {
+        assert_eq!(step(&s, done)["status"], "succeeded", "{done}: {s:#}");
+    }
+    assert_eq!(step(&s, "restore_dns")["status"], "skipped", "DNS never moved: nothing to restore");
+    assert_eq!(step(&s, "switch_dns")["status"], "cancelled");
+    // What must hold: the primary serves, the DR site and its copies are gone.
+    assert_eq!(sb.dns_record(), primary, "DNS left the primary");
+    let tools = std::fs::read_to_string(sb.path().join("tools.log")).unwrap_or_default();
+    assert!(tools.contains("helm uninstall service-a") && tools.contains("helm uninstall service-b"), "{tools}");
+    assert!(tools.contains("terraform destroy -auto-approve"), "{tools}");
+    assert!(!provisioned.exists() && !sb.path().join("state/deployed-service-a").exists(), "the DR site is still up");
+    assert_eq!(sb.sql("pg_azure", "SELECT to_regclass('public.customers') IS NULL"), "t", "the copied tables were dropped");
+    assert_eq!(step(&s, "dr_objects")["outputs"]["count"], 300, "{s:#}");
+    let list = "version: 1\nname: list\nsteps:\n  ls:\n    uses: azure_blob.list\n    with: { container: dr-assets }\n";
+    std::fs::write(sb.path().join("list.yaml"), list).unwrap();
+    let out = phoenix(&sb, &["run".into(), sb.path().join("list.yaml").display().to_string()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let l = process::status(&state, &process::run_of(&state, "list"));
+    assert_eq!(step(&l, "ls")["outputs"]["count"], 0, "the synced objects were deleted: {l:#}");
+}
+
+/// DNS had moved when the failover failed (its DR site never answered): `--abort` puts the
+/// record back at the primary, checks it, then takes the DR site down.
+#[test]
+fn an_aborted_failover_after_dns_moved_points_it_back_at_the_primary() {
+    let sb = Sandbox::up();
+    assert_eq!(sb.dns_record(), ["10.0.1.10"]);
+    let p = [
+        ("zone_id", sb.dr("zone_id")),
+        ("aws_endpoint_url", sb.dr("aws_endpoint_url")),
+        ("force", json!(true)),
+        ("dr_site_url", json!("http://127.0.0.1:1")),
+        ("tools_dir", sb.dr("tools_dir")),
+        ("terraform_dir", sb.dr("work_dir")),
+    ];
+    let s = sb.run("dr-failover.yaml", &p, 1);
+    assert_eq!(step(&s, "switch_dns")["status"], "succeeded", "{s:#}");
+    assert_eq!(step(&s, "verify_http")["status"], "failed");
+    assert_eq!(sb.dns_record(), ["20.50.0.10"], "DNS moved to the DR site");
+    let run = s["id"].as_str().unwrap().to_string();
+    let out = phoenix(&sb, &["resume".into(), run.clone(), "--abort".into(), "--reason".into(), "DR site dead".into()]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = process::status(&sb.path().join("state"), &run);
+    assert_eq!(s["status"], "cancelled", "{s:#}");
+    for done in ["restore_dns", "dns_at_primary", "tf_destroy"] {
+        assert_eq!(step(&s, done)["status"], "succeeded", "{done}: {s:#}");
+    }
+    assert_eq!(sb.dns_record(), ["10.0.1.10"], "the record is back at the primary");
 }

@@ -80,6 +80,7 @@ mod say_why;
 mod schema;
 mod secret_stores;
 mod serve;
+mod stale_decision;
 mod state;
 mod storage_lag;
 mod storage_sync;

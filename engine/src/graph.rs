@@ -20,7 +20,8 @@ fn label(rb: &Runbook, plan: &Plan, i: usize) -> String {
     }
 }
 
-/// Draws the runbook's main DAG (signals and `score` included) and its on_failure steps.
+/// Draws the runbook's main DAG (signals and `score` included), its on_failure steps and its
+/// on_abort steps.
 pub fn render(rb: &Runbook, format: Format) -> String {
     match format {
         Format::Dot => dot(rb),
@@ -42,13 +43,17 @@ fn dot(rb: &Runbook) -> String {
     for (a, b) in sorted_edges(&rb.main) {
         out += &format!("  {} -> {};\n", id("", &rb.main, a), id("", &rb.main, b));
     }
-    if !rb.on_failure.steps.is_empty() {
-        out += "  subgraph cluster_on_failure {\n    label=\"on_failure\";\n    style=dashed;\n";
-        for i in 0..rb.on_failure.steps.len() {
-            out += &format!("    {} [label=\"{}\"];\n", id("on_failure.", &rb.on_failure, i), label(rb, &rb.on_failure, i));
+    for (name, plan) in [("on_failure", &rb.on_failure), ("on_abort", &rb.on_abort)] {
+        if plan.steps.is_empty() {
+            continue;
         }
-        for (a, b) in sorted_edges(&rb.on_failure) {
-            out += &format!("    {} -> {};\n", id("on_failure.", &rb.on_failure, a), id("on_failure.", &rb.on_failure, b));
+        let prefix = format!("{name}.");
+        out += &format!("  subgraph cluster_{name} {{\n    label=\"{name}\";\n    style=dashed;\n");
+        for i in 0..plan.steps.len() {
+            out += &format!("    {} [label=\"{}\"];\n", id(&prefix, plan, i), label(rb, plan, i));
+        }
+        for (a, b) in sorted_edges(plan) {
+            out += &format!("    {} -> {};\n", id(&prefix, plan, a), id(&prefix, plan, b));
         }
         out += "  }\n";
     }
@@ -69,13 +74,16 @@ fn mermaid(rb: &Runbook) -> String {
     for (a, b) in sorted_edges(&rb.main) {
         out += &format!("  {} --> {}\n", rb.main.steps[a].id, rb.main.steps[b].id);
     }
-    if !rb.on_failure.steps.is_empty() {
-        out += "  subgraph on_failure\n";
-        for (i, s) in rb.on_failure.steps.iter().enumerate() {
-            out += &format!("    on_failure.{}[\"{}\"]\n", s.id, text(&rb.on_failure, i));
+    for (name, plan) in [("on_failure", &rb.on_failure), ("on_abort", &rb.on_abort)] {
+        if plan.steps.is_empty() {
+            continue;
         }
-        for (a, b) in sorted_edges(&rb.on_failure) {
-            out += &format!("    on_failure.{} --> on_failure.{}\n", rb.on_failure.steps[a].id, rb.on_failure.steps[b].id);
+        out += &format!("  subgraph {name}\n");
+        for (i, s) in plan.steps.iter().enumerate() {
+            out += &format!("    {name}.{}[\"{}\"]\n", s.id, text(plan, i));
+        }
+        for (a, b) in sorted_edges(plan) {
+            out += &format!("    {name}.{} --> {name}.{}\n", plan.steps[a].id, plan.steps[b].id);
         }
         out += "  end\n";
     }

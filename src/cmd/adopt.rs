@@ -20,6 +20,12 @@ pub(crate) struct Choice {
     pub(crate) overrides: Vec<phoenix_engine::exec::Override>,
     pub(crate) dry_run: bool,
     pub(crate) yes: bool,
+    /// `--confirm`: go on although the decision is stale.
+    pub(crate) confirm: bool,
+    /// `--abort`: run the on_abort steps and end the run cancelled.
+    pub(crate) abort: bool,
+    /// `--reason`.
+    pub(crate) reason: Option<String>,
 }
 
 impl Choice {

@@ -42,6 +42,7 @@ pub(crate) fn hand_over(dir: &Path, pid: u64, ask: Ask<'_>, no_wait: bool, opera
             "op": "resume", "run": run, "runbook": runbook.map(abs), "retry": choice.retry, "skip": choice.skip,
             "rerun": choice.rerun, "keep": choice.keep, "by": operator,
             "overrides": choice.overrides.iter().map(|o| json!({ "invariant": o.invariant, "reason": o.reason })).collect::<Vec<_>>(),
+            "confirm": choice.confirm, "abort": choice.abort, "reason": choice.reason,
         }),
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");

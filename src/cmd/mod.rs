@@ -38,10 +38,26 @@ pub(crate) fn dispatch(cli: Cli) -> Exit {
         Command::Watch { file, every, cooldown, metrics, params } => {
             watch::run(&cli.state, &file, every, cooldown, metrics.as_deref(), &params)
         }
-        Command::Resume { run, runbook, retry, skip, rerun, keep, overrides, reason, dry_run, yes, no_wait, operator, workdir } => {
-            let reason = reason.unwrap_or_default();
-            let overrides = overrides.into_iter().map(|invariant| Override { invariant, reason: reason.clone() }).collect();
-            let choice = adopt::Choice { retry, skip, rerun, keep, overrides, dry_run, yes };
+        Command::Resume {
+            run,
+            runbook,
+            retry,
+            skip,
+            rerun,
+            keep,
+            overrides,
+            dry_run,
+            yes,
+            no_wait,
+            operator,
+            workdir,
+            confirm,
+            abort,
+            reason,
+        } => {
+            let because = reason.clone().unwrap_or_default();
+            let overrides = overrides.into_iter().map(|invariant| Override { invariant, reason: because.clone() }).collect();
+            let choice = adopt::Choice { retry, skip, rerun, keep, overrides, dry_run, yes, confirm, abort, reason };
             run::resume(&cli.state, &run, runbook.as_deref(), choice, no_wait, operator, workdir.as_deref(), out)
         }
         Command::Status { run } => ops::status(&cli.state, run.as_deref(), out),

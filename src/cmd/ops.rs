@@ -110,7 +110,8 @@ pub(crate) fn status(state_dir: &Option<PathBuf>, run: Option<&str>, out: Output
     // Halted at gates that are all decided since: it no longer asks, it waits for a resume.
     let waiting: Vec<&Value> = steps.iter().filter(|s| s["status"] == "waiting").collect();
     let all_decided = !waiting.is_empty() && waiting.iter().all(|s| s["decided"].is_string());
-    if v["status"] == "halted" && all_decided {
+    let stale = v["decision"]["data"]["verdict"] == "stale";
+    if v["status"] == "halted" && all_decided && !stale {
         let ids: Vec<&str> = waiting.iter().filter_map(|s| s["id"].as_str()).collect();
         println!("halted: {} decided; continue it with `phoenix resume {}`", ids.join(", "), v["id"].as_str().unwrap_or(""));
     } else if let Some(e) = v["error"].as_str() {
@@ -119,6 +120,18 @@ pub(crate) fn status(state_dir: &Option<PathBuf>, run: Option<&str>, out: Output
     }
     if let Some(line) = super::health::status_line(&v) {
         println!("{line}");
+    }
+    if let Some(d) = v["decision"].as_object() {
+        println!("{}", crate::visible::visible(d.get("text").and_then(Value::as_str).unwrap_or("")));
+        let open = matches!(v["status"].as_str(), Some("halted" | "failed" | "running"));
+        if open && d.get("data").is_some_and(|x| x["verdict"] == "stale") {
+            let id = v["id"].as_str().unwrap_or("");
+            println!(
+                "the resume stopped there: the signals no longer call for the action
+  go on anyway:  phoenix resume {id} --confirm --reason \"…\"
+  or abort:  phoenix resume {id} --abort --reason \"…\""
+            );
+        }
     }
     if v["process_gone"].as_bool() == Some(true) {
         println!(

@@ -203,9 +203,11 @@ pub(crate) fn resume(
                 return Exit::BadInput;
             }
         }
-        let super::adopt::Choice { retry, skip, rerun, keep, .. } = &choice;
+        let super::adopt::Choice { retry, skip, rerun, keep, confirm, abort, reason, .. } = &choice;
         let (retry, skip, rerun, keep) = (retry.clone(), skip.clone(), rerun.clone(), keep.clone());
-        let mut opts = ResumeOptions { runbook: adopted, retry, skip, rerun, keep, no_wait, ..ResumeOptions::default() };
+        let (confirm, abort, reason) = (*confirm, *abort, reason.clone());
+        let mut opts =
+            ResumeOptions { runbook: adopted, retry, skip, rerun, keep, no_wait, confirm, abort, reason, ..ResumeOptions::default() };
         opts.overrides.clone_from(&choice.overrides);
         if choice.plans(opts.runbook.is_some()) {
             let given = opts.runbook.is_some().then_some(given.as_str());

@@ -323,12 +323,25 @@ async fn start(State(app): Shared, headers: HeaderMap, bytes: Bytes) -> Response
     }
 }
 
-async fn resume(State(app): Shared, headers: HeaderMap, Path(id): Path<String>) -> Response {
+/// `{"confirm": true, "reason": "…"}`: go on although the decision is stale;
+/// `{"abort": true, "reason": "…"}`: run the on_abort steps and cancel the run.
+async fn resume(State(app): Shared, headers: HeaderMap, Path(id): Path<String>, bytes: Bytes) -> Response {
     let by = match caller(&app, &headers, Right::Run) {
         Ok(b) => b,
         Err(r) => return r,
     };
-    match super::runs::resume(&app, &id, ResumeOptions { by: Some(by), ..ResumeOptions::default() }).await {
+    let req = match body(&bytes) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let opts = ResumeOptions {
+        by: Some(by),
+        confirm: req["confirm"].as_bool() == Some(true),
+        abort: req["abort"].as_bool() == Some(true),
+        reason: req["reason"].as_str().map(str::to_string),
+        ..ResumeOptions::default()
+    };
+    match super::runs::resume(&app, &id, opts).await {
         Ok(None) => ok(StatusCode::ACCEPTED, json!({ "id": id })),
         // Nothing ran: the operator must say --retry or --skip (the command line can).
         Ok(Some(why)) => ok(StatusCode::CONFLICT, json!({ "error": why, "halted": true })),

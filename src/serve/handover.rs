@@ -103,6 +103,9 @@ async fn resume(app: &Arc<App>, req: &Value, by: String) -> Result<Value, String
                 reason: o["reason"].as_str().unwrap_or_default().to_string(),
             })
             .collect(),
+        confirm: req["confirm"].as_bool() == Some(true),
+        abort: req["abort"].as_bool() == Some(true),
+        reason: req["reason"].as_str().map(str::to_string),
     };
     // The command line shows the plan (and confirms an adoption) before asking for the resume.
     if req["dry_run"].as_bool() == Some(true) {

@@ -61,6 +61,7 @@ fn step_of(rb: &Runbook, key: UnitKey) -> &Step {
     match key.0 {
         PlanKind::Main => &rb.main.steps[key.1],
         PlanKind::OnFailure => &rb.on_failure.steps[key.1],
+        PlanKind::OnAbort => &rb.on_abort.steps[key.1],
     }
 }
 

@@ -93,6 +93,13 @@ pub struct ResumeOptions {
     /// A cluster's new leader taking the run over from the node that drove it (its name):
     /// recorded as "taken over by NODE from NODE".
     pub takeover_from: Option<String>,
+    /// Go on although the run's decision is stale and the signals no longer call for it
+    /// (`--confirm`; needs `reason`). Recorded with who, when, why, then and now.
+    pub confirm: bool,
+    /// End the run instead: its on_abort steps run, then it is `cancelled` (`--abort`).
+    pub abort: bool,
+    /// Why (`--reason`): required with `confirm`, recorded with `abort`.
+    pub reason: Option<String>,
     /// Invariants whose failing checks do not stop the run during this resume
     /// (`--override`), each with the operator's reason; recorded with who gave them.
     pub overrides: Vec<Override>,

@@ -18,6 +18,12 @@ impl Engine {
     /// is real: it is copied into the scratch store before and written back to this
     /// engine's store after, so `for:` counts across evaluations and runs.
     pub async fn evaluate(&self, rb: &Runbook, params: &[(String, String)]) -> Result<Value, RunError> {
+        self.evaluate_signals(rb, params, true).await
+    }
+
+    /// As [`Engine::evaluate`]; `keep`: write the level history back (false: the store is
+    /// left as it was, for a look that decides nothing by itself, as a stale resume's).
+    pub(crate) async fn evaluate_signals(&self, rb: &Runbook, params: &[(String, String)], keep: bool) -> Result<Value, RunError> {
         if rb.signals.is_empty() {
             return Err(RunError::BadInput(format!("runbook `{}` has no signals to evaluate", rb.name)));
         }
@@ -35,9 +41,11 @@ impl Engine {
         let (Some(score), Some(h)) = (score, scratch.history(&rb.name)?) else {
             return Err(RunError::BadInput("the evaluation was interrupted before the score was computed".into()));
         };
-        let mut b = Batch::default();
-        b.history(&rb.name, &h);
-        self.inner.store.commit(b, true)?;
+        if keep {
+            let mut b = Batch::default();
+            b.history(&rb.name, &h);
+            self.inner.store.commit(b, true)?;
+        }
         Ok(score)
     }
 }

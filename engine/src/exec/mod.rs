@@ -4,6 +4,7 @@
 //! on a channel; each scheduling round gathers its transitions in one batch and flushes it
 //! before anything it decided is acted on (group commit).
 
+mod abort;
 mod adopt;
 pub mod approvers;
 mod attempt;
@@ -29,6 +30,7 @@ pub mod retry_policy;
 mod score;
 mod secret_sources;
 mod sensitive_env;
+mod stale;
 mod vantage;
 pub mod views;
 pub mod votes;

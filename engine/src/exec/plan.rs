@@ -27,7 +27,7 @@ impl Engine {
                 ctx.secrets.resolve(name).err().map(|e| format!("secret `{name}`: {}", e.trim_start_matches(&format!("secret `{name}`: "))))
             })
             .collect();
-        for (title, plan) in [("steps", &rb.main), ("on_failure", &rb.on_failure)] {
+        for (title, plan) in [("steps", &rb.main), ("on_failure", &rb.on_failure), ("on_abort", &rb.on_abort)] {
             if plan.steps.is_empty() {
                 continue;
             }

@@ -41,8 +41,20 @@ impl Engine {
     /// Resumes a run from its checkpoint.
     pub async fn resume(&self, id: &str, opts: ResumeOptions) -> Result<Outcome, RunError> {
         let store = &self.inner.store;
+        if opts.abort {
+            return self.abort(id, &opts).await;
+        }
+        if opts.confirm && opts.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+            return Err(RunError::BadInput(format!(
+                "--confirm needs --reason: say why the run goes on although the signals no longer call for it (phoenix resume {id} --confirm --reason \"…\")"
+            )));
+        }
         let Prepared { mut run, seen, mut rb, records, mut batch, mut seq, blocked, adoption, by } =
             self.prepare_resume(id, &opts, true).await?;
+        // An abort under way (interrupted): its on_abort steps go on, never the main plan.
+        if records.values().any(|r| r.plan == PlanKind::OnAbort) {
+            return self.abort(id, &opts).await;
+        }
         if opts.confirmed.as_ref().is_some_and(|c| *c != adoption.confirmed()) {
             return Err(RunError::BadInput(format!(
                 "run {id} changed after its plan was shown (another operator, or a run that ended meanwhile): this resume wrote nothing; look again: phoenix resume {id} --dry-run"
@@ -69,6 +81,14 @@ impl Engine {
                 }
             }
             return Ok(Outcome::Halted(why));
+        }
+        let reevaluated = match self.guard_decision(id, &run, &seen, &rb, &records, &opts, &by).await? {
+            super::stale::Guard::Go(events) => events,
+            super::stale::Guard::Stop(why) => return Ok(Outcome::Halted(why)),
+        };
+        for kind in reevaluated {
+            batch.event(id, seq, now_ms(), kind);
+            seq += 1;
         }
         let now = now_ms();
         let mut event = |batch: &mut Batch, kind: EventKind| {

@@ -38,7 +38,12 @@ pub fn status(store: &Store, id: Option<&str>) -> Result<Option<Value>, StoreErr
     // Plan order (file order), each step followed by its items in item order.
     records.sort_by_key(|s| {
         let item = s.id.rsplit_once('[').and_then(|(_, n)| n.trim_end_matches(']').parse::<usize>().ok());
-        (s.plan == crate::state::PlanKind::OnFailure, s.order, item.map_or(0, |n| n + 1))
+        let plan = match s.plan {
+            crate::state::PlanKind::Main => 0,
+            crate::state::PlanKind::OnFailure => 1,
+            crate::state::PlanKind::OnAbort => 2,
+        };
+        (plan, s.order, item.map_or(0, |n| n + 1))
     });
     let steps: Vec<Value> = records
         .iter()
@@ -81,8 +86,20 @@ pub fn status(store: &Store, id: Option<&str>) -> Result<Option<Value>, StoreErr
         "started_at": ts(r.started_at), "finished_at": r.finished_at.map(ts), "error": r.error, "outputs": r.outputs,
         "params": r.params, "lock": r.lock, "parent": r.parent, "pid": r.pid, "dir": r.dir, "owner": r.owner,
         "process_gone": gone(&r),
+        "decision": last_reevaluation(store, &r.id)?,
         "steps": steps,
     })))
+}
+
+/// The last time a resume evaluated the run's stale decision again (`exec/stale.rs`): then
+/// and now, as text and data, and when.
+fn last_reevaluation(store: &Store, id: &str) -> Result<Option<Value>, StoreError> {
+    Ok(store.events(id, 0)?.into_iter().rev().find_map(|e| match e.kind {
+        crate::state::EventKind::Note { text, data: Some(d), .. } if d["kind"] == "decision_reevaluated" => {
+            Some(json!({ "at": ts(e.at), "text": text, "data": d }))
+        }
+        _ => None,
+    }))
 }
 
 /// A run's log lines and events.
@@ -133,7 +150,7 @@ pub fn logs_from(store: &Store, id: &str, step: Option<&str>, from_line: u64, fr
 }
 
 /// What the run's stored runbook says of each step: its action (`uses`), description, needs
-/// and role (`action`, `probe`, `score`, `on_failure`). Empty when the text no longer
+/// and role (`action`, `probe`, `score`, `on_failure`, `on_abort`). Empty when the text no longer
 /// validates. Only names are read from the text, never values (they may hold secrets).
 pub fn definitions(store: &Store, id: &str) -> Result<Option<Value>, StoreError> {
     let Some(run) = store.run(id)? else { return Ok(None) };
@@ -142,10 +159,10 @@ pub fn definitions(store: &Store, id: &str) -> Result<Option<Value>, StoreError>
         return Ok(Some(json!({ "description": null, "steps": {} })));
     };
     let mut steps = serde_json::Map::new();
-    for (plan, on_failure) in [(&rb.main, false), (&rb.on_failure, true)] {
+    for (plan, section) in [(&rb.main, None), (&rb.on_failure, Some("on_failure")), (&rb.on_abort, Some("on_abort"))] {
         for s in &plan.steps {
             let role = match s.role {
-                _ if on_failure => "on_failure",
+                _ if section.is_some() => section.unwrap_or_default(),
                 crate::runbook::Role::Action => "action",
                 crate::runbook::Role::Probe(_) => "probe",
                 crate::runbook::Role::Score => "score",

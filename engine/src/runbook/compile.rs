@@ -27,16 +27,21 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
     params::check(raw, &sections.broken_params, diags);
     levels::check(raw, diags);
     let (main, fail) = defs::defs(raw);
+    let abort = defs::abort_defs(raw);
     let dir = file.parent().map_or_else(|| std::path::PathBuf::from("."), std::path::Path::to_path_buf);
     actions::check(&main, &dir, diags);
     actions::check(&fail, &dir, diags);
     invariants::check(raw, &main, &fail, diags);
+    actions::check(&abort, &dir, diags);
     let main_needs = needs::resolve(&main, &fail, &sections.broken, diags);
     let fail_needs = needs::resolve(&fail, &main, &sections.broken, diags);
+    let abort_needs = needs::resolve(&abort, &main, &sections.broken, diags);
     let main_dag = needs::dag(&main, &main_needs, diags);
     let fail_dag = needs::dag(&fail, &fail_needs, diags);
+    let abort_dag = needs::dag(&abort, &abort_needs, diags);
+    let decision_ttl = crate::validate::decision::ttl(raw, diags);
     let defaults = raw.defaults.clone().unwrap_or_default();
-    for def in main.iter().chain(&fail) {
+    for def in main.iter().chain(&fail).chain(&abort) {
         retry_policy(defaults.retry.as_ref(), def.retry, &def.path().key("retry"), diags);
         if def.max_parallel == Some(0) {
             diags.push(Diagnostic::new(Code::InvalidValue, def.path().key("max_parallel"), "`max_parallel` must be at least 1"));
@@ -58,15 +63,15 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
     if let Some(r) = &defaults.retry {
         retry_policy(None, Some(r), &Path::root().key("defaults").key("retry"), diags);
     }
-    let (Some(main_dag), Some(fail_dag)) = (main_dag, fail_dag) else {
+    let (Some(main_dag), Some(fail_dag), Some(abort_dag)) = (main_dag, fail_dag, abort_dag) else {
         // A cycle leaves no order to check reads against, but the templates' syntax and the
         // names they read are checked all the same: every error of the file in one pass.
         let flat = |n: usize| Dag::build(&vec![Vec::new(); n]).expect("no needs, no cycle");
-        let (m, f) = (flat(main.len()), flat(fail.len()));
-        templates::Checker::new(raw, &main, &fail, &m, &f, diags).without_races().run();
+        let (m, f, a) = (flat(main.len()), flat(fail.len()), flat(abort.len()));
+        templates::Checker::new(raw, &main, &fail, &m, &f, diags).with_abort(&abort, &a).without_races().run();
         return None;
     };
-    templates::Checker::new(raw, &main, &fail, &main_dag, &fail_dag, diags).run();
+    templates::Checker::new(raw, &main, &fail, &main_dag, &fail_dag, diags).with_abort(&abort, &abort_dag).run();
     if diags[before..].iter().any(|d| !d.warning) || !sections.broken.is_empty() || !sections.broken_invariants.is_empty() {
         return None;
     }
@@ -75,6 +80,7 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
         |defs: &[Def<'_>], needs: &[Vec<usize>]| -> Vec<Step> { defs.iter().zip(needs).map(|(d, n)| step(d, n, defs, raw)).collect() };
     let main_steps = steps(&main, &main_needs);
     let fail_steps = steps(&fail, &fail_needs);
+    let abort_steps = steps(&abort, &abort_needs);
     Some(Runbook {
         name: raw.name.clone(),
         description: raw.description.clone(),
@@ -109,6 +115,8 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
         max_parallel: raw.max_parallel.map_or(DEFAULT_MAX_PARALLEL, |n| n as usize),
         main: Plan { steps: main_steps, dag: main_dag },
         on_failure: Plan { steps: fail_steps, dag: fail_dag },
+        on_abort: Plan { steps: abort_steps, dag: abort_dag },
+        decision_ttl,
         signals: raw
             .signals
             .iter()

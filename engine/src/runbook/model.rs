@@ -38,6 +38,10 @@ pub struct Runbook {
     pub main: Plan,
     /// Steps run when the run fails.
     pub on_failure: Plan,
+    /// Steps run when an operator aborts the run (`phoenix resume --abort`).
+    pub on_abort: Plan,
+    /// How long a decision from the signals stays good before a resume evaluates them again.
+    pub decision_ttl: Duration,
     /// The health signals, in file order.
     pub signals: Vec<Signal>,
     /// The levels, ascending.
@@ -82,6 +86,17 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// Who needs whom.
     pub dag: Dag,
+}
+
+impl Runbook {
+    /// The plan of this kind.
+    pub fn plan_of(&self, kind: crate::state::PlanKind) -> &Plan {
+        match kind {
+            crate::state::PlanKind::Main => &self.main,
+            crate::state::PlanKind::OnFailure => &self.on_failure,
+            crate::state::PlanKind::OnAbort => &self.on_abort,
+        }
+    }
 }
 
 impl Plan {

@@ -72,6 +72,15 @@ pub struct RawRunbook {
     /// condition (`one_active_region: { check: …, that: …, around: [switch_dns] }`).
     #[serde(default)]
     pub invariants: IndexMap<String, RawInvariant>,
+    /// How long a decision taken from the signals (the `score` step, or a child run's) stays
+    /// good (default 15m): `phoenix resume` of a run that decided longer ago evaluates the
+    /// signals again first and stops if the level no longer calls for the action.
+    #[serde(default)]
+    pub decision_ttl: Option<Dur>,
+    /// Steps run by `phoenix resume RUN --abort` (leave the primary serving, clean up what
+    /// was built). Same schema as `steps`; they may read any step's status and outputs.
+    #[serde(default)]
+    pub on_abort: IndexMap<String, RawStep>,
 }
 
 /// The top-level keys, in schema order (the loader reads sections one by one).
@@ -91,6 +100,8 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "on_failure",
     "outputs",
     "invariants",
+    "decision_ttl",
+    "on_abort",
 ];
 
 /// A param's type.

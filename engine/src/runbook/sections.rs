@@ -192,6 +192,8 @@ pub(crate) fn read(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Sections>
         on_failure: r.map_of("on_failure", &mut broken),
         outputs: r.map_of("outputs", &mut ignored),
         invariants: r.map_of("invariants", &mut broken_invariants),
+        decision_ttl: r.one("decision_ttl"),
+        on_abort: r.map_of("on_abort", &mut broken),
     };
     let mut unknown = r.unknown.into_inner();
     let mut all = r.diags;

@@ -115,6 +115,8 @@ pub enum PlanKind {
     Main,
     /// The on_failure steps.
     OnFailure,
+    /// The on_abort steps (`phoenix resume --abort`).
+    OnAbort,
 }
 
 /// An approval decision.

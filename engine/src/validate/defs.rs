@@ -1,4 +1,5 @@
-//! One view over the three places steps are declared: `signals`, `steps` and `on_failure`.
+//! One view over the places steps are declared: `signals`, `steps`, `on_failure` and
+//! `on_abort`.
 
 use serde_json::Value;
 
@@ -12,6 +13,7 @@ pub(crate) enum Section {
     Score,
     Steps,
     OnFailure,
+    OnAbort,
 }
 
 impl Section {
@@ -20,6 +22,7 @@ impl Section {
             Section::Signals | Section::Score => "signals",
             Section::Steps => "steps",
             Section::OnFailure => "on_failure",
+            Section::OnAbort => "on_abort",
         }
     }
 }
@@ -103,27 +106,33 @@ pub(crate) fn defs(raw: &RawRunbook) -> (Vec<Def<'_>>, Vec<Def<'_>>) {
             signal: None,
         });
     }
-    fn step<'r>(section: Section) -> impl Fn((&'r String, &'r crate::runbook::raw::RawStep)) -> Def<'r> {
-        move |(id, s)| Def {
-            id: id.as_str(),
-            section,
-            uses: s.uses.as_str(),
-            with: s.with.as_ref(),
-            needs: s.needs.clone(),
-            when: s.when.as_ref(),
-            for_each: s.for_each.as_ref(),
-            timeout: s.timeout.map(|d| d.get()),
-            retry: s.retry.as_ref(),
-            continue_on_error: s.continue_on_error,
-            trigger_rule: s.trigger_rule.unwrap_or_default(),
-            idempotent: s.idempotent,
-            effect: s.effect,
-            max_parallel: s.max_parallel,
-            description: s.description.as_deref(),
-            signal: None,
-        }
-    }
     main.extend(raw.steps.iter().map(step(Section::Steps)));
     let fail = raw.on_failure.iter().map(step(Section::OnFailure)).collect();
     (main, fail)
+}
+
+/// The on_abort steps (`phoenix resume --abort`), a plan of their own.
+pub(crate) fn abort_defs(raw: &RawRunbook) -> Vec<Def<'_>> {
+    raw.on_abort.iter().map(step(Section::OnAbort)).collect()
+}
+
+fn step<'r>(section: Section) -> impl Fn((&'r String, &'r crate::runbook::raw::RawStep)) -> Def<'r> {
+    move |(id, s)| Def {
+        id: id.as_str(),
+        section,
+        uses: s.uses.as_str(),
+        with: s.with.as_ref(),
+        needs: s.needs.clone(),
+        when: s.when.as_ref(),
+        for_each: s.for_each.as_ref(),
+        timeout: s.timeout.map(|d| d.get()),
+        retry: s.retry.as_ref(),
+        continue_on_error: s.continue_on_error,
+        trigger_rule: s.trigger_rule.unwrap_or_default(),
+        idempotent: s.idempotent,
+        effect: s.effect,
+        max_parallel: s.max_parallel,
+        description: s.description.as_deref(),
+        signal: None,
+    }
 }

@@ -61,7 +61,7 @@ pub(crate) fn unapproved(loaded: &Loaded) -> Vec<Diagnostic> {
     let Some(rb) = &loaded.runbook else { return Vec::new() };
     let node = crate::yaml::parse(&loaded.source).ok();
     let mut out = Vec::new();
-    for (section, plan) in [("steps", &rb.main), ("on_failure", &rb.on_failure)] {
+    for (section, plan) in [("steps", &rb.main), ("on_failure", &rb.on_failure), ("on_abort", &rb.on_abort)] {
         for (i, step) in plan.steps.iter().enumerate() {
             if step.effect != Effect::Irreversible || approved_before(plan, i) {
                 continue;

@@ -1,6 +1,7 @@
 //! Semantic checks on a raw runbook. Each pass appends diagnostics; none stops at the first.
 
 pub(crate) mod actions;
+pub(crate) mod decision;
 pub(crate) mod defs;
 pub(crate) mod effects;
 pub(crate) mod invariants;

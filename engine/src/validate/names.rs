@@ -49,13 +49,14 @@ pub(crate) fn check(raw: &RawRunbook, out: &mut Vec<Diagnostic>) {
             ),
         ));
     }
-    let sections: [(&str, Vec<&String>); 6] = [
+    let sections: [(&str, Vec<&String>); 7] = [
         ("params", raw.params.keys().collect()),
         ("vars", raw.vars.keys().collect()),
         ("secrets", raw.secrets.keys().collect()),
         ("signals", raw.signals.keys().collect()),
         ("steps", raw.steps.keys().collect()),
         ("on_failure", raw.on_failure.keys().collect()),
+        ("on_abort", raw.on_abort.keys().collect()),
     ];
     for (section, ids) in &sections {
         for id in ids {
@@ -71,7 +72,7 @@ pub(crate) fn check(raw: &RawRunbook, out: &mut Vec<Diagnostic>) {
             }
         }
     }
-    // Steps, signals and on_failure steps share one namespace (`steps.<id>`).
+    // Steps, signals, on_failure and on_abort steps share one namespace (`steps.<id>`).
     let mut seen: HashMap<&str, &str> = HashMap::new();
     for (section, ids) in sections.iter().skip(3) {
         for id in ids {
@@ -87,7 +88,7 @@ pub(crate) fn check(raw: &RawRunbook, out: &mut Vec<Diagnostic>) {
             if let Some(first) = seen.insert(id.as_str(), section) {
                 out.push(
                     Diagnostic::new(Code::DuplicateId, path, format!("`{id}` is already the id of an entry in `{first}`"))
-                        .help("signals, steps and on_failure steps share one namespace (`steps.<id>`): rename one")
+                        .help("signals, steps, on_failure and on_abort steps share one namespace (`steps.<id>`): rename one")
                         .on_key(),
                 );
             }

@@ -36,15 +36,14 @@ pub(crate) fn resolve(plan: &[Def<'_>], other: &[Def<'_>], broken: &HashSet<Stri
             if broken.contains(need) {
                 continue;
             }
-            let d = if others.contains(need) && def.section == Section::OnFailure {
+            let d = if others.contains(need) && matches!(def.section, Section::OnFailure | Section::OnAbort) {
+                let s = def.section.key();
                 Diagnostic::new(
                     Code::UnknownNeed,
                     path,
-                    format!(
-                        "`{need}` is a step of the main DAG; on_failure steps run after it ends and can only need other on_failure steps"
-                    ),
+                    format!("`{need}` is a step of the main DAG; {s} steps run after it ends and can only need other {s} steps"),
                 )
-                .help(format!("remove it from `needs`; an on_failure step may still read `steps.{need}.status`"))
+                .help(format!("remove it from `needs`; an {s} step may still read `steps.{need}.status`"))
             } else if others.contains(need) {
                 Diagnostic::new(
                     Code::UnknownNeed,

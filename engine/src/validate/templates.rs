@@ -21,6 +21,9 @@ enum Scope<'s> {
     Step { index: usize, dag: &'s Dag, item: bool },
     /// An on_failure step: every main step has ended; on_failure ancestors are ready.
     Failure { index: usize, dag: &'s Dag, item: bool },
+    /// An on_abort step: the main steps have ended or been cancelled; on_abort ancestors
+    /// are ready.
+    Abort { index: usize, dag: &'s Dag, item: bool },
     /// A signal's probe inputs: run before any step.
     Probe,
     /// A weight rule: the probe's own `outputs`, `status` and `error`.
@@ -45,6 +48,10 @@ pub(crate) struct Checker<'a> {
     /// Step id → index in `main` / `fail` (a runbook can have 10,000 steps, each read by id).
     main_index: HashMap<&'a str, usize>,
     fail_index: HashMap<&'a str, usize>,
+    /// The on_abort steps and their DAG (`with_abort`).
+    abort: &'a [Def<'a>],
+    abort_dag: Option<&'a Dag>,
+    abort_index: HashMap<&'a str, usize>,
     out: &'a mut Vec<Diagnostic>,
     /// Whether the DAGs are real: with a cycle there is no order to check reads against,
     /// and only the templates' syntax and names are checked.
@@ -71,7 +78,28 @@ impl<'a> Checker<'a> {
         fail_dag: &'a Dag,
         out: &'a mut Vec<Diagnostic>,
     ) -> Self {
-        Checker { raw, main, fail, main_dag, fail_dag, main_index: index_of(main), fail_index: index_of(fail), out, races: true }
+        Checker {
+            raw,
+            main,
+            fail,
+            main_dag,
+            fail_dag,
+            main_index: index_of(main),
+            fail_index: index_of(fail),
+            abort: &[],
+            abort_dag: None,
+            abort_index: HashMap::new(),
+            out,
+            races: true,
+        }
+    }
+
+    /// Checks the on_abort steps too.
+    pub(crate) fn with_abort(mut self, abort: &'a [Def<'a>], dag: &'a Dag) -> Self {
+        self.abort = abort;
+        self.abort_dag = Some(dag);
+        self.abort_index = index_of(abort);
+        self
     }
 
     /// Checks syntax and names only: the DAGs given are placeholders (a plan has a cycle).
@@ -118,6 +146,12 @@ impl<'a> Checker<'a> {
         for (i, def) in fail.iter().enumerate() {
             let scope = |item| Scope::Failure { index: i, dag: fail_dag, item };
             self.def(def, scope(false), scope(def.for_each.is_some()));
+        }
+        if let Some(abort_dag) = self.abort_dag {
+            for (i, def) in self.abort.iter().enumerate() {
+                let scope = |item| Scope::Abort { index: i, dag: abort_dag, item };
+                self.def(def, scope(false), scope(def.for_each.is_some()));
+            }
         }
     }
 
@@ -213,7 +247,7 @@ impl<'a> Checker<'a> {
             Scope::Outputs => r.extend(["vars", "steps", "score"]),
             Scope::Invariant { that: true, .. } => r.extend(["vars", "steps", "score", "outputs"]),
             Scope::Invariant { that: false, .. } => r.extend(["vars", "secrets", "steps", "score"]),
-            Scope::Step { item, .. } | Scope::Failure { item, .. } => {
+            Scope::Step { item, .. } | Scope::Failure { item, .. } | Scope::Abort { item, .. } => {
                 r.extend(["vars", "secrets", "steps", "score"]);
                 if item {
                     r.push("item");
@@ -345,8 +379,9 @@ impl<'a> Checker<'a> {
     fn step(&mut self, id: &str, field: Option<&str>, path: &Path, scope: Scope<'_>) {
         let in_main = self.main_index.get(id).copied();
         let in_fail = self.fail_index.get(id).copied();
-        if in_main.is_none() && in_fail.is_none() {
-            let all = self.main.iter().chain(self.fail).map(|d| d.id);
+        let in_abort = self.abort_index.get(id).copied();
+        if in_main.is_none() && in_fail.is_none() && in_abort.is_none() {
+            let all = self.main.iter().chain(self.fail).chain(self.abort).map(|d| d.id);
             self.out.push(
                 Diagnostic::new(Code::UnknownReference, path.clone(), format!("`steps.{id}` names no step of this runbook"))
                     .help(suggest::hint(id, all)),
@@ -363,6 +398,7 @@ impl<'a> Checker<'a> {
         let ready = match scope {
             Scope::Step { index, dag, .. } => in_main.is_some_and(|i| dag.is_ancestor(i, index)),
             Scope::Failure { index, dag, .. } => in_main.is_some() || in_fail.is_some_and(|i| dag.is_ancestor(i, index)),
+            Scope::Abort { index, dag, .. } => in_main.is_some() || in_abort.is_some_and(|i| dag.is_ancestor(i, index)),
             Scope::Outputs => in_main.is_some(),
             Scope::Invariant { around, dag, .. } => in_main.is_some_and(|i| around.iter().all(|&a| dag.is_ancestor(i, a))),
             _ => false,
@@ -380,6 +416,11 @@ impl<'a> Checker<'a> {
             _ => None,
         };
         let d = match (reader, in_fail.is_some() && in_main.is_none()) {
+            _ if in_abort.is_some() && in_main.is_none() && !matches!(scope, Scope::Abort { .. }) => Diagnostic::new(
+                Code::Race,
+                path.clone(),
+                format!("`{id}` is an on_abort step: it runs only when an operator aborts the run, never before this is rendered"),
+            ),
             (_, true) if !matches!(scope, Scope::Failure { .. }) => {
                 Diagnostic::new(Code::Race, path.clone(), format!("`{id}` is an on_failure step: it has not run when this is rendered"))
             }
@@ -392,7 +433,7 @@ impl<'a> Checker<'a> {
             )
             .help(format!("add `{id}` to the `needs` of `{r}`")),
             (None, _) => Diagnostic::new(Code::Race, path.clone(), format!("`steps.{id}` is not ready where this is rendered"))
-                .help("on_failure steps must need the on_failure steps they read"),
+                .help("on_failure (on_abort) steps must need the on_failure (on_abort) steps they read"),
         };
         self.out.push(d);
     }

@@ -1,4 +1,5 @@
-//! Ending a phase or the run: success, failure (then on_failure), halt, cancel.
+//! Ending a phase or the run: success, failure (then on_failure), halt, cancel, abort (the
+//! on_abort steps, then `cancelled`).
 
 use serde_json::{Value, json};
 
@@ -93,6 +94,20 @@ impl Driver {
                 let why = if also.is_empty() { why } else { format!("{why}; on_failure step(s) failed too: {}", also.join(", ")) };
                 self.finish(RunStatus::Failed, Some(why.clone())).map(|_| Some(Outcome::Failed(why)))
             }
+            PlanKind::OnAbort => {
+                let why = self.aborting.clone().unwrap_or_else(|| "aborted by an operator".into());
+                let also = failed(&self.rb.on_abort, &self.abort);
+                let not_run: Vec<String> = self.abort.iter().filter(|r| !r.status.is_done()).map(|r| r.id.clone()).collect();
+                let why = match (also.is_empty(), not_run.is_empty()) {
+                    (true, true) => why,
+                    _ => format!(
+                        "{why}; on_abort step(s) failed: {}{}: check what they were to undo by hand",
+                        also.join(", "),
+                        if not_run.is_empty() { String::new() } else { format!("; never decided: {}", not_run.join(", ")) }
+                    ),
+                };
+                self.finish(RunStatus::Cancelled, Some(why)).map(|_| Some(Outcome::Cancelled))
+            }
         }
     }
 
@@ -123,7 +138,12 @@ impl Driver {
                 Ok(Outcome::Interrupted)
             }
             Stop::Cancel => {
-                for k in [PlanKind::Main, PlanKind::OnFailure] {
+                let aborting = self.aborting.is_some();
+                for k in [PlanKind::Main, PlanKind::OnFailure, PlanKind::OnAbort] {
+                    // on_abort steps exist in the store only once the run is aborted.
+                    if k == PlanKind::OnAbort && !aborting {
+                        continue;
+                    }
                     for i in 0..self.recs(k).len() {
                         let s = self.recs(k)[i].status;
                         if matches!(s, StepStatus::Pending | StepStatus::Waiting | StepStatus::Running) {

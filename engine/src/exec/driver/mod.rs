@@ -138,6 +138,10 @@ pub(crate) struct Driver {
     run: RunRecord,
     main: Vec<StepRecord>,
     fail: Vec<StepRecord>,
+    /// The on_abort steps' records (`phoenix resume --abort`).
+    abort: Vec<StepRecord>,
+    /// Set when the run is being aborted: "aborted by X: why", the run's end.
+    aborting: Option<String>,
     items: HashMap<(PlanKind, usize), Vec<StepRecord>>,
     lists: HashMap<(PlanKind, usize), Vec<Value>>,
     ctx: Context,
@@ -192,8 +196,11 @@ impl Driver {
         };
         let main = take(&rb.main, PlanKind::Main, &mut by_id);
         let fail = take(&rb.on_failure, PlanKind::OnFailure, &mut by_id);
+        let abort = take(&rb.on_abort, PlanKind::OnAbort, &mut by_id);
         let mut items: HashMap<(PlanKind, usize), Vec<StepRecord>> = HashMap::new();
-        for (kind, plan, recs) in [(PlanKind::Main, &rb.main, &main), (PlanKind::OnFailure, &rb.on_failure, &fail)] {
+        for (kind, plan, recs) in
+            [(PlanKind::Main, &rb.main, &main), (PlanKind::OnFailure, &rb.on_failure, &fail), (PlanKind::OnAbort, &rb.on_abort, &abort)]
+        {
             for (i, r) in recs.iter().enumerate() {
                 if let Some(n) = r.items {
                     let list = (0..n)
@@ -217,7 +224,7 @@ impl Driver {
             secrets: Arc::new(Secrets::new(&rb, redactor.clone())),
             steps: Arc::default(),
         };
-        for r in main.iter().chain(&fail) {
+        for r in main.iter().chain(&fail).chain(&abort) {
             if r.status.is_done() {
                 ctx.steps.set(&r.id, &step_view(r));
             }
@@ -236,6 +243,8 @@ impl Driver {
             run,
             main,
             fail,
+            abort,
+            aborting: None,
             items,
             lists: HashMap::new(),
             ctx,
@@ -268,10 +277,19 @@ impl Driver {
         })
     }
 
+    /// Drives the on_abort steps instead of the main plan (`phoenix resume --abort`); the
+    /// run ends `cancelled` with `why` ("aborted by X: reason").
+    pub(crate) fn aborting(mut self, why: String) -> Self {
+        self.phase = PlanKind::OnAbort;
+        self.aborting = Some(why);
+        self
+    }
+
     pub(super) fn plan(&self, k: PlanKind) -> &Plan {
         match k {
             PlanKind::Main => &self.rb.main,
             PlanKind::OnFailure => &self.rb.on_failure,
+            PlanKind::OnAbort => &self.rb.on_abort,
         }
     }
 
@@ -279,6 +297,7 @@ impl Driver {
         match k {
             PlanKind::Main => &self.main,
             PlanKind::OnFailure => &self.fail,
+            PlanKind::OnAbort => &self.abort,
         }
     }
 
@@ -287,6 +306,7 @@ impl Driver {
             (k, i, Some(j)) => &mut self.items.get_mut(&(k, i)).expect("items expanded")[j],
             (PlanKind::Main, i, None) => &mut self.main[i],
             (PlanKind::OnFailure, i, None) => &mut self.fail[i],
+            (PlanKind::OnAbort, i, None) => &mut self.abort[i],
         }
     }
 
@@ -330,7 +350,12 @@ impl Driver {
         };
         self.event(EventKind::Step { step: rec.id.clone(), status: to, attempt: rec.attempts, error: error.clone() });
         if key.2.is_none() {
-            self.frontier.moved(&self.rb, &self.main, &self.fail, key.0, key.1, to);
+            let recs = match key.0 {
+                PlanKind::Main => &self.main,
+                PlanKind::OnFailure => &self.fail,
+                PlanKind::OnAbort => &self.abort,
+            };
+            self.frontier.moved(self.rb.plan_of(key.0), recs, key.0, key.1, to);
         }
         if to.is_done() && key.2.is_none() {
             self.ctx.steps.set(&rec.id, &step_view(&rec));

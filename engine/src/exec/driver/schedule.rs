@@ -122,10 +122,7 @@ impl Driver {
 
     pub(super) fn start_step(&mut self, k: PlanKind, i: usize, out: &mut Vec<Unit>) {
         let rb = self.rb.clone();
-        let step = match k {
-            PlanKind::Main => &rb.main.steps[i],
-            PlanKind::OnFailure => &rb.on_failure.steps[i],
-        };
+        let step = &rb.plan_of(k).steps[i];
         if let Some(cond) = &step.when {
             let holds = match cond {
                 Cond::Bool(b) => Ok(*b),
@@ -306,24 +303,25 @@ fn upstream_failed_why(origin: &str, via: &str, status: Option<StepStatus>) -> S
 #[derive(Debug, Default)]
 pub(super) struct Frontier {
     /// Needs not yet ended, per step.
-    blocked: [Vec<usize>; 2],
+    blocked: [Vec<usize>; 3],
     /// A step's position in its plan's order.
-    pos: [Vec<usize>; 2],
-    ready: [std::collections::BTreeMap<usize, usize>; 2],
-    active: [std::collections::BTreeMap<usize, usize>; 2],
+    pos: [Vec<usize>; 3],
+    ready: [std::collections::BTreeMap<usize, usize>; 3],
+    active: [std::collections::BTreeMap<usize, usize>; 3],
 }
 
 fn slot(k: PlanKind) -> usize {
     match k {
         PlanKind::Main => 0,
         PlanKind::OnFailure => 1,
+        PlanKind::OnAbort => 2,
     }
 }
 
 impl Frontier {
     pub(super) fn build(d: &Driver) -> Self {
         let mut f = Frontier::default();
-        for k in [PlanKind::Main, PlanKind::OnFailure] {
+        for k in [PlanKind::Main, PlanKind::OnFailure, PlanKind::OnAbort] {
             let (plan, recs) = (d.plan(k), d.recs(k));
             let s = slot(k);
             f.pos[s] = vec![0; plan.steps.len()];
@@ -354,22 +352,10 @@ impl Frontier {
     }
 
     /// A step of plan `k` moved to `to`.
-    pub(super) fn moved(
-        &mut self,
-        rb: &crate::runbook::Runbook,
-        main: &[StepRecord],
-        fail: &[StepRecord],
-        k: PlanKind,
-        i: usize,
-        to: StepStatus,
-    ) {
+    pub(super) fn moved(&mut self, plan: &crate::runbook::Plan, recs: &[StepRecord], k: PlanKind, i: usize, to: StepStatus) {
         let s = slot(k);
         self.place(s, i, to);
         if to.is_done() {
-            let (plan, recs) = match k {
-                PlanKind::Main => (&rb.main, main),
-                PlanKind::OnFailure => (&rb.on_failure, fail),
-            };
             for d in plan.dag.dependents(i) {
                 self.blocked[s][d] = self.blocked[s][d].saturating_sub(1);
                 if self.blocked[s][d] == 0 && recs[d].status == StepStatus::Pending {

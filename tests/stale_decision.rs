@@ -1,0 +1,415 @@
+//! The stale-decision guard: a failover decided by its signals, halted at its approval and
+//! resumed after its `decision_ttl` while production has recovered, must not act without
+//! the operator's word. Steps append to a ledger, so the tests count what ran instead of
+//! trusting the engine's word. (The decision is made old by a `decision_ttl` shorter than a
+//! process start, never by sleeping.)
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::health_server::{Answer, HealthServer};
+use crate::process::{self, Background, count, lines, step};
+use crate::support::{Output, Test};
+
+/// A failover gated by an approval, decided by one health signal.
+fn runbook(health: &HealthServer, ttl: &str) -> String {
+    format!(
+        r#"version: 1
+name: stale-failover
+decision_ttl: {ttl}
+signals:
+  app:
+    uses: http
+    with: {{ url: "{}", timeout: 2s }}
+    weight:
+      - {{ when: "outputs.json.status == 'healthy'", weight: 0 }}
+      - {{ weight: 10 }}
+levels:
+  - {{ name: no_action, max: 3 }}
+  - {{ name: dr_failover }}
+steps:
+  gate:
+    needs: [score]
+    when: "score.level == 'dr_failover'"
+    uses: approval
+    with: {{ message: "fail over?" }}
+  switch_dns:
+    needs: [gate]
+    uses: exec
+    with: {{ script: "echo switch_dns >> ledger" }}
+on_abort:
+  keep_primary:
+    uses: exec
+    with: {{ script: "echo keep_primary {{{{ steps.switch_dns.status }}}} >> ledger" }}
+  clean_dr:
+    needs: [keep_primary]
+    uses: exec
+    with: {{ script: "echo clean_dr >> ledger" }}
+"#,
+        health.url()
+    )
+}
+
+fn ledger(out: &Output) -> Vec<String> {
+    lines(&out.path().join("ledger"))
+}
+
+/// A run whose signals decided `dr_failover`, halted at its gate, and the gate approved
+/// while it was halted (as a tired operator would, before looking at the signals again).
+fn halted_failover(health: &HealthServer, ttl: &str) -> (Output, String) {
+    let out = Test::new().file("f.yaml", runbook(health, ttl)).args(["run", "f.yaml", "--no-wait"]).run().code(3);
+    let run = process::latest_run(&out.state_dir());
+    let s = process::status(&out.state_dir(), &run);
+    assert_eq!(step(&s, "score")["outputs"]["level"], "dr_failover", "{s:#}");
+    out.then().args(["approve", &run, "gate", "--as", "alice"]).run().success();
+    (out, run)
+}
+
+fn events(out: &Output, run: &str) -> Vec<Value> {
+    process::json(&out.state_dir(), &["logs", run])["events"].as_array().cloned().unwrap_or_default()
+}
+
+/// The run and its steps as the store holds them (`decision` is read from the events).
+fn records(out: &Output, run: &str) -> Value {
+    let mut s = process::status(&out.state_dir(), run);
+    s.as_object_mut().map(|m| m.remove("decision"));
+    s
+}
+
+fn reevaluations(events: &[Value]) -> Vec<&Value> {
+    events.iter().filter(|e| e["kind"] == "note" && e["data"]["kind"] == "decision_reevaluated").collect()
+}
+
+#[test]
+fn a_stale_failover_with_health_recovered_does_nothing_without_the_operator() {
+    let health = HealthServer::start(Answer::Status("unhealthy"));
+    let (out, run) = halted_failover(&health, "1ms");
+    health.set(Answer::Status("healthy"));
+    let before = records(&out, &run);
+    let events_before = events(&out, &run).len();
+    let r = out.then().args(["resume", &run]).run().code(3);
+    let r = r
+        .stderr_contains("the signals were evaluated again")
+        .stderr_contains("the level now is `no_action`, lower than `dr_failover` decided then")
+        .stderr_contains(&format!("phoenix resume {run} --confirm --reason"))
+        .stderr_contains(&format!("phoenix resume {run} --abort"));
+    // Then and now side by side, on the terminal.
+    r.stderr_contains("dr_failover  no_action");
+    assert!(ledger(&out).is_empty(), "nothing may act: {:?}", ledger(&out));
+    assert_eq!(records(&out, &run), before, "the run and its steps are as they were");
+    let ev = events(&out, &run);
+    assert_eq!(ev.len(), events_before + 1, "only the re-evaluation is written: {:#?}", &ev[events_before..]);
+    let re = reevaluations(&ev);
+    assert_eq!(re.len(), 1);
+    assert_eq!(re[0]["data"]["verdict"], "stale");
+    assert_eq!(re[0]["data"]["then"]["level"], "dr_failover");
+    assert_eq!(re[0]["data"]["now"]["level"], "no_action");
+    assert_eq!(re[0]["data"]["then"]["signals"]["app"]["weight"], 10.0);
+    assert_eq!(re[0]["data"]["now"]["signals"]["app"]["weight"], 0.0);
+    // `status` shows it too, with the two ways on.
+    out.then()
+        .args(["status", &run])
+        .run()
+        .success()
+        .stdout_contains("dr_failover  no_action")
+        .stdout_contains("--confirm --reason")
+        .stdout_lacks("continue it with");
+
+    // Asking again changes nothing either.
+    out.then().args(["resume", &run]).run().code(3);
+    assert!(ledger(&out).is_empty());
+
+    // --confirm needs a reason, and then goes on, recorded with who and why.
+    out.then().args(["resume", &run, "--confirm"]).run().code(2).stderr_contains("--reason");
+    assert!(ledger(&out).is_empty());
+    out.then()
+        .args(["resume", &run, "--confirm", "--reason", "primary flapping, fail over anyway", "--as", "bob"])
+        .run()
+        .success()
+        .stderr_contains("the signals were evaluated again");
+    assert_eq!(ledger(&out), ["switch_dns"]);
+    assert_eq!(process::status(&out.state_dir(), &run)["status"], "succeeded");
+    let export = out.then().args(["audit", "export", &run]).run().success();
+    let confirmed: Vec<Value> = export
+        .stdout()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["kind"] == "operator" && e["action"] == "confirm-stale-decision")
+        .collect();
+    assert_eq!(confirmed.len(), 1, "{}", export.stdout());
+    assert_eq!(confirmed[0]["by"], "bob");
+    let detail = confirmed[0]["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("primary flapping, fail over anyway") && detail.contains("then `dr_failover`, now `no_action`"), "{detail}");
+    out.then().args(["audit", "verify", &run]).run().success();
+}
+
+#[test]
+fn abort_runs_the_on_abort_steps_and_cancels_the_run() {
+    let health = HealthServer::start(Answer::Status("unhealthy"));
+    let (out, run) = halted_failover(&health, "1ms");
+    health.set(Answer::Status("healthy"));
+    out.then().args(["resume", &run]).run().code(3);
+    out.then().args(["resume", &run, "--abort", "--reason", "primary recovered", "--as", "carol"]).run().code(1);
+    assert_eq!(ledger(&out), ["keep_primary cancelled", "clean_dr"], "on_abort ran in order; the switch never did");
+    let s = process::status(&out.state_dir(), &run);
+    assert_eq!(s["status"], "cancelled");
+    assert!(s["error"].as_str().unwrap_or_default().contains("aborted by carol: primary recovered"), "{s:#}");
+    assert_eq!(step(&s, "switch_dns")["status"], "cancelled");
+    assert_eq!(step(&s, "gate")["status"], "cancelled");
+    assert_eq!(step(&s, "clean_dr")["status"], "succeeded");
+    let ev = events(&out, &run);
+    assert!(ev.iter().any(|e| e["kind"] == "operator" && e["action"] == "abort" && e["by"] == "carol"), "{ev:#?}");
+    // Over: neither resumed nor aborted again.
+    out.then().args(["resume", &run]).run().code(2).stderr_contains("cancelled");
+    out.then().args(["resume", &run, "--abort"]).run().code(2);
+    assert_eq!(ledger(&out).len(), 2);
+}
+
+#[test]
+fn abort_is_accepted_on_a_run_that_is_not_stale_and_without_on_abort_steps_just_cancels() {
+    let rb = "version: 1\nname: plain\nsteps:\n  gate: { uses: approval, with: { message: go? } }\n  after: { needs: [gate], uses: exec, with: { script: \"echo after >> ledger\" } }\n";
+    let out = Test::new().file("p.yaml", rb).args(["run", "p.yaml", "--no-wait"]).run().code(3);
+    let run = process::latest_run(&out.state_dir());
+    out.then().args(["resume", &run, "--abort"]).run().code(1);
+    assert!(ledger(&out).is_empty());
+    let s = process::status(&out.state_dir(), &run);
+    assert_eq!(s["status"], "cancelled");
+    assert_eq!(step(&s, "after")["status"], "cancelled");
+}
+
+#[test]
+fn a_stale_decision_the_signals_still_support_goes_on_without_asking() {
+    let health = HealthServer::start(Answer::Status("unhealthy"));
+    let (out, run) = halted_failover(&health, "1ms");
+    out.then().args(["resume", &run]).run().success().stderr_contains("the signals were evaluated again");
+    assert_eq!(count(&ledger(&out), "switch_dns"), 1);
+    let ev = events(&out, &run);
+    let re = reevaluations(&ev);
+    assert_eq!(re.len(), 1);
+    assert_eq!(re[0]["data"]["verdict"], "holds");
+    assert_eq!(re[0]["data"]["now"]["level"], "dr_failover");
+}
+
+#[test]
+fn a_fresh_decision_is_not_evaluated_again() {
+    let health = HealthServer::start(Answer::Status("unhealthy"));
+    let (out, run) = halted_failover(&health, "1h");
+    health.set(Answer::Status("healthy"));
+    out.then().args(["resume", &run]).run().success().stderr_lacks("evaluated again");
+    assert_eq!(ledger(&out), ["switch_dns"]);
+    assert!(reevaluations(&events(&out, &run)).is_empty());
+}
+
+#[test]
+fn an_observer_that_cannot_see_now_stops_a_stale_resume() {
+    let health = HealthServer::start(Answer::Status("unhealthy"));
+    let rb = runbook(&health, "1ms").replace(
+        "levels:",
+        "  vantage_check:\n    uses: exec\n    vantage: true\n    with: { script: \"test ! -e blind\" }\n    weight:\n      - { weight: 0 }\nlevels:",
+    );
+    let out = Test::new().file("f.yaml", rb).args(["run", "f.yaml", "--no-wait"]).run().code(3);
+    let run = process::latest_run(&out.state_dir());
+    out.then().args(["approve", &run, "gate", "--as", "alice"]).run().success();
+    std::fs::write(out.path().join("blind"), "").unwrap();
+    out.then().args(["resume", &run]).run().code(3).stderr_contains("the level now is `unknown`");
+    assert!(ledger(&out).is_empty());
+}
+
+#[test]
+fn decision_ttl_must_be_positive() {
+    let health = HealthServer::start(Answer::Status("healthy"));
+    let out = Test::new().file("f.yaml", runbook(&health, "0s")).args(["validate", "f.yaml"]).run().code(2);
+    out.stderr_contains("decision_ttl").stderr_contains("f.yaml:3:");
+}
+
+/// As `dr-failover.yaml`: the decision is a child health run's, confirmed by an assert.
+#[test]
+fn a_decision_taken_by_a_child_health_run_is_evaluated_again_with_its_own_signals_and_params() {
+    let health = HealthServer::start(Answer::Status("unhealthy"));
+    let child = "version: 1\nname: child-health\nparams:\n  url: { type: string }\nsignals:\n  app:\n    uses: http\n    with: { url: \"{{ params.url }}\", timeout: 2s }\n    weight:\n      - { when: \"outputs.json.status == 'healthy'\", weight: 0 }\n      - { weight: 10 }\nlevels:\n  - { name: no_action, max: 3 }\n  - { name: dr_failover }\noutputs:\n  level: \"{{ score.level }}\"\n";
+    let parent = format!(
+        "version: 1\nname: parent-failover\ndecision_ttl: 1ms\nsteps:\n  health:\n    uses: runbook\n    with: {{ file: child.yaml, params: {{ url: \"{}\" }} }}\n  confirm:\n    needs: [health]\n    uses: assert\n    with: {{ that: \"steps.health.outputs.outputs.level == 'dr_failover'\" }}\n  gate:\n    needs: [confirm]\n    uses: approval\n    with: {{ message: go? }}\n  switch_dns:\n    needs: [gate]\n    uses: exec\n    with: {{ script: \"echo switch_dns >> ledger\" }}\n",
+        health.url()
+    );
+    let out = Test::new().file("child.yaml", child).file("p.yaml", parent).args(["run", "p.yaml", "--no-wait"]).run().code(3);
+    let run = process::run_of(&out.state_dir(), "parent-failover");
+    out.then().args(["approve", &run, "gate", "--as", "alice"]).run().success();
+    health.set(Answer::Status("healthy"));
+    out.then()
+        .args(["resume", &run])
+        .run()
+        .code(3)
+        .stderr_contains("the decision (child run")
+        .stderr_contains("the level now is `no_action`, lower than `dr_failover`");
+    assert!(ledger(&out).is_empty(), "{:?}", ledger(&out));
+    health.set(Answer::Status("unhealthy"));
+    out.then().args(["resume", &run]).run().success();
+    assert_eq!(ledger(&out), ["switch_dns"]);
+}
+
+/// Through `phoenix serve`'s API: a resume without `confirm` is refused (409, nothing runs);
+/// with `{"confirm": true, "reason": …}` it goes on, recorded under the token's name.
+#[test]
+fn the_api_refuses_a_stale_resume_until_the_caller_confirms_it() {
+    use crate::serve_support::{ONCALL, Server, TOKENS};
+    let health = HealthServer::start(Answer::Status("unhealthy"));
+    let t = Test::new().file("runbooks/stale-failover.yaml", runbook(&health, "1ms")).file("serve.yaml", TOKENS);
+    let mut server = Server::start(t.path());
+    let (status, v) = server.call("POST", "/api/v1/runs", Some(ONCALL), Some(r#"{"runbook": "stale-failover"}"#));
+    assert_eq!(status, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    server.wait_step(&id, "gate", "waiting");
+    server.stop();
+    let server = Server::start(t.path());
+    let (status, v) = server.call("POST", &format!("/api/v1/runs/{id}/steps/gate/approve"), Some(ONCALL), Some("{}"));
+    assert_eq!(status, 200, "{v}");
+    health.set(Answer::Status("healthy"));
+    let (status, v) = server.call("POST", &format!("/api/v1/runs/{id}/resume"), Some(ONCALL), Some("{}"));
+    assert_eq!(status, 409, "{v}");
+    assert!(v["error"].as_str().unwrap_or_default().contains("lower than `dr_failover`"), "{v}");
+    assert_eq!(server.run(&id)["status"], "halted");
+    assert!(lines(&t.path().join("ledger")).is_empty());
+    let (status, v) = server.call("POST", &format!("/api/v1/runs/{id}/resume"), Some(ONCALL), Some(r#"{"confirm": true}"#));
+    assert_eq!(status, 400, "a confirm says why: {v}");
+    let body = r#"{"confirm": true, "reason": "failing over regardless"}"#;
+    let (status, v) = server.call("POST", &format!("/api/v1/runs/{id}/resume"), Some(ONCALL), Some(body));
+    assert_eq!(status, 202, "{v}");
+    server.wait_status(&id, "succeeded");
+    assert_eq!(lines(&t.path().join("ledger")), ["switch_dns"]);
+    let ev = server.get(&format!("/api/v1/runs/{id}/logs"))["events"].as_array().cloned().unwrap_or_default();
+    assert!(ev.iter().any(|e| e["action"] == "confirm-stale-decision" && e["by"] == "oncall"), "{ev:#?}");
+}
+
+/// A crash mid-failover, resumed once health has recovered: the run found `running` is
+/// halted (nothing drives it), its leftover processes stopped, nothing more runs; `--abort`
+/// then records the step in flight as uncertain and runs on_abort.
+#[test]
+fn a_crashed_failover_resumed_stale_is_halted_and_can_be_aborted() {
+    let health = HealthServer::start(Answer::Status("unhealthy"));
+    let rb = runbook(&health, "1ms").replace(
+        "  switch_dns:\n    needs: [gate]",
+        "  replicate:\n    needs: [score]\n    when: \"score.level == 'dr_failover'\"\n    effect: idempotent\n    uses: exec\n    with: { script: \"echo replicate >> ledger; if [ ! -e once ]; then touch once; sleep 1000; fi\" }\n  switch_dns:\n    needs: [gate, replicate]",
+    );
+    let setup = Test::new().file("f.yaml", rb).args(["validate", "f.yaml"]).run().success();
+    let bg = Background::spawn(setup.then().args(["run", "f.yaml", "--no-wait"]).command(), setup.path());
+    process::wait_for("replicate to start", Duration::from_secs(30), || setup.path().join("once").exists());
+    process::crash_tree(bg.pid());
+    drop(bg);
+    let run = process::latest_run(&setup.state_dir());
+    assert_eq!(process::status(&setup.state_dir(), &run)["status"], "running");
+    setup.then().args(["approve", &run, "gate", "--as", "alice"]).run();
+    health.set(Answer::Status("healthy"));
+    setup.then().args(["resume", &run]).run().code(3).stderr_contains("lower than `dr_failover`");
+    let s = process::status(&setup.state_dir(), &run);
+    assert_eq!(s["status"], "halted", "nothing drives it: it says so: {s:#}");
+    assert_eq!(count(&ledger(&setup), "replicate"), 1, "replicate did not run again");
+    assert_eq!(count(&ledger(&setup), "switch_dns"), 0);
+    setup.then().args(["resume", &run, "--abort", "--reason", "recovered"]).run().code(1);
+    let s = process::status(&setup.state_dir(), &run);
+    assert_eq!(s["status"], "cancelled");
+    assert!(step(&s, "replicate")["error"].as_str().unwrap_or_default().contains("effect is uncertain"), "{s:#}");
+    assert_eq!(ledger(&setup), ["replicate", "keep_primary cancelled", "clean_dr"]);
+}
+
+/// An abort crashed half-way goes on at the next plain resume: its on_abort steps (an
+/// idempotent one in flight runs again), never the main DAG.
+#[test]
+fn an_abort_interrupted_by_a_crash_goes_on_at_the_next_resume_and_never_runs_the_main_steps() {
+    let rb = "version: 1\nname: aborting\nsteps:\n  gate: { uses: approval, with: { message: go? } }\n  switch_dns: { needs: [gate], uses: exec, with: { script: \"echo switch_dns >> ledger\" } }\non_abort:\n  clean:\n    effect: idempotent\n    uses: exec\n    with: { script: \"echo clean >> ledger; if [ ! -e once ]; then touch once; sleep 1000; fi\" }\n  after:\n    needs: [clean]\n    uses: exec\n    with: { script: \"echo after >> ledger\" }\n";
+    let setup = Test::new().file("a.yaml", rb).args(["run", "a.yaml", "--no-wait"]).run().code(3);
+    let run = process::latest_run(&setup.state_dir());
+    setup.then().args(["approve", &run, "gate", "--as", "alice"]).run().success();
+    let bg = Background::spawn(setup.then().args(["resume", &run, "--abort", "--reason", "not needed"]).command(), setup.path());
+    process::wait_for("clean to start", Duration::from_secs(30), || setup.path().join("once").exists());
+    process::crash_tree(bg.pid());
+    drop(bg);
+    setup.then().args(["resume", &run]).run().code(1);
+    let s = process::status(&setup.state_dir(), &run);
+    assert_eq!(s["status"], "cancelled", "{s:#}");
+    assert!(s["error"].as_str().unwrap_or_default().contains("not needed"), "the abort's reason is kept: {s:#}");
+    assert_eq!(ledger(&setup), ["clean", "clean", "after"], "the main steps never ran; clean ran again");
+}
+
+#[test]
+fn on_abort_is_validated_like_on_failure() {
+    let ok = "version: 1\nname: v\nsteps:\n  a: { uses: exec, with: { script: \"true\" } }\non_abort:\n  undo: { uses: exec, with: { script: \"echo {{ steps.a.status }}\" } }\n";
+    Test::new().file("v.yaml", ok).args(["validate", "--strict", "v.yaml"]).run().success();
+    let needs_main = ok.replace("undo: { uses", "undo: { needs: [a], uses");
+    Test::new()
+        .file("v.yaml", needs_main)
+        .args(["validate", "v.yaml"])
+        .run()
+        .code(2)
+        .stderr_contains("`a` is a step of the main DAG; on_abort steps run after it ends");
+    let main_reads_abort = ok.replace("script: \"true\"", "script: \"echo {{ steps.undo.status }}\"");
+    Test::new().file("v.yaml", main_reads_abort).args(["validate", "v.yaml"]).run().code(2).stderr_contains("`undo` is an on_abort step");
+    let duplicate = ok.replace("undo:", "a:");
+    Test::new()
+        .file("v.yaml", duplicate)
+        .args(["validate", "v.yaml"])
+        .run()
+        .code(2)
+        .stderr_contains("is already the id of an entry in `steps`");
+    let unknown = ok.replace("uses: exec, with: { script: \"echo", "uses: exce, with: { script: \"echo");
+    Test::new().file("v.yaml", unknown).args(["validate", "v.yaml"]).run().code(2).stderr_contains("exce");
+    Test::new().file("v.yaml", ok).args(["graph", "v.yaml"]).run().success().stdout_contains("cluster_on_abort");
+}
+
+/// A cluster's new leader taking over a failover whose decision is stale (the old leader
+/// was killed mid-way, production recovered meanwhile) halts it with the reason instead of
+/// going on; nothing of the failover runs under the new leader.
+#[test]
+fn a_takeover_of_a_stale_failover_halts_it_for_an_operator() {
+    use crate::cluster_support::{Cluster, touch};
+    let health = HealthServer::start(Answer::Status("unhealthy"));
+    let rb = format!(
+        "version: 1\nname: stale-chain\ndecision_ttl: 1ms\nsignals:\n  app:\n    uses: http\n    with: {{ url: \"{}\", timeout: 2s }}\n    weight:\n      - {{ when: \"outputs.json.status == 'healthy'\", weight: 0 }}\n      - {{ weight: 10 }}\nlevels:\n  - {{ name: no_action, max: 3 }}\n  - {{ name: dr_failover }}\n{}",
+        health.url(),
+        super::cluster::CHAIN
+            .split_once("steps:\n")
+            .map(|(_, steps)| format!("steps:\n{steps}"))
+            .unwrap()
+            .replace("  a:\n    uses: exec", "  a:\n    needs: [score]\n    when: \"score.level == 'dr_failover'\"\n    uses: exec")
+    );
+    let mut c = Cluster::start(2, &[("stale-chain.yaml", &rb)]);
+    let (old, id) = c.run_to_b("stale-chain");
+    health.set(Answer::Status("healthy"));
+    c.kill(old);
+    let run = c.wait_status(&id, "halted");
+    let new = c.leader();
+    assert!(run["error"].as_str().unwrap_or("").contains("lower than `dr_failover`"), "says why: {run}");
+    touch(&c.go());
+    assert_eq!(c.count(&format!("b-start {id}")), 1, "b was not run again: {:?}", c.ledger());
+    assert_eq!(c.count(&format!("c {id}")), 0, "{:?}", c.ledger());
+    let logs = c.node(new).get(&format!("/api/v1/runs/{id}/logs")).to_string();
+    assert!(logs.contains(&format!("taken over by n{new} from n{old}")) && logs.contains("decision_reevaluated"), "{logs}");
+}
+
+/// `phoenix resume --abort` handed to `phoenix serve`: the server runs on_abort and cancels.
+#[test]
+fn abort_handed_to_the_server_runs_on_abort_there() {
+    use crate::serve_support::{Server, TOKENS};
+    let health = HealthServer::start(Answer::Status("unhealthy"));
+    let t = Test::new().file("runbooks/stale-failover.yaml", runbook(&health, "1ms")).file("serve.yaml", TOKENS);
+    let mut server = Server::start(t.path());
+    let (_, v) = server.call("POST", "/api/v1/runs", Some(crate::serve_support::ONCALL), Some(r#"{"runbook": "stale-failover"}"#));
+    let id = v["id"].as_str().unwrap().to_string();
+    server.wait_step(&id, "gate", "waiting");
+    server.stop();
+    let server = Server::start(t.path());
+    health.set(Answer::Status("healthy"));
+    let out = std::process::Command::new(crate::process::phoenix_bin())
+        .arg("--state")
+        .arg(&server.state)
+        .args(["resume", &id, "--abort", "--reason", "recovered", "--as", "dana"])
+        .current_dir(t.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "a cancelled run: {text}");
+    let run = server.wait_status(&id, "cancelled");
+    assert!(run["error"].as_str().unwrap_or_default().contains("aborted by dana: recovered"), "{run:#}\n{text}");
+    assert_eq!(lines(&t.path().join("ledger")), ["keep_primary cancelled", "clean_dr"], "{text}");
+}
