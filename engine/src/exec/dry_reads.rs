@@ -14,8 +14,7 @@ use serde_json::Value;
 
 use super::engine::{Engine, RunError, StartOptions};
 use super::observer::Silent;
-use crate::dag::Dag;
-use crate::runbook::{Plan, Role, Runbook, Step};
+use crate::runbook::{Role, Runbook, Step};
 use crate::state::{Batch, MemKv, StepStatus, Store};
 
 /// Engine steps that are not reads whatever their capabilities say: an approval waits for
@@ -33,34 +32,7 @@ fn reads(s: &Step) -> bool {
 /// The main plan cut down to the steps that read and whose needs all read; `None` when
 /// there are none.
 pub(crate) fn reads_only(rb: &Runbook) -> Option<Runbook> {
-    let plan = &rb.main;
-    let mut kept = vec![false; plan.steps.len()];
-    for &i in plan.dag.order() {
-        kept[i] = reads(&plan.steps[i]) && plan.steps[i].needs.iter().all(|&n| kept[n]);
-    }
-    // Each kept step's place in the cut plan.
-    let mut index = vec![None; kept.len()];
-    for (next, (i, _)) in kept.iter().enumerate().filter(|(_, k)| **k).enumerate() {
-        index[i] = Some(next);
-    }
-    let steps: Vec<Step> = plan
-        .steps
-        .iter()
-        .zip(&kept)
-        .filter(|(_, k)| **k)
-        .map(|(s, _)| Step { needs: s.needs.iter().filter_map(|&n| index[n]).collect(), ..s.clone() })
-        .collect();
-    if steps.is_empty() {
-        return None;
-    }
-    let needs: Vec<Vec<usize>> = steps.iter().map(|s| s.needs.clone()).collect();
-    let dag = Dag::build(&needs).ok()?;
-    let mut out = rb.clone();
-    out.main = Plan { steps, dag };
-    out.on_failure = Plan::default();
-    out.lock = None;
-    out.outputs = Default::default();
-    Some(out)
+    super::cut::cut(rb, reads)
 }
 
 impl Engine {

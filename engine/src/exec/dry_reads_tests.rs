@@ -33,3 +33,38 @@ steps:
     let none = load("version: 1\nname: none\nsteps:\n  change: { uses: exec, with: { cmd: [\"true\"] } }\n");
     assert!(reads_only(&none).is_none());
 }
+
+/// A cut runbook guards nothing: its invariants name steps of the whole plan by index, and
+/// kept, they would be checked around whatever step now has that index (a probe of
+/// `phoenix health`, a read of a dry run).
+#[test]
+fn a_cut_runbook_keeps_no_invariant_nor_on_abort() {
+    let rb = load(
+        r#"version: 1
+name: guarded
+signals:
+  up:
+    uses: exec
+    with: { cmd: ["true"] }
+    weight: [{ weight: 0 }]
+levels:
+  - { name: fine, max: 1 }
+  - { name: bad }
+steps:
+  look: { uses: exec, effect: read, with: { cmd: ["true"] } }
+  switch: { needs: [look], uses: exec, with: { cmd: ["true"] } }
+on_abort:
+  undo: { uses: exec, with: { cmd: ["true"] } }
+invariants:
+  one_site:
+    check: { uses: exec, effect: read, with: { cmd: ["false"] } }
+    that: "false"
+    around: [switch]
+"#,
+    );
+    assert_eq!(rb.invariants.len(), 1);
+    for cut in [reads_only(&rb).expect("reads"), super::super::cut::cut(&rb, |s| !matches!(s.role, Role::Action)).expect("signals")] {
+        assert!(cut.invariants.is_empty(), "{:?}", cut.invariants);
+        assert!(cut.on_abort.steps.is_empty() && cut.on_failure.steps.is_empty());
+    }
+}

@@ -6,8 +6,7 @@ use serde_json::Value;
 
 use super::engine::{Engine, RunError, StartOptions};
 use super::observer::Silent;
-use crate::dag::Dag;
-use crate::runbook::{Plan, Role, Runbook};
+use crate::runbook::{Role, Runbook};
 use crate::state::{Batch, MemKv, Store};
 
 impl Engine {
@@ -50,19 +49,8 @@ impl Engine {
     }
 }
 
-/// The runbook cut down to its probe steps and `score`: no actions, no on_failure, no lock.
+/// The runbook cut down to its probe steps and `score` (`cut`: nothing that acts or guards).
 fn signals_only(rb: &Runbook) -> Result<Runbook, RunError> {
-    let steps: Vec<_> = rb.main.steps.iter().filter(|s| !matches!(s.role, Role::Action)).cloned().collect();
-    let kept: Vec<usize> = rb.main.steps.iter().enumerate().filter(|(_, s)| !matches!(s.role, Role::Action)).map(|(i, _)| i).collect();
-    let needs: Vec<Vec<usize>> = steps.iter().map(|s| s.needs.iter().filter_map(|n| kept.iter().position(|k| k == n)).collect()).collect();
-    let mut steps = steps;
-    for (s, n) in steps.iter_mut().zip(&needs) {
-        s.needs = n.clone();
-    }
-    let dag = Dag::build(&needs).map_err(|_| RunError::BadInput("the signals' steps form a cycle".into()))?;
-    let mut out = rb.clone();
-    out.main = Plan { steps, dag };
-    out.on_failure = Plan::default();
-    out.lock = None;
-    Ok(out)
+    super::cut::cut(rb, |s| !matches!(s.role, Role::Action))
+        .ok_or_else(|| RunError::BadInput("the runbook has no signals to evaluate".into()))
 }

@@ -10,6 +10,7 @@ pub mod approvers;
 mod attempt;
 mod context;
 pub mod control;
+mod cut;
 pub mod decided;
 pub(crate) mod destinations;
 mod driver;
