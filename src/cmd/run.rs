@@ -220,8 +220,23 @@ pub(crate) fn resume(
             }
         }
         let r = engine.resume(&id, opts).await;
-        finish(&engine, &id, r, out)
+        let exit = finish(&engine, &id, r, out);
+        // An abort asked for and carried out is the command's success, as an applied
+        // `phoenix cancel` is: 0, unless an on_abort step failed.
+        if abort && exit == Exit::Failed && aborted_cleanly(&engine, &id) {
+            return Exit::Ok;
+        }
+        exit
     })
+}
+
+/// Whether the run ended cancelled with none of its on_abort steps failed.
+fn aborted_cleanly(engine: &Engine, id: &str) -> bool {
+    use phoenix_engine::state::{PlanKind, RunStatus, StepStatus};
+    let store = engine.store();
+    let cancelled = store.run(id).ok().flatten().is_some_and(|r| r.status == RunStatus::Cancelled);
+    let steps = store.steps(id).unwrap_or_default();
+    cancelled && !steps.iter().any(|s| s.plan == PlanKind::OnAbort && matches!(s.status, StepStatus::Failed | StepStatus::UpstreamFailed))
 }
 
 /// A run works in the directory it last started or resumed in, so that relative paths in
