@@ -75,6 +75,14 @@ fn an_idle_caught_up_standby_has_no_lag() {
 #[test]
 fn paused_replay_behind_writes_is_real_lag_with_its_weight() {
     let pg = Postgres::with_standby();
+    // One transaction replayed first: a standby that has replayed none since it started (its
+    // base backup had everything) has no last replay time, and the seed's lag stays NULL
+    // (this wait then never ended: a flaky test).
+    pg.sql("INSERT INTO phoenix_fixture DEFAULT VALUES");
+    pg.wait_replayed();
+    wait("the standby to have replayed a transaction", || {
+        pg.standby_sql("SELECT pg_last_xact_replay_timestamp() IS NOT NULL") == "t"
+    });
     pg.pause_replay();
     pg.sql("INSERT INTO phoenix_fixture DEFAULT VALUES");
     pg.wait_received();
