@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# RTO of runbooks/dr-failover.yaml against the seed's serial pipeline (bench/serial_failover.sh),
+# in one sitting, on one sandbox loaded with a production-sized dataset (bench/bigdata.py):
+# RUNS rounds of, in turn,
+#   A  bench/serial_failover.sh: the seed's Jenkins stages one after the other
+#   B  phoenix run runbooks/dr-failover.yaml --param force=true … (params as scripts/demo.sh
+#      builds them; a fresh state directory each run)
+#   C  the same run killed with SIGKILL at B's midpoint (half of B's median wall time so far,
+#      or KILL_AFTER seconds), then `phoenix resume RUN` to the end
+#   D  (only if VARIANTS names it) the same, killed at a quarter of B's median (KILL_AFTER_D):
+#      with the dataset of bigdata.py, while the database is being copied
+# with the DR side reset before each run: the Azure database dropped and made again, a fresh
+# container (the previous run's deleted), the DNS record back on the AWS address, the
+# stand-ins' state (provisioned, deployed) removed. Every run is checked (phoenix: succeeded;
+# the script: its own verification; both: rows and objects on the DR side).
+# RTO = from the command's start to the first verification step passing (A: its /health check;
+# B, C: the earliest `finished_at` of the verify_* steps in `phoenix status --output json`).
+# The load averages (uptime) are recorded before and after each run: other work on the
+# machine is reported, not prevented. Results: one JSON line per run in OUT/results.jsonl,
+# summarized by bench/rto_report.py.
+#
+# usage: bench/rto.sh [SANDBOX_DIR]   an up and loaded sandbox (else one is brought up in OUT,
+#        loaded with bench/bigdata.py, and brought down at the end)
+#        env: RUNS (3), VARIANTS ("a b c": their order in a round), FIRST_ROUND (1),
+#        KILL_AFTER, KILL_AFTER_D (seconds; needed when C or D runs before any B), PHOENIX (target/release/phoenix), OUT (/tmp/phoenix-rto.XXXX, kept:
+#        results and logs), PHOENIX_VENV, PHOENIX_AZURITE (as scripts/sandbox.py)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+runs=${RUNS:-3}
+PHOENIX=${PHOENIX:-$root/target/release/phoenix}
+out=${OUT:-$(mktemp -d /tmp/phoenix-rto.XXXX)}
+mkdir -p "$out"
+venv=${PHOENIX_VENV:-$root/.tools/venv}
+export PHOENIX_VENV=$venv
+pg_bin=/usr/lib/postgresql/15/bin
+sandbox() { python3 "$root/scripts/sandbox.py" "$@"; }
+now() { date +%s%N; }
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+# shellcheck disable=SC2329 # called by the EXIT trap
+cleanup() {
+  [ -z "${last_container:-}" ] || python3 "$root/bench/azblob.py" delete "$azure" "$last_container" 2>/dev/null || true
+  # A sandbox of our own goes, and its data (~11 GB after a sitting: three clusters, WAL, Azurite).
+  [ -z "${own_sb:-}" ] || { sandbox down "$sb" >/dev/null 2>&1 || true; rm -rf "$sb/pg" "$sb/azurite" "$sb/work"; }
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [ -n "${1:-}" ]; then
+  sb=$(cd "$1" && pwd)
+else
+  sb=$out/sandbox own_sb=1
+  sandbox up "$sb"
+  "$venv/bin/python" "$root/bench/bigdata.py" "$sb" | tee "$out/bigdata.json"
+fi
+
+# The sandbox's parameters, as scripts/demo.sh builds them.
+eval "$(python3 - "$sb" <<'PY'
+import json, shlex, sys
+d = sys.argv[1]
+p, s = json.load(open(f"{d}/params.json")), json.load(open(f"{d}/sandbox.json"))
+for k, v in p["env"].items():
+    print(f"export {k}={shlex.quote(v)}")
+dr = p["dr"]
+failover = {"zone_id": dr["zone_id"], "dr_site_url": dr["azure_site"], "tools_dir": dr["tools_dir"], "terraform_dir": dr["work_dir"],
+            "aws_endpoint_url": dr["aws_endpoint_url"], "bucket": dr["bucket"], "verify_tables": dr["verify_tables"],
+            "health_params": p["health"], "force": True}
+print("FAILOVER=(" + " ".join("--param " + shlex.quote(f"{k}={json.dumps(v) if isinstance(v, (list, dict, bool)) else v}") for k, v in failover.items()) + ")")
+print(f"azure={shlex.quote(dr['azure_blob_endpoint'])} moto={shlex.quote(dr['aws_endpoint_url'])} bucket={dr['bucket']}")
+print(f"zone={dr['zone_id']} record={dr['record']}")
+PY
+)"
+
+psql_azure() { "$pg_bin/psql" -X -A -t -q -v ON_ERROR_STOP=1 -d "${PHOENIX_TARGET_DSN%/app}/postgres" -c "$1"; }
+reset_dr() { # the next run's container
+  psql_azure "DROP DATABASE IF EXISTS app WITH (FORCE)"
+  psql_azure "CHECKPOINT"
+  psql_azure "CREATE DATABASE app"
+  [ -z "${last_container:-}" ] || python3 "$root/bench/azblob.py" delete "$azure" "$last_container"
+  last_container=$1
+  python3 "$root/bench/azblob.py" delete "$azure" "$1"
+  rm -f "$sb/state/azure-provisioned" "$sb/state"/deployed-*
+  env -u AWS_CA_BUNDLE "$venv/bin/python" - "$moto" "$zone" "$record" <<'PY'
+import sys, boto3
+moto, zone, record = sys.argv[1:]
+r53 = boto3.client("route53", region_name="us-east-1", endpoint_url=moto, aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
+    "Name": record, "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "10.0.1.10"}]}}]})
+PY
+  sync
+}
+check_dr() { # container: rows and objects on the DR side, the DNS record moved
+  local a b
+  a=$("$pg_bin/psql" -X -A -t -q -d "$PHOENIX_SOURCE_DSN" -c "SELECT (SELECT count(*) FROM customers) || ' ' || (SELECT count(*) FROM orders)")
+  b=$("$pg_bin/psql" -X -A -t -q -d "$PHOENIX_TARGET_DSN" -c "SELECT (SELECT count(*) FROM customers) || ' ' || (SELECT count(*) FROM orders)")
+  [ "$a" = "$b" ] || { echo "rto: the DR database has $b rows (customers orders), the source $a" >&2; exit 1; }
+  env -u AWS_CA_BUNDLE "$venv/bin/python" "$root/bench/seed_copy.py" verify "$moto" "$azure" "$bucket" "$1"
+  [ -e "$sb/state/deployed-service-a" ] && [ -e "$sb/state/deployed-service-b" ] || { echo "rto: the services were not deployed" >&2; exit 1; }
+}
+# A phoenix run's record, as one JSON object: step start/end times from its status.
+phoenix_record() { # state variant round t0 t1 load0 load1 [extra json]
+  local extra=${8:-'{}'}
+  "$PHOENIX" --state "$1" status --output json | python3 "$root/bench/rto_report.py" record "$2" "$3" "$4" "$5" "$6" "$7" "$extra"
+}
+
+run_a() { # round
+  local c=dr-a$1 t0 t1 l0
+  reset_dr "$c"
+  l0=$(load)
+  t0=$(now)
+  DB_JOBS=2 bash "$root/bench/serial_failover.sh" "$sb" "$c" >"$out/a$1.stages" 2>"$out/a$1.log" ||
+    { echo "rto: the serial script failed (round $1):" >&2; tail -20 "$out/a$1.log" >&2; exit 1; }
+  t1=$(now)
+  check_dr "$c"
+  python3 "$root/bench/rto_report.py" serial A "$1" "$t0" "$t1" "$l0" "$(load)" <"$out/a$1.stages" >>"$out/results.jsonl"
+}
+run_b() { # round
+  local c=dr-b$1 st=$out/state-b$1 t0 t1 l0
+  reset_dr "$c"
+  rm -rf "$st"
+  l0=$(load)
+  t0=$(now)
+  "$PHOENIX" --state "$st" run "$root/runbooks/dr-failover.yaml" "${FAILOVER[@]}" --param "container=$c" --no-wait </dev/null >"$out/b$1.log" 2>&1 ||
+    { echo "rto: phoenix run failed (round $1):" >&2; tail -20 "$out/b$1.log" >&2; exit 1; }
+  t1=$(now)
+  check_dr "$c"
+  phoenix_record "$st" B "$1" "$t0" "$t1" "$l0" "$(load)" >>"$out/results.jsonl"
+  rm -rf "$st"
+}
+run_d() { run_c "$1" D; }
+run_c() { # round [variant: C, D]
+  local v=${2:-C} c st t0 t1 l0 pid half kids alive run
+  local l=${v,,}
+  c=dr-$l$1 st=$out/state-$l$1
+  if [ "$v" = C ]; then
+    half=${KILL_AFTER:-$(python3 "$root/bench/rto_report.py" frac-b 0.5 <"$out/results.jsonl")}
+  else
+    half=${KILL_AFTER_D:-$(python3 "$root/bench/rto_report.py" frac-b 0.25 <"$out/results.jsonl")}
+  fi
+  reset_dr "$c"
+  rm -rf "$st"
+  l0=$(load)
+  t0=$(now)
+  "$PHOENIX" --state "$st" run "$root/runbooks/dr-failover.yaml" "${FAILOVER[@]}" --param "container=$c" --no-wait </dev/null >"$out/$l$1.log" 2>&1 &
+  pid=$!
+  sleep "$half"
+  kids=$(pgrep -P "$pid" | tr '\n' ' ' || true)
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  local tk
+  tk=$(now)
+  alive=0
+  for k in $kids; do kill -0 "$k" 2>/dev/null && alive=$((alive + 1)); done
+  run=$("$PHOENIX" --state "$st" runs --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["runs"][0]["id"])')
+  "$PHOENIX" --state "$st" status --output json >"$out/$l$1.at-kill.json"
+  "$PHOENIX" --state "$st" resume "$run" --no-wait </dev/null >>"$out/$l$1.log" 2>&1 ||
+    { echo "rto: phoenix resume failed (round $1):" >&2; tail -20 "$out/$l$1.log" >&2; exit 1; }
+  t1=$(now)
+  check_dr "$c"
+  phoenix_record "$st" "$v" "$1" "$t0" "$t1" "$l0" "$(load)" \
+    "{\"kill_after_s\": $half, \"killed_ns\": $tk, \"children_at_kill\": $(echo "$kids" | wc -w), \"children_alive_after\": $alive, \"at_kill\": \"$out/$l$1.at-kill.json\"}" >>"$out/results.jsonl"
+  rm -rf "$st"
+}
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+{
+  echo "# RTO: dr-failover vs the seed's serial pipeline: $(nproc) cores, $cpu, $(free -g | awk '/Mem:/ {print $2}') GiB, kernel $(uname -r)"
+  echo "# $(date -u +%FT%TZ); $("$PHOENIX" --version); $("$pg_bin/postgres" --version); load $(load)"
+  echo "# dataset: $(cat "$out/bigdata.json" 2>/dev/null || echo "sandbox $sb (loaded beforehand)")"
+} | tee "$out/header"
+: >"$out/results.jsonl"
+first=${FIRST_ROUND:-1}
+for i in $(seq "$first" $((first + runs - 1))); do
+  for v in ${VARIANTS:-a b c}; do
+    "run_$v" "$i"
+    echo "# round $i $v: $(tail -1 "$out/results.jsonl" | python3 -c 'import json,sys; r = json.load(sys.stdin); print("RTO %.1f s, wall %.1f s, load %s → %s" % (r["rto_s"], r["wall_s"], r["load_before"], r["load_after"]))')" >&2
+  done
+done
+echo "# $(date -u +%FT%TZ); load $(load)" | tee -a "$out/header"
+python3 "$root/bench/rto_report.py" report <"$out/results.jsonl" | tee "$out/report.txt"
+echo "# results and logs in $out" >&2
