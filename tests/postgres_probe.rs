@@ -80,9 +80,7 @@ fn paused_replay_behind_writes_is_real_lag_with_its_weight() {
     // (this wait then never ended: a flaky test).
     pg.sql("INSERT INTO phoenix_fixture DEFAULT VALUES");
     pg.wait_replayed();
-    wait("the standby to have replayed a transaction", || {
-        pg.standby_sql("SELECT pg_last_xact_replay_timestamp() IS NOT NULL") == "t"
-    });
+    wait("the standby to have replayed a transaction", || pg.standby_sql("SELECT pg_last_xact_replay_timestamp() IS NOT NULL") == "t");
     pg.pause_replay();
     pg.sql("INSERT INTO phoenix_fixture DEFAULT VALUES");
     pg.wait_received();

@@ -14,21 +14,12 @@ const TOKEN: &str = "tok-ABCDEF-987654-plain";
 
 /// No trace of `values` anywhere in the state directory's files.
 fn nowhere_in_state(out: &Output, values: &[&str]) {
-    for entry in walk(&out.state_dir()) {
+    for entry in crate::process::files_under(&out.state_dir()) {
         let bytes = std::fs::read(&entry).unwrap_or_default();
         for v in values {
             assert!(!bytes.windows(v.len()).any(|w| w == v.as_bytes()), "{v} is in {}", entry.display());
         }
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
-    }
-    out
 }
 
 #[test]

@@ -250,7 +250,7 @@ fn serve_without_tokens_prints_a_link_whose_token_alone_works() {
     let run = runs(&server)[0]["id"].as_str().unwrap().to_string();
     let events = server.get(&format!("/api/v1/runs/{run}/logs"))["events"].clone();
     assert!(events.as_array().unwrap().iter().any(|e| e["kind"] == "run_started" && e["by"].as_str().is_some_and(|b| !b.is_empty())));
-    for entry in walk(&server.state) {
+    for entry in crate::process::files_under(&server.state) {
         let bytes = std::fs::read(&entry).unwrap_or_default();
         assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()), "the token is in {}", entry.display());
     }
@@ -293,14 +293,4 @@ fn alertmanager_posts_json_with_its_token_and_a_plain_text_post_is_refused() {
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["unrouted"], 0, "{body}");
-}
-
-/// Every file under `dir`.
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
-    }
-    out
 }

@@ -3,8 +3,29 @@
 //! their needs renumbered, and nothing else that acts or guards — no `on_failure`, no
 //! `on_abort`, no invariants (they name steps of the whole plan), no lock, no outputs.
 
+use std::sync::Arc;
+
+use super::engine::{Engine, RunError};
+use super::observer::Silent;
 use crate::dag::Dag;
 use crate::runbook::{Plan, Runbook, Step};
+use crate::state::{Batch, MemKv, Store};
+
+impl Engine {
+    /// An engine over a store in memory, for a throwaway run: nothing it does is recorded
+    /// here but what the caller copies back. The level history of `runbook` is copied in, so
+    /// `for:` counts as it would.
+    pub(crate) fn throwaway(&self, runbook: &str) -> Result<(Engine, Store), RunError> {
+        let scratch = Store::new(Arc::new(MemKv::default()))?;
+        if let Some(h) = self.inner.store.history(runbook)? {
+            let mut b = Batch::default();
+            b.history(runbook, &h);
+            scratch.commit(b, false)?;
+        }
+        let engine = Engine::new(scratch.clone(), self.inner.opts.clone(), Arc::new(Silent), self.inner.shutdown.child_token());
+        Ok((engine, scratch))
+    }
+}
 
 /// The main steps `keep` takes whose needs are all kept too; `None` when none is.
 pub(crate) fn cut(rb: &Runbook, keep: impl Fn(&Step) -> bool) -> Option<Runbook> {

@@ -13,9 +13,8 @@ use phoenix_plugins::Effect;
 use serde_json::Value;
 
 use super::engine::{Engine, RunError, StartOptions};
-use super::observer::Silent;
 use crate::runbook::{Role, Runbook, Step};
-use crate::state::{Batch, MemKv, StepStatus, Store};
+use crate::state::StepStatus;
 
 /// Engine steps that are not reads whatever their capabilities say: an approval waits for
 /// people; a child runbook starts a run of its own.
@@ -70,13 +69,7 @@ impl Engine {
         let Some(reads) = reads_only(rb) else {
             return Ok("\nread steps: none (no step whose effect is `read` needs only reads): nothing was run\n".into());
         };
-        let scratch = Store::new(Arc::new(MemKv::default()))?;
-        if let Some(h) = self.inner.store.history(&rb.name)? {
-            let mut b = Batch::default();
-            b.history(&rb.name, &h);
-            scratch.commit(b, false)?;
-        }
-        let engine = Engine::new(scratch.clone(), self.inner.opts.clone(), Arc::new(Silent), self.inner.shutdown.child_token());
+        let (engine, scratch) = self.throwaway(&rb.name)?;
         engine.inner.dry_run.store(true, std::sync::atomic::Ordering::SeqCst);
         let opts = StartOptions { params: params.to_vec(), ..StartOptions::default() };
         let (id, _) = engine.start(Arc::new(reads.clone()), opts).await?;

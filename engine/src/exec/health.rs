@@ -5,9 +5,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::engine::{Engine, RunError, StartOptions};
-use super::observer::Silent;
 use crate::runbook::{Role, Runbook};
-use crate::state::{Batch, MemKv, Store};
+use crate::state::Batch;
 
 impl Engine {
     /// Evaluates a runbook's signals once and returns the `score` step's outputs.
@@ -27,13 +26,7 @@ impl Engine {
             return Err(RunError::BadInput(format!("runbook `{}` has no signals to evaluate", rb.name)));
         }
         let signals_only = Arc::new(signals_only(rb)?);
-        let scratch = Store::new(Arc::new(MemKv::default()))?;
-        if let Some(h) = self.inner.store.history(&rb.name)? {
-            let mut b = Batch::default();
-            b.history(&rb.name, &h);
-            scratch.commit(b, false)?;
-        }
-        let engine = Engine::new(scratch.clone(), self.inner.opts.clone(), Arc::new(Silent), self.inner.shutdown.child_token());
+        let (engine, scratch) = self.throwaway(&rb.name)?;
         let opts = StartOptions { params: params.to_vec(), ..StartOptions::default() };
         let (id, _) = engine.start(signals_only, opts).await?;
         let score = scratch.step(&id, "score")?.and_then(|s| s.outputs);

@@ -58,18 +58,7 @@ pub(crate) fn check(defs: &[Def<'_>], dir: &std::path::Path, out: &mut Vec<Diagn
         }
         let schema = schemas.entry(info.name).or_insert_with(|| serde_json::to_value(action.input_schema()).expect("schemas serialize"));
         SchemaCheck::new(schema, info.name).check(&with, &with_path, out);
-        for issue in action.check(&with) {
-            let mut p = with_path.clone();
-            for at in &issue.at {
-                p = match at {
-                    At::Key(k) => p.key(k),
-                    At::Index(i) => p.index(*i),
-                };
-            }
-            let mut d = Diagnostic::new(Code::ActionInput, p, issue.message);
-            d.help = issue.help;
-            out.push(d);
-        }
+        action_issues(action, &with, &with_path, out);
         for &(key, _) in action.template_files() {
             let Some(rel) = with.get(key).and_then(Value::as_str).filter(|r| !crate::template::is_template(r)) else { continue };
             let problem = match crate::runbook::confine::inside(dir, rel, "the template file") {
@@ -99,5 +88,21 @@ pub(crate) fn check(defs: &[Def<'_>], dir: &std::path::Path, out: &mut Vec<Diagn
                 }
             }
         }
+    }
+}
+
+/// What the action's own `check` finds wrong in `with` (at `with_path`), as diagnostics.
+pub(crate) fn action_issues(action: &dyn phoenix_plugins::Action, with: &Value, with_path: &crate::yaml::Path, out: &mut Vec<Diagnostic>) {
+    for issue in action.check(with) {
+        let mut p = with_path.clone();
+        for at in &issue.at {
+            p = match at {
+                At::Key(k) => p.key(k),
+                At::Index(i) => p.index(*i),
+            };
+        }
+        let mut d = Diagnostic::new(Code::ActionInput, p, issue.message);
+        d.help = issue.help;
+        out.push(d);
     }
 }

@@ -2,7 +2,7 @@
 //! `around` names steps of `steps:`. (The templates of `with` and `that` are checked with the
 //! others, in `templates.rs`: names exist, steps read are ancestors of every around step.)
 
-use phoenix_plugins::{At, Effect, find, names};
+use phoenix_plugins::{Effect, find, names};
 use serde_json::Value;
 
 use super::defs::{Def, Section};
@@ -73,18 +73,7 @@ fn check_action(inv: &RawInvariant, path: &Path, out: &mut Vec<Diagnostic>) {
     }
     let schema = serde_json::to_value(action.input_schema()).expect("schemas serialize");
     SchemaCheck::new(&schema, info.name).check(&with, &with_path, out);
-    for issue in action.check(&with) {
-        let mut p = with_path.clone();
-        for at in &issue.at {
-            p = match at {
-                At::Key(k) => p.key(k),
-                At::Index(i) => p.index(*i),
-            };
-        }
-        let mut d = Diagnostic::new(Code::ActionInput, p, issue.message);
-        d.help = issue.help;
-        out.push(d);
-    }
+    super::actions::action_issues(action, &with, &with_path, out);
 }
 
 fn check_around(inv: &RawInvariant, path: &Path, main: &[Def<'_>], fail: &[Def<'_>], out: &mut Vec<Diagnostic>) {
