@@ -158,14 +158,7 @@ pub(crate) fn targets(text: &str) -> Vec<crate::Target> {
     let Ok(c) = text.trim().parse::<Config>() else { return vec![] };
     let dbname = c.get_dbname().or(c.get_user()).unwrap_or("postgres");
     let ports = c.get_ports();
-    let mut hosts: Vec<String> = c
-        .get_hosts()
-        .iter()
-        .map(|h| match h {
-            Host::Tcp(h) => h.clone(),
-            Host::Unix(p) => p.display().to_string(),
-        })
-        .collect();
+    let mut hosts = host_names(&c);
     if hosts.is_empty() {
         hosts.push("localhost".into());
     }
@@ -271,4 +264,15 @@ mod tests {
         assert!(Dsn::parse("host=h sslmode=prefer").is_ok());
         assert!(Dsn::parse("host=h sslmode=disable").is_ok());
     }
+}
+
+/// A DSN's hosts as libpq writes them: a name or address, or a Unix socket's directory.
+pub(crate) fn host_names(c: &Config) -> Vec<String> {
+    c.get_hosts()
+        .iter()
+        .map(|h| match h {
+            Host::Tcp(h) => h.clone(),
+            Host::Unix(p) => p.display().to_string(),
+        })
+        .collect()
 }

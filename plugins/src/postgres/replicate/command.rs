@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::process::Command;
 use tokio_postgres::Config;
-use tokio_postgres::config::{Host, SslMode, TargetSessionAttrs};
+use tokio_postgres::config::{SslMode, TargetSessionAttrs};
 
 use super::super::dsn::Dsn;
 use super::input::ReplicateInput;
@@ -132,14 +132,7 @@ fn password(c: &Config) -> Option<Vec<u8>> {
 /// The DSN as a libpq conninfo string, every setting Phoenix reads except the password.
 pub(crate) fn conninfo(c: &Config, connect_timeout: Duration) -> String {
     let mut parts: Vec<(&str, String)> = Vec::new();
-    let hosts: Vec<String> = c
-        .get_hosts()
-        .iter()
-        .map(|h| match h {
-            Host::Tcp(h) => h.clone(),
-            Host::Unix(p) => p.display().to_string(),
-        })
-        .collect();
+    let hosts = crate::postgres::dsn::host_names(c);
     if !hosts.is_empty() {
         parts.push(("host", hosts.join(",")));
     }
