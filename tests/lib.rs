@@ -44,6 +44,7 @@ mod cluster_status;
 mod control;
 mod display;
 mod dr_failover;
+mod drill;
 mod dry_run;
 mod edited_resume;
 mod effects;

@@ -4,6 +4,7 @@ mod adopt;
 pub(crate) mod approve;
 mod audit;
 mod cluster;
+mod drill;
 mod follow;
 mod graph;
 pub(crate) mod health;
@@ -33,6 +34,9 @@ pub(crate) fn dispatch(cli: Cli) -> Exit {
         Command::Run { file, params, dry_run, no_reads, no_wait, operator } => {
             let dry_run = dry_run.then_some(run::Dry { reads: !no_reads });
             run::run(&cli.state, &file, &params, dry_run, no_wait, operator, out)
+        }
+        Command::Drill { file, params, dry_run, no_wait, operator } => {
+            drill::run(&cli.state, &file, &params, dry_run, no_wait, operator, out)
         }
         Command::Health { file, params } => health::run(&cli.state, &file, &params, out),
         Command::Watch { file, every, cooldown, metrics, params } => {

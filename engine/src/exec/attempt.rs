@@ -321,7 +321,7 @@ async fn child(
                     acked
                 };
                 let fut: Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(async move {
-                    e.start_with(Arc::new(child_rb), StartOptions { params, no_wait: true, parent, by: None }, on_id).await
+                    e.start_with(Arc::new(child_rb), StartOptions { params, no_wait: true, parent, by: None, drill: false }, on_id).await
                 });
                 fut.await
             }

@@ -12,6 +12,7 @@ mod context;
 pub mod control;
 pub mod decided;
 pub(crate) mod destinations;
+pub mod drill;
 mod driver;
 mod dry_reads;
 mod engine;

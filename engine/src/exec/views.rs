@@ -20,7 +20,7 @@ pub fn runs(store: &Store) -> Result<Value, StoreError> {
                 "started_at": ts(r.started_at), "finished_at": r.finished_at.map(ts),
                 "duration_ms": r.finished_at.unwrap_or(r.updated_at).saturating_sub(r.started_at),
                 "error": r.error, "lock": r.lock, "parent": r.parent.as_ref().map(|(p, s)| json!({"run": p, "step": s})),
-                "process_gone": gone(r), "owner": r.owner,
+                "process_gone": gone(r), "owner": r.owner, "drill": r.drill,
             })
         })
         .collect();
@@ -84,7 +84,7 @@ pub fn status(store: &Store, id: Option<&str>) -> Result<Option<Value>, StoreErr
     Ok(Some(json!({
         "id": r.id, "runbook": r.runbook, "file": r.file, "status": r.status.as_str(), "attempt": r.attempt,
         "started_at": ts(r.started_at), "finished_at": r.finished_at.map(ts), "error": r.error, "outputs": r.outputs,
-        "params": r.params, "lock": r.lock, "parent": r.parent, "pid": r.pid, "dir": r.dir, "owner": r.owner,
+        "params": r.params, "lock": r.lock, "parent": r.parent, "pid": r.pid, "dir": r.dir, "owner": r.owner, "drill": r.drill,
         "process_gone": gone(&r),
         "decision": last_reevaluation(store, &r.id)?,
         "steps": steps,

@@ -40,6 +40,7 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
     let fail_dag = needs::dag(&fail, &fail_needs, diags);
     let abort_dag = needs::dag(&abort, &abort_needs, diags);
     let decision_ttl = crate::validate::decision::ttl(raw, diags);
+    crate::validate::drill::check(raw, diags);
     let defaults = raw.defaults.clone().unwrap_or_default();
     for def in main.iter().chain(&fail).chain(&abort) {
         retry_policy(defaults.retry.as_ref(), def.retry, &def.path().key("retry"), diags);
@@ -117,6 +118,7 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
         on_failure: Plan { steps: fail_steps, dag: fail_dag },
         on_abort: Plan { steps: abort_steps, dag: abort_dag },
         decision_ttl,
+        drill: raw.drill.as_ref().map(|d| super::model::Drill { params: d.params.clone(), protect: d.protect.clone() }),
         signals: raw
             .signals
             .iter()

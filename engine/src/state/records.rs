@@ -203,6 +203,10 @@ pub struct RunRecord {
     /// takes over a running run whose owner's lease is gone. `None` outside a cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// A drill (`phoenix drill`): the runbook's `drill.params` overlaid, its lock key
+    /// prefixed `drill:`. Stores older than this field have none (`false`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drill: bool,
 }
 
 #[cfg(test)]
@@ -228,6 +232,7 @@ impl RunRecord {
             pid: None,
             dir: None,
             owner: None,
+            drill: false,
         }
     }
 }
