@@ -190,6 +190,8 @@ pub(crate) enum Command {
     },
     /// List runs, newest first.
     Runs,
+    /// List drills, newest first: when, runbook, result, RTO and RPO (measured from their records).
+    Drills,
     /// Show a run's step output and events.
     Logs {
         /// The run id.

@@ -145,3 +145,24 @@ fn the_drill_section_is_validated() {
         .stderr_contains("an empty `protect` entry");
     Test::new().file("f.yaml", failover("drill:\n  teardwn: {}")).args(["validate", "f.yaml"]).run().code(2).stderr_contains("teardwn");
 }
+
+#[test]
+fn drills_lists_each_drill_with_its_measured_rto_and_not_production_runs() {
+    let rb = "version: 1\nname: quick\nparams:\n  target: { default: prod }\ndrill:\n  params: { target: drill }\nsteps:\n  act: { uses: exec, with: { script: \"echo {{ params.target }} > acted\" }, effect: idempotent }\n  verify: { uses: exec, needs: [act], with: { script: \"test -s acted\" }, effect: read }\n";
+    let t = Test::new().file("q.yaml", rb).args(["drill", "q.yaml"]).run().success();
+    let id = process::latest_run(&t.state_dir());
+    t.then().args(["run", "q.yaml"]).run().success();
+    let v = t.then().args(["drills", "--output", "json"]).run().success().stdout_json();
+    let drills = v["drills"].as_array().expect("a list");
+    assert_eq!(drills.len(), 1, "only the drill is listed: {v:#}");
+    assert_eq!(drills[0]["id"], id.as_str());
+    let m = &drills[0]["measure"];
+    assert_eq!(m["verified_by"], "verify", "{m:#}");
+    let rto = m["rto_seconds"].as_f64().expect("an RTO");
+    let stages: f64 = m["stages"].as_array().unwrap().iter().map(|s| s["seconds"].as_f64().unwrap()).sum();
+    assert!(rto >= stages, "the RTO spans at least the stages it ran: {m:#}");
+    assert!(m["rpo_seconds"].is_null(), "no lag step ran: no RPO");
+    t.then().args(["drills"]).run().success().stdout_contains(&id).stdout_contains("RTO");
+    let status = t.then().args(["status", &id, "--output", "json"]).run().success().stdout_json();
+    assert_eq!(status["measure"]["verified_by"], "verify");
+}

@@ -5,6 +5,7 @@ pub(crate) mod approve;
 mod audit;
 mod cluster;
 mod drill;
+mod drills;
 mod follow;
 mod graph;
 pub(crate) mod health;
@@ -66,6 +67,7 @@ pub(crate) fn dispatch(cli: Cli) -> Exit {
         }
         Command::Status { run } => ops::status(&cli.state, run.as_deref(), out),
         Command::Runs => ops::runs(&cli.state, out),
+        Command::Drills => drills::list(&cli.state, out),
         Command::Logs { run, step, follow: true } if out == crate::cli::Output::Text => logs::follow(&cli.state, &run, step.as_deref()),
         Command::Logs { follow: true, .. } => {
             eprintln!("error: --follow prints text as it comes; without it, --output json prints the logs so far");
