@@ -166,3 +166,104 @@ fn drills_lists_each_drill_with_its_measured_rto_and_not_production_runs() {
     let status = t.then().args(["status", &id, "--output", "json"]).run().success().stdout_json();
     assert_eq!(status["measure"]["verified_by"], "verify");
 }
+
+/// A drill whose `act` leaves a mark, whose `check` fails when `fail` exists, and whose
+/// teardown (`undo`, then `log_undo`) removes the mark; `teardown_extra` adds to it.
+fn with_teardown(teardown_extra: &str) -> String {
+    format!(
+        r#"version: 1
+name: td
+params:
+  target: {{ default: prod }}
+drill:
+  params: {{ target: drill }}
+  teardown:
+    undo: {{ uses: exec, with: {{ script: "rm -f mark-{{{{ params.target }}}}; echo undo >> ledger" }}, effect: idempotent }}
+    log_undo: {{ uses: exec, needs: [undo], with: {{ script: "echo 'main was {{{{ steps.act.status }}}}' >> ledger" }}, effect: idempotent }}
+{teardown_extra}
+steps:
+  act: {{ uses: exec, with: {{ script: "echo act >> ledger; touch mark-{{{{ params.target }}}}" }}, effect: idempotent }}
+  check: {{ uses: exec, needs: [act], with: {{ script: "echo check >> ledger; test ! -e fail" }}, effect: read }}
+"#
+    )
+}
+
+#[test]
+fn a_drill_that_fails_midway_still_tears_down() {
+    let t = Test::new().file("td.yaml", with_teardown("")).file("fail", "").args(["drill", "td.yaml"]).run().code(1);
+    assert!(!t.path().join("mark-drill").exists(), "the teardown removed what the drill made");
+    assert_eq!(process::lines(&t.path().join("ledger")), ["act", "check", "undo", "main was succeeded"]);
+    let id = process::latest_run(&t.state_dir());
+    let status = t.then().args(["status", &id, "--output", "json"]).run().success().stdout_json();
+    assert_eq!(status["status"], "failed", "the drill failed (check), whatever the teardown did");
+    assert_eq!(status["teardown"], "succeeded", "{status:#}");
+    let drills = t.then().args(["drills", "--output", "json"]).run().success().stdout_json();
+    assert_eq!(drills["drills"][0]["teardown"], "succeeded");
+    // A production run of the same runbook never tears down.
+    let prod = t.then().args(["run", "td.yaml"]).run().code(1);
+    assert!(prod.path().join("mark-prod").exists());
+}
+
+#[test]
+fn a_teardown_that_fails_fails_the_drill_and_says_so() {
+    let extra = "    broken: { uses: exec, needs: [log_undo], with: { script: \"exit 3\" } }";
+    let t = Test::new().file("td.yaml", with_teardown(extra)).args(["drill", "td.yaml"]).run().code(1);
+    let t = t.stderr_contains("TEARDOWN FAILED").stderr_contains("teardown failed: broken");
+    let id = process::latest_run(&t.state_dir());
+    let status = t.then().args(["status", &id, "--output", "json"]).run().success().stdout_json();
+    assert_eq!(status["teardown"], "failed", "{status:#}");
+    assert!(status["error"].as_str().unwrap().contains("the drill succeeded; teardown failed: broken"), "{status:#}");
+    t.then().args(["drills"]).run().success().stdout_contains("failed");
+    let drills = t.then().args(["drills", "--output", "json"]).run().success().stdout_json();
+    assert_eq!(drills["drills"][0]["teardown"], "failed");
+}
+
+#[test]
+fn a_drill_killed_during_its_teardown_resumes_into_the_teardown_alone() {
+    let extra = "    slow: { uses: exec, needs: [log_undo], with: { script: \"touch slow-started; while [ ! -e go ]; do sleep 0.05; done; echo slow >> ledger\" }, effect: idempotent }";
+    // The drill fails (`check`): a resume must not run its failed step again, only the rest
+    // of its teardown.
+    let t = Test::new().file("td.yaml", with_teardown(extra)).file("fail", "");
+    let dir = t.path().to_path_buf();
+    let state = t.state_dir();
+    let state_arg = state.display().to_string();
+    let bg = process::Background::start(&dir, &["--state", &state_arg, "drill", "td.yaml"]);
+    process::wait_for("the teardown's slow step", std::time::Duration::from_secs(60), || dir.join("slow-started").exists());
+    process::crash_tree(bg.pid());
+    bg.kill_alone();
+    std::fs::write(dir.join("go"), "").unwrap();
+    let id = process::latest_run(&state);
+    let resumed = process::Background::start(&dir, &["--state", &state_arg, "resume", &id]).wait(std::time::Duration::from_secs(120));
+    assert_eq!(resumed.code, Some(1), "the drill failed: {resumed:?}");
+    assert_eq!(
+        process::lines(&dir.join("ledger")),
+        ["act", "check", "undo", "main was succeeded", "slow"],
+        "nothing done before the crash ran again"
+    );
+    let status = process::status(&state, &id);
+    assert_eq!(status["status"], "failed", "{status:#}");
+    assert_eq!(status["teardown"], "succeeded");
+}
+
+#[test]
+fn a_cancelled_drill_still_tears_down() {
+    let rb = with_teardown("").replace(
+        "echo act >> ledger; touch mark-{{ params.target }}",
+        "echo act >> ledger; touch mark-{{ params.target }}; touch act-started; while [ ! -e never ]; do sleep 0.05; done",
+    );
+    let t = Test::new().file("td.yaml", rb);
+    let dir = t.path().to_path_buf();
+    let state = t.state_dir();
+    let state_arg = state.display().to_string();
+    let bg = process::Background::start(&dir, &["--state", &state_arg, "drill", "td.yaml"]);
+    process::wait_for("the drill's act step", std::time::Duration::from_secs(60), || dir.join("act-started").exists());
+    let id = process::latest_run(&state);
+    Test::new().args(["--state", &state_arg, "cancel", &id]).run().success();
+    let ended = bg.wait(std::time::Duration::from_secs(60));
+    assert_eq!(ended.code, Some(1), "{ended:?}");
+    assert!(!dir.join("mark-drill").exists(), "the teardown ran after the cancel");
+    assert_eq!(process::lines(&dir.join("ledger")), ["act", "undo", "main was cancelled"]);
+    let status = process::status(&state, &id);
+    assert_eq!(status["status"], "cancelled", "{status:#}");
+    assert_eq!(status["teardown"], "succeeded");
+}

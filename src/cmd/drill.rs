@@ -61,10 +61,26 @@ pub(crate) fn run(
     }
     drive(state_dir, operator, no_wait, move |engine| async move {
         match engine.start(Arc::new(rb), StartOptions { params, no_wait, drill: true, ..StartOptions::default() }).await {
-            Ok((id, outcome)) => finish(&engine, &id, Ok(outcome), out),
+            Ok((id, outcome)) => {
+                let exit = finish(&engine, &id, Ok(outcome), out);
+                say_teardown(&engine, &id);
+                exit
+            }
             Err(e) => finish(&engine, "", Err(e), out),
         }
     })
+}
+
+/// A teardown that failed, in red on a terminal: the drill's targets may be left dirty.
+fn say_teardown(engine: &Engine, id: &str) {
+    use std::io::IsTerminal;
+    let Ok(Some(v)) = phoenix_engine::exec::views::status(engine.store(), Some(id)) else { return };
+    if v["teardown"] != "failed" {
+        return;
+    }
+    let text =
+        format!("TEARDOWN FAILED: drill {id} could not put its targets back; see phoenix status {id}, fix them, then phoenix resume {id}");
+    if std::io::stderr().is_terminal() { eprintln!("\x1b[1;31m{text}\x1b[0m") } else { eprintln!("{text}") }
 }
 
 /// Says what the drill changes and what could not be checked, before anything runs.

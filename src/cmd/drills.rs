@@ -24,17 +24,18 @@ pub(crate) fn list(state_dir: &Option<PathBuf>, out: Output) -> Exit {
         println!("no drills yet: rehearse a runbook with `phoenix drill FILE`");
         return Exit::Ok;
     }
-    println!("{:<22} {:<24} {:<10} {:<25} {:>9} {:>9}", "RUN", "RUNBOOK", "RESULT", "STARTED", "RTO", "RPO");
+    println!("{:<22} {:<24} {:<10} {:<25} {:>9} {:>9}  TEARDOWN", "RUN", "RUNBOOK", "RESULT", "STARTED", "RTO", "RPO");
     for r in &drills {
         let m = &r["measure"];
         println!(
-            "{:<22} {:<24} {:<10} {:<25} {:>9} {:>9}",
+            "{:<22} {:<24} {:<10} {:<25} {:>9} {:>9}  {}",
             r["id"].as_str().unwrap_or(""),
             r["runbook"].as_str().unwrap_or(""),
             r["status"].as_str().unwrap_or(""),
             r["started_at"].as_str().unwrap_or(""),
             seconds(&m["rto_seconds"]),
             seconds(&m["rpo_seconds"]),
+            r["teardown"].as_str().unwrap_or("none"),
         );
     }
     println!(

@@ -62,6 +62,7 @@ fn step_of(rb: &Runbook, key: UnitKey) -> &Step {
         PlanKind::Main => &rb.main.steps[key.1],
         PlanKind::OnFailure => &rb.on_failure.steps[key.1],
         PlanKind::OnAbort => &rb.on_abort.steps[key.1],
+        PlanKind::Teardown => &rb.teardown.steps[key.1],
     }
 }
 

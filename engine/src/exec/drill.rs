@@ -125,7 +125,7 @@ fn context(rb: &Runbook, params: &Value, run: &Value) -> Result<Resolution, RunE
 fn targets(rb: &Runbook, r: &Resolution, mut unresolved: Option<&mut Vec<String>>) -> Vec<StepTargets> {
     let ctx = r.ctx.value(None);
     let mut out = Vec::new();
-    for plan in [&rb.main, &rb.on_failure, &rb.on_abort] {
+    for plan in [&rb.main, &rb.on_failure, &rb.on_abort, &rb.teardown] {
         for s in plan.steps.iter().filter(|s| s.role == Role::Action && s.effect > phoenix_plugins::Effect::Read) {
             let action = phoenix_plugins::find(&s.uses);
             let (with, complete) = super::plan::render(s, &ctx);

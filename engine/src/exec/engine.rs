@@ -318,12 +318,14 @@ impl Engine {
             dir: prepare::working_dir(),
             owner: self.node().map(str::to_string),
             drill: drill.is_some(),
+            ending: None,
         };
         let mut records = Vec::new();
         let mut batch = Batch::default();
         batch.put_run(&run);
         batch.source(&id, &rb.source);
-        for (plan, kind) in [(&rb.main, PlanKind::Main), (&rb.on_failure, PlanKind::OnFailure)] {
+        let teardown = if drill.is_some() { &rb.teardown } else { &crate::runbook::Plan::default() };
+        for (plan, kind) in [(&rb.main, PlanKind::Main), (&rb.on_failure, PlanKind::OnFailure), (teardown, PlanKind::Teardown)] {
             for (n, s) in plan.steps.iter().enumerate() {
                 let r = StepRecord { order: n as u32, ..StepRecord::pending(&s.id, kind, &s.fingerprint) };
                 batch.put_step(&id, &r);

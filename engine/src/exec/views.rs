@@ -22,6 +22,7 @@ pub fn runs(store: &Store) -> Result<Value, StoreError> {
                 "error": r.error, "lock": r.lock, "parent": r.parent.as_ref().map(|(p, s)| json!({"run": p, "step": s})),
                 "process_gone": gone(r), "owner": r.owner, "drill": r.drill,
                 "measure": if r.drill { drill_measure(store, r)? } else { Value::Null },
+                "teardown": if r.drill { teardown(store, r)? } else { Value::Null },
             }))
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -43,6 +44,7 @@ pub fn status(store: &Store, id: Option<&str>) -> Result<Option<Value>, StoreErr
             crate::state::PlanKind::Main => 0,
             crate::state::PlanKind::OnFailure => 1,
             crate::state::PlanKind::OnAbort => 2,
+            crate::state::PlanKind::Teardown => 3,
         };
         (plan, s.order, item.map_or(0, |n| n + 1))
     });
@@ -88,6 +90,7 @@ pub fn status(store: &Store, id: Option<&str>) -> Result<Option<Value>, StoreErr
         "params": r.params, "lock": r.lock, "parent": r.parent, "pid": r.pid, "dir": r.dir, "owner": r.owner, "drill": r.drill,
         "process_gone": gone(&r),
         "measure": if r.drill { drill_measure(store, &r)? } else { Value::Null },
+        "teardown": if r.drill { teardown(store, &r)? } else { Value::Null },
         "decision": last_reevaluation(store, &r.id)?,
         "steps": steps,
     })))
@@ -149,6 +152,12 @@ pub fn logs_from(store: &Store, id: &str, step: Option<&str>, from_line: u64, fr
         events.drain(..from_event.min(events.len()));
     }
     Ok(Some(v))
+}
+
+/// A drill's teardown: `succeeded`, `failed`, `pending`, or null without teardown steps.
+fn teardown(store: &Store, r: &crate::state::RunRecord) -> Result<Value, StoreError> {
+    let statuses: Vec<_> = store.steps(&r.id)?.iter().filter(|s| s.plan == crate::state::PlanKind::Teardown).map(|s| s.status).collect();
+    Ok(super::driver::teardown_result(&statuses).map_or(Value::Null, Value::from))
 }
 
 /// A drill's RTO, stages and RPO from its records and stored runbook (null when the text no

@@ -44,6 +44,8 @@ pub struct Runbook {
     pub decision_ttl: Duration,
     /// What `phoenix drill` changes (`drill:`); none: the runbook cannot be drilled.
     pub drill: Option<Drill>,
+    /// A drill's teardown steps (`drill.teardown`), run when a drill ends, however it ended.
+    pub teardown: Plan,
     /// The health signals, in file order.
     pub signals: Vec<Signal>,
     /// The levels, ascending.
@@ -106,6 +108,7 @@ impl Runbook {
             crate::state::PlanKind::Main => &self.main,
             crate::state::PlanKind::OnFailure => &self.on_failure,
             crate::state::PlanKind::OnAbort => &self.on_abort,
+            crate::state::PlanKind::Teardown => &self.teardown,
         }
     }
 }

@@ -117,6 +117,8 @@ pub enum PlanKind {
     OnFailure,
     /// The on_abort steps (`phoenix resume --abort`).
     OnAbort,
+    /// A drill's teardown steps (`drill.teardown`): run when the drill ends, however.
+    Teardown,
 }
 
 /// An approval decision.
@@ -207,6 +209,10 @@ pub struct RunRecord {
     /// prefixed `drill:`. Stores older than this field have none (`false`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drill: bool,
+    /// A drill tearing down: how it ended before its teardown began (its status and error),
+    /// applied once the teardown ends. Durable, so a resume carries the teardown on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ending: Option<(RunStatus, Option<String>)>,
 }
 
 #[cfg(test)]
@@ -233,6 +239,7 @@ impl RunRecord {
             dir: None,
             owner: None,
             drill: false,
+            ending: None,
         }
     }
 }

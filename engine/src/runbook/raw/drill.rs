@@ -19,4 +19,9 @@ pub struct RawDrill {
     /// mutating steps would change one is refused before any step runs.
     #[serde(default)]
     pub protect: Vec<String>,
+    /// Steps run when a drill ends, however it ended (succeeded, failed, cancelled,
+    /// aborted): put the drill's targets back. Same schema as `steps`; they may read any
+    /// step's status and outputs. Resumable; a failed teardown fails the drill.
+    #[serde(default)]
+    pub teardown: IndexMap<String, super::RawStep>,
 }
