@@ -267,3 +267,23 @@ fn a_cancelled_drill_still_tears_down() {
     assert_eq!(status["status"], "cancelled", "{status:#}");
     assert_eq!(status["teardown"], "succeeded");
 }
+
+#[test]
+fn the_report_and_metrics_show_the_drills_rto_rpo_and_teardown() {
+    let t =
+        Test::new().file("td.yaml", with_teardown("")).file("serve.yaml", "runbooks: .\n").args(["--state", "state", "drill", "td.yaml"]);
+    let t = t.run().success();
+    let state = t.path().join("state");
+    let id = process::latest_run(&state);
+    let report = Test::new().args(["--state", &state.display().to_string(), "report", &id]).run().success();
+    report
+        .stdout_contains("Drill")
+        .stdout_contains("(start to the end of `check`, the first passing verification)")
+        .stdout_contains("| teardown | succeeded |");
+    let mut server = crate::serve_support::Server::start(t.path());
+    let (_, metrics) = crate::serve_support::request(&server.addr, "GET", "/metrics", Some(&server.token), None);
+    assert!(metrics.contains("# TYPE phoenix_drill_rto_seconds gauge"), "{metrics}");
+    assert!(metrics.lines().any(|l| l.starts_with("phoenix_drill_rto_seconds{runbook=\"td\"} ")), "{metrics}");
+    assert!(!metrics.lines().any(|l| l.starts_with("phoenix_drill_rpo_seconds{")), "no lag step ran, so no RPO: {metrics}");
+    server.stop();
+}
