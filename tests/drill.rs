@@ -287,3 +287,14 @@ fn the_report_and_metrics_show_the_drills_rto_rpo_and_teardown() {
     assert!(!metrics.lines().any(|l| l.starts_with("phoenix_drill_rpo_seconds{")), "no lag step ran, so no RPO: {metrics}");
     server.stop();
 }
+
+#[test]
+fn a_for_each_step_is_checked_item_by_item() {
+    let rb = "version: 1\nname: helmy\nparams:\n  namespace: { default: prod }\n  services: { type: list, default: [web, api] }\n  record: { default: a.example.com }\ndrill:\n  params: { record: drill.example.com }\nsteps:\n  deploy:\n    for_each: params.services\n    uses: exec\n    with: { cmd: [helm, upgrade, --install, \"{{ item }}\", chart, --namespace, \"{{ params.namespace }}\"] }\n";
+    let t = Test::new().file("h.yaml", rb).args(["drill", "h.yaml"]).run().code(2);
+    let t = t
+        .stderr_contains("step `deploy` would change")
+        .stderr_contains("Helm release web in namespace prod")
+        .stderr_contains("Helm release api in namespace prod");
+    assert!(process::run_ids(&t.state_dir()).is_empty());
+}

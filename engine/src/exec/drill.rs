@@ -125,15 +125,23 @@ fn context(rb: &Runbook, params: &Value, run: &Value) -> Result<Resolution, RunE
 fn targets(rb: &Runbook, r: &Resolution, mut unresolved: Option<&mut Vec<String>>) -> Vec<StepTargets> {
     let ctx = r.ctx.value(None);
     let mut out = Vec::new();
-    for plan in [&rb.main, &rb.on_failure, &rb.on_abort, &rb.teardown] {
+    // Production never runs the teardown: only a drill's resolution has its targets.
+    let teardown = if unresolved.is_some() { Some(&rb.teardown) } else { None };
+    for plan in [&rb.main, &rb.on_failure, &rb.on_abort].into_iter().chain(teardown) {
         for s in plan.steps.iter().filter(|s| s.role == Role::Action && s.effect > phoenix_plugins::Effect::Read) {
             let action = phoenix_plugins::find(&s.uses);
-            let (with, complete) = super::plan::render(s, &ctx);
-            let found = action.map(|a| a.targets(&with)).unwrap_or_default();
+            // A `for_each` step whose list is known now: each item's inputs.
+            let items = s.for_each.as_ref().and_then(|fe| super::plan::items(fe, &r.ctx));
+            let renders: Vec<(Value, bool)> = match &items {
+                Some(list) => list.iter().map(|item| super::plan::render(s, &r.ctx.value(Some(item)))).collect(),
+                None => vec![super::plan::render(s, &ctx)],
+            };
+            let complete = renders.iter().all(|(_, c)| *c) && (s.for_each.is_none() || items.is_some());
+            let found: Vec<_> = renders.iter().flat_map(|(with, _)| action.map(|a| a.targets(with)).unwrap_or_default()).collect();
             if let Some(u) = unresolved.as_deref_mut() {
-                if !complete || s.for_each.is_some() {
+                if !complete {
                     u.push(format!(
-                        "{}: its inputs read what only the run knows (step outputs, `item`): its targets are those of the inputs known now",
+                        "{}: some inputs cannot be rendered before the run (step outputs, a `for_each` list, or a secret not readable now): its targets are those of the inputs known now",
                         s.id
                     ));
                 } else if found.is_empty() {

@@ -160,7 +160,7 @@ fn plan_line(n: usize, plan: &Plan, i: usize, ctx: &Context, redactor: &RwLock<R
 const SHOWN_ITEMS: usize = 5;
 
 /// The `for_each` list, when it can be computed before anything runs (from params and vars).
-fn items(fe: &Value, ctx: &Context) -> Option<Vec<Value>> {
+pub(super) fn items(fe: &Value, ctx: &Context) -> Option<Vec<Value>> {
     let list = match fe {
         Value::String(s) => eval_value(crate::template::whole_expression(s).unwrap_or(s), &ctx.value(None)),
         other => render_tree(other, &ctx.value(None), &[], &[]).map_err(|(_, e)| e),
