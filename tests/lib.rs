@@ -45,6 +45,7 @@ mod control;
 mod display;
 mod dr_failover;
 mod drill;
+mod drill_sandbox;
 mod dry_run;
 mod edited_resume;
 mod effects;
