@@ -298,3 +298,19 @@ fn a_for_each_step_is_checked_item_by_item() {
         .stderr_contains("Helm release api in namespace prod");
     assert!(process::run_ids(&t.state_dir()).is_empty());
 }
+
+#[test]
+fn an_aborted_drill_runs_on_abort_then_its_teardown() {
+    let rb = with_teardown("").replace(
+        "steps:\n",
+        "on_abort:\n  cleanup: { uses: exec, with: { script: \"echo on_abort >> ledger\" }, effect: idempotent }\nsteps:\n  gate: { uses: approval, needs: [act], with: { message: go? } }\n",
+    );
+    let t = Test::new().file("td.yaml", rb).args(["drill", "td.yaml", "--no-wait"]).run().code(3);
+    let id = process::latest_run(&t.state_dir());
+    t.then().args(["resume", &id, "--abort", "--reason", "rehearsal over"]).run().code(1);
+    assert_eq!(process::lines(&t.path().join("ledger")), ["act", "check", "on_abort", "undo", "main was succeeded"]);
+    assert!(!t.path().join("mark-drill").exists());
+    let status = t.then().args(["status", &id, "--output", "json"]).run().success().stdout_json();
+    assert_eq!(status["status"], "cancelled", "{status:#}");
+    assert_eq!(status["teardown"], "succeeded");
+}
