@@ -47,6 +47,8 @@ fn a_drill_is_the_same_runbook_with_the_overlay_marked_as_a_drill() {
     let t = t
         .code(3)
         .stderr_contains("drill of `failover`")
+        .stderr_contains(" of `failover`: 4 steps")
+        .stderr_contains("drill run ")
         .stderr_contains("record = drill-app.example.com (the drill's, instead of given.example.com)")
         .stderr_contains("container = drill-assets (the drill's, instead of prod-assets)")
         .stderr_contains("mark: `exec` does not say what these inputs change");

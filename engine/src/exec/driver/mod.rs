@@ -439,6 +439,7 @@ impl Driver {
             runbook: self.rb.name.clone(),
             total: store_total,
             done,
+            drill: self.run.drill,
         });
         self.engine.inner.registry.register(&self.run.id, self.tx.clone());
         let result = self.drive_inner().await;
