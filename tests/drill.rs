@@ -316,3 +316,13 @@ fn an_aborted_drill_runs_on_abort_then_its_teardown() {
     assert_eq!(status["status"], "cancelled", "{status:#}");
     assert_eq!(status["teardown"], "succeeded");
 }
+
+#[test]
+fn a_drill_adopts_no_edited_runbook() {
+    let t = Test::new().file("f.yaml", failover(GOOD)).args(["drill", "f.yaml", "--no-wait"]).run().code(3);
+    let id = process::latest_run(&t.state_dir());
+    // The edit would switch production's record: it was never checked.
+    let edited = failover(GOOD).replace("name: \"{{ params.record }}\"", "name: app.example.com");
+    let t = t.then().file("edited.yaml", edited).args(["resume", &id, "--runbook", "edited.yaml", "--yes"]).run();
+    t.code(2).stderr_contains("is a drill: it adopts no edited runbook");
+}
