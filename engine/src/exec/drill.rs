@@ -3,7 +3,8 @@
 //! `protect` or one that production (the same params without the overlay) changes.
 //!
 //! Both resolutions render every step whose effect is above `read` (main, on_failure and
-//! on_abort steps) with params, vars and secrets, as far as each can be before the run: a
+//! on_abort steps; the teardown in the drill's only) with params, vars and secrets (a
+//! `for_each` list known now: item by item), as far as each can be before the run: a
 //! step whose inputs read step outputs or `item` gets its targets from the inputs that did
 //! render, and is named in [`DrillCheck::unresolved`]. `protect` entries are rendered with
 //! production's params (they name production targets). The pure comparison is
