@@ -1,5 +1,6 @@
 # Phoenix: `make demo` runs the DR failover end to end on a local sandbox of real services;
-# `make test` runs every test; `make drill` runs the file-only drill (no services).
+# `make test` runs every test; `make drill` runs `phoenix drill runbooks/dr-failover.yaml` on the
+# sandbox and checks production was left byte for byte unchanged.
 # Both install what they need first (scripts/install-deps.sh: Debian packages, Rust crates).
 
 CARGO ?= cargo

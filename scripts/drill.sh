@@ -1,54 +1,54 @@
 #!/usr/bin/env bash
-# The drill: runbooks/drill.yaml on files in a scratch directory (no services needed), killed
-# with SIGKILL half-way and resumed. `make drill` runs it; `make demo` runs the real thing.
-# What it shows: validation, the plan, live progress, a crash, `phoenix resume` finishing
-# without redoing finished work, and the run's record (status, logs, outputs).
-# usage: scripts/drill.sh   env: PHOENIX (default target/release/phoenix), KEEP=1 keeps the sandbox
+# The drill: `phoenix drill runbooks/dr-failover.yaml` on the sandbox of real services
+# (scripts/sandbox.py): the real failover runbook, against its drill targets (a drill DNS
+# record, container, database, namespace and terraform workspace), then its teardown.
+# Production's DNS record, DR container and databases are fingerprinted before and after
+# (scripts/sandbox_fingerprint.py): the drill fails if any byte of them changed. Prints the
+# drill's RTO and RPO. `make drill` runs it.
+# usage: scripts/drill.sh   env: PHOENIX (default target/release/phoenix), DRILL_DIR, KEEP=1 keeps the sandbox
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 PHOENIX=${PHOENIX:-$root/target/release/phoenix}
-sandbox=$(mktemp -d /tmp/phoenix-demo.XXXX)
-[ "${KEEP:-}" = 1 ] || trap 'rm -rf "$sandbox"' EXIT
-state=$sandbox/state
-px() { "$PHOENIX" --state "$state" "$@"; }
+dir=${DRILL_DIR:-$(mktemp -d /tmp/phoenix-drill.XXXX)}
+state=$dir/phoenix-state
+sandbox() { python3 "$root/scripts/sandbox.py" "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+[ "${KEEP:-}" = 1 ] || trap 'sandbox down "$dir" >/dev/null 2>&1 || true' EXIT
 
-say "A sandbox in $sandbox: the 'AWS' side holds a database dump and 6 objects; it is marked down"
-mkdir -p "$sandbox/aws/objects"
-seq 1 1000 | sed 's/^/INSERT INTO users VALUES (/; s/$/);/' >"$sandbox/aws/db.sql"
-for i in 1 2 3 4 5 6; do head -c 4096 /dev/urandom >"$sandbox/aws/objects/object-$i.bin"; done
-echo aws >"$sandbox/dns"; touch "$sandbox/aws/DOWN"
+say "1. The sandbox: 'AWS' and 'Azure' on 127.0.0.1 (a minute or so)"
+sandbox up "$dir"
+rm -rf "$state"
+eval "$(python3 - "$dir/params.json" <<'PY'
+import json, shlex, sys
+p = json.load(open(sys.argv[1]))
+for k, v in p["env"].items():
+    print(f"export {k}={shlex.quote(v)}")
+dr = p["dr"]
+params = {"zone_id": dr["zone_id"], "dr_site_url": dr["azure_site"], "tools_dir": dr["tools_dir"], "terraform_dir": dr["work_dir"],
+          "aws_endpoint_url": dr["aws_endpoint_url"], "bucket": dr["bucket"], "container": dr["container"],
+          "verify_tables": dr["verify_tables"], "force": True}
+print("DRILL=(" + " ".join("--param " + shlex.quote(f"{k}={json.dumps(v) if isinstance(v, (list, dict, bool)) else v}") for k, v in params.items()) + ")")
+PY
+)"
+px() { "$PHOENIX" --state "$state" "$@"; }
 
-say "phoenix validate runbooks/drill.yaml"
-px validate "$root/runbooks/drill.yaml"
+say "2. Production, fingerprinted: its DNS record, its DR container, its databases"
+before=$(python3 "$root/scripts/sandbox_fingerprint.py" "$dir")
+echo "$before"
 
-say "phoenix run --dry-run: the plan, nothing executed"
-px run "$root/runbooks/drill.yaml" --param sandbox="$sandbox" --dry-run | head -12
-echo "   …"
-
-say "phoenix run: the drill starts; it is killed with SIGKILL after 0.7 s, mid-sync"
-"$PHOENIX" --state "$state" run "$root/runbooks/drill.yaml" --param sandbox="$sandbox" --no-wait </dev/null &
-pid=$!
-sleep 0.7
-kill -9 "$pid" 2>/dev/null || true
-wait "$pid" 2>/dev/null || true
+say "3. phoenix drill runbooks/dr-failover.yaml: the real runbook, the drill's targets"
+px drill "$root/runbooks/dr-failover.yaml" "${DRILL[@]}"
 run=$(px runs --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["runs"][0]["id"])')
-echo "killed (steps that were running go on as orphans; resume runs them again: they are idempotent)"
 
-say "phoenix status $run: what the checkpoint says"
-px status "$run"
+say "4. Production afterwards: byte for byte as it was"
+after=$(python3 "$root/scripts/sandbox_fingerprint.py" "$dir")
+echo "$after"
+if [ "$before" != "$after" ]; then
+  echo "PRODUCTION CHANGED during the drill: before $before, after $after" >&2
+  exit 1
+fi
+echo "unchanged: DNS record, DR container, DR and primary databases"
 
-say "phoenix run again: refused, the lock is held by the unfinished run"
-px run "$root/runbooks/drill.yaml" --param sandbox="$sandbox" --no-wait </dev/null || echo "(exit $?: as it should)"
-
-say "phoenix resume $run: finished steps are not run again"
-px resume "$run" --no-wait </dev/null
-
-say "phoenix status $run"
-px status "$run"
-
-say "Checks"
-test "$(cat "$sandbox/dns")" = azure && echo "dns points at the DR site"
-test "$(ls "$sandbox/azure/objects" | wc -l)" -eq 6 && echo "6 of 6 objects copied"
-cmp -s "$sandbox/aws/db.sql" "$sandbox/azure/db.sql" && echo "database restored ($(wc -l <"$sandbox/azure/db.sql") rows)"
-px status "$run" --output json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["status"]=="succeeded", d["status"]; print("run", d["id"], "succeeded; outputs:", json.dumps(d["outputs"]))'
+say "5. phoenix drills, and the report's Drill section"
+px drills
+px report "$run" | sed -n '/^## Drill/,/^## Timeline/p' | sed '$d'

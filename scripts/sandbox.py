@@ -42,6 +42,10 @@ CONTAINER = "dr-assets"
 OBJECTS = int(os.environ.get("SANDBOX_OBJECTS", "300"))
 ZONE = "example.com"
 RECORD = "app.example.com"
+# A drill's targets (`phoenix drill runbooks/dr-failover.yaml`): its own record (pointing at
+# the primary, as production's does), its container (made by the drill's sync), its database.
+DRILL_RECORD = "drill-app.example.com"
+DRILL_DB = "app_drill"
 CLUSTER = "cloudphoenix-eks"
 ACCOUNT = "devstoreaccount1"
 # Azurite's well-known development key (public, documented by Microsoft).
@@ -206,6 +210,8 @@ r53 = boto3.client("route53", **kw)
 zone = r53.create_hosted_zone(Name="{ZONE}", CallerReference="sandbox")["HostedZone"]["Id"].split("/")[-1]
 r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={{"Changes": [{{"Action": "UPSERT", "ResourceRecordSet": {{
     "Name": "{RECORD}", "Type": "A", "TTL": 60, "ResourceRecords": [{{"Value": "{AWS_LB_IP}"}}]}}}}]}})
+r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={{"Changes": [{{"Action": "UPSERT", "ResourceRecordSet": {{
+    "Name": "{DRILL_RECORD}", "Type": "A", "TTL": 60, "ResourceRecords": [{{"Value": "{AWS_LB_IP}"}}]}}}}]}})
 print(zone)
 """
     out = subprocess.run([VENV / "bin/python", "-c", code], capture_output=True, text=True)
@@ -254,6 +260,7 @@ def up(d):
     init_cluster(d, "aws-standby", ports["pg_standby"], standby_of=str(ports["pg_aws"]))
     init_cluster(d, "azure", ports["pg_azure"])
     psql(ports["pg_azure"], "CREATE DATABASE app")
+    psql(ports["pg_azure"], f"CREATE DATABASE {DRILL_DB}")
 
     log("moto server (S3, Route 53, EKS, STS), Azurite, services")
     cfg["pids"]["moto"] = spawn(d, "moto", [VENV / "bin/python", ROOT / "tests/support/moto_server.py", str(ports["moto"])])
@@ -280,6 +287,7 @@ def write_params(d, cfg):
     aws_dsn = f"postgresql://postgres:{APP_PASSWORD}@127.0.0.1:{p['pg_aws']}/app"
     standby_dsn = f"postgresql://postgres:{APP_PASSWORD}@127.0.0.1:{p['pg_standby']}/app"
     azure_dsn = f"postgresql://postgres:{APP_PASSWORD}@127.0.0.1:{p['pg_azure']}/app"
+    drill_dsn = f"postgresql://postgres:{APP_PASSWORD}@127.0.0.1:{p['pg_azure']}/{DRILL_DB}"
     azurite = f"http://127.0.0.1:{p['azurite']}/{ACCOUNT}"
     params = {
         "health": {
@@ -305,6 +313,7 @@ def write_params(d, cfg):
         # Secrets: the environment `phoenix` runs in (the runbooks read them as `secrets`).
         "env": {
             "PHOENIX_REPLICA_DSN": standby_dsn, "PHOENIX_SOURCE_DSN": aws_dsn, "PHOENIX_TARGET_DSN": azure_dsn,
+            "PHOENIX_DRILL_TARGET_DSN": drill_dsn,
             "AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox", "AWS_REGION": REGION,
             "AZURE_STORAGE_CONNECTION_STRING": f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={AZURITE_KEY};BlobEndpoint={azurite};",
         },

@@ -88,6 +88,23 @@ pub(crate) enum Command {
         #[arg(long = "as", value_name = "NAME")]
         operator: Option<String>,
     },
+    /// Rehearse the runbook: a run with its `drill.params` overlaid (they win over --param), marked as a drill, refused (exit 2, nothing written) if a mutating step would change a target in `drill.protect` or one production changes.
+    Drill {
+        /// The runbook (it needs a `drill:` section).
+        file: PathBuf,
+        /// A param: `--param name=value` (repeatable); the drill's overlay wins.
+        #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// Check the drill and print its plan with the drill's params; run nothing, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// At an approval, halt (exit 3) instead of waiting.
+        #[arg(long)]
+        no_wait: bool,
+        /// Who is operating (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        operator: Option<String>,
+    },
     /// Evaluate the signals once (no run, no lock), update the level history, print the score (exit 0 whatever the level).
     Health {
         /// The runbook.
@@ -173,6 +190,8 @@ pub(crate) enum Command {
     },
     /// List runs, newest first.
     Runs,
+    /// List drills, newest first: when, runbook, result, RTO and RPO (measured from their records).
+    Drills,
     /// Show a run's step output and events.
     Logs {
         /// The run id.

@@ -132,7 +132,7 @@ impl Observer for Display {
     fn on(&self, e: &UiEvent) {
         let mut st = self.state.lock().expect("poisoned");
         match e {
-            UiEvent::RunStarted { run, runbook, total, done } => {
+            UiEvent::RunStarted { run, runbook, total, done, drill } => {
                 st.total = *total;
                 st.done = *done;
                 let tally = Tally {
@@ -147,7 +147,8 @@ impl Observer for Display {
                 };
                 st.tallies.insert(run.clone(), tally);
                 let resumed = if *done > 0 { format!(", {done} already done") } else { String::new() };
-                self.line(&mut st, &format!("run {run} of `{runbook}`: {total} step{}{resumed}", if *total == 1 { "" } else { "s" }));
+                let kind = if *drill { "drill run" } else { "run" };
+                self.line(&mut st, &format!("{kind} {run} of `{runbook}`: {total} step{}{resumed}", if *total == 1 { "" } else { "s" }));
             }
             UiEvent::Step { run, step, status, attempt, elapsed_ms, error } => {
                 let is_item = step.ends_with(']');

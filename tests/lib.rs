@@ -44,6 +44,8 @@ mod cluster_status;
 mod control;
 mod display;
 mod dr_failover;
+mod drill;
+mod drill_sandbox;
 mod dry_run;
 mod edited_resume;
 mod effects;

@@ -54,6 +54,8 @@ pub enum Code {
     Duration,
     /// A param declaration or value is wrong.
     Param,
+    /// The drill's `params` overlay names an unknown param or a value of the wrong type.
+    DrillParam,
     /// `levels` are out of order or incomplete.
     Levels,
     /// A level that starts a runbook has no `for:` (a warning).
@@ -78,6 +80,8 @@ pub enum Code {
     Retry,
     /// A template stands where a script cannot quote its value.
     ShellQuoting,
+    /// A `protect` entry of the drill does not parse or reads more than params and vars.
+    DrillProtect,
 }
 
 impl Code {
@@ -105,6 +109,7 @@ impl Code {
         Code::Duration,
         Code::Retry,
         Code::Param,
+        Code::DrillParam,
         Code::Levels,
         Code::Weights,
         Code::NeverMatches,
@@ -116,6 +121,7 @@ impl Code {
         Code::SecretLeak,
         Code::SecretSource,
         Code::ShellQuoting,
+        Code::DrillProtect,
     ];
 
     /// The code as printed: `PHX0203`.
@@ -143,6 +149,7 @@ impl Code {
             Code::Duration => "PHX0401",
             Code::Retry => "PHX0402",
             Code::Param => "PHX0501",
+            Code::DrillParam => "PHX0502",
             Code::Levels => "PHX0601",
             Code::Weights => "PHX0602",
             Code::NeverMatches => "PHX0603",
@@ -154,6 +161,7 @@ impl Code {
             Code::SecretLeak => "PHX0705",
             Code::SecretSource => "PHX0706",
             Code::ShellQuoting => "PHX0707",
+            Code::DrillProtect => "PHX0708",
         }
     }
 
@@ -182,6 +190,7 @@ impl Code {
             Code::Duration => "a duration that cannot be read (`500ms`, `5s`, `10m`, `1h30m`)",
             Code::Retry => "retry settings that cannot work",
             Code::Param => "a param declaration, default or value is wrong",
+            Code::DrillParam => "the drill's `params` overlay names a param the runbook does not declare, or a value not of its type",
             Code::Levels => "`levels` are not ascending, or the last one has a `max`",
             Code::Weights => "a signal's weight rules are wrong (the fallback must come last)",
             Code::NeverMatches => "a weight rule that can never match (a warning: the runbook still runs)",
@@ -197,6 +206,7 @@ impl Code {
             Code::ShellQuoting => {
                 "a template in a script stands where its value would not stay data (a script's values reach bash as `PHX_Vn` variables)"
             }
+            Code::DrillProtect => "a drill's `protect` entry does not parse, is empty, or reads more than params and vars",
         }
     }
 }

@@ -4,6 +4,8 @@ mod adopt;
 pub(crate) mod approve;
 mod audit;
 mod cluster;
+mod drill;
+mod drills;
 mod follow;
 mod graph;
 pub(crate) mod health;
@@ -34,6 +36,9 @@ pub(crate) fn dispatch(cli: Cli) -> Exit {
             let dry_run = dry_run.then_some(run::Dry { reads: !no_reads });
             run::run(&cli.state, &file, &params, dry_run, no_wait, operator, out)
         }
+        Command::Drill { file, params, dry_run, no_wait, operator } => {
+            drill::run(&cli.state, &file, &params, dry_run, no_wait, operator, out)
+        }
         Command::Health { file, params } => health::run(&cli.state, &file, &params, out),
         Command::Watch { file, every, cooldown, metrics, params } => {
             watch::run(&cli.state, &file, every, cooldown, metrics.as_deref(), &params)
@@ -62,6 +67,7 @@ pub(crate) fn dispatch(cli: Cli) -> Exit {
         }
         Command::Status { run } => ops::status(&cli.state, run.as_deref(), out),
         Command::Runs => ops::runs(&cli.state, out),
+        Command::Drills => drills::list(&cli.state, out),
         Command::Logs { run, step, follow: true } if out == crate::cli::Output::Text => logs::follow(&cli.state, &run, step.as_deref()),
         Command::Logs { follow: true, .. } => {
             eprintln!("error: --follow prints text as it comes; without it, --output json prints the logs so far");

@@ -39,7 +39,7 @@ fn keep_going_on_hangup(engine: Engine) -> tokio::task::JoinHandle<()> {
     })
 }
 
-fn finish(engine: &Engine, id: &str, r: Result<Outcome, RunError>, out: Output) -> Exit {
+pub(crate) fn finish(engine: &Engine, id: &str, r: Result<Outcome, RunError>, out: Output) -> Exit {
     let exit = match &r {
         Ok(Outcome::Succeeded) => Exit::Ok,
         Ok(Outcome::Failed(_)) => Exit::Failed,

@@ -45,6 +45,10 @@ fn run_section(out: &mut Vec<Block>, report: &Report, run: &RunReport, level: us
         out.push(Block::Heading(sub, "Gantt chart".into()));
         out.push(Block::Svg(gantt::svg(report)));
     }
+    if run.drill {
+        out.push(Block::Heading(sub, "Drill".into()));
+        super::drill::section(out, run);
+    }
     out.push(Block::Heading(sub, "Timeline".into()));
     out.push(timeline(report, run));
     out.push(Block::Heading(sub, "Steps".into()));

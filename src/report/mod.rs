@@ -16,6 +16,7 @@
 pub(crate) mod analysis;
 pub(crate) mod changes;
 mod document;
+mod drill;
 mod gantt;
 pub(crate) mod html;
 pub(crate) mod markdown;

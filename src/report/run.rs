@@ -37,6 +37,12 @@ pub(crate) struct RunReport {
     #[serde(skip_deserializing)]
     pub(crate) parent_step: Option<String>,
     pub(crate) steps: Vec<StepReport>,
+    /// A drill (`phoenix drill`).
+    pub(crate) drill: bool,
+    /// A drill's RTO, stages and RPO, measured from its records (the status view's `measure`).
+    pub(crate) measure: Value,
+    /// A drill's teardown: `succeeded`, `failed`, `pending`; none without teardown steps.
+    pub(crate) teardown: Option<String>,
     /// Who started, resumed, approved, cancelled…
     #[serde(skip_deserializing)]
     pub(crate) operators: Vec<Act>,

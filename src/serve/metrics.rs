@@ -68,6 +68,7 @@ impl RunMetrics {
         for (state, n) in by_state {
             let _ = writeln!(o, "phoenix_runs{{state=\"{state}\"}} {n}");
         }
+        drills(&mut o, store);
         let m = self.inner.lock().expect("poisoned");
         family(&mut o, "phoenix_step_duration_seconds", "histogram", "How long step attempts took (ended in this server's lifetime).");
         for ((rb, step), h) in &m.steps {
@@ -90,6 +91,25 @@ impl RunMetrics {
         drop(m);
         o.push_str(&crate::metrics::render(health));
         o
+    }
+}
+
+/// The latest measured drill of each runbook: its RTO and RPO (engine/src/exec/drill_measure.rs).
+fn drills(o: &mut String, store: &Store) {
+    let runs = phoenix_engine::exec::views::runs(store).map(|v| v["runs"].as_array().cloned().unwrap_or_default()).unwrap_or_default();
+    for (name, field, help) in [
+        ("phoenix_drill_rto_seconds", "rto_seconds", "The latest drill's RTO: its start to the end of its first passing verification."),
+        ("phoenix_drill_rpo_seconds", "rpo_seconds", "The latest drill's RPO: the larger of the replay lag and the oldest missing object."),
+    ] {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge");
+        let mut seen = std::collections::BTreeSet::new();
+        // Newest first: the first measured drill of each runbook is its latest.
+        for r in runs.iter().filter(|r| r["drill"] == true) {
+            let (Some(rb), Some(v)) = (r["runbook"].as_str(), r["measure"][field].as_f64()) else { continue };
+            if seen.insert(rb.to_string()) {
+                let _ = writeln!(o, "{name}{{runbook=\"{}\"}} {v}", label(rb));
+            }
+        }
     }
 }
 

@@ -53,9 +53,10 @@ fn base(step: &str) -> &str {
 impl Observer for ServeObserver {
     fn on(&self, event: &UiEvent) {
         match event {
-            UiEvent::RunStarted { run, runbook, total, done } => {
+            UiEvent::RunStarted { run, runbook, total, done, drill } => {
                 self.runbooks.lock().expect("poisoned").insert(run.clone(), runbook.clone());
-                println!("{} run {run} `{runbook}` started ({done}/{total} steps done)", stamp());
+                let kind = if *drill { "drill run" } else { "run" };
+                println!("{} {kind} {run} `{runbook}` started ({done}/{total} steps done)", stamp());
                 if let Some(tx) = self.waiters.lock().expect("poisoned").remove(run) {
                     let _ = tx.send(());
                 }

@@ -62,7 +62,8 @@ impl Engine {
             event(&mut batch, EventKind::Operator { action: "stop-orphans".into(), by: "phoenix".into(), detail: Some(detail) });
         }
         // What the run had left to do will not be done: cancelled, saying so.
-        for r in records.iter_mut().filter(|r| r.plan != PlanKind::OnAbort) {
+        // (A drill's teardown is not left: it runs after the on_abort steps.)
+        for r in records.iter_mut().filter(|r| !matches!(r.plan, PlanKind::OnAbort | PlanKind::Teardown)) {
             if matches!(r.status, StepStatus::Pending | StepStatus::Waiting | StepStatus::Running) {
                 let in_flight = r.status == StepStatus::Running && r.child_run.is_none();
                 super::lifecycle::check(&r.id, r.status, StepStatus::Cancelled).map_err(|e| RunError::BadInput(e.to_string()))?;

@@ -62,6 +62,7 @@ fn step_of(rb: &Runbook, key: UnitKey) -> &Step {
         PlanKind::Main => &rb.main.steps[key.1],
         PlanKind::OnFailure => &rb.on_failure.steps[key.1],
         PlanKind::OnAbort => &rb.on_abort.steps[key.1],
+        PlanKind::Teardown => &rb.teardown.steps[key.1],
     }
 }
 
@@ -321,7 +322,7 @@ async fn child(
                     acked
                 };
                 let fut: Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(async move {
-                    e.start_with(Arc::new(child_rb), StartOptions { params, no_wait: true, parent, by: None }, on_id).await
+                    e.start_with(Arc::new(child_rb), StartOptions { params, no_wait: true, parent, by: None, drill: false }, on_id).await
                 });
                 fut.await
             }

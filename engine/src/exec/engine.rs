@@ -67,6 +67,9 @@ pub struct StartOptions {
     /// Who starts it, when not the engine's operator (`phoenix serve`: the API token's name);
     /// recorded in the `RunStarted` event.
     pub by: Option<String>,
+    /// A drill (`phoenix drill`): the runbook's `drill.params` overlaid on `params`, refused
+    /// before anything is written if a step would touch a protected or production target.
+    pub drill: bool,
 }
 
 /// Options of `phoenix resume`.
@@ -280,12 +283,21 @@ impl Engine {
         F: FnOnce(String) -> tokio::sync::oneshot::Receiver<()>,
     {
         let store = &self.inner.store;
-        let params = prepare::params(&rb, &opts.params).map_err(RunError::BadInput)?;
+        let drill = if opts.drill { Some(super::drill::check(&rb, &opts.params)?) } else { None };
+        if let Some(c) = drill.as_ref().filter(|c| !c.collisions.is_empty()) {
+            return Err(RunError::BadInput(super::drill::refusal(&rb, c)));
+        }
+        let params = match &drill {
+            Some(c) => c.params.clone(),
+            None => prepare::params(&rb, &opts.params).map_err(RunError::BadInput)?,
+        };
         let now = now_ms();
         let id = prepare::new_run_id(now);
         let _ = on_id(id.clone()).await;
         let run_v = prepare::run_value(&rb, &id, now, 1, self.inner.dry_run.load(std::sync::atomic::Ordering::SeqCst));
         let (vars, lock) = prepare::vars_and_lock(&rb, &params, &run_v).map_err(RunError::BadInput)?;
+        // A drill never blocks, and is never blocked by, production's run.
+        let lock = lock.map(|l| if drill.is_some() { format!("drill:{l}") } else { l });
         let run = RunRecord {
             format: crate::state::FORMAT_VERSION,
             id: id.clone(),
@@ -305,12 +317,15 @@ impl Engine {
             pid: Some(std::process::id()),
             dir: prepare::working_dir(),
             owner: self.node().map(str::to_string),
+            drill: drill.is_some(),
+            ending: None,
         };
         let mut records = Vec::new();
         let mut batch = Batch::default();
         batch.put_run(&run);
         batch.source(&id, &rb.source);
-        for (plan, kind) in [(&rb.main, PlanKind::Main), (&rb.on_failure, PlanKind::OnFailure)] {
+        let teardown = if drill.is_some() { &rb.teardown } else { &crate::runbook::Plan::default() };
+        for (plan, kind) in [(&rb.main, PlanKind::Main), (&rb.on_failure, PlanKind::OnFailure), (teardown, PlanKind::Teardown)] {
             for (n, s) in plan.steps.iter().enumerate() {
                 let r = StepRecord { order: n as u32, ..StepRecord::pending(&s.id, kind, &s.fingerprint) };
                 batch.put_step(&id, &r);
@@ -319,6 +334,9 @@ impl Engine {
         }
         let by = opts.by.clone().unwrap_or_else(|| self.inner.opts.operator.clone());
         batch.event(&id, 0, now, EventKind::RunStarted { attempt: 1, by: Some(by) });
+        if let Some(c) = &drill {
+            batch.event(&id, 1, now, super::drill::started_note(c));
+        }
         match &lock {
             Some(l) => take_lock(store, l, &id, batch)?,
             None => store.commit(batch, true)?,

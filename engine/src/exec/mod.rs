@@ -13,6 +13,8 @@ pub mod control;
 mod cut;
 pub mod decided;
 pub(crate) mod destinations;
+pub mod drill;
+pub mod drill_measure;
 mod driver;
 mod dry_reads;
 mod engine;

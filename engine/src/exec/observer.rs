@@ -15,6 +15,8 @@ pub enum UiEvent {
         total: usize,
         /// Steps already done (on resume).
         done: usize,
+        /// A drill (`phoenix drill`).
+        drill: bool,
     },
     /// A step (or item) changed state.
     Step {

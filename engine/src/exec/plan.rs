@@ -160,7 +160,7 @@ fn plan_line(n: usize, plan: &Plan, i: usize, ctx: &Context, redactor: &RwLock<R
 const SHOWN_ITEMS: usize = 5;
 
 /// The `for_each` list, when it can be computed before anything runs (from params and vars).
-fn items(fe: &Value, ctx: &Context) -> Option<Vec<Value>> {
+pub(super) fn items(fe: &Value, ctx: &Context) -> Option<Vec<Value>> {
     let list = match fe {
         Value::String(s) => eval_value(crate::template::whole_expression(s).unwrap_or(s), &ctx.value(None)),
         other => render_tree(other, &ctx.value(None), &[], &[]).map_err(|(_, e)| e),
@@ -174,7 +174,7 @@ fn items(fe: &Value, ctx: &Context) -> Option<Vec<Value>> {
 /// The step's `with` rendered as far as it can be now: each top-level input on its own, so
 /// one that reads a step's outputs leaves the others (`{{ params.pace }}`) rendered. `true`
 /// when every input was.
-fn render(s: &crate::runbook::Step, ctx: &minijinja::Value) -> (Value, bool) {
+pub(super) fn render(s: &crate::runbook::Step, ctx: &minijinja::Value) -> (Value, bool) {
     let action = phoenix_plugins::find(&s.uses);
     let shell = action.map_or(&[][..], |a| a.shell_fields());
     let exprs = action.map_or(&[][..], |a| a.expression_fields());

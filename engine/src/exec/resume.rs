@@ -149,6 +149,13 @@ impl Engine {
             RunStatus::Cancelled => return Err(RunError::BadInput(format!("run {id} was cancelled: start a new run instead"))),
             _ => {}
         }
+        // A drill's steps were checked against `protect` and production when it started; an
+        // edited runbook's were not.
+        if run.drill && opts.runbook.is_some() {
+            return Err(RunError::BadInput(format!(
+                "run {id} is a drill: it adopts no edited runbook (its steps were checked against production when it started, the new ones were not)\n  resume it as it is:  phoenix resume {id}\n  or cancel it and start a new drill:  phoenix cancel {id}; phoenix drill FILE"
+            )));
+        }
         // Steps of a crashed run may still be running as orphans: stop them first.
         let orphans = if act && run.status == RunStatus::Running {
             super::orphans::stop(id, self.inner.opts.grace).await

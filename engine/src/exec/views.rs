@@ -15,15 +15,17 @@ pub fn runs(store: &Store) -> Result<Value, StoreError> {
         .runs()?
         .iter()
         .map(|r| {
-            json!({
+            Ok(json!({
                 "id": r.id, "runbook": r.runbook, "status": r.status.as_str(), "attempt": r.attempt,
                 "started_at": ts(r.started_at), "finished_at": r.finished_at.map(ts),
                 "duration_ms": r.finished_at.unwrap_or(r.updated_at).saturating_sub(r.started_at),
                 "error": r.error, "lock": r.lock, "parent": r.parent.as_ref().map(|(p, s)| json!({"run": p, "step": s})),
-                "process_gone": gone(r), "owner": r.owner,
-            })
+                "process_gone": gone(r), "owner": r.owner, "drill": r.drill,
+                "measure": if r.drill { drill_measure(store, r)? } else { Value::Null },
+                "teardown": if r.drill { teardown(store, r)? } else { Value::Null },
+            }))
         })
-        .collect();
+        .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(json!({ "runs": runs }))
 }
 
@@ -42,6 +44,7 @@ pub fn status(store: &Store, id: Option<&str>) -> Result<Option<Value>, StoreErr
             crate::state::PlanKind::Main => 0,
             crate::state::PlanKind::OnFailure => 1,
             crate::state::PlanKind::OnAbort => 2,
+            crate::state::PlanKind::Teardown => 3,
         };
         (plan, s.order, item.map_or(0, |n| n + 1))
     });
@@ -84,8 +87,10 @@ pub fn status(store: &Store, id: Option<&str>) -> Result<Option<Value>, StoreErr
     Ok(Some(json!({
         "id": r.id, "runbook": r.runbook, "file": r.file, "status": r.status.as_str(), "attempt": r.attempt,
         "started_at": ts(r.started_at), "finished_at": r.finished_at.map(ts), "error": r.error, "outputs": r.outputs,
-        "params": r.params, "lock": r.lock, "parent": r.parent, "pid": r.pid, "dir": r.dir, "owner": r.owner,
+        "params": r.params, "lock": r.lock, "parent": r.parent, "pid": r.pid, "dir": r.dir, "owner": r.owner, "drill": r.drill,
         "process_gone": gone(&r),
+        "measure": if r.drill { drill_measure(store, &r)? } else { Value::Null },
+        "teardown": if r.drill { teardown(store, &r)? } else { Value::Null },
         "decision": last_reevaluation(store, &r.id)?,
         "steps": steps,
     })))
@@ -147,6 +152,20 @@ pub fn logs_from(store: &Store, id: &str, step: Option<&str>, from_line: u64, fr
         events.drain(..from_event.min(events.len()));
     }
     Ok(Some(v))
+}
+
+/// A drill's teardown: `succeeded`, `failed`, `pending`, or null without teardown steps.
+fn teardown(store: &Store, r: &crate::state::RunRecord) -> Result<Value, StoreError> {
+    let statuses: Vec<_> = store.steps(&r.id)?.iter().filter(|s| s.plan == crate::state::PlanKind::Teardown).map(|s| s.status).collect();
+    Ok(super::driver::teardown_result(&statuses).map_or(Value::Null, Value::from))
+}
+
+/// A drill's RTO, stages and RPO from its records and stored runbook (null when the text no
+/// longer validates).
+fn drill_measure(store: &Store, r: &crate::state::RunRecord) -> Result<Value, StoreError> {
+    let text = store.source(&r.id)?.unwrap_or_default();
+    let Some(rb) = crate::load_str(&text, std::path::Path::new(&r.file)).runbook else { return Ok(Value::Null) };
+    Ok(super::drill_measure::measure(&rb, r, &store.steps(&r.id)?))
 }
 
 /// What the run's stored runbook says of each step: its action (`uses`), description, needs

@@ -28,20 +28,25 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
     levels::check(raw, diags);
     let (main, fail) = defs::defs(raw);
     let abort = defs::abort_defs(raw);
+    let teardown = defs::teardown_defs(raw);
     let dir = file.parent().map_or_else(|| std::path::PathBuf::from("."), std::path::Path::to_path_buf);
     actions::check(&main, &dir, diags);
     actions::check(&fail, &dir, diags);
     invariants::check(raw, &main, &fail, diags);
     actions::check(&abort, &dir, diags);
+    actions::check(&teardown, &dir, diags);
     let main_needs = needs::resolve(&main, &fail, &sections.broken, diags);
     let fail_needs = needs::resolve(&fail, &main, &sections.broken, diags);
     let abort_needs = needs::resolve(&abort, &main, &sections.broken, diags);
     let main_dag = needs::dag(&main, &main_needs, diags);
     let fail_dag = needs::dag(&fail, &fail_needs, diags);
     let abort_dag = needs::dag(&abort, &abort_needs, diags);
+    let teardown_needs = needs::resolve(&teardown, &main, &sections.broken, diags);
+    let teardown_dag = needs::dag(&teardown, &teardown_needs, diags);
     let decision_ttl = crate::validate::decision::ttl(raw, diags);
+    crate::validate::drill::check(raw, diags);
     let defaults = raw.defaults.clone().unwrap_or_default();
-    for def in main.iter().chain(&fail).chain(&abort) {
+    for def in main.iter().chain(&fail).chain(&abort).chain(&teardown) {
         retry_policy(defaults.retry.as_ref(), def.retry, &def.path().key("retry"), diags);
         if def.max_parallel == Some(0) {
             diags.push(Diagnostic::new(Code::InvalidValue, def.path().key("max_parallel"), "`max_parallel` must be at least 1"));
@@ -63,7 +68,7 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
     if let Some(r) = &defaults.retry {
         retry_policy(None, Some(r), &Path::root().key("defaults").key("retry"), diags);
     }
-    let (Some(main_dag), Some(fail_dag), Some(abort_dag)) = (main_dag, fail_dag, abort_dag) else {
+    let (Some(main_dag), Some(fail_dag), Some(abort_dag), Some(teardown_dag)) = (main_dag, fail_dag, abort_dag, teardown_dag) else {
         // A cycle leaves no order to check reads against, but the templates' syntax and the
         // names they read are checked all the same: every error of the file in one pass.
         let flat = |n: usize| Dag::build(&vec![Vec::new(); n]).expect("no needs, no cycle");
@@ -72,6 +77,13 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
         return None;
     };
     templates::Checker::new(raw, &main, &fail, &main_dag, &fail_dag, diags).with_abort(&abort, &abort_dag).run();
+    // The teardown is checked as on_abort steps are (it may read any main step, and its own
+    // ancestors); the main and on_failure steps' repeated diagnostics are dropped as equal.
+    if !teardown.is_empty() {
+        let mut again = Vec::new();
+        templates::Checker::new(raw, &main, &fail, &main_dag, &fail_dag, &mut again).with_abort(&teardown, &teardown_dag).run();
+        diags.extend(again.into_iter().filter(|d| d.path.to_string().starts_with("drill.")));
+    }
     if diags[before..].iter().any(|d| !d.warning) || !sections.broken.is_empty() || !sections.broken_invariants.is_empty() {
         return None;
     }
@@ -81,6 +93,7 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
     let main_steps = steps(&main, &main_needs);
     let fail_steps = steps(&fail, &fail_needs);
     let abort_steps = steps(&abort, &abort_needs);
+    let teardown_steps = steps(&teardown, &teardown_needs);
     Some(Runbook {
         name: raw.name.clone(),
         description: raw.description.clone(),
@@ -116,7 +129,9 @@ pub(crate) fn compile(sections: Sections, source: Arc<str>, file: PathBuf, diags
         main: Plan { steps: main_steps, dag: main_dag },
         on_failure: Plan { steps: fail_steps, dag: fail_dag },
         on_abort: Plan { steps: abort_steps, dag: abort_dag },
+        teardown: Plan { steps: teardown_steps, dag: teardown_dag },
         decision_ttl,
+        drill: raw.drill.as_ref().map(|d| super::model::Drill { params: d.params.clone(), protect: d.protect.clone() }),
         signals: raw
             .signals
             .iter()

@@ -42,6 +42,10 @@ pub struct Runbook {
     pub on_abort: Plan,
     /// How long a decision from the signals stays good before a resume evaluates them again.
     pub decision_ttl: Duration,
+    /// What `phoenix drill` changes (`drill:`); none: the runbook cannot be drilled.
+    pub drill: Option<Drill>,
+    /// A drill's teardown steps (`drill.teardown`), run when a drill ends, however it ended.
+    pub teardown: Plan,
     /// The health signals, in file order.
     pub signals: Vec<Signal>,
     /// The levels, ascending.
@@ -50,6 +54,15 @@ pub struct Runbook {
     pub outputs: IndexMap<String, Value>,
     /// Safety rules checked around steps of the main plan, in file order.
     pub invariants: Vec<Invariant>,
+}
+
+/// A drill of the runbook: the same steps with `params` overlaid, never touching `protect`.
+#[derive(Debug, Clone, Default)]
+pub struct Drill {
+    /// Params overlaid on the given ones (typed: validation checked them).
+    pub params: IndexMap<String, Value>,
+    /// Templates of params and vars naming production targets.
+    pub protect: Vec<String>,
 }
 
 /// A safety rule (`invariants:`): a read-only check and a condition on what it read, checked
@@ -95,6 +108,7 @@ impl Runbook {
             crate::state::PlanKind::Main => &self.main,
             crate::state::PlanKind::OnFailure => &self.on_failure,
             crate::state::PlanKind::OnAbort => &self.on_abort,
+            crate::state::PlanKind::Teardown => &self.teardown,
         }
     }
 }

@@ -13,9 +13,11 @@ use serde_json::Value;
 
 use phoenix_plugins::duration::Dur;
 
+mod drill;
 mod health;
 mod invariant;
 mod secret;
+pub use drill::RawDrill;
 pub use health::{RawLevel, RawSignal, RawWeightRule};
 pub use invariant::{RawCheck, RawInvariant};
 pub use secret::RawSecret;
@@ -81,6 +83,10 @@ pub struct RawRunbook {
     /// was built). Same schema as `steps`; they may read any step's status and outputs.
     #[serde(default)]
     pub on_abort: IndexMap<String, RawStep>,
+    /// What `phoenix drill` changes: params overlaid for a drill, and production targets it
+    /// must never touch.
+    #[serde(default)]
+    pub drill: Option<RawDrill>,
 }
 
 /// The top-level keys, in schema order (the loader reads sections one by one).
@@ -102,6 +108,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "invariants",
     "decision_ttl",
     "on_abort",
+    "drill",
 ];
 
 /// A param's type.

@@ -194,6 +194,7 @@ pub(crate) fn read(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Sections>
         invariants: r.map_of("invariants", &mut broken_invariants),
         decision_ttl: r.one("decision_ttl"),
         on_abort: r.map_of("on_abort", &mut broken),
+        drill: r.one("drill"),
     };
     let mut unknown = r.unknown.into_inner();
     let mut all = r.diags;

@@ -117,6 +117,8 @@ pub enum PlanKind {
     OnFailure,
     /// The on_abort steps (`phoenix resume --abort`).
     OnAbort,
+    /// A drill's teardown steps (`drill.teardown`): run when the drill ends, however.
+    Teardown,
 }
 
 /// An approval decision.
@@ -203,6 +205,14 @@ pub struct RunRecord {
     /// takes over a running run whose owner's lease is gone. `None` outside a cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// A drill (`phoenix drill`): the runbook's `drill.params` overlaid, its lock key
+    /// prefixed `drill:`. Stores older than this field have none (`false`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drill: bool,
+    /// A drill tearing down: how it ended before its teardown began (its status and error),
+    /// applied once the teardown ends. Durable, so a resume carries the teardown on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ending: Option<(RunStatus, Option<String>)>,
 }
 
 #[cfg(test)]
@@ -228,6 +238,8 @@ impl RunRecord {
             pid: None,
             dir: None,
             owner: None,
+            drill: false,
+            ending: None,
         }
     }
 }

@@ -14,6 +14,7 @@ pub(crate) enum Section {
     Steps,
     OnFailure,
     OnAbort,
+    Teardown,
 }
 
 impl Section {
@@ -23,6 +24,7 @@ impl Section {
             Section::Steps => "steps",
             Section::OnFailure => "on_failure",
             Section::OnAbort => "on_abort",
+            Section::Teardown => "teardown",
         }
     }
 }
@@ -53,6 +55,7 @@ impl Def<'_> {
     pub(crate) fn path(&self) -> Path {
         match self.section {
             Section::Score => Path::root().key("signals"),
+            Section::Teardown => Path::root().key("drill").key("teardown").key(self.id),
             s => Path::root().key(s.key()).key(self.id),
         }
     }
@@ -109,6 +112,11 @@ pub(crate) fn defs(raw: &RawRunbook) -> (Vec<Def<'_>>, Vec<Def<'_>>) {
     main.extend(raw.steps.iter().map(step(Section::Steps)));
     let fail = raw.on_failure.iter().map(step(Section::OnFailure)).collect();
     (main, fail)
+}
+
+/// A drill's teardown steps (`drill.teardown`), a plan of their own.
+pub(crate) fn teardown_defs(raw: &RawRunbook) -> Vec<Def<'_>> {
+    raw.drill.iter().flat_map(|d| d.teardown.iter()).map(step(Section::Teardown)).collect()
 }
 
 /// The on_abort steps (`phoenix resume --abort`), a plan of their own.

@@ -3,6 +3,7 @@
 pub(crate) mod actions;
 pub(crate) mod decision;
 pub(crate) mod defs;
+pub(crate) mod drill;
 pub(crate) mod effects;
 pub(crate) mod invariants;
 pub(crate) mod levels;

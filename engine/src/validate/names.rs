@@ -49,7 +49,11 @@ pub(crate) fn check(raw: &RawRunbook, out: &mut Vec<Diagnostic>) {
             ),
         ));
     }
-    let sections: [(&str, Vec<&String>); 7] = [
+    let at = |section: &str, id: &str| match section {
+        "teardown" => Path::root().key("drill").key("teardown").key(id),
+        _ => Path::root().key(section).key(id),
+    };
+    let sections: [(&str, Vec<&String>); 8] = [
         ("params", raw.params.keys().collect()),
         ("vars", raw.vars.keys().collect()),
         ("secrets", raw.secrets.keys().collect()),
@@ -57,12 +61,13 @@ pub(crate) fn check(raw: &RawRunbook, out: &mut Vec<Diagnostic>) {
         ("steps", raw.steps.keys().collect()),
         ("on_failure", raw.on_failure.keys().collect()),
         ("on_abort", raw.on_abort.keys().collect()),
+        ("teardown", raw.drill.iter().flat_map(|d| d.teardown.keys()).collect()),
     ];
     for (section, ids) in &sections {
         for id in ids {
             if !is_identifier(id) {
                 out.push(
-                    Diagnostic::new(Code::BadName, Path::root().key(*section).key(id.as_str()), format!("`{id}` is not a valid id"))
+                    Diagnostic::new(Code::BadName, at(section, id.as_str()), format!("`{id}` is not a valid id"))
                         .help(format!(
                             "ids are read in templates as `{section}.<id>`: use letters, digits and `_`, e.g. `{}`",
                             suggest_identifier(id)
@@ -76,7 +81,7 @@ pub(crate) fn check(raw: &RawRunbook, out: &mut Vec<Diagnostic>) {
     let mut seen: HashMap<&str, &str> = HashMap::new();
     for (section, ids) in sections.iter().skip(3) {
         for id in ids {
-            let path = Path::root().key(*section).key(id.as_str());
+            let path = at(section, id.as_str());
             if id.as_str() == crate::validate::defs::SCORE {
                 out.push(
                     Diagnostic::new(Code::ReservedId, path, "`score` is reserved for the step that sums the signals")

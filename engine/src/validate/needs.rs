@@ -36,7 +36,7 @@ pub(crate) fn resolve(plan: &[Def<'_>], other: &[Def<'_>], broken: &HashSet<Stri
             if broken.contains(need) {
                 continue;
             }
-            let d = if others.contains(need) && matches!(def.section, Section::OnFailure | Section::OnAbort) {
+            let d = if others.contains(need) && matches!(def.section, Section::OnFailure | Section::OnAbort | Section::Teardown) {
                 let s = def.section.key();
                 Diagnostic::new(
                     Code::UnknownNeed,

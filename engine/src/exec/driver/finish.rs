@@ -19,7 +19,7 @@ impl Driver {
     /// Nothing runs and nothing can start: the phase (or the run) is over.
     pub(super) fn settle(&mut self) -> Result<Option<Outcome>, RunError> {
         if let Some(stop) = self.stopping {
-            return self.finish_stopped(stop).map(Some);
+            return self.finish_stopped(stop);
         }
         if !self.waiting.is_empty() {
             if self.can_progress() {
@@ -80,7 +80,7 @@ impl Driver {
                         }
                     }
                     self.run.outputs = Some(outputs);
-                    return self.finish(RunStatus::Succeeded, None).map(|_| Some(Outcome::Succeeded));
+                    return self.end(RunStatus::Succeeded, None);
                 }
                 let why = match not_run.len() {
                     0 => format!("step(s) failed: {}", failed.join(", ")),
@@ -92,7 +92,7 @@ impl Driver {
                 let why = self.run.error.clone().unwrap_or_else(|| "a step failed".into());
                 let also = failed(&self.rb.on_failure, &self.fail);
                 let why = if also.is_empty() { why } else { format!("{why}; on_failure step(s) failed too: {}", also.join(", ")) };
-                self.finish(RunStatus::Failed, Some(why.clone())).map(|_| Some(Outcome::Failed(why)))
+                self.end(RunStatus::Failed, Some(why))
             }
             PlanKind::OnAbort => {
                 let why = self.aborting.clone().unwrap_or_else(|| "aborted by an operator".into());
@@ -106,7 +106,11 @@ impl Driver {
                         if not_run.is_empty() { String::new() } else { format!("; never decided: {}", not_run.join(", ")) }
                     ),
                 };
-                self.finish(RunStatus::Cancelled, Some(why)).map(|_| Some(Outcome::Cancelled))
+                self.end(RunStatus::Cancelled, Some(why))
+            }
+            PlanKind::Teardown => {
+                let also = failed(&self.rb.teardown, &self.teardown);
+                self.torn_down(also)
             }
         }
     }
@@ -116,7 +120,7 @@ impl Driver {
     fn begin_on_failure(&mut self, why: String, failed: &[String]) -> Result<Option<Outcome>, RunError> {
         self.run.error = Some(why.clone());
         if self.fail.is_empty() {
-            return self.finish(RunStatus::Failed, Some(why.clone())).map(|_| Some(Outcome::Failed(why)));
+            return self.end(RunStatus::Failed, Some(why));
         }
         self.ctx.run["status"] = json!("failed");
         self.ctx.run["failed_steps"] = json!(failed);
@@ -131,15 +135,19 @@ impl Driver {
         Ok(self.redactor.read().expect("poisoned").json(&v))
     }
 
-    pub(super) fn finish_stopped(&mut self, stop: Stop) -> Result<Outcome, RunError> {
+    pub(super) fn finish_stopped(&mut self, stop: Stop) -> Result<Option<Outcome>, RunError> {
         match stop {
             Stop::Interrupt => {
                 self.finish(RunStatus::Halted, Some("interrupted".into()))?;
-                Ok(Outcome::Interrupted)
+                Ok(Some(Outcome::Interrupted))
             }
             Stop::Cancel => {
                 let aborting = self.aborting.is_some();
-                for k in [PlanKind::Main, PlanKind::OnFailure, PlanKind::OnAbort] {
+                for k in [PlanKind::Main, PlanKind::OnFailure, PlanKind::OnAbort, PlanKind::Teardown] {
+                    // A drill's teardown is cancelled only when it is what was running.
+                    if k == PlanKind::Teardown && self.phase != PlanKind::Teardown {
+                        continue;
+                    }
                     // on_abort steps exist in the store only once the run is aborted.
                     if k == PlanKind::OnAbort && !aborting {
                         continue;
@@ -151,8 +159,14 @@ impl Driver {
                         }
                     }
                 }
-                self.finish(RunStatus::Cancelled, Some("cancelled by an operator".into()))?;
-                Ok(Outcome::Cancelled)
+                if self.phase == PlanKind::Teardown {
+                    let left: Vec<String> =
+                        self.teardown.iter().filter(|r| r.status == StepStatus::Cancelled).map(|r| r.id.clone()).collect();
+                    return self.torn_down(left);
+                }
+                // A drill tears down all the same (the cancel stopped only what was running).
+                self.stopping = None;
+                self.end(RunStatus::Cancelled, Some("cancelled by an operator".into()))
             }
         }
     }

@@ -11,6 +11,8 @@ mod kept;
 mod messages;
 mod schedule;
 mod skip_note;
+mod teardown;
+pub(crate) use teardown::teardown_result;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -140,6 +142,10 @@ pub(crate) struct Driver {
     fail: Vec<StepRecord>,
     /// The on_abort steps' records (`phoenix resume --abort`).
     abort: Vec<StepRecord>,
+    /// A drill's teardown steps' records (none for a production run).
+    teardown: Vec<StepRecord>,
+    /// The plan of no steps: a production run's teardown.
+    no_teardown: Plan,
     /// Set when the run is being aborted: "aborted by X: why", the run's end.
     aborting: Option<String>,
     items: HashMap<(PlanKind, usize), Vec<StepRecord>>,
@@ -197,9 +203,13 @@ impl Driver {
         let main = take(&rb.main, PlanKind::Main, &mut by_id);
         let fail = take(&rb.on_failure, PlanKind::OnFailure, &mut by_id);
         let abort = take(&rb.on_abort, PlanKind::OnAbort, &mut by_id);
+        // A drill's teardown records exist from its start; a production run has none.
+        let teardown = if run.drill { take(&rb.teardown, PlanKind::Teardown, &mut by_id) } else { Vec::new() };
         let mut items: HashMap<(PlanKind, usize), Vec<StepRecord>> = HashMap::new();
         for (kind, plan, recs) in
             [(PlanKind::Main, &rb.main, &main), (PlanKind::OnFailure, &rb.on_failure, &fail), (PlanKind::OnAbort, &rb.on_abort, &abort)]
+                .into_iter()
+                .chain(run.drill.then_some((PlanKind::Teardown, &rb.teardown, &teardown)))
         {
             for (i, r) in recs.iter().enumerate() {
                 if let Some(n) = r.items {
@@ -224,19 +234,21 @@ impl Driver {
             secrets: Arc::new(Secrets::new(&rb, redactor.clone())),
             steps: Arc::default(),
         };
-        for r in main.iter().chain(&fail).chain(&abort) {
+        for r in main.iter().chain(&fail).chain(&abort).chain(&teardown) {
             if r.status.is_done() {
                 ctx.steps.set(&r.id, &step_view(r));
             }
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let cancel_all = engine.inner.shutdown.child_token();
-        let phase =
-            if fail.iter().any(|r| r.status != StepStatus::Pending && r.status != StepStatus::Skipped) && run.status == RunStatus::Failed {
-                PlanKind::OnFailure
-            } else {
-                PlanKind::Main
-            };
+        let phase = if run.ending.is_some() {
+            PlanKind::Teardown
+        } else if fail.iter().any(|r| r.status != StepStatus::Pending && r.status != StepStatus::Skipped) && run.status == RunStatus::Failed
+        {
+            PlanKind::OnFailure
+        } else {
+            PlanKind::Main
+        };
         Ok(Driver {
             engine,
             rb,
@@ -244,6 +256,8 @@ impl Driver {
             main,
             fail,
             abort,
+            teardown,
+            no_teardown: Plan::default(),
             aborting: None,
             items,
             lists: HashMap::new(),
@@ -285,11 +299,17 @@ impl Driver {
         self
     }
 
+    /// The teardown plan this run drives: a drill's, or none.
+    fn teardown_plan(&self) -> &Plan {
+        if self.run.drill { &self.rb.teardown } else { &self.no_teardown }
+    }
+
     pub(super) fn plan(&self, k: PlanKind) -> &Plan {
         match k {
             PlanKind::Main => &self.rb.main,
             PlanKind::OnFailure => &self.rb.on_failure,
             PlanKind::OnAbort => &self.rb.on_abort,
+            PlanKind::Teardown => self.teardown_plan(),
         }
     }
 
@@ -298,6 +318,7 @@ impl Driver {
             PlanKind::Main => &self.main,
             PlanKind::OnFailure => &self.fail,
             PlanKind::OnAbort => &self.abort,
+            PlanKind::Teardown => &self.teardown,
         }
     }
 
@@ -307,6 +328,7 @@ impl Driver {
             (PlanKind::Main, i, None) => &mut self.main[i],
             (PlanKind::OnFailure, i, None) => &mut self.fail[i],
             (PlanKind::OnAbort, i, None) => &mut self.abort[i],
+            (PlanKind::Teardown, i, None) => &mut self.teardown[i],
         }
     }
 
@@ -354,6 +376,7 @@ impl Driver {
                 PlanKind::Main => &self.main,
                 PlanKind::OnFailure => &self.fail,
                 PlanKind::OnAbort => &self.abort,
+                PlanKind::Teardown => &self.teardown,
             };
             self.frontier.moved(self.rb.plan_of(key.0), recs, key.0, key.1, to);
         }
@@ -416,6 +439,7 @@ impl Driver {
             runbook: self.rb.name.clone(),
             total: store_total,
             done,
+            drill: self.run.drill,
         });
         self.engine.inner.registry.register(&self.run.id, self.tx.clone());
         let result = self.drive_inner().await;

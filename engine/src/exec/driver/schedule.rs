@@ -303,11 +303,11 @@ fn upstream_failed_why(origin: &str, via: &str, status: Option<StepStatus>) -> S
 #[derive(Debug, Default)]
 pub(super) struct Frontier {
     /// Needs not yet ended, per step.
-    blocked: [Vec<usize>; 3],
+    blocked: [Vec<usize>; 4],
     /// A step's position in its plan's order.
-    pos: [Vec<usize>; 3],
-    ready: [std::collections::BTreeMap<usize, usize>; 3],
-    active: [std::collections::BTreeMap<usize, usize>; 3],
+    pos: [Vec<usize>; 4],
+    ready: [std::collections::BTreeMap<usize, usize>; 4],
+    active: [std::collections::BTreeMap<usize, usize>; 4],
 }
 
 fn slot(k: PlanKind) -> usize {
@@ -315,13 +315,14 @@ fn slot(k: PlanKind) -> usize {
         PlanKind::Main => 0,
         PlanKind::OnFailure => 1,
         PlanKind::OnAbort => 2,
+        PlanKind::Teardown => 3,
     }
 }
 
 impl Frontier {
     pub(super) fn build(d: &Driver) -> Self {
         let mut f = Frontier::default();
-        for k in [PlanKind::Main, PlanKind::OnFailure, PlanKind::OnAbort] {
+        for k in [PlanKind::Main, PlanKind::OnFailure, PlanKind::OnAbort, PlanKind::Teardown] {
             let (plan, recs) = (d.plan(k), d.recs(k));
             let s = slot(k);
             f.pos[s] = vec![0; plan.steps.len()];
