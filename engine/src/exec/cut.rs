@@ -1,7 +1,7 @@
 //! A runbook cut down to some of its main steps, for the throwaway runs that only look
 //! (`phoenix health`, a stale resume's re-evaluation, `--dry-run`'s reads): the steps kept,
 //! their needs renumbered, and nothing else that acts or guards — no `on_failure`, no
-//! `on_abort`, no invariants (they name steps of the whole plan), no lock, no outputs.
+//! `on_abort`, no drill or teardown, no invariants (they name steps of the whole plan), no lock, no outputs.
 
 use std::sync::Arc;
 
@@ -55,6 +55,8 @@ pub(crate) fn cut(rb: &Runbook, keep: impl Fn(&Step) -> bool) -> Option<Runbook>
     out.main = Plan { steps, dag };
     out.on_failure = Plan::default();
     out.on_abort = Plan::default();
+    out.teardown = Plan::default();
+    out.drill = None;
     out.invariants = Vec::new();
     out.lock = None;
     out.outputs = Default::default();

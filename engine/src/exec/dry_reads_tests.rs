@@ -65,6 +65,6 @@ invariants:
     assert_eq!(rb.invariants.len(), 1);
     for cut in [reads_only(&rb).expect("reads"), super::super::cut::cut(&rb, |s| !matches!(s.role, Role::Action)).expect("signals")] {
         assert!(cut.invariants.is_empty(), "{:?}", cut.invariants);
-        assert!(cut.on_abort.steps.is_empty() && cut.on_failure.steps.is_empty());
+        assert!(cut.on_abort.steps.is_empty() && cut.on_failure.steps.is_empty() && cut.teardown.steps.is_empty() && cut.drill.is_none());
     }
 }
