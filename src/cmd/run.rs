@@ -230,13 +230,15 @@ pub(crate) fn resume(
     })
 }
 
-/// Whether the run ended cancelled with none of its on_abort steps failed.
+/// Whether the run ended cancelled with none of its on_abort steps (nor a drill's teardown)
+/// failed.
 fn aborted_cleanly(engine: &Engine, id: &str) -> bool {
     use phoenix_engine::state::{PlanKind, RunStatus, StepStatus};
     let store = engine.store();
     let cancelled = store.run(id).ok().flatten().is_some_and(|r| r.status == RunStatus::Cancelled);
     let steps = store.steps(id).unwrap_or_default();
-    cancelled && !steps.iter().any(|s| s.plan == PlanKind::OnAbort && matches!(s.status, StepStatus::Failed | StepStatus::UpstreamFailed))
+    let failed = |s: &phoenix_engine::state::StepRecord| matches!(s.status, StepStatus::Failed | StepStatus::UpstreamFailed);
+    cancelled && !steps.iter().any(|s| matches!(s.plan, PlanKind::OnAbort | PlanKind::Teardown) && failed(s))
 }
 
 /// A run works in the directory it last started or resumed in, so that relative paths in
