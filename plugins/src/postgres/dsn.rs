@@ -205,6 +205,17 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     msg
 }
 
+/// A DSN's hosts as libpq writes them: a name or address, or a Unix socket's directory.
+pub(crate) fn host_names(c: &Config) -> Vec<String> {
+    c.get_hosts()
+        .iter()
+        .map(|h| match h {
+            Host::Tcp(h) => h.clone(),
+            Host::Unix(p) => p.display().to_string(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,15 +275,4 @@ mod tests {
         assert!(Dsn::parse("host=h sslmode=prefer").is_ok());
         assert!(Dsn::parse("host=h sslmode=disable").is_ok());
     }
-}
-
-/// A DSN's hosts as libpq writes them: a name or address, or a Unix socket's directory.
-pub(crate) fn host_names(c: &Config) -> Vec<String> {
-    c.get_hosts()
-        .iter()
-        .map(|h| match h {
-            Host::Tcp(h) => h.clone(),
-            Host::Unix(p) => p.display().to_string(),
-        })
-        .collect()
 }
