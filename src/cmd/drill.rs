@@ -10,11 +10,10 @@ use phoenix_engine::exec::{Engine, EngineOptions, RunError, StartOptions};
 use phoenix_engine::runbook::Runbook;
 use tokio_util::sync::CancellationToken;
 
-use super::run::{drive, finish};
+use super::run::{drive, finish, load_with_params};
 use super::state;
 use crate::cli::Output;
 use crate::exit::Exit;
-use crate::wiring::parse_params;
 
 pub(crate) fn run(
     state_dir: &Option<PathBuf>,
@@ -25,16 +24,9 @@ pub(crate) fn run(
     operator: Option<String>,
     out: Output,
 ) -> Exit {
-    let rb = match super::load_or_report(file, out) {
-        Ok(rb) => rb,
+    let (rb, params) = match load_with_params(file, params, out) {
+        Ok(loaded) => loaded,
         Err(e) => return e,
-    };
-    let params = match parse_params(params) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Exit::BadInput;
-        }
     };
     let check = match drill::check(&rb, &params) {
         Ok(c) => c,

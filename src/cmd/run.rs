@@ -81,6 +81,20 @@ pub(crate) fn finish(engine: &Engine, id: &str, r: Result<Outcome, RunError>, ou
     exit
 }
 
+/// The runbook at `file` and the `--param` pairs, or the exit code after saying why not.
+pub(crate) fn load_with_params(
+    file: &Path,
+    params: &[String],
+    out: Output,
+) -> Result<(phoenix_engine::runbook::Runbook, Vec<(String, String)>), Exit> {
+    let rb = super::load_or_report(file, out)?;
+    let params = parse_params(params).map_err(|e| {
+        eprintln!("error: {e}");
+        Exit::BadInput
+    })?;
+    Ok((rb, params))
+}
+
 /// How far `--dry-run` goes.
 pub(crate) struct Dry {
     /// Run the steps that only read, for real (not with `--no-reads`).
@@ -96,16 +110,9 @@ pub(crate) fn run(
     operator: Option<String>,
     out: Output,
 ) -> Exit {
-    let rb = match super::load_or_report(file, out) {
-        Ok(rb) => rb,
+    let (rb, params) = match load_with_params(file, params, out) {
+        Ok(loaded) => loaded,
         Err(e) => return e,
-    };
-    let params = match parse_params(params) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Exit::BadInput;
-        }
     };
     if let Some(dry) = dry_run {
         // A dry run needs no store: an engine over memory renders the plan.
