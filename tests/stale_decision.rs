@@ -210,6 +210,28 @@ fn a_fresh_decision_is_not_evaluated_again() {
     assert!(reevaluations(&events(&out, &run)).is_empty());
 }
 
+/// `--confirm` where nothing is stale: the run goes on as it would have, and the operator is
+/// told that nothing was confirmed (no `confirm-stale-decision` in its history).
+#[test]
+fn confirm_on_a_decision_that_is_not_stale_says_it_confirmed_nothing() {
+    let health = HealthServer::start(Answer::Status("unhealthy"));
+    let (out, run) = halted_failover(&health, "1h");
+    out.then()
+        .args(["resume", &run, "--confirm", "--reason", "sure"])
+        .run()
+        .success()
+        .stderr_contains("--confirm had nothing to confirm")
+        .stderr_contains("is not stale");
+    assert_eq!(ledger(&out), ["switch_dns"]);
+    let ev = events(&out, &run);
+    assert!(!ev.iter().any(|e| e["kind"] == "operator" && e["action"] == "confirm-stale-decision"), "{ev:#?}");
+
+    let health = HealthServer::start(Answer::Status("unhealthy"));
+    let (out, run) = halted_failover(&health, "1ms");
+    out.then().args(["resume", &run, "--confirm", "--reason", "sure"]).run().success().stderr_contains("still holds");
+    assert_eq!(ledger(&out), ["switch_dns"]);
+}
+
 #[test]
 fn an_observer_that_cannot_see_now_stops_a_stale_resume() {
     let health = HealthServer::start(Answer::Status("unhealthy"));

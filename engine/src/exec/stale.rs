@@ -65,8 +65,19 @@ impl Engine {
         by: &str,
     ) -> Result<Guard, RunError> {
         match self.check_decision(run, rb, records).await? {
-            Verdict::Fresh => Ok(Guard::Go(Vec::new())),
-            Verdict::Holds { event, lines } => {
+            Verdict::Fresh => {
+                if opts.confirm {
+                    self.show(
+                        id,
+                        &[unconfirmed(id, "is not stale (younger than its decision_ttl, or nothing of the main plan is left to act)")],
+                    );
+                }
+                Ok(Guard::Go(Vec::new()))
+            }
+            Verdict::Holds { event, mut lines } => {
+                if opts.confirm {
+                    lines.push(unconfirmed(id, "still holds (the signals call for the same level or a higher one)"));
+                }
                 self.show(id, &lines);
                 Ok(Guard::Go(vec![event]))
             }
@@ -222,6 +233,12 @@ fn table(rb: &Runbook, then: &Value, now: &Value) -> Vec<String> {
 /// `2`, not `2.0`.
 fn num(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 1e15 { format!("{}", x as i64) } else { format!("{x}") }
+}
+
+/// `--confirm` given where nothing was stale: said, so an operator does not believe a
+/// confirmation was recorded (none is).
+fn unconfirmed(id: &str, why: &str) -> String {
+    format!("note: --confirm had nothing to confirm: run {id}'s decision {why}; no confirmation was recorded")
 }
 
 /// The halt of a stale resume: why, then the two ways on.
