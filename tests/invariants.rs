@@ -181,7 +181,15 @@ invariants:
 #[test]
 fn an_invariant_the_step_breaks_fails_it_keeps_its_outputs_and_runs_on_failure() {
     let yaml = exec_guarded(r#"echo switch >> ledger; echo '[\"a\", \"b\"]' > sites; echo moved"#, "");
-    let out = Test::new().file("g.yaml", yaml).file("sites", r#"["a"]"#).args(["run", "g.yaml"]).run().code(1);
+    // The operator watching sees each check as it is made.
+    let out = Test::new()
+        .file("g.yaml", yaml)
+        .file("sites", r#"["a"]"#)
+        .args(["run", "g.yaml"])
+        .run()
+        .code(1)
+        .stderr_contains("invariant `one_site` holds before `switch`")
+        .stderr_contains("invariant `one_site` does NOT hold after `switch`");
     let run = process::latest_run(&out.state_dir());
     let s = process::status(&out.state_dir(), &run);
     let sw = step(&s, "switch");

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 
 use super::{Driver, Msg, UnitKey};
 use crate::exec::invariant_check::{self, Phase, Verdict};
+use crate::exec::observer::UiEvent;
 use crate::state::{EventKind, PlanKind, StepStatus};
 
 /// What the driver knows of the invariants of its run, in this process.
@@ -110,6 +111,19 @@ impl Driver {
                 overridden,
                 saw: saw.clone(),
             });
+            let verdict = if v.held {
+                "holds"
+            } else if overridden {
+                "does NOT hold (overridden)"
+            } else {
+                "does NOT hold"
+            };
+            self.engine.inner.observer.on(&UiEvent::Log {
+                run: self.run.id.clone(),
+                step: step.clone(),
+                text: format!("invariant `{name}` {verdict} {} `{step}`: it saw {}", phase.as_str(), shortened(&saw)),
+                stderr: !v.held,
+            });
             if !v.held && !overridden {
                 failed.push(format!(
                     "invariant `{name}`{what} does not hold {} `{step}`: `{that}` is not true; it saw {saw}",
@@ -151,5 +165,14 @@ impl Driver {
                 }
             }
         }
+    }
+}
+
+/// What a check saw, for one terminal line (the whole of it is in the event).
+fn shortened(saw: &str) -> String {
+    const MAX: usize = 200;
+    match saw.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}… (phoenix logs has all of it)", &saw[..cut]),
+        None => saw.to_string(),
     }
 }
