@@ -330,3 +330,40 @@ fn a_guarded_step_counted_done_with_skip_after_a_crash_is_checked_after_first() 
     assert_eq!(step(&s, "announce")["status"], "upstream_failed");
     assert_eq!(lines(&dir.join("ledger")), ["switch", "clean_up"]);
 }
+
+/// Through serve's API, an invariant that keeps a step from starting is overridden as from
+/// the command line: with a reason (without one, 400 and nothing runs), recorded with who.
+#[test]
+fn the_api_overrides_an_invariant_with_a_reason() {
+    use crate::serve_support::{ONCALL, Server, TOKENS};
+    let t = Test::new()
+        .file("runbooks/guarded.yaml", exec_guarded("echo switch >> ledger", ""))
+        .file("sites", r#"["a", "b"]"#)
+        .file("serve.yaml", TOKENS);
+    let server = Server::start(t.path());
+    let (status, v) = server.call("POST", "/api/v1/runs", Some(ONCALL), Some(r#"{"runbook": "guarded"}"#));
+    assert_eq!(status, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    server.wait_status(&id, "halted");
+    let resume = format!("/api/v1/runs/{id}/resume");
+    for body in [
+        r#"{"overrides": [{"invariant": "one_site"}]}"#,
+        r#"{"overrides": "one_site"}"#,
+        r#"{"overrides": [{"invariant": "two_sites", "reason": "r"}]}"#,
+    ] {
+        let (status, v) = server.call("POST", &resume, Some(ONCALL), Some(body));
+        assert_eq!(status, 400, "{body}: {v}");
+    }
+    assert!(!t.path().join("ledger").exists(), "nothing ran");
+    let body = r#"{"overrides": [{"invariant": "one_site", "reason": "b is draining, checked by hand"}]}"#;
+    let (status, v) = server.call("POST", &resume, Some(ONCALL), Some(body));
+    assert_eq!(status, 202, "{v}");
+    server.wait_status(&id, "succeeded");
+    assert_eq!(process::lines(&t.path().join("ledger")), ["switch", "announce"]);
+    let ev = server.get(&format!("/api/v1/runs/{id}/logs"))["events"].as_array().cloned().unwrap_or_default();
+    assert!(
+        ev.iter()
+            .any(|e| e["kind"] == "operator" && e["by"] == "oncall" && e["detail"].as_str().unwrap_or_default().contains("b is draining")),
+        "{ev:#?}"
+    );
+}

@@ -11,7 +11,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use phoenix_engine::exec::{ResumeOptions, RunError, StartOptions, views};
+use phoenix_engine::exec::{RunError, StartOptions, views};
 use phoenix_engine::runbook::Role;
 use phoenix_engine::state::{Approval, EventKind};
 use serde_json::{Value, json};
@@ -323,8 +323,10 @@ async fn start(State(app): Shared, headers: HeaderMap, bytes: Bytes) -> Response
     }
 }
 
+/// The body holds what `phoenix resume` can say (src/serve/resume_body.rs):
 /// `{"confirm": true, "reason": "…"}`: go on although the decision is stale;
-/// `{"abort": true, "reason": "…"}`: run the on_abort steps and cancel the run.
+/// `{"abort": true, "reason": "…"}`: run the on_abort steps and cancel the run;
+/// `{"overrides": [{"invariant": "…", "reason": "…"}]}`, `{"retry": [STEP]}`, `{"skip": [STEP]}`.
 async fn resume(State(app): Shared, headers: HeaderMap, Path(id): Path<String>, bytes: Bytes) -> Response {
     let by = match caller(&app, &headers, Right::Run) {
         Ok(b) => b,
@@ -334,12 +336,9 @@ async fn resume(State(app): Shared, headers: HeaderMap, Path(id): Path<String>, 
         Ok(v) => v,
         Err(r) => return r,
     };
-    let opts = ResumeOptions {
-        by: Some(by),
-        confirm: req["confirm"].as_bool() == Some(true),
-        abort: req["abort"].as_bool() == Some(true),
-        reason: req["reason"].as_str().map(str::to_string),
-        ..ResumeOptions::default()
+    let opts = match super::resume_body::options(&req, by) {
+        Ok(o) => o,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     match super::runs::resume(&app, &id, opts).await {
         Ok(None) => ok(StatusCode::ACCEPTED, json!({ "id": id })),

@@ -12,7 +12,7 @@ use std::sync::{Arc, Weak};
 
 use phoenix_engine::exec::control::{Answer, Extension};
 use phoenix_engine::exec::identity::Peer;
-use phoenix_engine::exec::{ResumeOptions, RunError, StartOptions};
+use phoenix_engine::exec::{RunError, StartOptions};
 use serde_json::{Value, json};
 
 use super::App;
@@ -83,30 +83,11 @@ async fn resume(app: &Arc<App>, req: &Value, by: String) -> Result<Value, String
         Some(file) => Some(allowed(app, file)?),
         None => None,
     };
-    let list = |k: &str| req[k].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect();
-    let opts = ResumeOptions {
-        runbook,
-        retry: list("retry"),
-        skip: list("skip"),
-        rerun: list("rerun"),
-        keep: list("keep"),
-        no_wait: false,
-        by: Some(by),
-        confirmed: req["confirmed"].is_array().then(|| list("confirmed")),
-        takeover_from: None,
-        overrides: req["overrides"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|o| phoenix_engine::exec::Override {
-                invariant: o["invariant"].as_str().unwrap_or_default().to_string(),
-                reason: o["reason"].as_str().unwrap_or_default().to_string(),
-            })
-            .collect(),
-        confirm: req["confirm"].as_bool() == Some(true),
-        abort: req["abort"].as_bool() == Some(true),
-        reason: req["reason"].as_str().map(str::to_string),
-    };
+    let mut opts = super::resume_body::options(req, by)?;
+    opts.runbook = runbook;
+    opts.confirmed = req["confirmed"]
+        .is_array()
+        .then(|| req["confirmed"].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect());
     // The command line shows the plan (and confirms an adoption) before asking for the resume.
     if req["dry_run"].as_bool() == Some(true) {
         if app.engine.in_progress(&id) {

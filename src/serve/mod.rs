@@ -12,6 +12,7 @@ mod handover;
 mod leadership;
 mod metrics;
 mod observer;
+mod resume_body;
 mod runs;
 
 use std::net::SocketAddr;

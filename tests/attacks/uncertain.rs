@@ -270,8 +270,13 @@ fn serve_stopping_during_a_non_idempotent_step_makes_every_resume_ask() {
     let out = cli(&["resume", &id]);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(tally(), (1, 0, 0));
-    let out = cli(&["resume", &id, "--retry", "charge"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // The API says the same as the command line; a choice of the wrong type is refused, not
+    // read as no choice.
+    let (status, v) = server.call("POST", &format!("/api/v1/runs/{id}/resume"), Some(ONCALL), Some(r#"{"retry": "charge"}"#));
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(tally(), (1, 0, 0));
+    let (status, v) = server.call("POST", &format!("/api/v1/runs/{id}/resume"), Some(ONCALL), Some(r#"{"retry": ["charge"]}"#));
+    assert_eq!(status, 202, "{v}");
     server.wait_status(&id, "succeeded");
     assert_eq!(tally(), (2, 1, 1));
 }
