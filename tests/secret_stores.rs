@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use crate::aws_data::aws_test;
 use crate::moto::Moto;
 use crate::process::{self, step};
-use crate::support::Output;
+use crate::support::{Output, Test};
 
 const DSN: &str = "postgres://app:Sup3r-S3cret-dsn-4711@db.internal/app";
 const TOKEN: &str = "tok-ABCDEF-987654-plain";
@@ -107,6 +107,33 @@ steps:
     let s = process::status(&out.state_dir(), &process::latest_run(&out.state_dir()));
     let error = step(&s, "one")["error"].as_str().unwrap_or_default().to_string();
     assert!(error.contains("secret `password`: `sh -c echo permission denied >&2; exit 3` exited with 3: permission denied"), "{error}");
+}
+
+/// A secret that takes its time to read holds up only the step that needs it. The command
+/// line drives a run on one thread: read there, the secret would stop every timer and every
+/// other step; here `slow`'s secret waits for a file that only `after_a_timer` (which needs a
+/// 1 s sleep to end first) writes, so the run ends only if both go on at once.
+#[test]
+fn a_slow_secret_does_not_hold_up_the_other_steps() {
+    let yaml = r#"version: 1
+name: slow-secret
+secrets:
+  token: { exec: [sh, -c, 'for i in $(seq 1 400); do [ -e released ] && cat vault/token && exit 0; sleep 0.05; done; exit 1'], timeout: 30s }
+steps:
+  slow:
+    uses: exec
+    with: { script: 'printf %s "{{ secrets.token }}" > slow.out' }
+  timer:
+    uses: sleep
+    with: { duration: 1s }
+  after_a_timer:
+    needs: [timer]
+    uses: exec
+    with: { script: touch released }
+"#;
+    let out = Test::new().file("r.yaml", yaml).file("vault/token", "s3cret-t0ken").args(["run", "r.yaml"]).run().success();
+    assert_eq!(std::fs::read_to_string(out.path().join("slow.out")).unwrap(), "s3cret-t0ken");
+    nowhere_in_state(&out, &["s3cret-t0ken"]);
 }
 
 #[test]

@@ -161,6 +161,7 @@ async fn one(
         let (outputs, history) = score::evaluate(rb, ctx, unit.history.as_ref(), now_ms());
         return Attempt::Ok(outputs, Some(history));
     }
+    ctx.secrets.prefetch(&step.with).await;
     let tctx = ctx.value(unit.item.as_ref().map(|(_, v)| v));
     let action = find(&step.uses);
     let shell = action.map_or(&[][..], |a| a.shell_fields());

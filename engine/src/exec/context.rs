@@ -16,12 +16,14 @@ use crate::template::{Redactor, Secret, to_mj};
 pub(crate) struct Secrets {
     sources: indexmap::IndexMap<String, SecretSpec>,
     cache: Mutex<HashMap<String, Secret>>,
+    /// One gate a secret, held while it is read (`prefetch`).
+    reading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     redactor: Arc<RwLock<Redactor>>,
 }
 
 impl Secrets {
     pub(crate) fn new(rb: &Runbook, redactor: Arc<RwLock<Redactor>>) -> Self {
-        Secrets { sources: rb.secrets.clone(), cache: Mutex::new(HashMap::new()), redactor }
+        Secrets { sources: rb.secrets.clone(), cache: Mutex::new(HashMap::new()), reading: Mutex::default(), redactor }
     }
 
     /// Resolves one secret.
@@ -55,19 +57,7 @@ impl Secrets {
     /// encoding, in what they rendered (`rendered`). A template that reads `secrets` another
     /// way (as a whole, by a computed name) counts as using every secret.
     pub(crate) fn used_in(&self, raw: &Value, rendered: &Value) -> Vec<(String, SecretSpec)> {
-        let mut names: Vec<String> = Vec::new();
-        let mut all = false;
-        each_string(raw, &mut |s| {
-            for tag in template_tags(s) {
-                for name in secret_names(tag) {
-                    match name.filter(|n| self.sources.contains_key(n.as_str())) {
-                        Some(n) if !names.contains(&n) => names.push(n),
-                        Some(_) => {}
-                        None => all = true,
-                    }
-                }
-            }
-        });
+        let (mut names, all) = self.named_in(raw);
         let cached: Vec<(String, Secret)> = self.cache.lock().expect("poisoned").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         for (name, value) in cached {
             if all || names.contains(&name) {
@@ -82,6 +72,45 @@ impl Secrets {
             }
         }
         self.sources.iter().filter(|(k, _)| all || names.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+}
+
+impl Secrets {
+    /// The declared secrets `raw`'s templates name, and whether one reads `secrets` another
+    /// way (as a whole, by a computed name: then any of them).
+    fn named_in(&self, raw: &Value) -> (Vec<String>, bool) {
+        let mut names: Vec<String> = Vec::new();
+        let mut all = false;
+        each_string(raw, &mut |s| {
+            for tag in template_tags(s) {
+                for name in secret_names(tag) {
+                    match name.filter(|n| self.sources.contains_key(n.as_str())) {
+                        Some(n) if !names.contains(&n) => names.push(n),
+                        Some(_) => {}
+                        None => all = true,
+                    }
+                }
+            }
+        });
+        (names, all)
+    }
+
+    /// Reads, off the runtime's threads, the secrets `raw`'s templates name and that are not
+    /// read yet, so that rendering finds them cached: a command or Secrets Manager taking its
+    /// time holds up this step only, never the run's other steps (the command line drives a
+    /// run on one thread). One read a secret a run, even when steps ask at once. A failure is
+    /// not kept: the render reads again and says why.
+    pub(crate) async fn prefetch(self: &Arc<Self>, raw: &Value) {
+        let (names, _) = self.named_in(raw);
+        for name in names {
+            let gate = self.reading.lock().expect("poisoned").entry(name.clone()).or_default().clone();
+            let _one_at_a_time = gate.lock().await;
+            if self.cache.lock().expect("poisoned").contains_key(&name) {
+                continue;
+            }
+            let me = Arc::clone(self);
+            let _ = tokio::task::spawn_blocking(move || me.resolve(&name)).await;
+        }
     }
 }
 
