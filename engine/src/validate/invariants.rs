@@ -1,6 +1,6 @@
 //! The `invariants:` section: each check is a read-only action whose `with` fits it, each
 //! `around` names steps of `steps:`. (The templates of `with` and `that` are checked with the
-//! others, in `templates.rs`: names exist, steps read are ancestors of every around step.)
+//! others, in `templates/`: names exist, steps read are ancestors of every around step.)
 
 use phoenix_plugins::{Effect, find, names};
 use serde_json::Value;

@@ -1,17 +1,20 @@
 //! Templates parse, and read only what exists and is ready: known params, vars and secrets,
 //! and steps that are guaranteed to have finished (ancestors), never a race.
 
+mod ready;
+mod shell;
+
 use std::collections::HashMap;
 
 use phoenix_plugins::find;
 use serde_json::Value;
 
-use super::defs::{Def, SCORE, Section};
+use super::defs::{Def, Section};
 use crate::dag::Dag;
 use crate::diag::{Code, Diagnostic};
 use crate::runbook::raw::{Cond, RawRunbook};
 use crate::suggest;
-use crate::template::{Reference, check_expression, check_template, is_template, unsafe_tags, whole_expression};
+use crate::template::{Reference, check_expression, check_template, is_template, whole_expression};
 use crate::yaml::Path;
 
 /// Where a template is rendered, which decides what it may read.
@@ -193,18 +196,6 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// Script text: each value becomes a variable with a reference, but some places admit none.
-    fn shell_quoting(&mut self, script: &str, path: &Path) {
-        for (expr, line, column, place) in unsafe_tags(script) {
-            self.out.push(
-                Diagnostic::new(Code::ShellQuoting, path.clone(), format!(
-                    "`{{{{ {expr} }}}}` at line {line}, column {column} of the script stands {place}, where its value would not stay data"
-                ))
-                    .help(shell_fix(place)),
-            );
-        }
-    }
-
     fn value(&mut self, v: &Value, path: &Path, scope: Scope<'_>) {
         match v {
             Value::String(s) if is_template(s) => self.string(s, path, scope, false),
@@ -345,98 +336,6 @@ impl<'a> Checker<'a> {
             Diagnostic::new(Code::UnknownReference, path.clone(), format!("`{root}.{name}` names no {what} of this runbook")).help(help),
         );
     }
-
-    fn score(&mut self, path: &Path, scope: Scope<'_>) {
-        if self.raw.signals.is_empty() {
-            self.out.push(
-                Diagnostic::new(Code::ScoreWithoutSignals, path.clone(), "`score` is read here but the runbook has no `signals`")
-                    .help("add `signals:` and `levels:`, or remove this reference"),
-            );
-            return;
-        }
-        if let (Scope::Invariant { around, dag, .. }, true) = (scope, self.races) {
-            let score = *self.main_index.get(SCORE).expect("signals imply a score step");
-            if let Some(&a) = around.iter().find(|&&a| !dag.is_ancestor(score, a)) {
-                self.out.push(super::invariants::reads_unready(path, "score", self.main[a].id));
-            }
-        }
-        if let (Scope::Step { index, dag, .. }, true) = (scope, self.races) {
-            let score = *self.main_index.get(SCORE).expect("signals imply a score step");
-            if !dag.is_ancestor(score, index) {
-                let id = self.main[index].id;
-                self.out.push(
-                    Diagnostic::new(
-                        Code::Race,
-                        path.clone(),
-                        format!("`{id}` reads `score` but does not need it: it could run before the score is known"),
-                    )
-                    .help(format!("add `score` to the `needs` of `{id}`")),
-                );
-            }
-        }
-    }
-
-    fn step(&mut self, id: &str, field: Option<&str>, path: &Path, scope: Scope<'_>) {
-        let in_main = self.main_index.get(id).copied();
-        let in_fail = self.fail_index.get(id).copied();
-        let in_abort = self.abort_index.get(id).copied();
-        if in_main.is_none() && in_fail.is_none() && in_abort.is_none() {
-            let all = self.main.iter().chain(self.fail).chain(self.abort).map(|d| d.id);
-            self.out.push(
-                Diagnostic::new(Code::UnknownReference, path.clone(), format!("`steps.{id}` names no step of this runbook"))
-                    .help(suggest::hint(id, all)),
-            );
-            return;
-        }
-        if let Some(f) = field.filter(|f| !["outputs", "status", "error", "attempts"].contains(f)) {
-            self.out.push(
-                Diagnostic::new(Code::UnknownReference, path.clone(), format!("a step has no `{f}`"))
-                    .help(format!("read `steps.{id}.outputs.<name>` or `steps.{id}.status`")),
-            );
-            return;
-        }
-        let ready = match scope {
-            Scope::Step { index, dag, .. } => in_main.is_some_and(|i| dag.is_ancestor(i, index)),
-            Scope::Failure { index, dag, .. } => in_main.is_some() || in_fail.is_some_and(|i| dag.is_ancestor(i, index)),
-            Scope::Abort { index, dag, .. } => in_main.is_some() || in_abort.is_some_and(|i| dag.is_ancestor(i, index)),
-            Scope::Outputs => in_main.is_some(),
-            Scope::Invariant { around, dag, .. } => in_main.is_some_and(|i| around.iter().all(|&a| dag.is_ancestor(i, a))),
-            _ => false,
-        };
-        if ready || !self.races {
-            return;
-        }
-        if let Scope::Invariant { around, dag, .. } = scope {
-            let a = around.iter().find(|&&a| in_main.is_none_or(|i| !dag.is_ancestor(i, a))).map_or("", |&a| self.main[a].id);
-            self.out.push(super::invariants::reads_unready(path, id, a));
-            return;
-        }
-        let reader = match scope {
-            Scope::Step { index, .. } => Some(self.main[index].id),
-            _ => None,
-        };
-        let d = match (reader, in_fail.is_some() && in_main.is_none()) {
-            _ if in_abort.is_some() && in_main.is_none() && !matches!(scope, Scope::Abort { .. }) => Diagnostic::new(
-                Code::Race,
-                path.clone(),
-                format!("`{id}` is an on_abort step: it runs only when an operator aborts the run, never before this is rendered"),
-            ),
-            (_, true) if !matches!(scope, Scope::Failure { .. }) => {
-                Diagnostic::new(Code::Race, path.clone(), format!("`{id}` is an on_failure step: it has not run when this is rendered"))
-            }
-            (Some(r), _) => Diagnostic::new(
-                Code::Race,
-                path.clone(),
-                format!(
-                    "`{r}` reads `steps.{id}` but does not need it (directly or through its needs): it could run before `{id}` finishes"
-                ),
-            )
-            .help(format!("add `{id}` to the `needs` of `{r}`")),
-            (None, _) => Diagnostic::new(Code::Race, path.clone(), format!("`steps.{id}` is not ready where this is rendered"))
-                .help("on_failure (on_abort) steps must need the on_failure (on_abort) steps they read"),
-        };
-        self.out.push(d);
-    }
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -447,28 +346,5 @@ fn kind(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "a mapping",
-    }
-}
-
-/// How to fix a tag that stands where its value would not stay data.
-fn shell_fix(place: &str) -> String {
-    let data = "assign it to a variable first, on its own: `v={{ ... }}` (the value arrives as data), then use `\"$v\"`";
-    if place.contains("arithmetic")
-        || place.contains("subscript")
-        || place.contains("`let`")
-        || place.contains("numeric")
-        || place.contains("integer")
-    {
-        format!(
-            "{data}, and check it is a number before arithmetic reads it: `[[ $v =~ ^-?[0-9]+$ ]] || exit 2; echo $((v + 1))` (arithmetic evaluates a variable's text as an expression, so an unchecked `a[$(cmd)]` would run `cmd`)"
-        )
-    } else if place.contains("quoted here-document") {
-        "use an unquoted delimiter (`<<EOF`: the value arrives as data, nothing in it expands), or `printf '%s\\n' \"$v\"` after `v={{ ... }}`".to_string()
-    } else if place.contains("backslash") {
-        "remove the backslash (the value arrives as data, it needs no escaping), or write `\\\\` for a literal backslash".to_string()
-    } else if place.contains("`eval`") {
-        "do not `eval` a value: run the command with the value as an argument, `cmd \"{{ ... }}\"`".to_string()
-    } else {
-        format!("{data} there (`${{v:-default}}`, `$(cmd \"$v\")`), or set it in the step's `env:` and read that variable")
     }
 }
