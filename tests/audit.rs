@@ -118,6 +118,26 @@ fn an_edited_record_is_named_by_its_seq() {
     );
 }
 
+/// With `phoenix serve` owning the state directory, `audit` gets the stored bytes over its
+/// control socket and checks them itself: an edit made before the server started is found
+/// all the same, and export gives the same lines as from the store.
+#[test]
+fn audit_checks_the_stored_bytes_while_a_server_owns_the_store() {
+    use crate::serve_support::{Server, TOKENS};
+    let (out, run) = approved_and_resumed();
+    let events = export(&out, &run);
+    let seq = seq_of(&events, |e| e["kind"] == "operator" && e["by"] == "alice");
+    edit_sled(&out, &run, seq, "\"alice\"", "\"bob\"");
+    let edited = export(&out, &run);
+    std::fs::write(out.path().join("serve.yaml"), TOKENS).unwrap();
+    std::fs::create_dir_all(out.path().join("runbooks")).unwrap();
+    let mut server = Server::start(out.path());
+    out.then().args(["audit", "verify", &run]).run().code(1).stdout_contains(&format!("the chain is broken at record {seq} ("));
+    assert_eq!(export(&out, &run), edited, "the owner hands over the bytes as stored");
+    out.then().args(["audit", "verify", "20990101-000000-0000"]).run().code(2).stderr_contains("no run");
+    server.stop();
+}
+
 #[test]
 fn a_deleted_record_is_named_as_the_gap() {
     let (out, run) = approved_and_resumed();

@@ -1,11 +1,13 @@
 //! `phoenix audit verify RUN` and `phoenix audit export RUN`: a run's event chain checked
-//! again from the store, or written out as JSON lines for a SIEM. Both read the store itself
-//! (sled in the state directory, or `--store etcd://…`), never a process's answer about it.
+//! again from the store, or written out as JSON lines for a SIEM. Both read the stored bytes
+//! (sled in the state directory, or `--store etcd://…`); when a running phoenix owns the
+//! directory, it hands the bytes over its control socket and they are checked here, never
+//! taken on its word.
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use phoenix_engine::state::Store;
+use phoenix_engine::exec::control;
 use phoenix_engine::state::audit::{self, Verdict};
 use serde_json::json;
 
@@ -13,22 +15,32 @@ use super::state::{self, Access};
 use crate::cli::Output;
 use crate::exit::Exit;
 
-/// Opens the store for reading the chain's bytes, or says why not.
-fn open(state_dir: &Option<PathBuf>) -> Result<Store, Exit> {
+/// A run's stored records and chain head: read from the store, or, when a running phoenix
+/// owns it, the stored bytes as its control socket hands them over (checked here all the
+/// same). `Ok(None)`: no such run.
+#[allow(clippy::type_complexity)]
+fn chain(state_dir: &Option<PathBuf>, run: &str) -> Result<Option<(Vec<(u64, Vec<u8>)>, Option<Vec<u8>>)>, Exit> {
+    let failed = |e: &dyn std::fmt::Display| {
+        eprintln!("error: {e}");
+        Exit::Failed
+    };
     let dir = state::dir(state_dir);
     match state::open(&dir) {
-        Ok(Access::Direct(store)) => Ok(store),
+        Ok(Access::Direct(store)) => {
+            let records = store.raw_events(run).map_err(|e| failed(&e))?;
+            let head = store.chain_head(run).map_err(|e| failed(&e))?;
+            let known = !records.is_empty() || head.is_some() || store.run(run).map_err(|e| failed(&e))?.is_some();
+            Ok(known.then_some((records, head)))
+        }
         Ok(Access::Owner) => {
-            eprintln!(
-                "error: the state store in {} is in use by a running phoenix (a run or `phoenix serve`); `audit` reads the stored records themselves: run it once that process has stopped, or on a cluster's store with --store etcd://…",
-                dir.display()
-            );
-            Err(Exit::Failed)
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            match rt.block_on(control::request(&dir, &json!({ "op": "audit_chain", "run": run }))) {
+                Ok(v) => audit::from_raw_chain(&v).map(Some).map_err(|e| failed(&e)),
+                Err(e) if e.starts_with("no run") => Ok(None),
+                Err(e) => Err(failed(&format!("the phoenix owning {} did not hand over the records: {e}", dir.display()))),
+            }
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            Err(Exit::Failed)
-        }
+        Err(e) => Err(failed(&e)),
     }
 }
 
@@ -75,17 +87,10 @@ fn describe(v: &Verdict) -> (String, Option<String>) {
 }
 
 pub(crate) fn verify(state_dir: &Option<PathBuf>, run: &str, out: Output) -> Exit {
-    let store = match open(state_dir) {
-        Ok(s) => s,
-        Err(e) => return e,
-    };
-    let v = match audit::verify_run(&store, run) {
-        Ok(Some(v)) => v,
+    let v = match chain(state_dir, run) {
+        Ok(Some((records, head))) => audit::verify(run, &records, head.as_deref()),
         Ok(None) => return unknown(run),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Exit::Failed;
-        }
+        Err(e) => return e,
     };
     let (line, why) = describe(&v);
     if out == Output::Json {
@@ -104,20 +109,11 @@ pub(crate) fn verify(state_dir: &Option<PathBuf>, run: &str, out: Output) -> Exi
 }
 
 pub(crate) fn export(state_dir: &Option<PathBuf>, run: &str) -> Exit {
-    let store = match open(state_dir) {
-        Ok(s) => s,
+    let records = match chain(state_dir, run) {
+        Ok(Some((records, _))) => records,
+        Ok(None) => return unknown(run),
         Err(e) => return e,
     };
-    let records = match store.raw_events(run) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Exit::Failed;
-        }
-    };
-    if records.is_empty() && !matches!(store.run(run), Ok(Some(_))) {
-        return unknown(run);
-    }
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
     for (seq, bytes) in &records {

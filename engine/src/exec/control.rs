@@ -157,6 +157,12 @@ async fn handle(engine: &Engine, mut req: Value, peer: &Peer) -> Value {
                 Err(e) => err(e),
             }
         }
+        // The stored bytes, for `phoenix audit`, which checks them itself.
+        "audit_chain" => match crate::state::audit::raw_chain(store, run.unwrap_or_default()) {
+            Ok(Some(v)) => ok(v),
+            Ok(None) => err(format!("no run `{}`", run.unwrap_or_default())),
+            Err(e) => err(e),
+        },
         "definitions" => match views::definitions(store, run.unwrap_or_default()) {
             Ok(Some(v)) => ok(v),
             Ok(None) => err(format!("no run `{}`", run.unwrap_or_default())),

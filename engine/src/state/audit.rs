@@ -226,6 +226,41 @@ pub fn verify_run(store: &Store, run: &str) -> Result<Option<Verdict>, StoreErro
     Ok(Some(verify(run, &records, head.as_deref())))
 }
 
+/// A run's event records and chain head exactly as stored, for `phoenix audit` when another
+/// process owns the store: its control socket answers with [`raw_chain`], the command checks
+/// the bytes itself ([`from_raw_chain`], then [`verify`]). `None`: no such run.
+pub fn raw_chain(store: &Store, run: &str) -> Result<Option<Value>, StoreError> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let records = store.raw_events(run)?;
+    let head = store.chain_head(run)?;
+    if records.is_empty() && head.is_none() && store.run(run)?.is_none() {
+        return Ok(None);
+    }
+    let records: Vec<Value> = records.iter().map(|(seq, bytes)| serde_json::json!([seq, b64.encode(bytes)])).collect();
+    Ok(Some(serde_json::json!({ "records": records, "head": head.map(|h| b64.encode(h)) })))
+}
+
+/// The records and head of a [`raw_chain`] answer, or what is wrong with it.
+#[allow(clippy::type_complexity)]
+pub fn from_raw_chain(v: &Value) -> Result<(Vec<(u64, Vec<u8>)>, Option<Vec<u8>>), String> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let bad = || "the owner's answer is not a chain of records".to_string();
+    let mut records = Vec::new();
+    for r in v["records"].as_array().ok_or_else(bad)? {
+        let seq = r[0].as_u64().ok_or_else(bad)?;
+        let bytes = b64.decode(r[1].as_str().ok_or_else(bad)?).map_err(|_| bad())?;
+        records.push((seq, bytes));
+    }
+    let head = match &v["head"] {
+        Value::Null => None,
+        Value::String(h) => Some(b64.decode(h).map_err(|_| bad())?),
+        _ => return Err(bad()),
+    };
+    Ok((records, head))
+}
+
 /// One exported line: the run id, seq, time (RFC 3339), then the record's fields as stored
 /// (`at`, `kind` and its fields, `prev`, `hash`).
 pub fn export_line(run: &str, seq: u64, bytes: &[u8]) -> Value {
