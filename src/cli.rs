@@ -12,7 +12,8 @@ pub(crate) struct Cli {
     #[arg(long, global = true, env = "PHOENIX_STATE", value_name = "DIR")]
     pub(crate) state: Option<PathBuf>,
     /// Where runs are stored: `sled` (the default, in the state directory) or
-    /// `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]`, shared by every node of a cluster (docs/ha.md).
+    /// `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]`, shared by every node of a cluster; over TLS
+    /// `etcds://…[?ca=FILE&cert=FILE&key=FILE]` (docs/ha.md).
     #[arg(long, global = true, env = "PHOENIX_STORE", value_name = "URL")]
     pub(crate) store: Option<String>,
     /// How to print results.

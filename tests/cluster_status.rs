@@ -91,7 +91,7 @@ fn with_sled_there_is_no_cluster_and_a_bad_url_is_exit_2() {
     assert!(out.contains("the store is sled (embedded): no cluster"), "{out}");
     let (code, _, err) = said(&status(&["--store", "etcd://e1"], None));
     assert_eq!(code, Some(2));
-    assert!(err.contains("`e1` is not HOST:PORT"), "{err}");
+    assert!(err.contains("the etcd member \"e1\" in \"etcd://e1\" has no port"), "{err}");
     let (code, _, err) = said(&status(&[], Some("consul://x:1")));
     assert_eq!(code, Some(2), "{err}");
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use phoenix_engine::state::{Etcd, EtcdError};
+use phoenix_engine::state::{Etcd, EtcdError, EtcdUrl};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -15,17 +15,6 @@ use crate::exit::Exit;
 
 /// How long one etcd request may take before the next member is asked.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
-/// Where cluster keys live when the URL names no prefix (as the store's).
-const DEFAULT_PREFIX: &str = "phoenix/";
-
-/// Where the store is: `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]`.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct EtcdUrl {
-    /// `http://HOST:PORT`, one per member given.
-    pub(crate) endpoints: Vec<String>,
-    /// Every key of the store starts with it (`phoenix/`).
-    pub(crate) prefix: String,
-}
 
 /// `None` for the embedded store (no URL, or `sled…`); the etcd URL; or what is wrong.
 pub(crate) fn parse(url: Option<&str>) -> Result<Option<EtcdUrl>, String> {
@@ -33,21 +22,7 @@ pub(crate) fn parse(url: Option<&str>) -> Result<Option<EtcdUrl>, String> {
     if url == "sled" || url.starts_with("sled:") {
         return Ok(None);
     }
-    let Some(rest) = url.strip_prefix("etcd://") else {
-        return Err(format!("--store {url:?} is neither `sled` nor `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]`"));
-    };
-    let (hosts, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    let mut endpoints = Vec::new();
-    for host in hosts.split(',') {
-        let port = host.rsplit_once(':').map(|(h, p)| (h, p.parse::<u16>()));
-        match port {
-            Some((h, Ok(p))) if !h.is_empty() && p != 0 && !h.contains(['@', '?', '#', ' ']) => endpoints.push(format!("http://{host}")),
-            _ => return Err(format!("--store {url:?}: `{host}` is not HOST:PORT (e.g. etcd://10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379)")),
-        }
-    }
-    let prefix = prefix.trim_matches('/');
-    let prefix = if prefix.is_empty() { DEFAULT_PREFIX.to_string() } else { format!("{prefix}/") };
-    Ok(Some(EtcdUrl { endpoints, prefix }))
+    EtcdUrl::parse(url).map(Some).map_err(|e| format!("--store: {e}"))
 }
 
 /// The leader as the leader key says, with the key's create revision as its fencing token.
@@ -113,7 +88,7 @@ pub(crate) fn status(store: Option<&str>, json: bool, out: Output) -> Exit {
             return Exit::BadInput;
         }
     };
-    let etcd = match Etcd::connect(url.endpoints.clone(), REQUEST_TIMEOUT) {
+    let etcd = match Etcd::connect_tls(url.endpoints.clone(), url.tls.as_ref(), REQUEST_TIMEOUT) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("error: {e}");
@@ -287,14 +262,12 @@ mod tests {
         assert_eq!(parse(None), Ok(None));
         assert_eq!(parse(Some("sled")), Ok(None));
         let u = parse(Some("etcd://10.0.0.1:2379,e2.internal:2379")).unwrap().unwrap();
-        assert_eq!(
-            u,
-            EtcdUrl { endpoints: vec!["http://10.0.0.1:2379".into(), "http://e2.internal:2379".into()], prefix: "phoenix/".into() }
-        );
+        assert_eq!(u.endpoints, ["http://10.0.0.1:2379", "http://e2.internal:2379"]);
+        assert_eq!(u.prefix, "phoenix/");
         assert_eq!(parse(Some("etcd://127.0.0.1:2379/dr/")).unwrap().unwrap().prefix, "dr/");
+        assert!(parse(Some("etcds://127.0.0.1:2379")).unwrap().unwrap().tls.is_some());
         for bad in ["etcd://", "etcd://e1", "etcd://e1:x", "etcd://e1:2379,", "http://e1:2379", "etcd://u@e1:2379", "etcd://e1:0"] {
             assert!(parse(Some(bad)).is_err(), "{bad}");
         }
-        assert!(parse(Some("etcd://e1")).unwrap_err().contains("`e1` is not HOST:PORT"));
     }
 }

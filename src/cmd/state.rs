@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use phoenix_engine::exec::identity::Peer;
-use phoenix_engine::state::EtcdKv;
+use phoenix_engine::state::{EtcdKv, EtcdUrl};
 use phoenix_engine::state::{OpenError, Store, open_sled};
 
 /// `--state`, else `$PHOENIX_STATE` (clap reads it), else `$XDG_STATE_HOME/phoenix`, else
@@ -35,13 +35,13 @@ static ETCD: std::sync::OnceLock<Arc<EtcdKv>> = std::sync::OnceLock::new();
 pub(crate) fn choose_store(url: Option<&str>) -> Result<(), String> {
     let chosen = match url.map(str::trim) {
         None | Some("") | Some("sled") => None,
-        Some(u) if u.starts_with("etcd://") => {
-            check_etcd_url(u).map_err(|e| format!("--store {u}: {e}"))?;
+        Some(u) if EtcdUrl::is_etcd(u) => {
+            EtcdUrl::parse(u).map_err(|e| format!("--store: {e}"))?;
             Some(u.to_string())
         }
         Some(u) => {
             return Err(format!(
-                "--store `{u}` is not a store: use `sled` (the default, in the state directory) or etcd://HOST:PORT[,HOST:PORT…][/PREFIX]"
+                "--store `{u}` is not a store: use `sled` (the default, in the state directory), etcd://HOST:PORT[,HOST:PORT…][/PREFIX], or etcds://… over TLS"
             ));
         }
     };
@@ -52,29 +52,12 @@ pub(crate) fn choose_store(url: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
-/// `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]`, checked without connecting (`EtcdKv::open`
-/// checks it again, and reaches etcd).
-fn check_etcd_url(url: &str) -> Result<(), String> {
-    let rest = url.strip_prefix("etcd://").unwrap_or(url);
-    let hosts = rest.split('/').next().unwrap_or("");
-    if hosts.is_empty() {
-        return Err("name at least one etcd member, such as etcd://10.0.0.5:2379".into());
-    }
-    for h in hosts.split(',') {
-        let ok = h.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
-        if !ok {
-            return Err(format!("`{h}` is not HOST:PORT (etcd's client port, such as e1:2379)"));
-        }
-    }
-    Ok(())
-}
-
 /// The file in a state directory that names its etcd store (written by `phoenix serve`).
 const STORE_MARK: &str = "store";
 
 /// The store a state directory's mark names.
 fn marked_store(dir: &Path) -> Option<String> {
-    std::fs::read_to_string(dir.join(STORE_MARK)).ok().map(|s| s.trim().to_string()).filter(|s| s.starts_with("etcd://"))
+    std::fs::read_to_string(dir.join(STORE_MARK)).ok().map(|s| s.trim().to_string()).filter(|s| EtcdUrl::is_etcd(s))
 }
 
 /// Names the etcd store in the state directory, so that `phoenix status --state DIR` on a

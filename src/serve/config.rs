@@ -36,7 +36,7 @@ struct Raw {
     /// socket (`phoenix approve --as NAME`), besides its own.
     #[serde(default)]
     socket_users: BTreeMap<String, Vec<String>>,
-    /// Where runs are stored (`sled`, `etcd://…`); `--store` and `PHOENIX_STORE` win.
+    /// Where runs are stored (`sled`, `etcd://…`, `etcds://…` over TLS); `--store` and `PHOENIX_STORE` win.
     #[serde(default)]
     store: Option<String>,
     /// The cluster's settings (with an etcd store).

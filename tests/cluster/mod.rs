@@ -10,6 +10,7 @@ mod forwarded;
 mod locks;
 mod page;
 mod takeover;
+mod tls;
 mod watch;
 
 /// `a → b → c`; `b` writes when it starts, then waits for `LEDGER.go` before it ends. Each

@@ -33,7 +33,11 @@ impl Cluster {
     /// etcd with 3 members, and `n` serve nodes named n0…, each with `runbooks` (file name,
     /// text) in its `runbooks/`. `{{LEDGER}}` in a runbook becomes the ledger's path.
     pub(crate) fn start(n: usize, runbooks: &[(&str, &str)]) -> Cluster {
-        let etcd = EtcdCluster::start(3);
+        Cluster::start_on(EtcdCluster::start(3), n, runbooks)
+    }
+
+    /// The same on a given etcd cluster (one over TLS, say).
+    pub(crate) fn start_on(etcd: EtcdCluster, n: usize, runbooks: &[(&str, &str)]) -> Cluster {
         let dir = tempfile::Builder::new().prefix("phoenix-cluster-").tempdir().expect("a temporary directory");
         let url = etcd.url("phoenix-test/");
         let mut c = Cluster { etcd, url, dir, nodes: Vec::new(), paused: std::cell::Cell::new(None) };

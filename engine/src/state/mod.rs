@@ -22,7 +22,7 @@ pub use chain::genesis;
 pub use dirs::create_durable;
 #[cfg(any(test, feature = "testing"))]
 pub use etcd::EtcdCluster;
-pub use etcd::{Compare, EndpointStatus, Etcd, EtcdError, EtcdKv, Fence, KeyValue, Member, Txn, TxnOp, TxnResponse};
+pub use etcd::{Compare, EndpointStatus, Etcd, EtcdError, EtcdKv, EtcdUrl, Fence, KeyValue, Member, TlsFiles, Txn, TxnOp, TxnResponse};
 pub use kv::{Cond, Entry, Kv, MemKv, Ops};
 pub use records::{
     AlertGroup, Approval, EventKind, EventRecord, LevelHistory, LogRecord, PlanKind, RunRecord, RunStatus, SkipReason, StepRecord,

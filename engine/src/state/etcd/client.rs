@@ -119,6 +119,12 @@ struct Answered {
 impl Etcd {
     /// A client of these endpoints (`http://127.0.0.1:2379`); etcd need not be up yet.
     pub fn connect(endpoints: Vec<String>, request_timeout: Duration) -> Result<Etcd, String> {
+        Etcd::connect_tls(endpoints, None, request_timeout)
+    }
+
+    /// A client of these endpoints over TLS with these files (`https://` endpoints), or
+    /// plain with `None`.
+    pub fn connect_tls(endpoints: Vec<String>, tls: Option<&super::TlsFiles>, request_timeout: Duration) -> Result<Etcd, String> {
         if endpoints.is_empty() {
             return Err("no etcd endpoint given".into());
         }
@@ -127,11 +133,13 @@ impl Etcd {
                 return Err(format!("the etcd endpoint {e:?} is not a URL: write it as http://HOST:PORT"));
             }
         }
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(request_timeout.min(Duration::from_secs(1)))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| format!("cannot set up the etcd client: {e}"))?;
+            .pool_idle_timeout(Duration::from_secs(30));
+        if let Some(files) = tls {
+            builder = super::tls::configure(builder, files)?;
+        }
+        let client = builder.build().map_err(|e| format!("cannot set up the etcd client: {e}"))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -356,11 +364,31 @@ async fn once(client: &reqwest::Client, endpoint: &str, job: &Job) -> Result<Val
 }
 
 fn say(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
+    // The TLS failure (an unknown CA, a name mismatch, a client certificate asked for) is at
+    // the bottom of the chain; "error sending request" alone sends an operator nowhere.
+    let mut cause = None;
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        cause = Some(s.to_string());
+        source = s.source();
+    }
+    let tls = cause.as_deref().filter(|c| {
+        let c = c.to_ascii_lowercase();
+        ["certificate", "tls", "handshake", "alert", "invalid peer", "unknownissuer", "badsignature"].iter().any(|m| c.contains(m))
+    });
+    if let Some(c) = tls {
+        format!("TLS: {c} (check the store URL's ca=, cert= and key= files against the members' certificates)")
+    } else if e.is_timeout() {
         "no answer in time".into()
     } else if e.is_connect() {
-        "cannot connect".into()
+        match cause {
+            Some(c) => format!("cannot connect: {c}"),
+            None => "cannot connect".into(),
+        }
     } else {
-        e.to_string()
+        match cause {
+            Some(c) if !e.to_string().contains(&c) => format!("{e}: {c}"),
+            _ => e.to_string(),
+        }
     }
 }

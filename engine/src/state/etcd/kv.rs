@@ -63,35 +63,9 @@ pub(super) struct Tried {
     pub(super) retried: bool,
 }
 
-/// The endpoints (`http://HOST:PORT`) and the key prefix of `etcd://HOST:PORT[,…][/PREFIX]`.
-pub(super) fn parse_url(url: &str) -> Result<(Vec<String>, Vec<u8>), String> {
-    let form = "write etcd://HOST:PORT[,HOST:PORT…][/PREFIX]";
-    let rest = url.strip_prefix("etcd://").ok_or_else(|| format!("the store {url:?} does not start with etcd://: {form}"))?;
-    let (hosts, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    if hosts.is_empty() {
-        return Err(format!("the store {url:?} names no etcd member: {form}"));
-    }
-    let mut endpoints = Vec::new();
-    for h in hosts.split(',') {
-        let (host, port) = h
-            .rsplit_once(':')
-            .ok_or_else(|| format!("the etcd member {h:?} in {url:?} has no port: write HOST:PORT (etcd's client port is usually 2379)"))?;
-        if host.is_empty() || host.contains(char::is_whitespace) {
-            return Err(format!("the etcd member {h:?} in {url:?} has no host name before its port"));
-        }
-        if !port.parse::<u16>().is_ok_and(|p| p > 0) {
-            return Err(format!("the port {port:?} of the etcd member {h:?} in {url:?} is not a port number"));
-        }
-        endpoints.push(format!("http://{h}"));
-    }
-    let prefix = prefix.trim_matches('/');
-    let prefix = if prefix.is_empty() { "phoenix/".to_string() } else { format!("{prefix}/") };
-    Ok((endpoints, prefix.into_bytes()))
-}
-
 impl EtcdKv {
-    /// Opens the store at `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]` (prefix `phoenix/` by
-    /// default) and finishes what a crash left half committed ([`EtcdKv::recover`]).
+    /// Opens the store at `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]` or `etcds://…` (prefix
+    /// `phoenix/` by default) and finishes what a crash left half committed ([`EtcdKv::recover`]).
     pub fn open(url: &str) -> Result<EtcdKv, String> {
         let kv = EtcdKv::connect(url)?;
         kv.recover().map_err(|e| format!("cannot open the state store on etcd ({url}): {e}"))?;
@@ -100,11 +74,11 @@ impl EtcdKv {
 
     /// The store at `url`, as it is (no request sent yet).
     pub(super) fn connect(url: &str) -> Result<EtcdKv, String> {
-        let (endpoints, prefix) = parse_url(url)?;
-        let etcd = Etcd::connect(endpoints, REQUEST_TIMEOUT)?;
+        let url = super::EtcdUrl::parse(url)?;
+        let etcd = Etcd::connect_tls(url.endpoints, url.tls.as_ref(), REQUEST_TIMEOUT)?;
         let kv = EtcdKv {
             etcd,
-            prefix,
+            prefix: url.prefix.into_bytes(),
             fence: Mutex::new(Fence::None),
             lost: tokio::sync::watch::channel(None).0,
             unavailable: Mutex::new(None),

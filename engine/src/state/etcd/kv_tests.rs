@@ -21,24 +21,6 @@ pub(super) fn raw_keys(kv: &EtcdKv, under: &str) -> Vec<String> {
 }
 
 #[test]
-fn etcd_store_url_errors_name_the_wrong_part() {
-    let (endpoints, prefix) = kv::parse_url("etcd://e1:2379,10.0.0.2:2380/dr/").unwrap();
-    assert_eq!(endpoints, ["http://e1:2379", "http://10.0.0.2:2380"]);
-    assert_eq!(prefix, b"dr/");
-    assert_eq!(kv::parse_url("etcd://e1:2379").unwrap().1, b"phoenix/");
-    for (url, says) in [
-        ("http://e1:2379", "does not start with etcd://"),
-        ("etcd:///x", "names no etcd member"),
-        ("etcd://e1", "\"e1\" in \"etcd://e1\" has no port"),
-        ("etcd://e1:2379,e2:http", "the port \"http\" of the etcd member \"e2:http\""),
-        ("etcd://:2379", "has no host name"),
-    ] {
-        let e = kv::parse_url(url).unwrap_err();
-        assert!(e.contains(says), "{url}: {e}");
-    }
-}
-
-#[test]
 fn etcd_store_keeps_the_stores_behaviours() {
     let cluster = EtcdCluster::start(1);
     let kv = Arc::new(EtcdKv::open(&cluster.url("t1")).unwrap());
@@ -282,4 +264,37 @@ fn etcd_store_a_write_applied_by_a_member_that_died_before_answering_counts_once
         "applied through the first member, confirmed by the second"
     );
     assert_eq!(kv.get(b"r/a").unwrap(), Some(b"1".to_vec()));
+}
+
+/// `etcds://`: the store works over TLS with the cluster's CA and a client certificate, and
+/// is refused, saying why, without the certificate, with a CA that did not sign the members',
+/// or in plain text.
+#[test]
+fn a_tls_cluster_is_reached_only_with_its_ca_and_a_client_certificate() {
+    let cluster = EtcdCluster::start_tls(1);
+    let url = cluster.url("tls");
+    let kv = EtcdKv::open(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
+    kv.apply(vec![put("k", b"over TLS")]).unwrap();
+    assert_eq!(kv.get(b"k").unwrap().as_deref(), Some(&b"over TLS"[..]));
+
+    let ca = cluster.tls_file("ca.pem").display().to_string();
+    let hosts = url.split('/').nth(2).unwrap().to_string();
+    let refused = |url: &str| match EtcdKv::open(url) {
+        Ok(_) => panic!("{url} was let in"),
+        Err(e) => e,
+    };
+    let e = refused(&format!("etcds://{hosts}/tls?ca={ca}"));
+    assert!(
+        e.contains("cannot open the state store on etcd") && e.contains("TLS: ") && e.contains("cert= and key="),
+        "no client certificate: {e}"
+    );
+    let other = cluster.tls_file("other-ca.pem").display().to_string();
+    let e = refused(&url.replace(&ca, &other));
+    assert!(e.contains("TLS: ") && e.contains("UnknownIssuer"), "a CA that signed nothing here: {e}");
+    let e = refused(&format!("etcd://{hosts}/tls"));
+    assert!(e.contains("cannot open the state store on etcd"), "plain text: {e}");
+    let e = refused(&url.replace("client.key", "missing.key"));
+    assert!(e.contains("cannot read the etcd client key file") && e.contains("missing.key"), "{e}");
+    let e = refused(&url.replace(&ca, &cluster.tls_file("client.key").display().to_string()));
+    assert!(e.contains("holds no certificate") || e.contains("is not PEM"), "{e}");
 }

@@ -9,12 +9,15 @@ mod pieces;
 mod staged;
 #[cfg(any(test, feature = "testing"))]
 mod testing;
+mod tls;
+mod url;
 mod wire;
 
 pub use client::{Compare, EndpointStatus, Etcd, EtcdError, KeyValue, Member, Txn, TxnOp, TxnResponse};
 pub use kv::{EtcdKv, Fence};
 #[cfg(any(test, feature = "testing"))]
 pub use testing::EtcdCluster;
+pub use url::{EtcdUrl, TlsFiles};
 
 #[cfg(test)]
 mod client_tests;

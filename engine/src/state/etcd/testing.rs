@@ -22,12 +22,16 @@ const WAIT: Duration = Duration::from_secs(120);
 pub struct EtcdCluster {
     dir: PathBuf,
     members: Vec<Node>,
+    /// Clients speak TLS and must present a certificate (`start_tls`).
+    tls: bool,
 }
 
 struct Node {
     name: String,
     client: u16,
     peer: u16,
+    /// A plain HTTP port for `/health` (etcd's `--listen-metrics-urls`), for a TLS cluster.
+    metrics: u16,
     child: Option<Child>,
 }
 
@@ -50,13 +54,29 @@ fn free_port() -> u16 {
 impl EtcdCluster {
     /// Starts `members` members and waits until every one says it is healthy.
     pub fn start(members: usize) -> EtcdCluster {
+        EtcdCluster::start_with(members, false)
+    }
+
+    /// Starts `members` members whose clients must speak TLS with a client certificate, all
+    /// signed by a CA made for the cluster ([`EtcdCluster::tls_file`]); `/health` stays plain
+    /// on a metrics port, for the harness.
+    pub fn start_tls(members: usize) -> EtcdCluster {
+        EtcdCluster::start_with(members, true)
+    }
+
+    fn start_with(members: usize, tls: bool) -> EtcdCluster {
         assert!(members > 0, "a cluster has at least one member");
         let mut last = String::new();
         for round in 0..5 {
             let dir = std::env::temp_dir().join(format!("phoenix-etcd-{}-{}", std::process::id(), rand::random::<u64>()));
             std::fs::create_dir_all(&dir).expect("a scratch directory for etcd");
-            let nodes = (0..members).map(|i| Node { name: format!("m{i}"), client: free_port(), peer: free_port(), child: None }).collect();
-            let mut cluster = EtcdCluster { dir, members: nodes };
+            let nodes = (0..members)
+                .map(|i| Node { name: format!("m{i}"), client: free_port(), peer: free_port(), metrics: free_port(), child: None })
+                .collect();
+            if tls {
+                make_certificates(&dir);
+            }
+            let mut cluster = EtcdCluster { dir, members: nodes, tls };
             let token = format!("phoenix-test-{round}-{}", rand::random::<u64>());
             for i in 0..members {
                 cluster.spawn(i, &token);
@@ -83,9 +103,17 @@ impl EtcdCluster {
             .open(self.dir.join(format!("{}.log", self.members[i].name)))
             .expect("etcd's log file");
         let m = &mut self.members[i];
-        let client = format!("http://127.0.0.1:{}", m.client);
+        let scheme = if self.tls { "https" } else { "http" };
+        let client = format!("{scheme}://127.0.0.1:{}", m.client);
         let peer = format!("http://127.0.0.1:{}", m.peer);
-        let child = Command::new("etcd")
+        let mut cmd = Command::new("etcd");
+        if self.tls {
+            let f = |name: &str| self.dir.join(name);
+            cmd.arg("--cert-file").arg(f("server.pem")).arg("--key-file").arg(f("server.key"));
+            cmd.arg("--trusted-ca-file").arg(f("ca.pem")).arg("--client-cert-auth");
+            cmd.args(["--listen-metrics-urls", &format!("http://127.0.0.1:{}", m.metrics)]);
+        }
+        let child = cmd
             .args(["--name", &m.name, "--data-dir"])
             .arg(&data)
             .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
@@ -123,12 +151,18 @@ impl EtcdCluster {
         Ok(())
     }
 
+    /// The plain port the harness asks `/health` on.
+    fn plain(&self, i: usize) -> u16 {
+        if self.tls { self.members[i].metrics } else { self.members[i].client }
+    }
+
     fn healthy(&self, i: usize) -> bool {
-        http_get(self.members[i].client, "/health").is_some_and(|body| body.contains("\"health\":\"true\""))
+        http_get(self.plain(i), "/health").is_some_and(|body| body.contains("\"health\":\"true\""))
     }
 
     fn answers(&self, i: usize) -> bool {
-        http_get(self.members[i].client, "/version").is_some()
+        let path = if self.tls { "/metrics" } else { "/version" };
+        http_get(self.plain(i), path).is_some()
     }
 
     fn stop_all(&mut self) {
@@ -138,15 +172,29 @@ impl EtcdCluster {
         }
     }
 
-    /// Every member's client URL (`http://127.0.0.1:PORT`).
+    /// Every member's client URL (`http://127.0.0.1:PORT`, `https://` for a TLS cluster).
     pub fn endpoints(&self) -> Vec<String> {
-        self.members.iter().map(|m| format!("http://127.0.0.1:{}", m.client)).collect()
+        let scheme = if self.tls { "https" } else { "http" };
+        self.members.iter().map(|m| format!("{scheme}://127.0.0.1:{}", m.client)).collect()
     }
 
-    /// The store URL on this cluster: `etcd://127.0.0.1:A,127.0.0.1:B/prefix`.
+    /// The store URL on this cluster: `etcd://127.0.0.1:A,127.0.0.1:B/prefix`; for a TLS
+    /// cluster `etcds://…/prefix?ca=…&cert=…&key=…` with the client's files.
     pub fn url(&self, prefix: &str) -> String {
         let hosts = self.members.iter().map(|m| format!("127.0.0.1:{}", m.client)).collect::<Vec<_>>().join(",");
-        format!("etcd://{hosts}/{}", prefix.trim_start_matches('/'))
+        let prefix = prefix.trim_start_matches('/');
+        if self.tls {
+            let f = |n: &str| self.tls_file(n).display().to_string();
+            format!("etcds://{hosts}/{prefix}?ca={}&cert={}&key={}", f("ca.pem"), f("client.pem"), f("client.key"))
+        } else {
+            format!("etcd://{hosts}/{prefix}")
+        }
+    }
+
+    /// A file of a TLS cluster's: `ca.pem`, `client.pem`, `client.key` (signed by the CA),
+    /// `other-ca.pem` (a CA that signed nothing here).
+    pub fn tls_file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
     }
 
     /// Kills member `i` with SIGKILL (nothing if it is not running).
@@ -205,6 +253,66 @@ impl Drop for EtcdCluster {
     fn drop(&mut self) {
         self.stop_all();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, signed by it, and a
+/// second CA that signed nothing, made with `openssl` in `dir`.
+fn make_certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap_or_else(|e| panic!("cannot run openssl: {e}"));
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let key = |name: &str| openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", name]);
+    for ca in ["ca", "other-ca"] {
+        key(&format!("{ca}.key"));
+        openssl(&[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            &format!("{ca}.key"),
+            "-out",
+            &format!("{ca}.pem"),
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=phoenix test {ca}"),
+        ]);
+    }
+    for (name, ext) in [
+        ("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n"),
+        ("client", "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n"),
+    ] {
+        key(&format!("{name}.key"));
+        openssl(&[
+            "req",
+            "-new",
+            "-key",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN=phoenix test {name}"),
+        ]);
+        std::fs::write(dir.join(format!("{name}.ext")), ext).expect("an extension file");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+        ]);
     }
 }
 
