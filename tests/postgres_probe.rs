@@ -337,3 +337,48 @@ fn a_step_timeout_cancels_the_query_on_the_server() {
     let busy = format!("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%{marker}%' AND pid <> pg_backend_pid()");
     wait("the server to cancel the statement", || pg.sql(&busy) == "0");
 }
+
+/// A step that says `effect: read` runs its query in a read-only session: a statement that
+/// writes (an insert, a nextval, a write through a CTE) fails before changing anything, and
+/// the same statement from a step that may write goes through.
+#[test]
+fn a_read_step_cannot_write_even_by_mistake() {
+    let pg = Postgres::primary();
+    pg.sql("CREATE TABLE ledger (n int); CREATE SEQUENCE ticket");
+    let yaml = format!(
+        r#"version: 1
+name: reads
+steps:
+  sneaky_insert:
+    uses: postgres.query
+    effect: read
+    with: {{ dsn: "{dsn}", sql: "INSERT INTO ledger VALUES (1)" }}
+  sneaky_cte:
+    uses: postgres.query
+    effect: read
+    with: {{ dsn: "{dsn}", sql: "WITH w AS (INSERT INTO ledger VALUES (2) RETURNING n) SELECT n FROM w" }}
+  sneaky_sequence:
+    uses: postgres.query
+    effect: read
+    with: {{ dsn: "{dsn}", sql: "SELECT nextval('ticket')" }}
+  reading:
+    uses: postgres.query
+    effect: read
+    with: {{ dsn: "{dsn}", sql: "SELECT count(*) AS n FROM ledger" }}
+  writing:
+    needs: [reading]
+    uses: postgres.query
+    with: {{ dsn: "{dsn}", sql: "INSERT INTO ledger VALUES (3)" }}
+"#,
+        dsn = pg.dsn()
+    );
+    let (_, s) = run(&yaml, &[], 1);
+    for id in ["sneaky_insert", "sneaky_cte", "sneaky_sequence"] {
+        let st = step(&s, id);
+        assert_eq!(st["status"], "failed", "{st:#}");
+        assert!(st["error"].as_str().unwrap_or_default().contains("read-only transaction"), "{st:#}");
+    }
+    assert_eq!(step(&s, "reading")["outputs"]["rows"][0]["n"], 0);
+    assert_eq!(step(&s, "writing")["status"], "succeeded");
+    assert_eq!(pg.sql("SELECT string_agg(n::text, ',') FROM ledger"), "3");
+}

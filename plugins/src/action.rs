@@ -162,6 +162,10 @@ pub struct ActionCtx {
     /// cluster). An action that changes an outside system can send it along, so that the
     /// system refuses a deposed leader's late write (docs/ha.md, "What fencing covers").
     pub fence: u64,
+    /// The step says `effect: read` (an invariant's check, a probe, a dry run's read): an
+    /// action that can hold itself to reading does so, so that a check cannot write even by
+    /// mistake (`postgres.query` runs in a read-only transaction).
+    pub read_only: bool,
 }
 
 impl ActionCtx {

@@ -92,6 +92,7 @@ async fn run_unit(engine: Engine, rb: Arc<Runbook>, run_id: String, unit: Unit, 
         work_dir: engine.inner.opts.state_dir.join("work").join(&run_id),
         env_remove: super::sensitive_env::for_runbook(&rb),
         fence: engine.fence(),
+        read_only: step.effect == phoenix_plugins::Effect::Read,
     };
     let result = loop {
         let r = one(&engine, &rb, &run_id, &step, &unit, &ctx, &actx, &tx, &mut inputs).await;

@@ -80,6 +80,8 @@ pub(crate) async fn run(
         work_dir: engine.inner.opts.state_dir.join("work").join(run_id),
         env_remove: super::sensitive_env::for_runbook(rb),
         fence: engine.fence(),
+        // A check only reads (PHX0306).
+        read_only: true,
     };
     let result = tokio::select! {
         r = action.run(&actx, with) => Some(r),

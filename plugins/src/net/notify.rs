@@ -258,6 +258,7 @@ mod tests {
             work_dir: std::env::temp_dir(),
             env_remove: std::sync::Arc::from(Vec::new()),
             fence: 0,
+            read_only: false,
         }
     }
 

@@ -20,6 +20,16 @@ pub(crate) struct Session {
 pub(crate) async fn connect(ctx: &ActionCtx, dsn: &Dsn, timeout: Duration) -> Result<Session, ActionError> {
     let mut config = dsn.config.clone();
     config.connect_timeout(timeout);
+    if ctx.read_only {
+        // The server holds the session to reading: a statement that writes fails with
+        // "cannot execute … in a read-only transaction", before it changes anything. One
+        // statement a query (the extended protocol), so it cannot turn this off first.
+        let options = match config.get_options() {
+            Some(o) if !o.trim().is_empty() => format!("{o} -c default_transaction_read_only=on"),
+            _ => "-c default_transaction_read_only=on".to_string(),
+        };
+        config.options(&options);
+    }
     let attempt = tokio::time::timeout(timeout, config.connect(NoTls));
     let result = tokio::select! {
         r = attempt => r,
