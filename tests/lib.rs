@@ -46,6 +46,7 @@ mod display;
 mod dr_failover;
 mod drill;
 mod drill_sandbox;
+mod drill_serve;
 mod dry_run;
 mod edited_resume;
 mod effects;
