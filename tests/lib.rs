@@ -69,6 +69,7 @@ mod notify;
 mod observer;
 mod output_kept;
 mod page;
+mod page_drill;
 mod plugins_cli;
 mod postgres_probe;
 mod postgres_replicate;

@@ -29,6 +29,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/", get(|| async { asset("text/html; charset=utf-8", include_str!("assets/index.html")) }))
         .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("assets/app.js")) }))
+        .route("/assets/drills.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("assets/drills.js")) }))
         .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("assets/app.css")) }))
         .route("/healthz", get(|| async { axum::Json(json!({ "ok": true })) }))
         .route("/metrics", get(metrics))
