@@ -7,7 +7,7 @@ use crate::support::Test;
 
 /// A failover whose DNS switch and object copy wait behind an approval (so `--no-wait`
 /// halts before they act), with the drill section `drill`.
-fn failover(drill: &str) -> String {
+pub(crate) fn failover(drill: &str) -> String {
     format!(
         r#"version: 1
 name: failover
@@ -38,7 +38,7 @@ steps:
     )
 }
 
-const GOOD: &str =
+pub(crate) const GOOD: &str =
     "drill:\n  params: { record: drill-app.example.com, container: drill-assets }\n  protect: [\"{{ params.record }}\", prod-assets]";
 
 #[test]
@@ -171,7 +171,7 @@ fn drills_lists_each_drill_with_its_measured_rto_and_not_production_runs() {
 
 /// A drill whose `act` leaves a mark, whose `check` fails when `fail` exists, and whose
 /// teardown (`undo`, then `log_undo`) removes the mark; `teardown_extra` adds to it.
-fn with_teardown(teardown_extra: &str) -> String {
+pub(crate) fn with_teardown(teardown_extra: &str) -> String {
     format!(
         r#"version: 1
 name: td

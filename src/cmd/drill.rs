@@ -1,5 +1,6 @@
 //! `phoenix drill`: a run of the same runbook with its `drill.params` overlaid, marked as a
-//! drill, refused before anything is written if it would touch production.
+//! drill, refused before anything is written if it would touch production; handed to `phoenix serve`
+//! when it owns the state directory (the server checks it again, `serve/drills.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,17 +46,17 @@ pub(crate) fn run(
     }
     let dir = state::dir(state_dir);
     if let Some(pid) = super::follow::server_pid(&dir) {
-        eprintln!(
-            "error: phoenix serve (pid {pid}) owns {} and drills are not handed to it yet: run the drill with its own state directory (`phoenix --state DIR drill …`)",
-            dir.display()
-        );
-        return Exit::BadInput;
+        // The server checks the drill again (its copy of the runbook decides) and starts it.
+        let ask = super::follow::Ask::Drill { file, params: &params };
+        return super::follow::hand_over(&dir, pid, ask, no_wait, &state::operator(operator), out);
     }
     drive(state_dir, operator, no_wait, move |engine| async move {
         match engine.start(Arc::new(rb), StartOptions { params, no_wait, drill: true, ..StartOptions::default() }).await {
             Ok((id, outcome)) => {
                 let exit = finish(&engine, &id, Ok(outcome), out);
-                say_teardown(&engine, &id);
+                if let Ok(Some(v)) = phoenix_engine::exec::views::status(engine.store(), Some(&id)) {
+                    say_teardown(&id, &v);
+                }
                 exit
             }
             Err(e) => finish(&engine, "", Err(e), out),
@@ -64,9 +65,9 @@ pub(crate) fn run(
 }
 
 /// A teardown that failed, in red on a terminal: the drill's targets may be left dirty.
-fn say_teardown(engine: &Engine, id: &str) {
+/// `v`: the run's status view (here, or from the server that drove it).
+pub(super) fn say_teardown(id: &str, v: &serde_json::Value) {
     use std::io::IsTerminal;
-    let Ok(Some(v)) = phoenix_engine::exec::views::status(engine.store(), Some(id)) else { return };
     if v["teardown"] != "failed" {
         return;
     }

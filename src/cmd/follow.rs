@@ -1,4 +1,4 @@
-//! `phoenix run` and `phoenix resume` while `phoenix serve` owns the state directory: the
+//! `phoenix run`, `phoenix drill` and `phoenix resume` while `phoenix serve` owns the state directory: the
 //! server starts or resumes the run (`serve::handover`), and this command follows it over
 //! the control socket, printing its steps and output as a run in this terminal would, until
 //! it ends. Ctrl-C detaches: the run goes on in the server.
@@ -29,8 +29,20 @@ pub(crate) fn server_pid(dir: &Path) -> Option<u64> {
 
 /// What to ask the server for.
 pub(crate) enum Ask<'a> {
-    Start { file: &'a Path, params: &'a [(String, String)] },
-    Resume { run: &'a str, runbook: Option<&'a Path>, choice: &'a super::adopt::Choice },
+    Start {
+        file: &'a Path,
+        params: &'a [(String, String)],
+    },
+    /// A drill of the runbook (`phoenix drill`): the server checks it again before it starts.
+    Drill {
+        file: &'a Path,
+        params: &'a [(String, String)],
+    },
+    Resume {
+        run: &'a str,
+        runbook: Option<&'a Path>,
+        choice: &'a super::adopt::Choice,
+    },
 }
 
 /// Hands the run to the server at `pid`, then follows it.
@@ -38,6 +50,7 @@ pub(crate) fn hand_over(dir: &Path, pid: u64, ask: Ask<'_>, no_wait: bool, opera
     let abs = |f: &Path| f.canonicalize().unwrap_or_else(|_| f.to_path_buf()).display().to_string();
     let req = match &ask {
         Ask::Start { file, params } => json!({ "op": "start", "file": abs(file), "params": params, "by": operator }),
+        Ask::Drill { file, params } => json!({ "op": "start", "drill": true, "file": abs(file), "params": params, "by": operator }),
         Ask::Resume { run, runbook, choice } => json!({
             "op": "resume", "run": run, "runbook": runbook.map(abs), "retry": choice.retry, "skip": choice.skip,
             "rerun": choice.rerun, "keep": choice.keep, "by": operator,
@@ -69,7 +82,7 @@ pub(crate) fn hand_over(dir: &Path, pid: u64, ask: Ask<'_>, no_wait: bool, opera
     }
     // A resumed run has a history: follow only what comes after it.
     let seen = match &ask {
-        Ask::Start { .. } => (0, 0),
+        Ask::Start { .. } | Ask::Drill { .. } => (0, 0),
         Ask::Resume { run, .. } => rt
             .block_on(control::request(dir, &json!({ "op": "logs", "run": run })))
             .map_or((0, 0), |v| (next_line(&v, 0), v["events"].as_array().map_or(0, Vec::len))),
@@ -90,13 +103,21 @@ pub(crate) fn hand_over(dir: &Path, pid: u64, ask: Ask<'_>, no_wait: bool, opera
             return Exit::BadInput;
         }
     };
-    let what = if matches!(ask, Ask::Start { .. }) { "started" } else { "resumed" };
-    eprintln!("run {id} {what} by `phoenix serve` (pid {pid}), which owns {}; following it (Ctrl-C leaves it running)", dir.display());
+    let what = match ask {
+        Ask::Start { .. } => "run {id} started",
+        Ask::Drill { .. } => "drill run {id} started",
+        Ask::Resume { .. } => "run {id} resumed",
+    }
+    .replace("{id}", &id);
+    eprintln!("{what} by `phoenix serve` (pid {pid}), which owns {}; following it (Ctrl-C leaves it running)", dir.display());
     let prompt = !no_wait && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let exit = rt.block_on(follow(dir, &id, seen, prompt, operator));
-    if out == Output::Json {
-        if let Ok(v) = rt.block_on(control::request(dir, &json!({ "op": "status", "run": id }))) {
-            println!("{}", serde_json::to_string_pretty(&v).expect("JSON"));
+    let status = rt.block_on(control::request(dir, &json!({ "op": "status", "run": id })));
+    if let Ok(v) = &status {
+        // A drill (started or resumed) that could not tear down says so, as it does locally.
+        super::drill::say_teardown(&id, v);
+        if out == Output::Json {
+            println!("{}", serde_json::to_string_pretty(v).expect("JSON"));
         }
     }
     exit

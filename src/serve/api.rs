@@ -29,11 +29,13 @@ pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/", get(|| async { asset("text/html; charset=utf-8", include_str!("assets/index.html")) }))
         .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("assets/app.js")) }))
+        .route("/assets/drills.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("assets/drills.js")) }))
         .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("assets/app.css")) }))
         .route("/healthz", get(|| async { axum::Json(json!({ "ok": true })) }))
         .route("/metrics", get(metrics))
         .route("/api/v1/runbooks", get(runbooks))
         .route("/api/v1/runs", get(runs).post(start))
+        .route("/api/v1/drills", get(super::drills::history))
         .route("/api/v1/runs/{id}", get(run))
         .route("/api/v1/runs/{id}/logs", get(logs))
         .route("/api/v1/runs/{id}/report", get(report))
@@ -55,16 +57,16 @@ fn asset(ctype: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, ctype), (header::CACHE_CONTROL, "no-cache")], body).into_response()
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({ "error": message.into() }))).into_response()
 }
 
-fn ok(status: StatusCode, v: Value) -> Response {
+pub(super) fn ok(status: StatusCode, v: Value) -> Response {
     (status, axum::Json(v)).into_response()
 }
 
 /// The caller's name, or the response refusing it.
-fn caller(app: &App, headers: &HeaderMap, right: Right) -> Result<String, Response> {
+pub(super) fn caller(app: &App, headers: &HeaderMap, right: Right) -> Result<String, Response> {
     app.auth.check(headers, right).map_err(|(status, message)| {
         let mut r = error(status, message);
         if status == StatusCode::UNAUTHORIZED {
@@ -82,12 +84,12 @@ fn body(bytes: &Bytes) -> Result<Value, Response> {
     serde_json::from_slice(bytes).map_err(|e| error(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}")))
 }
 
-fn store_error(e: impl std::fmt::Display) -> Response {
+pub(super) fn store_error(e: impl std::fmt::Display) -> Response {
     error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
 /// A run error as a response: a held lock is a conflict, naming the holder.
-fn run_error(e: RunError) -> Response {
+pub(super) fn run_error(e: RunError) -> Response {
     match e {
         RunError::BadInput(m) if m.contains("is held by run") => {
             let holder = m.split("is held by run ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or("");
@@ -282,6 +284,7 @@ async fn report(State(app): Shared, headers: HeaderMap, Path(id): Path<String>, 
     }
 }
 
+/// `{"runbook": NAME, "params": {…}}`; with `"drill": true`, a drill of it (`drills.rs`).
 async fn start(State(app): Shared, headers: HeaderMap, bytes: Bytes) -> Response {
     let by = match caller(&app, &headers, Right::Run) {
         Ok(b) => b,
@@ -315,6 +318,12 @@ async fn start(State(app): Shared, headers: HeaderMap, bytes: Bytes) -> Response
                 rb.name
             ),
         );
+    }
+    match &req["drill"] {
+        Value::Bool(true) => return super::drills::answer(super::drills::start(&app, rb, params, by).await),
+        Value::Null | Value::Bool(false) => {}
+        // Read as a production run, a misspelt `true` would act on production.
+        _ => return error(StatusCode::BAD_REQUEST, "`drill` is true (a drill of the runbook) or false; nothing was started"),
     }
     let opts = StartOptions { params, by: Some(by), ..StartOptions::default() };
     match super::runs::launch(&app, Arc::new(rb), opts).await {

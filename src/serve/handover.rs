@@ -1,4 +1,4 @@
-//! `phoenix run` and `phoenix resume` from the command line while `phoenix serve` owns the
+//! `phoenix run`, `phoenix drill` and `phoenix resume` from the command line while `phoenix serve` owns the
 //! state directory: the command asks the server over the control socket (0600: the same
 //! user), the server starts or resumes the run as if through its API, and the command
 //! follows it (`crate::cmd::follow`).
@@ -73,6 +73,13 @@ async fn start(app: &Arc<App>, req: &Value, by: String) -> Result<Value, String>
         .flatten()
         .filter_map(|p| Some((p[0].as_str()?.to_string(), p[1].as_str()?.to_string())))
         .collect();
+    if req["drill"] == true {
+        return match super::drills::start(app, rb, params, by).await {
+            Ok(id) => Ok(json!({ "id": id, "drill": true })),
+            Err(super::drills::Refused::Collides(why)) => Err(why),
+            Err(super::drills::Refused::Run(e)) => Err(described(e)),
+        };
+    }
     let opts = StartOptions { params, by: Some(by), ..StartOptions::default() };
     super::runs::launch(app, Arc::new(rb), opts).await.map(|id| json!({ "id": id })).map_err(described)
 }

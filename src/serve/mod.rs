@@ -6,6 +6,7 @@ mod alerts;
 mod api;
 mod auth;
 mod config;
+mod drills;
 mod forward;
 mod guard;
 mod handover;

@@ -1,8 +1,8 @@
 // Phoenix's page: the runs, one run's DAG with live step states, its health and analysis,
 // and the approvals it waits for. Plain DOM, no framework, nothing fetched but the API.
 // Every text that comes from the server goes in through textContent or an attribute,
-// never as HTML. One file, in sections, because the server compiles in exactly three assets
-// (src/serve/api.rs); it needs no build step.
+// never as HTML. One file, in sections, with the drills' parts in drills.js (the server
+// compiles in exactly these four assets: src/serve/api.rs); it needs no build step.
 "use strict";
 
 (() => {
@@ -100,6 +100,9 @@
   function runLink(id) {
     return el("a", { href: `#run=${encodeURIComponent(id)}`, "data-run-link": id, text: id });
   }
+
+  /** What drills.js draws with. */
+  const helpers = { el, badge, timeEl, runLink };
 
   function plain(v) {
     if (v === null || v === undefined) return "";
@@ -234,8 +237,9 @@
         runRows.set(r.id, row);
       }
       const parent = r.parent ? el("span", { class: "runbook" }, "child of ", runLink(r.parent.run)) : null;
+      const drill = r.drill === true ? window.PhoenixDrills.badge(helpers) : null;
       row.replaceChildren(
-        el("td", {}, el("a", { class: "run-id", href: `#run=${encodeURIComponent(r.id)}`, text: r.id }), el("span", { class: "runbook", text: r.runbook }), parent),
+        el("td", {}, el("a", { class: "run-id", href: `#run=${encodeURIComponent(r.id)}`, text: r.id }), drill, el("span", { class: "runbook", text: r.runbook }), parent),
         el("td", {}, badge(r.status)),
         el("td", { class: "when" }, timeEl(r.started_at), el("span", { class: "took", text: fmtDuration(r.finished_at ? r.duration_ms : elapsed(r.started_at, null)) })),
       );
@@ -249,6 +253,9 @@
       }
     }
     $("runs-empty").hidden = runs.length > 0;
+    const drills = window.PhoenixDrills.rows(helpers, runs);
+    $("drills-body").replaceChildren(...drills);
+    $("drills").hidden = drills.length === 0;
   }
 
   function markSelected() {
@@ -463,6 +470,8 @@
     status.className = `badge status-${run.status}`;
     status.dataset.status = run.status;
     status.textContent = run.status;
+    $("run-drill").hidden = run.drill !== true;
+    window.PhoenixDrills.section(helpers, $("drill"), run);
     const live = $("run-live");
     live.className = FINISHED.has(run.status) ? "live" : "live on";
     live.textContent = FINISHED.has(run.status) ? "finished" : run.status === "running" ? "live: updates every second" : "updates every few seconds";
