@@ -2,6 +2,7 @@
 //! Alertmanager's webhook and the REST API, runs the watch loops of health runbooks, serves
 //! the live page and `/metrics`. See docs/serve.md.
 
+mod acts;
 mod alerts;
 mod api;
 mod auth;

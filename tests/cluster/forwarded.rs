@@ -47,7 +47,12 @@ fn a_run_started_and_cancelled_through_a_follower_is_the_leaders() {
 
 #[test]
 fn a_store_that_cannot_be_right_is_refused_before_anything_opens() {
-    for (url, says) in [("etcd://", "names no etcd member"), ("etcd://e1", "HOST:PORT"), ("postgres://x", "is not a store"), ("etcds://e1:2379?ca=", "names no file")] {
+    for (url, says) in [
+        ("etcd://", "names no etcd member"),
+        ("etcd://e1", "HOST:PORT"),
+        ("postgres://x", "is not a store"),
+        ("etcds://e1:2379?ca=", "names no file"),
+    ] {
         crate::support::Test::new().args(["--store", url, "runs"]).run().code(2).stderr_contains(says);
     }
 }
