@@ -28,6 +28,14 @@ pub fn traceparent_of(span: &Span) -> Option<String> {
     Some(format!("00-{}-{}-{:02x}", sc.trace_id(), sc.span_id(), flags.to_u8()))
 }
 
+/// Filter directives a subscriber should add after the user's own (`RUST_LOG`,
+/// `--log-level`), so that even `debug` or `trace` does not let a dependency's log line carry
+/// a credential: azure_core 0.21 logs each request's URL (a SAS is in its query) and its
+/// headers with `Authorization` shown (its `Debug` redacts every header but that one);
+/// aws-sigv4 traces the request it signs; reqwest logs the URLs of redirects (a token may be in
+/// their query).
+pub const QUIET_TARGETS: &[&str] = &["azure_core=info", "aws_sigv4=info", "reqwest=info"];
+
 tokio::task_local! {
     static BULK: ();
 }
