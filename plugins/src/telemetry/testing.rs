@@ -85,19 +85,30 @@ pub(crate) struct Received {
     pub(crate) headers: BTreeMap<String, String>,
 }
 
+/// What a stand-in answers: status, extra headers, body.
+pub(crate) type Answer = (u16, Vec<(&'static str, String)>, String);
+
 /// A server on 127.0.0.1 that answers each request with `status` and `body` and keeps what
 /// it was sent; its base URL (`http://127.0.0.1:PORT`).
 pub(crate) async fn serve(status: u16, body: &'static str) -> (String, Arc<Mutex<Vec<Received>>>) {
+    serve_with(move |_| (status, vec![], body.to_string())).await
+}
+
+/// A server on 127.0.0.1 that answers each request as `answer` says (one request per
+/// connection) and keeps what it was sent; its base URL.
+pub(crate) async fn serve_with(answer: impl Fn(&Received) -> Answer + Send + Sync + 'static) -> (String, Arc<Mutex<Vec<Received>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let url = format!("http://{}", listener.local_addr().expect("bound"));
     let seen = Arc::new(Mutex::new(Vec::new()));
     let keep = seen.clone();
+    let answer = Arc::new(answer);
     tokio::spawn(async move {
         while let Ok((mut conn, _)) = listener.accept().await {
             let keep = keep.clone();
+            let answer = answer.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
+                let mut chunk = [0u8; 16384];
                 while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
                     match conn.read(&mut chunk).await {
                         Ok(0) | Err(_) => return,
@@ -120,8 +131,14 @@ pub(crate) async fn serve(status: u16, body: &'static str) -> (String, Arc<Mutex
                         Ok(n) => buf.extend_from_slice(&chunk[..n]),
                     }
                 }
+                let (status, headers, body) = answer(&got);
                 keep.lock().expect("not poisoned").push(got);
-                let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+                let mut reply = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n", body.len());
+                for (k, v) in headers {
+                    reply += &format!("{k}: {v}\r\n");
+                }
+                reply += "\r\n";
+                reply += &body;
                 let _ = conn.write_all(reply.as_bytes()).await;
             });
         }
