@@ -235,6 +235,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_closed_port_is_a_failed_span_of_kind_connect() {
+        let traces = install(Level::INFO);
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+        let mut with = creds(&format!("http://{closed}"));
+        with["bucket"] = json!("b");
+        with["key"] = json!("k");
+        crate::aws::S3Get.run(&ctx(), serde_json::from_value(with).unwrap()).await.expect_err("refused");
+        let a = attrs(&traces.one("S3/GetObject"));
+        assert_eq!(a["error.type"], "connect");
+        assert!(!a.contains_key("http.response.status_code"));
+    }
+
+    #[tokio::test]
     async fn a_failed_route53_call_is_a_failed_span_with_its_zone() {
         let traces = install(Level::INFO);
         let (base, _) = serve(500, "<ErrorResponse><Error><Code>InternalError</Code></Error></ErrorResponse>").await;

@@ -68,9 +68,22 @@ impl Policy for Traced {
                     fail(&span, &status.to_string());
                 }
             }
-            Err(e) => fail(&span, &format!("{:?}", e.kind()).split(['(', ' ', '{']).next().unwrap_or("error").to_ascii_lowercase()),
+            Err(e) => fail(&span, error_type(e.kind())),
         }
         result
+    }
+}
+
+/// `error.type` of a transport error: its kind (the HTTP client reports what it could not
+/// send or read as `Io`).
+fn error_type(kind: &azure_core::error::ErrorKind) -> &'static str {
+    use azure_core::error::ErrorKind;
+    match kind {
+        ErrorKind::Io => "io",
+        ErrorKind::HttpResponse { .. } => "http",
+        ErrorKind::DataConversion => "data_conversion",
+        ErrorKind::Credential => "credential",
+        _ => "error",
     }
 }
 
@@ -115,6 +128,19 @@ mod tests {
         for secret in [KEY, signature, "2026-12-06.sql"] {
             assert_no_secret(&all, secret);
         }
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_a_failed_span_of_kind_io() {
+        let traces = install(Level::INFO);
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+        let with =
+            json!({ "account": "acct", "access_key": KEY, "endpoint": format!("http://{closed}"), "container": "dr-backups", "name": "x" });
+        crate::azure::BlobGet.run(&ctx(), serde_json::from_value(with).unwrap()).await.expect_err("refused");
+        let all = traces.spans();
+        let span = all.iter().find(|s| s.name.starts_with("HTTP ")).expect("a request span");
+        assert_eq!(attrs(span)["error.type"], "io");
+        assert!(!attrs(span).contains_key("http.response.status_code"));
     }
 
     #[tokio::test]
