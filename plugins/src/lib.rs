@@ -20,6 +20,7 @@ pub mod size;
 pub mod storage;
 pub mod system;
 mod target;
+pub mod telemetry;
 
 pub use action::{
     Action, ActionCtx, ActionError, ActionInfo, At, BoxFuture, Capabilities, Effect, Field, Issue, Kind, LogLine, PACE_LINES, Plugin,

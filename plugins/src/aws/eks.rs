@@ -75,7 +75,7 @@ impl Plugin for EksNodegroups {
         let timeout = input.timeout.map_or(Duration::from_secs(10), Dur::get);
         let config = input.aws.load(timeout).await.map_err(ActionError::Input)?;
         let region = AwsSettings::region_of(&config);
-        let client = aws_sdk_eks::Client::new(&config);
+        let client = aws_sdk_eks::Client::from_conf(aws_sdk_eks::config::Builder::from(&config).interceptor(super::traced::Traced).build());
         let cluster = input.cluster.as_str();
         let failed = |what: &str, e: String, retryable: bool| ActionError::Failed {
             message: format!("{what} EKS cluster {cluster} in {region} failed: {e}"),

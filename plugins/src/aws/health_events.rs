@@ -103,7 +103,8 @@ async fn read(ctx: &ActionCtx, input: &HealthEventsInput) -> Result<Value, Actio
     let since = input.since.map_or(Duration::from_secs(24 * 3600), Dur::get);
     let limit = input.limit.unwrap_or(50);
     let config = input.aws.load(timeout).await.map_err(ActionError::Input)?;
-    let client = aws_sdk_health::Client::new(&config);
+    let client =
+        aws_sdk_health::Client::from_conf(aws_sdk_health::config::Builder::from(&config).interceptor(super::traced::Traced).build());
     let from = SystemTime::now().checked_sub(since).unwrap_or(SystemTime::UNIX_EPOCH);
     let filter = EventFilter::builder()
         .last_updated_times(DateTimeRange::builder().from(DateTime::from(from)).build())

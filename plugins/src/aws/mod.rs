@@ -11,6 +11,7 @@ mod route53;
 mod s3;
 mod secrets_manager;
 mod settings;
+mod traced;
 
 pub use eks::{EksNodegroups, EksNodegroupsInput};
 pub use health_events::{HealthEvents, HealthEventsInput};

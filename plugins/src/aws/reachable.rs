@@ -80,7 +80,7 @@ impl Plugin for Reachable {
         let slow_after = input.slow_after.map_or(Duration::from_secs(2), Dur::get);
         let config = input.aws.load(timeout).await.map_err(ActionError::Input)?;
         let region = AwsSettings::region_of(&config);
-        let client = aws_sdk_sts::Client::new(&config);
+        let client = aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(&config).interceptor(super::traced::Traced).build());
         let started = Instant::now();
         let result = call(ctx, "calling STS", client.get_caller_identity().send()).await?;
         let took = started.elapsed();

@@ -48,7 +48,7 @@ impl S3Settings {
         // read by the S3 client itself, so it is looked at here.
         let custom_endpoint = config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty());
         let path_style = self.force_path_style.unwrap_or(custom_endpoint);
-        let s3 = aws_sdk_s3::config::Builder::from(&config).force_path_style(path_style).build();
+        let s3 = aws_sdk_s3::config::Builder::from(&config).force_path_style(path_style).interceptor(super::traced::Traced).build();
         Ok(aws_sdk_s3::Client::from_conf(s3))
     }
 }

@@ -46,7 +46,9 @@ impl SecretsManagerRef {
             ..AwsSettings::default()
         };
         let config = settings.load(timeout).await?;
-        let client = aws_sdk_secretsmanager::Client::new(&config);
+        let client = aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&config).interceptor(super::traced::Traced).build(),
+        );
         let out = client.get_secret_value().secret_id(&self.id).send().await.map_err(|e| {
             format!("AWS Secrets Manager in {} did not give `{}`: {}", AwsSettings::region_of(&config), self.id, super::describe(&e))
         })?;

@@ -2,10 +2,14 @@
 
 use std::fmt;
 
-use azure_core::RetryOptions;
+use std::sync::Arc;
+
 use azure_core::auth::Secret;
+use azure_core::{RetryOptions, TransportOptions};
 use azure_storage::{CloudLocation, StorageCredentials};
 use azure_storage_blobs::prelude::{BlobServiceClient, ClientBuilder};
+
+use super::traced::Traced;
 
 /// How requests are authenticated.
 pub(crate) enum Credential {
@@ -44,7 +48,8 @@ impl Connection {
             Credential::Sas(sas) => StorageCredentials::sas_token(sas).map_err(|_| "the SAS token is not a query string".to_string())?,
         };
         let location = CloudLocation::Custom { account: self.account.clone(), uri: self.endpoint.clone() };
-        Ok(ClientBuilder::with_location(location, credentials).retry(RetryOptions::none()).blob_service_client())
+        let transport = TransportOptions::new_custom_policy(Arc::new(Traced::new(&self.endpoint)));
+        Ok(ClientBuilder::with_location(location, credentials).retry(RetryOptions::none()).transport(transport).blob_service_client())
     }
 
     /// The text with every part of the credential replaced by `***`: the key, the SAS, and each

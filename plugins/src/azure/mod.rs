@@ -14,6 +14,7 @@ mod names;
 mod put;
 pub(crate) mod session;
 mod settings;
+mod traced;
 
 pub use delete::{BlobDelete, BlobDeleteInput};
 pub use get::{BlobGet, BlobGetInput};

@@ -24,9 +24,11 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use tracing::Instrument;
 
 use crate::duration::format_duration;
 use crate::net::client;
+use crate::net::traced::{self, Path};
 use crate::{ActionCtx, ActionError, At, Issue, Stream};
 
 /// Each request's timeout when `timeout` is not set.
@@ -166,15 +168,25 @@ struct Answer {
 async fn get(url: &Url, headers: &HeaderMap, timeout: Duration) -> Result<Answer, Unavailable> {
     let shown = shown(url);
     let fail = |e: reqwest::Error| Unavailable::retryable(format!("GET {shown}: {}", describe(e, timeout)));
-    let mut resp = client().get(url.clone()).headers(headers.clone()).timeout(timeout).send().await.map_err(fail)?;
+    let (resp, span) = traced::send(client().get(url.clone()).headers(headers.clone()).timeout(timeout), Path::Shown).await;
+    let mut resp = resp.map_err(fail)?;
     let status = resp.status();
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(fail)? {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(Unavailable::retryable(format!("GET {shown}: the answer is larger than {} MiB", MAX_BODY >> 20)));
+    let read = async {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| {
+            span.body_failed(&e);
+            fail(e)
+        })? {
+            if body.len() + chunk.len() > MAX_BODY {
+                crate::telemetry::fail(span.span(), "body_too_large");
+                return Err(Unavailable::retryable(format!("GET {shown}: the answer is larger than {} MiB", MAX_BODY >> 20)));
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
+        Ok(())
+    };
+    read.instrument(span.span().clone()).await?;
+    span.body_bytes(body.len());
     Ok(Answer { status, body, shown })
 }
 

@@ -5,7 +5,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use tracing::Instrument;
+
 use super::client::client;
+use super::traced::{self, Path};
 use crate::duration::Dur;
 use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream, Target};
 
@@ -116,7 +119,8 @@ impl Plugin for Http {
         }
         let started = Instant::now();
         let send = async {
-            let resp = req.send().await?;
+            let (resp, span) = traced::send(req, Path::Shown).await;
+            let resp = resp?;
             let status = resp.status().as_u16();
             let headers: Map<String, Value> = resp
                 .headers()
@@ -127,14 +131,22 @@ impl Plugin for Http {
             let mut body = Vec::new();
             let mut resp = resp;
             let mut truncated = false;
-            while let Some(chunk) = resp.chunk().await? {
-                let room = limit.saturating_sub(body.len());
-                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if chunk.len() > room {
-                    truncated = true;
-                    break;
+            let read = async {
+                while let Some(chunk) = resp.chunk().await? {
+                    let room = limit.saturating_sub(body.len());
+                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    if chunk.len() > room {
+                        truncated = true;
+                        break;
+                    }
                 }
+                Ok::<_, reqwest::Error>(())
+            };
+            if let Err(e) = read.instrument(span.span().clone()).await {
+                span.body_failed(&e);
+                return Err(e);
             }
+            span.body_bytes(body.len());
             Ok::<_, reqwest::Error>((status, headers, body, truncated))
         };
         let (status, headers, body, truncated) = tokio::select! {

@@ -13,7 +13,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use tracing::Instrument;
+
 use super::client::client;
+use super::traced::{self, Path};
 use crate::duration::Dur;
 use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind, Plugin, Stream};
 
@@ -124,15 +127,19 @@ impl Plugin for Notify {
         let severity = input.severity.clone().unwrap_or_else(|| "error".into());
         let (url, body, dedup) = message(ctx, &input, &severity)?;
         let timeout = input.timeout.map_or(Duration::from_secs(10), Dur::get);
-        let send = client().post(&url).json(&body).timeout(timeout).send();
+        // The webhook's path is its credential (Slack, Teams): not on the span either.
+        let send = traced::send(client().post(&url).json(&body).timeout(timeout), Path::Hidden);
         let answer = tokio::select! {
             a = send => a,
             _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled("the notification was not sent".into())),
         };
         // Never the URL: for Slack and Teams it is the credential.
+        let (answer, span) = answer;
         let answer = answer.map_err(|e| ActionError::failed(format!("{} did not answer: {}", input.to, e.without_url())))?;
         let status = answer.status().as_u16();
-        let text = answer.text().await.unwrap_or_default();
+        let text = answer.text().instrument(span.span().clone()).await.unwrap_or_default();
+        span.body_bytes(text.len());
+        drop(span);
         if !(200..300).contains(&status) {
             let snippet: String = text.chars().take(300).collect();
             return Err(ActionError::Failed {

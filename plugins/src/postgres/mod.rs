@@ -5,6 +5,7 @@ mod query;
 mod replicate;
 mod replication_lag;
 mod session;
+mod traced;
 mod value;
 
 pub use query::{Query, QueryInput};

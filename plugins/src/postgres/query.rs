@@ -90,6 +90,7 @@ impl Plugin for Query {
             return Err(ActionError::Input("`sql` is empty".into()));
         }
         let session = connect(ctx, &dsn, dsn.connect_timeout(input.connect_timeout.map(Dur::get))).await?;
+        session.operation(&input.sql);
         let max_rows = input.max_rows.unwrap_or(1000).max(1);
         let client = &session.client;
         let started = Instant::now();

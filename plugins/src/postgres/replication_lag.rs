@@ -104,6 +104,7 @@ impl Plugin for ReplicationLag {
     async fn run(&self, ctx: &ActionCtx, input: ReplicationLagInput) -> Result<Value, ActionError> {
         let dsn = Dsn::parse(&input.dsn).map_err(ActionError::Input)?;
         let session = connect(ctx, &dsn, dsn.connect_timeout(input.connect_timeout.map(Dur::get))).await?;
+        session.operation("SELECT");
         let client = &session.client;
         let work = async {
             let first = read(client, &dsn).await?;

@@ -7,17 +7,35 @@ use std::time::Duration;
 use serde_json::json;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
+use tracing::{Instrument, Span};
 
 use super::dsn::{Dsn, chain};
+use super::traced::{self, Db};
 use crate::{ActionCtx, ActionError, Stream};
 
-/// A connected client; the connection task ends when it is dropped.
+/// A connected client; the connection task ends when it is dropped. Its span (the
+/// connection's and its statements', `postgres/traced.rs`) ends with it.
 pub(crate) struct Session {
     pub(crate) client: Client,
+    span: Span,
+    db: Db,
 }
 
 /// Connects, giving up after `timeout` (the whole handshake, not just the TCP connect).
 pub(crate) async fn connect(ctx: &ActionCtx, dsn: &Dsn, timeout: Duration) -> Result<Session, ActionError> {
+    let db = Db::of(dsn);
+    let span = db.span();
+    let result = connect_in(ctx, dsn, timeout).instrument(span.clone()).await;
+    match result {
+        Ok(client) => Ok(Session { client, span, db }),
+        Err(e) => {
+            traced::failed(&span, sqlstate(&e));
+            Err(e)
+        }
+    }
+}
+
+async fn connect_in(ctx: &ActionCtx, dsn: &Dsn, timeout: Duration) -> Result<Client, ActionError> {
     let mut config = dsn.config.clone();
     config.connect_timeout(timeout);
     if ctx.read_only {
@@ -52,10 +70,23 @@ pub(crate) async fn connect(ctx: &ActionCtx, dsn: &Dsn, timeout: Duration) -> Re
         let _ = connection.await;
     });
     ctx.log(Stream::Info, format!("connected to {}", dsn.described));
-    Ok(Session { client })
+    Ok(client)
+}
+
+/// The SQLSTATE a failure carries in its outputs, if any.
+fn sqlstate(e: &ActionError) -> Option<&str> {
+    match e {
+        ActionError::Failed { outputs: Some(o), .. } => o.get("sqlstate").and_then(serde_json::Value::as_str),
+        _ => None,
+    }
 }
 
 impl Session {
+    /// Names the session's span after the statement's first keyword (`SELECT`); never the text.
+    pub(crate) fn operation(&self, sql: &str) {
+        traced::operation(&self.span, &self.db, sql);
+    }
+
     /// Runs `work`; on cancel, asks the server to cancel the running query and stops.
     pub(crate) async fn run<T>(
         &self,
@@ -64,8 +95,15 @@ impl Session {
         work: impl Future<Output = Result<T, ActionError>>,
     ) -> Result<T, ActionError> {
         let token = self.client.cancel_token();
+        let work = async {
+            let r = work.await;
+            if let Err(e) = &r {
+                traced::failed(&self.span, sqlstate(e));
+            }
+            r
+        };
         tokio::select! {
-            r = work => r,
+            r = work.instrument(self.span.clone()) => r,
             _ = ctx.cancel.cancelled() => {
                 // Best effort, bounded: the server may be the thing that hangs.
                 let _ = tokio::time::timeout(Duration::from_secs(2), token.cancel_query(NoTls)).await;

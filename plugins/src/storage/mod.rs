@@ -5,6 +5,8 @@
 mod lag;
 pub(crate) mod side;
 mod sync;
+#[cfg(test)]
+mod sync_spans;
 mod write;
 
 pub use lag::{StorageLag, StorageLagInput};

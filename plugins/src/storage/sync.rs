@@ -19,12 +19,15 @@ use futures::StreamExt;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use super::Location;
 use super::side::{Entry, Side};
 use crate::aws::S3Settings;
 use crate::azure::AzureSettings;
 use crate::duration::Dur;
+use crate::telemetry;
 use crate::{ActionCtx, ActionError, ActionInfo, Capabilities, Effect, Field, Issue, Kind as ActionKind, Plugin, Stream, Target};
 
 /// Copies objects between S3 and Azure Blob.
@@ -116,121 +119,156 @@ impl Plugin for StorageSync {
         format!("sync {} → {}{delete}", get("from"), get("to"))
     }
 
+    /// One `storage.sync` span with the counts; each request under it is a span at `debug`
+    /// level only ([`telemetry::bulk`]): an `info` filter keeps one span for thousands of objects.
     async fn run(&self, ctx: &ActionCtx, input: StorageSyncInput) -> Result<Value, ActionError> {
-        let started = Instant::now();
-        let timeout = input.timeout.map_or(Duration::from_secs(60), Dur::get);
-        let from = Side::open(&input.from, &input.s3, &input.azure, timeout).await?;
-        let to = Side::open(&input.to, &input.s3, &input.azure, timeout).await?;
-        let failed = |message: String| ActionError::Failed { message, outputs: None, retryable: true, before_effect: false };
-        to.prepare(ctx).await.map_err(failed)?;
-        let lists = futures::future::join(from.list(ctx), to.list(ctx));
-        let (src, dst) = tokio::select! {
-            r = lists => r,
-            _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled("listing stopped".into())),
-        };
-        let (src, dst) = (src.map_err(failed)?, dst.map_err(failed)?);
-        let total_bytes: u64 = src.values().map(|e| e.size).sum();
-
-        // What is current already.
-        let mut todo = Vec::new();
-        for (key, s) in &src {
-            if !to.has_current(key, s, dst.get(key)).await {
-                todo.push((key.clone(), s.clone()));
-            }
-        }
-        let skipped = src.len() - todo.len();
-        ctx.log(
-            Stream::Info,
-            format!("{}: {} objects ({}), {} to copy, {skipped} current", from.at(), src.len(), human(total_bytes), todo.len()),
+        let span = tracing::info_span!(
+            "storage.sync",
+            storage.from = input.from.as_str(),
+            storage.to = input.to.as_str(),
+            storage.objects = Empty,
+            storage.copied = Empty,
+            storage.skipped = Empty,
+            storage.deleted = Empty,
+            storage.bytes = Empty,
+            otel.status_code = Empty,
+            "error.type" = Empty,
         );
-
-        let concurrency = input.concurrency.unwrap_or(16).max(1);
-        let every = (todo.len() / 10).max(25);
-        let (mut copied, mut bytes, mut errors) = (0usize, 0u64, Vec::new());
-        type Copy<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + 'a>>;
-        let budget = tokio::sync::Semaphore::new(MEMORY_KIB as usize);
-        let jobs: Vec<Copy<'_>> = todo.iter().map(|(key, s)| Box::pin(copy_one(&from, &to, ctx, &budget, key, s)) as Copy<'_>).collect();
-        let mut copies = futures::stream::iter(jobs).buffer_unordered(concurrency);
-        loop {
-            let next = tokio::select! {
-                n = copies.next() => n,
-                _ = ctx.cancel.cancelled() => {
-                    return Err(ActionError::Cancelled(format!("sync stopped after {copied} of {} copies; a rerun copies only the rest", todo.len())))
-                }
-            };
-            match next {
-                None => break,
-                Some(Ok(n)) => {
-                    copied += 1;
-                    bytes += n;
-                    if copied % every == 0 {
-                        ctx.log(Stream::Info, format!("copied {copied}/{} ({})", todo.len(), human(bytes)));
-                    }
-                }
-                Some(Err(e)) => errors.push(e),
-            }
-        }
-        drop(copies);
-
-        let mut deleted = 0;
-        if input.delete {
-            for key in dst.keys().filter(|k| !src.contains_key(*k)) {
-                to.delete(ctx, key).await.map_err(failed)?;
-                deleted += 1;
-            }
-        }
-        let outputs = |verified: Value| {
-            json!({
-                "from": from.at().to_string(), "to": to.at().to_string(),
-                "objects": src.len(), "copied": copied, "skipped": skipped, "deleted": deleted,
-                "bytes": bytes, "total_bytes": total_bytes, "verified": verified,
-                "duration_ms": started.elapsed().as_millis() as u64,
-            })
+        let result = telemetry::bulk(sync(ctx, input)).instrument(span.clone()).await;
+        let outputs = match &result {
+            Ok(o) => Some(o),
+            Err(ActionError::Failed { outputs, .. }) => outputs.as_ref(),
+            Err(_) => None,
         };
-        if !errors.is_empty() {
-            let first: Vec<&str> = errors.iter().take(3).map(String::as_str).collect();
+        for (field, key) in [
+            ("storage.objects", "objects"),
+            ("storage.copied", "copied"),
+            ("storage.skipped", "skipped"),
+            ("storage.deleted", "deleted"),
+            ("storage.bytes", "bytes"),
+        ] {
+            if let Some(n) = outputs.and_then(|o| o.get(key)).and_then(Value::as_u64) {
+                span.record(field, n);
+            }
+        }
+        if let Err(e) = &result {
+            telemetry::fail(&span, if matches!(e, ActionError::Cancelled(_)) { "cancelled" } else { "failed" });
+        }
+        result
+    }
+}
+
+async fn sync(ctx: &ActionCtx, input: StorageSyncInput) -> Result<Value, ActionError> {
+    let started = Instant::now();
+    let timeout = input.timeout.map_or(Duration::from_secs(60), Dur::get);
+    let from = Side::open(&input.from, &input.s3, &input.azure, timeout).await?;
+    let to = Side::open(&input.to, &input.s3, &input.azure, timeout).await?;
+    let failed = |message: String| ActionError::Failed { message, outputs: None, retryable: true, before_effect: false };
+    to.prepare(ctx).await.map_err(failed)?;
+    let lists = futures::future::join(from.list(ctx), to.list(ctx));
+    let (src, dst) = tokio::select! {
+        r = lists => r,
+        _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled("listing stopped".into())),
+    };
+    let (src, dst) = (src.map_err(failed)?, dst.map_err(failed)?);
+    let total_bytes: u64 = src.values().map(|e| e.size).sum();
+
+    // What is current already.
+    let mut todo = Vec::new();
+    for (key, s) in &src {
+        if !to.has_current(key, s, dst.get(key)).await {
+            todo.push((key.clone(), s.clone()));
+        }
+    }
+    let skipped = src.len() - todo.len();
+    ctx.log(
+        Stream::Info,
+        format!("{}: {} objects ({}), {} to copy, {skipped} current", from.at(), src.len(), human(total_bytes), todo.len()),
+    );
+
+    let concurrency = input.concurrency.unwrap_or(16).max(1);
+    let every = (todo.len() / 10).max(25);
+    let (mut copied, mut bytes, mut errors) = (0usize, 0u64, Vec::new());
+    type Copy<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + 'a>>;
+    let budget = tokio::sync::Semaphore::new(MEMORY_KIB as usize);
+    let jobs: Vec<Copy<'_>> = todo.iter().map(|(key, s)| Box::pin(copy_one(&from, &to, ctx, &budget, key, s)) as Copy<'_>).collect();
+    let mut copies = futures::stream::iter(jobs).buffer_unordered(concurrency);
+    loop {
+        let next = tokio::select! {
+            n = copies.next() => n,
+            _ = ctx.cancel.cancelled() => {
+                return Err(ActionError::Cancelled(format!("sync stopped after {copied} of {} copies; a rerun copies only the rest", todo.len())))
+            }
+        };
+        match next {
+            None => break,
+            Some(Ok(n)) => {
+                copied += 1;
+                bytes += n;
+                if copied % every == 0 {
+                    ctx.log(Stream::Info, format!("copied {copied}/{} ({})", todo.len(), human(bytes)));
+                }
+            }
+            Some(Err(e)) => errors.push(e),
+        }
+    }
+    drop(copies);
+
+    let mut deleted = 0;
+    if input.delete {
+        for key in dst.keys().filter(|k| !src.contains_key(*k)) {
+            to.delete(ctx, key).await.map_err(failed)?;
+            deleted += 1;
+        }
+    }
+    let outputs = |verified: Value| {
+        json!({
+            "from": from.at().to_string(), "to": to.at().to_string(),
+            "objects": src.len(), "copied": copied, "skipped": skipped, "deleted": deleted,
+            "bytes": bytes, "total_bytes": total_bytes, "verified": verified,
+            "duration_ms": started.elapsed().as_millis() as u64,
+        })
+    };
+    if !errors.is_empty() {
+        let first: Vec<&str> = errors.iter().take(3).map(String::as_str).collect();
+        return Err(ActionError::Failed {
+            message: format!("{} of {} copies failed (a retry copies only those): {}", errors.len(), todo.len(), first.join("; ")),
+            outputs: Some(outputs(Value::Null)),
+            retryable: true,
+            before_effect: false,
+        });
+    }
+    let verified = if input.verify.unwrap_or(true) && copied == 0 && deleted == 0 {
+        // Nothing was written: the first listing already showed every object current.
+        json!(true)
+    } else if input.verify.unwrap_or(true) {
+        let again = to.list(ctx).await.map_err(failed)?;
+        let mut missing = Vec::new();
+        for (key, s) in &src {
+            if !to.has_current(key, s, again.get(key)).await {
+                missing.push(key.as_str());
+            }
+        }
+        if !missing.is_empty() {
             return Err(ActionError::Failed {
-                message: format!("{} of {} copies failed (a retry copies only those): {}", errors.len(), todo.len(), first.join("; ")),
-                outputs: Some(outputs(Value::Null)),
+                message: format!(
+                    "verification: {} of {} objects are missing or differ at {}: {}",
+                    missing.len(),
+                    src.len(),
+                    to.at(),
+                    missing[..missing.len().min(5)].join(", ")
+                ),
+                outputs: Some(outputs(json!(false))),
                 retryable: true,
                 before_effect: false,
             });
         }
-        let verified = if input.verify.unwrap_or(true) && copied == 0 && deleted == 0 {
-            // Nothing was written: the first listing already showed every object current.
-            json!(true)
-        } else if input.verify.unwrap_or(true) {
-            let again = to.list(ctx).await.map_err(failed)?;
-            let mut missing = Vec::new();
-            for (key, s) in &src {
-                if !to.has_current(key, s, again.get(key)).await {
-                    missing.push(key.as_str());
-                }
-            }
-            if !missing.is_empty() {
-                return Err(ActionError::Failed {
-                    message: format!(
-                        "verification: {} of {} objects are missing or differ at {}: {}",
-                        missing.len(),
-                        src.len(),
-                        to.at(),
-                        missing[..missing.len().min(5)].join(", ")
-                    ),
-                    outputs: Some(outputs(json!(false))),
-                    retryable: true,
-                    before_effect: false,
-                });
-            }
-            json!(true)
-        } else {
-            Value::Null
-        };
-        ctx.log(
-            Stream::Info,
-            format!("{} → {}: {copied} copied ({}), {skipped} current, {deleted} deleted", from.at(), to.at(), human(bytes)),
-        );
-        Ok(outputs(verified))
-    }
+        json!(true)
+    } else {
+        Value::Null
+    };
+    ctx.log(Stream::Info, format!("{} → {}: {copied} copied ({}), {skipped} current, {deleted} deleted", from.at(), to.at(), human(bytes)));
+    Ok(outputs(verified))
 }
 
 /// What all copies of a sync may hold in memory at once, in KiB.

@@ -4,11 +4,13 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use super::{LlmInput, Provider};
 use crate::ActionCtx;
 use crate::duration::Dur;
 use crate::net::client;
+use crate::net::traced::{self, Path};
 
 pub(super) enum AskError {
     Failed(String),
@@ -44,7 +46,8 @@ pub(super) async fn ask(ctx: &ActionCtx, input: &LlmInput, system: &str, message
         }
     };
     let send = async {
-        let resp = req.timeout(timeout).send().await.map_err(|e| {
+        let (resp, span) = traced::send(req.timeout(timeout), Path::Shown).await;
+        let resp = resp.map_err(|e| {
             if e.is_timeout() {
                 format!("the model did not answer within {}", crate::duration::format_duration(timeout))
             } else {
@@ -52,7 +55,14 @@ pub(super) async fn ask(ctx: &ActionCtx, input: &LlmInput, system: &str, message
             }
         })?;
         let status = resp.status();
-        let body: Value = resp.json().await.map_err(|e| format!("the model's API answered {status} with a body that is not JSON: {e}"))?;
+        let bytes = resp.bytes().instrument(span.span().clone()).await.map_err(|e| {
+            span.body_failed(&e);
+            format!("the model's API answered {status} but its body broke off: {}", e.without_url())
+        })?;
+        span.body_bytes(bytes.len());
+        drop(span);
+        let body: Value =
+            serde_json::from_slice(&bytes).map_err(|e| format!("the model's API answered {status} with a body that is not JSON: {e}"))?;
         if !status.is_success() {
             let detail = body["error"]["message"].as_str().or(body["error"].as_str()).unwrap_or("no message");
             return Err(format!("the model's API answered {status}: {}", truncate(detail, 300)));

@@ -61,7 +61,14 @@ impl Record {
         let rtype = record_type(rtype).map_err(ActionError::Input)?;
         let timeout = timeout.map_or(Duration::from_secs(10), Dur::get);
         let config = aws.load_global(timeout, GLOBAL_REGION).await.map_err(ActionError::Input)?;
-        Ok(Record { client: aws_sdk_route53::Client::new(&config), zone: zone_id(zone).to_string(), name: fqdn(name), rtype })
+        Ok(Record {
+            client: aws_sdk_route53::Client::from_conf(
+                aws_sdk_route53::config::Builder::from(&config).interceptor(crate::aws::traced::Traced).build(),
+            ),
+            zone: zone_id(zone).to_string(),
+            name: fqdn(name),
+            rtype,
+        })
     }
 
     /// Sends `action` on `set` (`doing` says it: `deleting dr.example.com. A`); Route 53's

@@ -14,6 +14,7 @@ use tokio_postgres::Config;
 use tokio_postgres::config::{SslMode, TargetSessionAttrs};
 
 use super::super::dsn::Dsn;
+use super::super::traced::Db;
 use super::input::ReplicateInput;
 use super::tools::Tools;
 use crate::ActionCtx;
@@ -42,6 +43,8 @@ pub(crate) struct Invocation {
     program: std::path::PathBuf,
     args: Vec<String>,
     password: Option<Vec<u8>>,
+    /// The database it works on, for its span.
+    pub(crate) db: Db,
 }
 
 impl std::fmt::Debug for Invocation {
@@ -100,7 +103,13 @@ impl Job<'_> {
         args.extend(self.input.schemas.iter().map(|s| format!("--schema={s}")));
         args.extend(self.input.tables.iter().map(|t| format!("--table={t}")));
         args.extend(self.input.extra_args.iter().cloned());
-        Invocation { name: "pg_dump", program: self.tools.pg_dump.clone(), args, password: password(&self.source.config) }
+        Invocation {
+            name: "pg_dump",
+            program: self.tools.pg_dump.clone(),
+            args,
+            password: password(&self.source.config),
+            db: Db::of(self.source),
+        }
     }
 
     /// pg_restore replacing the target's objects from `file`, or from its stdin without one.
@@ -116,7 +125,13 @@ impl Job<'_> {
             args.push("--".into());
             args.push(f.display().to_string());
         }
-        Invocation { name: "pg_restore", program: self.tools.pg_restore.clone(), args, password: password(&self.target.config) }
+        Invocation {
+            name: "pg_restore",
+            program: self.tools.pg_restore.clone(),
+            args,
+            password: password(&self.target.config),
+            db: Db::of(self.target),
+        }
     }
 
     /// Text with both DSNs' passwords replaced by `***`.

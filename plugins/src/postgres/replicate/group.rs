@@ -11,6 +11,7 @@ use nix::unistd::Pid;
 use tokio::io::AsyncRead;
 use tokio::process::Child;
 use tokio::task::JoinHandle;
+use tracing::Span;
 
 use super::command::Invocation;
 use crate::action::log_output;
@@ -101,6 +102,8 @@ struct Member {
     name: &'static str,
     child: Child,
     stderr: JoinHandle<Tail>,
+    /// The program's span (`postgres/traced.rs`), ended with its exit.
+    span: Span,
 }
 
 /// Programs in one process group (the first one started leads it).
@@ -127,18 +130,22 @@ impl Group {
         let mut command = inv.command(ctx);
         setup(&mut command);
         command.stderr(std::process::Stdio::piped()).kill_on_drop(true).process_group(self.leader.map_or(0, Pid::as_raw));
-        let mut child = command.spawn().map_err(|e| ActionError::Failed {
-            message: format!("could not start {}: {e}", inv.display()),
-            outputs: None,
-            retryable: e.kind() != std::io::ErrorKind::NotFound,
-            before_effect: false,
+        let span = inv.db.process_span(inv.name);
+        let mut child = command.spawn().map_err(|e| {
+            crate::telemetry::fail(&span, "spawn");
+            ActionError::Failed {
+                message: format!("could not start {}: {e}", inv.display()),
+                outputs: None,
+                retryable: e.kind() != std::io::ErrorKind::NotFound,
+                before_effect: false,
+            }
         })?;
         if self.leader.is_none() {
             self.leader = child.id().map(|id| Pid::from_raw(id as i32));
         }
         let stderr = child.stderr.take().expect("stderr is piped");
         let stderr = tokio::spawn(read_stderr(stderr, ctx.clone(), Arc::clone(&self.redact)));
-        self.members.push(Member { name: inv.name, child, stderr });
+        self.members.push(Member { name: inv.name, child, stderr, span });
         Ok(&mut self.members.last_mut().expect("just pushed").child)
     }
 
@@ -158,6 +165,17 @@ impl Group {
         let mut exits = Vec::new();
         for m in &mut self.members {
             let status = m.child.wait().await.ok();
+            match status.map(|s| (s.success(), s.code())) {
+                Some((true, code)) => {
+                    m.span.record("process.exit.code", code.unwrap_or(0));
+                }
+                Some((false, Some(code))) => {
+                    m.span.record("process.exit.code", code);
+                    crate::telemetry::fail(&m.span, "exit_code");
+                }
+                _ => crate::telemetry::fail(&m.span, if stopped.is_some() { "cancelled" } else { "signal" }),
+            }
+            m.span = Span::none();
             let stderr = (&mut m.stderr).await.unwrap_or_default();
             exits.push(Exit { name: m.name, status, stderr });
         }

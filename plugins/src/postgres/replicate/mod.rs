@@ -18,6 +18,12 @@ use serde_json::{Value, json};
 
 pub use input::{ReplicateInput, Via, ViaFile};
 
+/// Whether pg_dump and pg_restore are found as a step would find them (for tests that need them).
+#[cfg(test)]
+pub(crate) fn tools_on_path() -> Option<()> {
+    tools::locate(None).ok().map(|_| ())
+}
+
 use super::dsn::Dsn;
 use super::plan_dsn_at;
 use super::session::connect;
