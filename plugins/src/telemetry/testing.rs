@@ -159,5 +159,6 @@ pub(crate) fn ctx() -> crate::ActionCtx {
         work_dir: std::env::temp_dir(),
         env_remove: Arc::from(Vec::<String>::new()),
         fence: 0,
+        read_only: false,
     }
 }
