@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use super::events::{EventKind, EventRecord};
+pub use super::origin::AlertOrigin;
 
 /// A run's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
@@ -213,6 +214,15 @@ pub struct RunRecord {
     /// applied once the teardown ends. Durable, so a resume carries the teardown on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ending: Option<(RunStatus, Option<String>)>,
+    /// The alert `phoenix serve` started the run for (none when a person started it, and in
+    /// stores older than this field). Its RTO counts from the alert's start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<AlertOrigin>,
+    /// The run's RTO, stages and RPO, measured once when its main plan ended (a drill's:
+    /// before its teardown), so later edits or pruned events never change them
+    /// (`exec/drill_measure.rs`). None before then, and in stores older than this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measure: Option<Value>,
 }
 
 #[cfg(test)]
@@ -240,6 +250,8 @@ impl RunRecord {
             owner: None,
             drill: false,
             ending: None,
+            alert: None,
+            measure: None,
         }
     }
 }
