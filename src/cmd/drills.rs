@@ -1,5 +1,6 @@
 //! `phoenix drills`: the history of drills: when, runbook, result, RTO, RPO (measured from
-//! each drill's records: engine/src/exec/drill_measure.rs).
+//! each drill's records when its main plan ended, and stored: engine/src/exec/drill_measure.rs).
+//! A drill's child runs are drills too, each listed.
 
 use std::path::PathBuf;
 
@@ -39,7 +40,7 @@ pub(crate) fn list(state_dir: &Option<PathBuf>, out: Output) -> Exit {
         );
     }
     println!(
-        "\nRTO: start to the end of the first passing verification step; RPO: the larger of the database's replay lag and the oldest object the copy lacked, measured before the switch; `-`: not measured"
+        "\nRTO: start (or the start of the alert it ran for) to the end of the first passing verification step; RPO: the larger of the database's replay lag and the oldest object the copy lacked, measured before the switch; `-`: not measured"
     );
     Exit::Ok
 }

@@ -106,6 +106,18 @@ pub(crate) fn status(state_dir: &Option<PathBuf>, run: Option<&str>, out: Output
         v["finished_at"].as_str().map_or(String::new(), |f| format!(", finished {f}")),
         v["dir"].as_str().map_or(String::new(), |d| format!(", in {d}"))
     );
+    if let Some(a) = v["alert"].as_object() {
+        let s = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        println!("started for alert {} (fingerprint {}), firing since {}", s("alertname"), s("fingerprint"), s("starts_at"));
+    }
+    if let Some(rto) = v["measure"]["rto_seconds"].as_f64() {
+        let from = if v["measure"]["rto_from"] == "alert" { "the alert's start" } else { "the run's start" };
+        let by = v["measure"]["verified_by"].as_str().unwrap_or("");
+        println!("RTO {rto:.1}s: from {from} to the end of `{by}`, the first passing verification");
+    }
+    if let Some(note) = v["measure"]["rto_note"].as_str() {
+        println!("  {note}");
+    }
     let steps = v["steps"].as_array().map(Vec::as_slice).unwrap_or_default();
     // Halted at gates that are all decided since: it no longer asks, it waits for a resume.
     let waiting: Vec<&Value> = steps.iter().filter(|s| s["status"] == "waiting").collect();

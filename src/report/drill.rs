@@ -10,7 +10,11 @@ pub(super) fn section(out: &mut Vec<Block>, run: &RunReport) {
     let m = &run.measure;
     let secs = |v: &Value| v.as_f64().map_or_else(|| "not measured".to_string(), |s| format!("{s:.1}s"));
     let rto = match m["verified_by"].as_str() {
-        Some(step) => format!("{} (start to the end of `{step}`, the first passing verification)", secs(&m["rto_seconds"])),
+        Some(step) => {
+            let from = if m["rto_from"] == "alert" { "the alert's start" } else { "start" };
+            let note = m["rto_note"].as_str().map_or(String::new(), |n| format!("; {n}"));
+            format!("{} ({from} to the end of `{step}`, the first passing verification{note})", secs(&m["rto_seconds"]))
+        }
         None => "not measured: no read step passed after the last change".to_string(),
     };
     let teardown = match run.teardown.as_deref() {

@@ -203,9 +203,12 @@ async fn start(app: &App, route: &Route, n: &Notification, alert: &Alert, by: &s
         };
         params.push((k.clone(), v));
     }
+    let alertname = alert.labels.get("alertname").map_or("", String::as_str);
     let opts = StartOptions {
         params,
-        by: Some(format!("{by} (alert {})", alert.labels.get("alertname").map_or("", String::as_str))),
+        by: Some(format!("{by} (alert {alertname})")),
+        // The run's origin: its RTO counts from the alert's start.
+        alert: Some(phoenix_engine::state::AlertOrigin::new(&alert.fingerprint, alertname, &alert.starts_at)),
         ..Default::default()
     };
     super::runs::launch(app, route.runbook.clone(), opts).await.map_err(|e| match e {

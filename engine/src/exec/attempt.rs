@@ -203,7 +203,10 @@ async fn one(
                 },
             };
         }
-        "runbook" => return child(engine, rb, run_id, step, unit, &with, tx).await,
+        "runbook" => {
+            let drill = super::drill_child::of(engine.store(), rb, run_id, step, ctx, unit.item.as_ref().map(|(_, v)| v));
+            return child(engine, rb, run_id, step, unit, &with, tx, drill).await;
+        }
         _ => {}
     }
     let Some(action) = action else {
@@ -273,7 +276,9 @@ fn finish_inputs(
     Ok(with)
 }
 
-/// A child run: started (its id recorded in the parent first) or resumed.
+/// A child run: started (its id recorded in the parent first) or resumed; `drill` when the
+/// parent is a drill (the child is one too).
+#[allow(clippy::too_many_arguments)] // the attempt's parts, as `one` has them
 async fn child(
     engine: &Engine,
     rb: &Runbook,
@@ -282,6 +287,7 @@ async fn child(
     unit: &Unit,
     with: &Value,
     tx: &mpsc::UnboundedSender<Msg>,
+    drill: Option<super::drill_child::ChildOfDrill>,
 ) -> Attempt {
     let file = with.get("file").and_then(Value::as_str).unwrap_or_default();
     let path = match crate::runbook::confine::inside(&crate::runbook::confine::root_of(rb), file, "the child runbook") {
@@ -309,11 +315,7 @@ async fn child(
                 fut.await.map(|o| (r.id.clone(), o)).map(|(_, o)| o)
             }
             _ => {
-                let params: Vec<(String, String)> = with
-                    .get("params")
-                    .and_then(Value::as_object)
-                    .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect())
-                    .unwrap_or_default();
+                let params = super::drill_child::params_of(with);
                 let e = engine.clone();
                 let parent = Some((run_id.to_string(), step.id.clone()));
                 let tx = tx.clone();
@@ -324,7 +326,12 @@ async fn child(
                     acked
                 };
                 let fut: Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(async move {
-                    e.start_with(Arc::new(child_rb), StartOptions { params, no_wait: true, parent, by: None, drill: false }, on_id).await
+                    let (drill, production_params) = match drill {
+                        Some(d) => (true, d.production),
+                        None => (false, None),
+                    };
+                    let opts = StartOptions { params, no_wait: true, parent, drill, production_params, ..StartOptions::default() };
+                    e.start_with(Arc::new(child_rb), opts, on_id).await
                 });
                 fut.await
             }

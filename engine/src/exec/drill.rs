@@ -38,6 +38,9 @@ pub struct Overlaid {
 pub struct DrillCheck {
     /// The params the drill runs with (typed, the overlay applied).
     pub params: Value,
+    /// The params production runs with (typed, without the overlay): what `protect` is
+    /// rendered with, and what a drill's child run is compared with.
+    pub production: Value,
     /// Which params the overlay changed.
     pub overlaid: Vec<Overlaid>,
     /// Steps checked (effect above `read`).
@@ -51,31 +54,47 @@ pub struct DrillCheck {
 /// Checks a drill of `rb` with the params `given`: bad input (no `drill:`, a param wrong)
 /// is an error; collisions are in the result, for the caller to refuse and list.
 pub fn check(rb: &Runbook, given: &[(String, String)]) -> Result<DrillCheck, RunError> {
+    check_as(rb, given, Against::Given)
+}
+
+/// What a drill's resolution is compared with.
+#[derive(Debug, Clone, Copy)]
+pub enum Against<'a> {
+    /// A drill started by hand: production runs with the same params, which the overlay
+    /// overrides.
+    Given,
+    /// A drill's child run (`uses: runbook`): the params the parent's `with` gives win over
+    /// the child's overlay, which fills the rest; production is the child as the parent's
+    /// production run would start it (these params), or not known (`None`: only `protect`
+    /// guards it, said in `unresolved`).
+    Parent(Option<&'a [(String, String)]>),
+}
+
+/// [`check`], for a drill started by hand or as a drill's child run.
+pub fn check_as(rb: &Runbook, given: &[(String, String)], against: Against<'_>) -> Result<DrillCheck, RunError> {
     let Some(drill) = &rb.drill else {
+        let child = if matches!(against, Against::Parent(_)) {
+            " (it is started by a drill's `uses: runbook` step, so it runs as a drill too)"
+        } else {
+            ""
+        };
         return Err(RunError::BadInput(format!(
-            "runbook `{}` has no `drill:` section, so a drill cannot tell what to change instead of production\n  add one next to `params:`, e.g.\n    drill:\n      params: {{ record: drill-app.example.com }}   # the drill's targets, overlaid on --param\n      protect: [ \"{{{{ params.record }}}}\" ]          # production targets a drill must never touch\n  see docs/runbooks.md, \"Drills\"",
+            "runbook `{}`{child} has no `drill:` section, so a drill cannot tell what to change instead of production\n  add one next to `params:`, e.g.\n    drill:\n      params: {{ record: drill-app.example.com }}   # the drill's targets, overlaid on --param\n      protect: [ \"{{{{ params.record }}}}\" ]          # production targets a drill must never touch\n  see docs/runbooks.md, \"Drills\"",
             rb.name
         )));
     };
-    // Without the overlay, a param the drill sets need not be given: production's
-    // resolution then leaves it out (its steps render as far as they can).
-    let defaults = || rb.params.iter().filter_map(|(k, p)| p.default.clone().map(|d| (k.clone(), d)));
-    let production = match prepare::params(rb, given) {
-        Ok(p) => p,
-        Err(e) if e.lines().all(|l| drill.params.keys().any(|k| l.contains(&format!("the param `{k}` is required")))) => {
-            let mut m: Map<String, Value> = defaults().collect();
-            for (k, v) in given {
-                if let Some(p) = rb.params.get(k) {
-                    m.insert(k.clone(), crate::validate::params::coerce(p.ty, v).map_err(RunError::BadInput)?);
-                }
-            }
-            Value::Object(m)
-        }
-        Err(e) => return Err(RunError::BadInput(e)),
+    let (prod_given, child) = match against {
+        Against::Given => (Some(given), false),
+        Against::Parent(p) => (p, true),
     };
-    let mut params = production.as_object().cloned().unwrap_or_default();
+    let production = typed(rb, prod_given.unwrap_or(given))?;
+    let mut params = typed(rb, given)?.as_object().cloned().unwrap_or_default();
     let mut overlaid = Vec::new();
     for (k, v) in &drill.params {
+        // A child's params given by its parent's `with` stay as given.
+        if child && given.iter().any(|(g, _)| g == k) {
+            continue;
+        }
         let before = params.insert(k.clone(), v.clone());
         if before.as_ref() != Some(v) {
             overlaid.push(Overlaid { name: k.clone(), drill: v.clone(), production: before });
@@ -86,8 +105,14 @@ pub fn check(rb: &Runbook, given: &[(String, String)]) -> Result<DrillCheck, Run
     let drill_ctx = context(rb, &params, &run)?;
     let mut unresolved = Vec::new();
     let drill_targets = targets(rb, &drill_ctx, Some(&mut unresolved));
+    if prod_given.is_none() {
+        unresolved.push("production (the parent's production run) is not known for this child run: only `protect` guards it".into());
+    }
     let (prod_targets, protect_ctx) = match context(rb, &production, &run) {
-        Ok(prod) => (targets(rb, &prod, None), Context::for_vars(&production, prod.vars.as_object().unwrap_or(&Map::new()), &run)),
+        Ok(prod) => (
+            if prod_given.is_some() { targets(rb, &prod, None) } else { Vec::new() },
+            Context::for_vars(&production, prod.vars.as_object().unwrap_or(&Map::new()), &run),
+        ),
         Err(e) => {
             unresolved.push(format!("production (without the overlay) cannot be resolved ({e}): only `protect` guards this drill"));
             (Vec::new(), Context::for_vars(&production, &Map::new(), &run))
@@ -99,7 +124,27 @@ pub fn check(rb: &Runbook, given: &[(String, String)]) -> Result<DrillCheck, Run
         protect_list.push(rendered);
     }
     let collisions = protect::collisions(&drill_targets, &prod_targets, &protect_list);
-    Ok(DrillCheck { params, overlaid, checked: drill_targets.len(), unresolved, collisions })
+    Ok(DrillCheck { params, production, overlaid, checked: drill_targets.len(), unresolved, collisions })
+}
+
+/// Typed params from `given`; a param the drill sets need not be given: without the overlay,
+/// production's resolution then leaves it out (its steps render as far as they can).
+fn typed(rb: &Runbook, given: &[(String, String)]) -> Result<Value, RunError> {
+    let drill_sets = |k: &str| rb.drill.as_ref().is_some_and(|d| d.params.contains_key(k));
+    let defaults = || rb.params.iter().filter_map(|(k, p)| p.default.clone().map(|d| (k.clone(), d)));
+    match prepare::params(rb, given) {
+        Ok(p) => Ok(p),
+        Err(e) if e.lines().all(|l| rb.params.keys().any(|k| drill_sets(k) && l.contains(&format!("the param `{k}` is required")))) => {
+            let mut m: Map<String, Value> = defaults().collect();
+            for (k, v) in given {
+                if let Some(p) = rb.params.get(k) {
+                    m.insert(k.clone(), crate::validate::params::coerce(p.ty, v).map_err(RunError::BadInput)?);
+                }
+            }
+            Ok(Value::Object(m))
+        }
+        Err(e) => Err(RunError::BadInput(e)),
+    }
 }
 
 /// The template context of one resolution (params, vars, secrets; no step has run).
@@ -196,6 +241,7 @@ pub(super) fn started_note(c: &DrillCheck) -> crate::state::EventKind {
         "kind": "drill",
         "overlay": c.overlaid.iter().map(|o| serde_json::json!({"param": o.name, "drill": o.drill, "production": o.production})).collect::<Vec<_>>(),
         "unresolved": c.unresolved,
+        "production_params": c.production,
     });
     crate::state::EventKind::Note { step: None, text, data: Some(data) }
 }

@@ -65,3 +65,22 @@ fn a_failed_verification_measures_no_rto_and_a_missing_lag_no_rpo() {
     assert!(m["rto_seconds"].is_null(), "{m:#}");
     assert!(m["rpo_seconds"].is_null());
 }
+
+#[test]
+fn the_rto_of_a_run_started_for_an_alert_counts_from_the_alert_and_nothing_changed_measures_none() {
+    let rb = crate::load_str(RB, std::path::Path::new("m.yaml")).runbook.expect("valid");
+    let ok = StepStatus::Succeeded;
+    let records = [rec("switch", ok, 12_300, 14_000, json!({})), rec("verify", ok, 14_000, 15_000, json!({}))];
+    let alert = crate::state::AlertOrigin { starts_at_ms: Some(4_000), ..crate::state::AlertOrigin::new("fp", "RegionDown", "x") };
+    let run = RunRecord { alert: Some(alert.clone()), ..RunRecord::sample("r", 10_000) };
+    let m = measure(&rb, &run, &records);
+    assert_eq!((m["rto_seconds"].as_f64(), m["rto_from"].as_str()), (Some(11.0), Some("alert")), "{m:#}");
+    // An alert that says it began after the run: the run's start, said so.
+    let later = crate::state::AlertOrigin { starts_at_ms: Some(11_000), ..alert };
+    let m = measure(&rb, &RunRecord { alert: Some(later), ..RunRecord::sample("r", 10_000) }, &records);
+    assert_eq!((m["rto_seconds"].as_f64(), m["rto_from"].as_str()), (Some(5.0), Some("run")), "{m:#}");
+    assert!(m["rto_note"].as_str().unwrap().contains("after the run's start"));
+    // Reads alone recovered nothing: no RTO.
+    let m = measure(&rb, &RunRecord::sample("r", 10_000), &[rec("verify", ok, 14_000, 15_000, json!({}))]);
+    assert!(m["rto_seconds"].is_null(), "{m:#}");
+}

@@ -70,6 +70,13 @@ pub struct StartOptions {
     /// A drill (`phoenix drill`): the runbook's `drill.params` overlaid on `params`, refused
     /// before anything is written if a step would touch a protected or production target.
     pub drill: bool,
+    /// The alert the run is started for (`phoenix serve`'s webhook): recorded in the run,
+    /// and its RTO counts from the alert's start.
+    pub alert: Option<crate::state::AlertOrigin>,
+    /// For a drill's child run (`drill` and `parent` set): the params the parent's production
+    /// run would give it. The parent's params then win over the child's overlay, and the
+    /// child's targets are compared with these (`None`: not known; only `protect` guards it).
+    pub production_params: Option<Vec<(String, String)>>,
 }
 
 /// Options of `phoenix resume`.
@@ -283,7 +290,11 @@ impl Engine {
         F: FnOnce(String) -> tokio::sync::oneshot::Receiver<()>,
     {
         let store = &self.inner.store;
-        let drill = if opts.drill { Some(super::drill::check(&rb, &opts.params)?) } else { None };
+        let against = match &opts.parent {
+            Some(_) => super::drill::Against::Parent(opts.production_params.as_deref()),
+            None => super::drill::Against::Given,
+        };
+        let drill = if opts.drill { Some(super::drill::check_as(&rb, &opts.params, against)?) } else { None };
         if let Some(c) = drill.as_ref().filter(|c| !c.collisions.is_empty()) {
             return Err(RunError::BadInput(super::drill::refusal(&rb, c)));
         }
@@ -319,6 +330,8 @@ impl Engine {
             owner: self.node().map(str::to_string),
             drill: drill.is_some(),
             ending: None,
+            alert: opts.alert.clone(),
+            measure: None,
         };
         let mut records = Vec::new();
         let mut batch = Batch::default();

@@ -14,6 +14,7 @@ mod cut;
 pub mod decided;
 pub(crate) mod destinations;
 pub mod drill;
+mod drill_child;
 pub mod drill_measure;
 mod driver;
 mod dry_reads;

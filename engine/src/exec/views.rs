@@ -21,8 +21,9 @@ pub fn runs(store: &Store) -> Result<Value, StoreError> {
                 "duration_ms": r.finished_at.unwrap_or(r.updated_at).saturating_sub(r.started_at),
                 "error": r.error, "lock": r.lock, "parent": r.parent.as_ref().map(|(p, s)| json!({"run": p, "step": s})),
                 "process_gone": gone(r), "owner": r.owner, "drill": r.drill,
-                "measure": if r.drill { drill_measure(store, r)? } else { Value::Null },
+                "measure": measured(store, r)?,
                 "teardown": if r.drill { teardown(store, r)? } else { Value::Null },
+                "alert": r.alert,
             }))
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -89,7 +90,7 @@ pub fn status(store: &Store, id: Option<&str>) -> Result<Option<Value>, StoreErr
         "started_at": ts(r.started_at), "finished_at": r.finished_at.map(ts), "error": r.error, "outputs": r.outputs,
         "params": r.params, "lock": r.lock, "parent": r.parent, "pid": r.pid, "dir": r.dir, "owner": r.owner, "drill": r.drill,
         "process_gone": gone(&r),
-        "measure": if r.drill { drill_measure(store, &r)? } else { Value::Null },
+        "measure": measured(store, &r)?, "alert": r.alert,
         "teardown": if r.drill { teardown(store, &r)? } else { Value::Null },
         "decision": last_reevaluation(store, &r.id)?,
         "steps": steps,
@@ -160,12 +161,24 @@ fn teardown(store: &Store, r: &crate::state::RunRecord) -> Result<Value, StoreEr
     Ok(super::driver::teardown_result(&statuses).map_or(Value::Null, Value::from))
 }
 
-/// A drill's RTO, stages and RPO from its records and stored runbook (null when the text no
-/// longer validates).
-fn drill_measure(store: &Store, r: &crate::state::RunRecord) -> Result<Value, StoreError> {
+/// A run's RTO, stages and RPO: as stored when its main plan ended (`stored: true`). A drill
+/// recorded before figures were stored is measured now from its records and stored runbook
+/// (`stored: false`; null when the text no longer validates); a production run without
+/// stored figures (still running, or recorded before) has none.
+fn measured(store: &Store, r: &crate::state::RunRecord) -> Result<Value, StoreError> {
+    if let Some(m) = &r.measure {
+        let mut m = m.clone();
+        m["stored"] = Value::Bool(true);
+        return Ok(m);
+    }
+    if !r.drill {
+        return Ok(Value::Null);
+    }
     let text = store.source(&r.id)?.unwrap_or_default();
     let Some(rb) = crate::load_str(&text, std::path::Path::new(&r.file)).runbook else { return Ok(Value::Null) };
-    Ok(super::drill_measure::measure(&rb, r, &store.steps(&r.id)?))
+    let mut m = super::drill_measure::measure(&rb, r, &store.steps(&r.id)?);
+    m["stored"] = Value::Bool(false);
+    Ok(m)
 }
 
 /// What the run's stored runbook says of each step: its action (`uses`), description, needs

@@ -11,6 +11,7 @@ mod dirs;
 mod etcd;
 mod events;
 mod kv;
+mod origin;
 mod records;
 mod sled_kv;
 mod sled_lock;
@@ -25,8 +26,8 @@ pub use etcd::EtcdCluster;
 pub use etcd::{Compare, EndpointStatus, Etcd, EtcdError, EtcdKv, EtcdUrl, Fence, KeyValue, Member, TlsFiles, Txn, TxnOp, TxnResponse};
 pub use kv::{Cond, Entry, Kv, MemKv, Ops};
 pub use records::{
-    AlertGroup, Approval, EventKind, EventRecord, LevelHistory, LogRecord, PlanKind, RunRecord, RunStatus, SkipReason, StepRecord,
-    StepStatus,
+    AlertGroup, AlertOrigin, Approval, EventKind, EventRecord, LevelHistory, LogRecord, PlanKind, RunRecord, RunStatus, SkipReason,
+    StepRecord, StepStatus,
 };
 pub use sled_kv::{OpenError, SledKv, open_sled};
 pub use store::{Batch, Seen, Store, StoreError};

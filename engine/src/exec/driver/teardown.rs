@@ -13,6 +13,9 @@ use crate::state::{EventKind, PlanKind, RunStatus, StepStatus};
 impl Driver {
     /// The run ends with `status` and `error` — after its teardown, for a drill that has one.
     pub(super) fn end(&mut self, status: RunStatus, error: Option<String>) -> Result<Option<Outcome>, RunError> {
+        if self.phase != PlanKind::Teardown {
+            self.measure();
+        }
         if self.run.drill && self.phase != PlanKind::Teardown && !self.teardown.is_empty() {
             self.run.ending = Some((status, error.clone()));
             self.batch.put_run(&self.run);
@@ -50,6 +53,19 @@ impl Driver {
             self.run.id
         );
         self.end(RunStatus::Failed, Some(why))
+    }
+}
+
+impl Driver {
+    /// Stores the run's RTO, stages and RPO in its record (written with the next commit, with
+    /// the phase's end): measured once, when its main plan (and on_failure, on_abort) ended and
+    /// before a drill's teardown, never again at a resume of the teardown.
+    fn measure(&mut self) {
+        let items = self.items.iter().filter(|((k, _), _)| *k == PlanKind::Main).flat_map(|(_, v)| v.iter().cloned());
+        let records: Vec<_> = self.main.iter().cloned().chain(items).collect();
+        let mut m = crate::exec::drill_measure::measure(&self.rb, &self.run, &records);
+        m["measured_at"] = json!(crate::exec::prepare::now_ms());
+        self.run.measure = Some(m);
     }
 }
 
