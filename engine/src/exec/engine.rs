@@ -319,6 +319,7 @@ impl Engine {
             owner: self.node().map(str::to_string),
             drill: drill.is_some(),
             ending: None,
+            trace: None,
         };
         let mut records = Vec::new();
         let mut batch = Batch::default();

@@ -16,6 +16,7 @@ mod sled_kv;
 mod sled_lock;
 mod sled_pieces;
 mod store;
+mod trace;
 mod wal;
 
 pub use chain::genesis;
@@ -26,7 +27,7 @@ pub use etcd::{Compare, EndpointStatus, Etcd, EtcdError, EtcdKv, Fence, KeyValue
 pub use kv::{Cond, Entry, Kv, MemKv, Ops};
 pub use records::{
     AlertGroup, Approval, EventKind, EventRecord, LevelHistory, LogRecord, PlanKind, RunRecord, RunStatus, SkipReason, StepRecord,
-    StepStatus,
+    StepStatus, TraceContext,
 };
 pub use sled_kv::{OpenError, SledKv, open_sled};
 pub use store::{Batch, Seen, Store, StoreError};

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use super::events::{EventKind, EventRecord};
+pub use super::trace::TraceContext;
 
 /// A run's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
@@ -213,6 +214,10 @@ pub struct RunRecord {
     /// applied once the teardown ends. Durable, so a resume carries the teardown on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ending: Option<(RunStatus, Option<String>)>,
+    /// The trace it belongs to (issue 19): stored before its first step starts, read back by
+    /// a resume. Stores older than this field have none (a resume starts a new trace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 #[cfg(test)]
@@ -240,6 +245,7 @@ impl RunRecord {
             owner: None,
             drill: false,
             ending: None,
+            trace: None,
         }
     }
 }
