@@ -310,3 +310,60 @@ fn json_log_lines_parse_and_carry_the_run_and_the_step() {
 fn text_logs_keep_the_terminal_as_it_was() {
     Test::new().file("child.yaml", CHILD).file("parent.yaml", PARENT).args(["run", "parent.yaml"]).run().success().stderr_lacks(" INFO ");
 }
+
+#[test]
+fn serve_exports_to_the_endpoint_of_its_config_and_logs_json() {
+    use crate::serve_support::{ONCALL, Server, TOKENS};
+    let t = Test::new().file("runbooks/simple.yaml", "version: 1\nname: simple\nsteps:\n  one:\n    uses: noop\n");
+    let rx = Receiver::start(t.path());
+    let header = "tenant-h3ader-value";
+    let t = t.file("serve.yaml", format!("{TOKENS}otlp:\n  endpoint: {}\n  headers: {{ x-tenant: {header} }}\n", rx.endpoint()));
+    let mut server = Server::start_with(t.path(), &["--log-format", "json", "--log-level", "info"]);
+    let (status, v) = server.call("POST", "/api/v1/runs", Some(ONCALL), Some(r#"{"runbook": "simple"}"#));
+    assert_eq!(status, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    server.wait_status(&id, "succeeded");
+    let ended = server.stop();
+    let spans = rx.wait_for("the run's span", |s| s["name"] == "run simple");
+    let run = one(&spans, "run simple");
+    assert_eq!(attr(run, "run_id"), id.as_str());
+    assert_eq!(run["headers"]["x-tenant"], header, "serve.yaml's headers are sent");
+    let lines: Vec<Value> = ended
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("a stderr line of serve that is not JSON ({e}): {l}\n{}", ended.stderr)))
+        .collect();
+    assert!(lines.iter().any(|l| l["run_id"] == id.as_str() && l["step"] == "one"), "{lines:#?}");
+    assert!(!ended.stderr.contains(header) && !ended.stdout.contains(header), "the header's value is never logged");
+}
+
+#[test]
+fn a_collector_that_never_answers_does_not_hold_the_exit() {
+    // Accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        for c in listener.incoming().take(4) {
+            kept.push(c);
+        }
+        std::thread::sleep(Duration::from_secs(60));
+    });
+    let setup = Test::new().file("child.yaml", CHILD).file("parent.yaml", PARENT).args(["validate", "parent.yaml"]).run().success();
+    let bg = Background::spawn(setup.then().env("PHOENIX_OTLP_ENDPOINT", endpoint).args(["run", "parent.yaml"]).command(), setup.path());
+    // A guard against a hang, not a timing assertion: the exit waits ~2 s for the export.
+    let ended = bg.wait(Duration::from_secs(30));
+    assert_eq!(ended.code, Some(0), "{}", ended.stderr);
+    drop(held);
+}
+
+#[test]
+fn a_serve_config_with_an_otlp_endpoint_that_is_not_a_url_is_refused() {
+    Test::new()
+        .file("runbooks/simple.yaml", "version: 1\nname: simple\nsteps:\n  one:\n    uses: noop\n")
+        .file("serve.yaml", "otlp:\n  endpoint: collector:4318\n")
+        .args(["serve", "--config", "serve.yaml", "--check"])
+        .run()
+        .code(2)
+        .stderr_contains("otlp.endpoint: `collector:4318` is not a URL such as http://collector:4318");
+}
