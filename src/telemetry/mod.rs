@@ -75,8 +75,10 @@ pub(crate) fn init(level: Option<LogLevel>, format: LogFormat) {
     let late = late::Late::new(resource.clone());
     let provider = SdkTracerProvider::builder().with_resource(resource).with_span_processor(late.clone()).build();
     let tracer = provider.tracer("phoenix");
-    // Phoenix's own spans (phoenix, phoenix_engine, phoenix_plugins), at info and above.
-    let otel_layer = tracing_opentelemetry::layer().with_tracer(tracer).with_filter(Targets::new().with_target("phoenix", Level::INFO));
+    // Phoenix's own spans (phoenix, phoenix_engine, phoenix_plugins), at info and above;
+    // no events: what happened is in the spans' outcomes, the texts (errors) in the logs.
+    let spans_only = Targets::new().with_target("phoenix", Level::INFO).and(filter_fn(|m| m.is_span()));
+    let otel_layer = tracing_opentelemetry::layer().with_tracer(tracer).with_filter(spans_only);
     let _ = tracing_subscriber::registry().with(log_layer.with_filter(log_filter)).with(otel_layer).try_init();
     let _ = INSTALLED.set(Installed { provider, late });
     if let Some(o) = otlp::from_env() {

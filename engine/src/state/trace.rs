@@ -13,3 +13,17 @@ pub struct TraceContext {
     /// 16 hex digits.
     pub span_id: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::state::RunRecord;
+
+    #[test]
+    fn a_run_stored_before_traces_reads_back_without_one() {
+        let mut v = serde_json::to_value(RunRecord::sample("r", 1)).unwrap();
+        assert!(v.get("trace").is_none(), "no trace, no field");
+        v.as_object_mut().unwrap().remove("trace");
+        let r: RunRecord = serde_json::from_value(v).unwrap();
+        assert_eq!(r.trace, None);
+    }
+}
