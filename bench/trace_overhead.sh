@@ -14,7 +14,8 @@ N=${N:-7}
 export STEPS=${STEPS:-1000}
 [ -x "$PHOENIX" ] || { echo "no $PHOENIX: cargo build --release" >&2; exit 1; }
 tmp=$(mktemp -d)
-trap 'kill "$rx" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+rx=
+trap '[ -n "$rx" ] && kill "$rx" 2>/dev/null; rm -rf "$tmp"' EXIT
 python3 "$shared/peers/phoenix_runbook.py" W3 > "$tmp/w3.yaml"
 "$venv/bin/python" "$root/tests/support/otlp_receiver.py" "$tmp/port" "$tmp/spans.jsonl" &
 rx=$!

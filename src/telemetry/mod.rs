@@ -78,7 +78,14 @@ pub(crate) fn init(level: Option<LogLevel>, format: LogFormat) {
     // Phoenix's own spans (phoenix, phoenix_engine, phoenix_plugins), at info and above;
     // no events: what happened is in the spans' outcomes, the texts (errors) in the logs.
     let spans_only = Targets::new().with_target("phoenix", Level::INFO).and(filter_fn(|m| m.is_span()));
-    let otel_layer = tracing_opentelemetry::layer().with_tracer(tracer).with_filter(spans_only);
+    // Without the per-poll busy/idle clock, the code location and the thread: a span per
+    // step and per attempt costs little more than its ids and its few fields.
+    let otel_layer = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_tracked_inactivity(false)
+        .with_location(false)
+        .with_threads(false)
+        .with_filter(spans_only);
     let _ = tracing_subscriber::registry().with(log_layer.with_filter(log_filter)).with(otel_layer).try_init();
     let _ = INSTALLED.set(Installed { provider, late });
     if let Some(o) = otlp::from_env() {
