@@ -96,10 +96,11 @@ pub(crate) fn event(kind: &EventKind) {
         EventKind::RunFinished { status, error } => {
             tracing::info!(status = status.as_str(), error = error.as_deref(), "run {}", status.as_str())
         }
-        other => {
+        other if tracing::enabled!(tracing::Level::DEBUG) => {
             let json = serde_json::to_value(other).unwrap_or_default();
             let kind = json.get("kind").and_then(serde_json::Value::as_str).unwrap_or("event").to_string();
             tracing::debug!(kind = %kind, event = %json, "run event {kind}");
         }
+        _ => {}
     }
 }
