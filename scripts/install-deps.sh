@@ -32,6 +32,12 @@ if ! "$venv/bin/python" -c 'import moto.server, boto3' 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5,<6'
 fi
+# opentelemetry-proto: the official OTLP messages, decoded by the tests' OTLP receiver
+# (tests/support/otlp_receiver.py, tests/tracing.rs).
+if ! "$venv/bin/python" -c 'import opentelemetry.proto.collector.trace.v1.trace_service_pb2' 2>/dev/null; then
+  echo "installing opentelemetry-proto into $venv" >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check 'opentelemetry-proto>=1.27,<2'
+fi
 # Azurite: Azure Blob Storage's emulator, for the azure_blob.* tests (tests/support/azurite.rs),
 # from npm into .tools/azurite (or PHOENIX_AZURITE); Node.js and npm from Debian if missing.
 azurite="${PHOENIX_AZURITE:-$(cd "$(dirname "$0")/.." && pwd)/.tools/azurite}"

@@ -83,6 +83,12 @@ impl Display {
     }
 
     fn line(&self, st: &mut State, text: &str) {
+        // `--log-format json` off a terminal: the line as one JSON object, so that every
+        // line on stderr parses (docs/observability.md).
+        if !self.tty && crate::telemetry::json() {
+            crate::telemetry::json_line("phoenix::display", text);
+            return;
+        }
         // One write per line (stderr is unbuffered): a line is never interleaved with
         // another process's output, and costs one system call.
         let mut buf = Vec::with_capacity(text.len() + 32);

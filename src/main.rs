@@ -9,6 +9,7 @@ mod metrics;
 mod number;
 mod report;
 mod serve;
+mod telemetry;
 mod visible;
 mod wiring;
 
@@ -17,11 +18,15 @@ use clap::Parser;
 fn main() {
     quiet_on_closed_pipe();
     let cli = cli::Cli::parse();
+    telemetry::init(cli.log_level, cli.log_format);
     if let Err(e) = cmd::state::choose_store(cli.store.as_deref()) {
         eprintln!("error: {e}");
+        telemetry::shutdown();
         std::process::exit(exit::Exit::BadInput.code());
     }
     let code = cmd::dispatch(cli);
+    // The spans not yet exported, at most ~2 s: process::exit runs no destructors.
+    telemetry::shutdown();
     std::process::exit(code.code());
 }
 

@@ -59,6 +59,11 @@ pub(crate) fn on_signals(token: CancellationToken) {
 /// A line on stderr, or nothing if stderr is gone.
 fn say(text: &str) {
     use std::io::Write;
+    if crate::telemetry::json() {
+        // `--log-format json`: every line on stderr is a JSON object.
+        crate::telemetry::json_line("phoenix::signal", text.trim());
+        return;
+    }
     let _ = writeln!(std::io::stderr(), "{text}");
 }
 

@@ -92,6 +92,7 @@ mod state;
 mod storage_lag;
 mod storage_sync;
 mod targets;
+mod tracing;
 mod validate;
 mod watch;
 mod workdir;

@@ -176,7 +176,7 @@ fn save(app: &App, route: &Route, key: &str, g: &AlertGroup) {
     let mut b = Batch::default();
     b.alert_group(&route.name, key, g);
     if let Err(e) = app.engine.store().commit(b, true) {
-        eprintln!("{} error: recording alert group {key}: {e}", super::stamp());
+        tracing::error!(route = %route.name, "recording alert group {key}: {e}");
     }
 }
 

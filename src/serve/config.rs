@@ -42,6 +42,19 @@ struct Raw {
     /// The cluster's settings (with an etcd store).
     #[serde(default)]
     ha: RawHa,
+    /// Where the server's spans go (OTLP over HTTP); `PHOENIX_OTLP_ENDPOINT` wins.
+    #[serde(default)]
+    otlp: Option<RawOtlp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOtlp {
+    /// `http://collector:4318` (`/v1/traces` is added) or the full URL of the traces path.
+    endpoint: String,
+    /// Sent with every export (an API key, a tenant). Never logged.
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -138,6 +151,8 @@ pub(crate) struct Config {
     /// `store:`, if given.
     pub(crate) store: Option<String>,
     pub(crate) ha: Ha,
+    /// `otlp:`, if given.
+    pub(crate) otlp: Option<crate::telemetry::Otlp>,
 }
 
 impl Config {
@@ -153,6 +168,7 @@ impl Config {
             max_body: 1 << 20,
             store: None,
             ha: Ha::default(),
+            otlp: None,
         }
     }
 
@@ -235,6 +251,11 @@ impl Config {
         if ttl.is_some_and(|t| t < std::time::Duration::from_secs(2) || t.subsec_nanos() != 0) {
             errors.push("ha.lease_ttl: give whole seconds, at least 2s (etcd leases count in seconds)".into());
         }
+        if let Some(o) = &raw.otlp {
+            if !(o.endpoint.starts_with("http://") || o.endpoint.starts_with("https://")) || o.endpoint.contains(char::is_whitespace) {
+                errors.push(format!("otlp.endpoint: `{}` is not a URL such as http://collector:4318 (OTLP over HTTP)", o.endpoint));
+            }
+        }
         let ha = Ha { node: raw.ha.node, advertise: raw.ha.advertise, lease_ttl: ttl };
         if errors.is_empty() {
             Ok(Config {
@@ -247,6 +268,10 @@ impl Config {
                 max_body,
                 store: raw.store,
                 ha,
+                otlp: raw.otlp.map(|o| crate::telemetry::Otlp {
+                    endpoint: Some(crate::telemetry::traces_url(&o.endpoint)),
+                    headers: o.headers.into_iter().collect(),
+                }),
             })
         } else {
             Err(errors.iter().map(|e| format!("{}: {e}", file.display())).collect::<Vec<_>>().join("\n"))

@@ -9,7 +9,7 @@ use std::time::Duration;
 use phoenix_engine::exec::ResumeOptions;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::{App, stamp};
+use super::App;
 use crate::cluster::election::Change;
 
 /// Follows the election until it ends; while leading, looks again every `every` for runs
@@ -26,12 +26,12 @@ pub(crate) async fn follow(app: Arc<App>, mut changes: UnboundedReceiver<Change>
         match change {
             Some(Change::Elected { token, from }) => {
                 let from = from.map_or_else(String::new, |f| format!(", after {f}"));
-                println!("{} node {me} leads now (fencing token {token}{from})", stamp());
+                super::log_line(None, &format!("node {me} leads now (fencing token {token}{from})"));
                 take_over(&app, &mut asked).await;
             }
             Some(Change::Deposed { why }) => {
                 let n = app.engine.abandon_all(&why);
-                eprintln!("{} node {me} {why}: stopped {n} run(s) and their steps, writing nothing; following", stamp());
+                tracing::warn!(node = %me, "node {me} {why}: stopped {n} run(s) and their steps, writing nothing; following");
             }
             None if app.cluster.is_leader() => take_over(&app, &mut asked).await,
             None => {}
@@ -44,7 +44,7 @@ async fn take_over(app: &Arc<App>, asked: &mut HashSet<String>) {
     let runs = match crate::cluster::takeover::orphaned(app.engine.store(), |id| app.engine.in_progress(id)) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("{} node {me}: cannot list the runs to take over: {e}", stamp());
+            tracing::error!(node = %me, "node {me}: cannot list the runs to take over: {e}");
             return;
         }
     };
@@ -59,7 +59,7 @@ async fn take_over(app: &Arc<App>, asked: &mut HashSet<String>) {
             Ok(true) => {}
             Ok(false) => continue,
             Err(e) => {
-                eprintln!("{} node {me}: not taking over run {id}: {e}", stamp());
+                tracing::warn!(node = %me, run_id = %id, "node {me}: not taking over run {id}: {e}");
                 return;
             }
         }
@@ -67,15 +67,15 @@ async fn take_over(app: &Arc<App>, asked: &mut HashSet<String>) {
         match super::runs::resume(app, &id, opts).await {
             Ok(None) => {
                 app.cluster.count_takeover();
-                println!("{} run {id} taken over by {me} from {from}", stamp());
+                super::log_line(Some(&id), &format!("run {id} taken over by {me} from {from}"));
             }
             Ok(Some(why)) => {
                 // Recorded by the resume: the run is halted, waiting for an operator.
                 asked.insert(id.clone());
                 app.cluster.count_takeover();
-                println!("{} run {id} taken over by {me} from {from}, and halted: {why}", stamp());
+                super::log_line(Some(&id), &format!("run {id} taken over by {me} from {from}, and halted: {why}"));
             }
-            Err(e) => eprintln!("{} node {me}: run {id} could not be taken over from {from}: {e}", stamp()),
+            Err(e) => tracing::error!(node = %me, run_id = %id, "node {me}: run {id} could not be taken over from {from}: {e}"),
         }
     }
 }

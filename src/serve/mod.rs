@@ -57,6 +57,16 @@ pub(crate) fn stamp() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
+/// One line of the server's activity log: stamped on stdout as before, or with
+/// `--log-format json` an info event (a JSON line on stderr, with the run's id).
+pub(crate) fn log_line(run: Option<&str>, text: &str) {
+    if crate::telemetry::json() {
+        tracing::info!(target: "phoenix::serve", run_id = run, "{text}");
+    } else {
+        println!("{} {text}", stamp());
+    }
+}
+
 /// Runs until Ctrl-C / SIGTERM (exit 130); 2 for a bad configuration or address.
 /// With `check`, stops after the configuration is loaded and checked: exit 0 and a summary.
 /// This node in a cluster: `--node`, `--advertise` (serve.yaml's `ha:` otherwise).
@@ -70,29 +80,32 @@ pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Pat
         Some(f) => match Config::load(f) {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("{e}");
+                tracing::error!("{e}");
                 return Exit::BadInput;
             }
         },
         None => Config::default_in(Path::new(".")),
     };
+    if let Some(o) = &cfg.otlp {
+        crate::telemetry::export_to(o);
+    }
     let addr: SocketAddr = match listen.parse() {
         Ok(a) => a,
         Err(_) => {
-            eprintln!("error: --listen `{listen}` is not an address such as 127.0.0.1:8080");
+            tracing::error!("--listen `{listen}` is not an address such as 127.0.0.1:8080");
             return Exit::BadInput;
         }
     };
     if cfg.tokens.as_ref().is_none_or(Vec::is_empty) && !addr.ip().is_loopback() {
-        eprintln!(
-            "error: no tokens are configured, and a token made at start would cross the network in clear to reach {addr}; \
+        tracing::error!(
+            "no tokens are configured, and a token made at start would cross the network in clear to reach {addr}; \
              add `tokens:` to the config, or listen on 127.0.0.1"
         );
         return Exit::BadInput;
     }
     if !crate::cmd::state::store_named() {
         if let Err(e) = crate::cmd::state::choose_store(cfg.store.as_deref()) {
-            eprintln!("error: {}: store: {e}", config.map_or_else(String::new, |f| f.display().to_string()));
+            tracing::error!("{}: store: {e}", config.map_or_else(String::new, |f| f.display().to_string()));
             return Exit::BadInput;
         }
     }
@@ -127,7 +140,7 @@ pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Pat
         let listener = match tokio::net::TcpListener::bind(addr).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("error: cannot listen on {addr}: {e}");
+                tracing::error!("cannot listen on {addr}: {e}");
                 return Exit::BadInput;
             }
         };
@@ -204,19 +217,21 @@ pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Pat
         app.engine.extend_control(Arc::new(handover::Handover(Arc::downgrade(&app))));
         let watches: Vec<_> = (0..app.config.watch.len()).map(|i| tokio::spawn(watch(app.clone(), i, shutdown.clone()))).collect();
         match crate::cmd::state::etcd_url() {
-            Some(store) => println!(
-                "{} phoenix serve listening on http://{addr}/ (bearer tokens required); node {node} of the cluster on {store} (lease {} s), advertised as {url}",
-                stamp(),
-                ttl.as_secs()
+            Some(store) => log_line(
+                None,
+                &format!(
+                    "phoenix serve listening on http://{addr}/ (bearer tokens required); node {node} of the cluster on {store} (lease {} s), advertised as {url}",
+                    ttl.as_secs()
+                ),
             ),
-            None => println!("{} phoenix serve listening on http://{addr}/ (bearer tokens required); state in {}", stamp(), dir.display()),
+            None => log_line(None, &format!("phoenix serve listening on http://{addr}/ (bearer tokens required); state in {}", dir.display())),
         }
         let server = axum::serve(listener, api::router(app.clone())).with_graceful_shutdown({
             let s = shutdown.clone();
             async move { s.cancelled().await }
         });
         if let Err(e) = server.await {
-            eprintln!("error: the HTTP server failed: {e}");
+            tracing::error!("the HTTP server failed: {e}");
         }
         // Runs stop their steps and checkpoint (the engine's shutdown token is fired).
         let tasks: Vec<_> = std::mem::take(&mut *app.tasks.lock().expect("poisoned"));
@@ -232,7 +247,7 @@ pub(crate) fn run(state_dir: &Option<PathBuf>, listen: &str, config: Option<&Pat
             // Revokes the lease: another node leads at once rather than after the TTL.
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
-        println!("{} phoenix serve stopped; interrupted runs continue with `phoenix resume RUN` or POST /api/v1/runs/RUN/resume", stamp());
+        log_line(None, "phoenix serve stopped; interrupted runs continue with `phoenix resume RUN` or POST /api/v1/runs/RUN/resume");
         Exit::Interrupted
     });
     rt.shutdown_background();
@@ -253,7 +268,10 @@ fn report_unfinished(engine: &Engine) {
         .iter()
         .filter(|r| r.status.holds_lock() && r.status != phoenix_engine::state::RunStatus::Failed)
     {
-        println!("{} run {} `{}` is {}: resume it with POST /api/v1/runs/{}/resume", stamp(), r.id, r.runbook, r.status.as_str(), r.id);
+        log_line(
+            Some(&r.id),
+            &format!("run {} `{}` is {}: resume it with POST /api/v1/runs/{}/resume", r.id, r.runbook, r.status.as_str(), r.id),
+        );
     }
 }
 
@@ -271,9 +289,15 @@ async fn watch(app: Arc<App>, i: usize, shutdown: CancellationToken) {
         }
         let by = Some(format!("watch ({})", w.runbook.name));
         match tick(&app.engine, &w.runbook, &w.params, cooldown_ms, &app.health[i], false, by).await {
-            Ok(Tick::Line(line)) => println!("{line} (watch `{}`)", w.runbook.name),
+            Ok(Tick::Line(line)) => {
+                if crate::telemetry::json() {
+                    tracing::info!(target: "phoenix::serve", runbook = %w.runbook.name, "{line} (watch)");
+                } else {
+                    println!("{line} (watch `{}`)", w.runbook.name);
+                }
+            }
             Ok(Tick::Interrupted(_)) => return,
-            Err((_, e)) => eprintln!("{} watch `{}`: {e}", stamp(), w.runbook.name),
+            Err((_, e)) => tracing::warn!(runbook = %w.runbook.name, "watch `{}`: {e}", w.runbook.name),
         }
         tokio::select! {
             _ = tokio::time::sleep(w.every) => {}

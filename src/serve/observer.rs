@@ -9,7 +9,6 @@ use phoenix_engine::state::StepStatus;
 use tokio::sync::oneshot;
 
 use super::metrics::RunMetrics;
-use super::stamp;
 
 pub(crate) struct ServeObserver {
     pub(crate) metrics: Arc<RunMetrics>,
@@ -56,7 +55,7 @@ impl Observer for ServeObserver {
             UiEvent::RunStarted { run, runbook, total, done, drill } => {
                 self.runbooks.lock().expect("poisoned").insert(run.clone(), runbook.clone());
                 let kind = if *drill { "drill run" } else { "run" };
-                println!("{} {kind} {run} `{runbook}` started ({done}/{total} steps done)", stamp());
+                super::log_line(Some(run), &format!("{kind} {run} `{runbook}` started ({done}/{total} steps done)"));
                 if let Some(tx) = self.waiters.lock().expect("poisoned").remove(run) {
                     let _ = tx.send(());
                 }
@@ -64,22 +63,25 @@ impl Observer for ServeObserver {
             UiEvent::Step { run, step, status, attempt, elapsed_ms, error } => {
                 let took = elapsed_ms.map_or(String::new(), |ms| format!(" in {ms} ms"));
                 let why = error.as_ref().map_or(String::new(), |e| format!(": {e}"));
-                println!("{} run {run} step {step} {} (attempt {attempt}){took}{why}{}", stamp(), status.as_str(), self.unrecorded());
+                super::log_line(
+                    Some(run),
+                    &format!("run {run} step {step} {} (attempt {attempt}){took}{why}{}", status.as_str(), self.unrecorded()),
+                );
                 if let (Some(ms), true) = (elapsed_ms, matches!(status, StepStatus::Succeeded | StepStatus::Failed)) {
                     self.metrics.step_ended(&self.runbook(run), base(step), *ms);
                 }
             }
             UiEvent::Retry { run, step, attempt, error, delay_ms } => {
-                println!("{} run {run} step {step} attempt {attempt} failed, retrying in {delay_ms} ms: {error}", stamp());
+                super::log_line(Some(run), &format!("run {run} step {step} attempt {attempt} failed, retrying in {delay_ms} ms: {error}"));
                 self.metrics.retried(&self.runbook(run), base(step));
             }
-            UiEvent::Log { run, step, text, .. } => println!("{} run {run} [{step}] {text}", stamp()),
+            UiEvent::Log { run, step, text, .. } => super::log_line(Some(run), &format!("run {run} [{step}] {text}")),
             UiEvent::ApprovalRequested { run, step, message } => {
-                println!("{} run {run} step {step} waits for approval: {message}", stamp());
+                super::log_line(Some(run), &format!("run {run} step {step} waits for approval: {message}"));
             }
             UiEvent::RunFinished { run, status, error } => {
                 let why = error.as_ref().map_or(String::new(), |e| format!(": {}", e.lines().next().unwrap_or("")));
-                println!("{} run {run} {}{why}{}", stamp(), status.as_str(), self.unrecorded());
+                super::log_line(Some(run), &format!("run {run} {}{why}{}", status.as_str(), self.unrecorded()));
                 self.runbooks.lock().expect("poisoned").remove(run);
             }
         }

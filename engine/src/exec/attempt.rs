@@ -10,6 +10,7 @@ use phoenix_plugins::{ActionCtx, ActionError, LogLine, find};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::context::Context;
 use super::driver::{Msg, UnitKey, UnitResult};
@@ -17,6 +18,7 @@ use super::engine::{Engine, Outcome, ResumeOptions, StartOptions};
 use super::prepare::now_ms;
 use super::retry_policy::next_delay;
 use super::score;
+use super::trace;
 use crate::runbook::{Role, Runbook, Step};
 use crate::state::{LevelHistory, PlanKind};
 use crate::template::{eval_condition, render_text, render_tree};
@@ -53,7 +55,9 @@ enum Effect {
 }
 
 pub(crate) fn spawn(engine: Engine, rb: Arc<Runbook>, run_id: String, unit: Unit, ctx: Context, tx: mpsc::UnboundedSender<Msg>) {
-    let fut: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(run_unit(engine, rb, run_id, unit, ctx, tx));
+    // A child of the run's span: the driver spawns from inside it.
+    let span = trace::step_span(step_of(&rb, unit.key), &display_id(step_of(&rb, unit.key), &unit));
+    let fut: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(run_unit(engine, rb, run_id, unit, ctx, tx).instrument(span));
     tokio::spawn(fut);
 }
 
@@ -66,12 +70,17 @@ fn step_of(rb: &Runbook, key: UnitKey) -> &Step {
     }
 }
 
-async fn run_unit(engine: Engine, rb: Arc<Runbook>, run_id: String, unit: Unit, ctx: Context, tx: mpsc::UnboundedSender<Msg>) {
-    let step = step_of(&rb, unit.key).clone();
-    let display_id = match &unit.item {
+/// A step's id, with the item's index for a `for_each` item.
+fn display_id(step: &Step, unit: &Unit) -> String {
+    match &unit.item {
         Some((j, _)) => format!("{}[{j}]", step.id),
         None => step.id.clone(),
-    };
+    }
+}
+
+async fn run_unit(engine: Engine, rb: Arc<Runbook>, run_id: String, unit: Unit, ctx: Context, tx: mpsc::UnboundedSender<Msg>) {
+    let step = step_of(&rb, unit.key).clone();
+    let display_id = display_id(&step, &unit);
     let mut attempt = unit.attempt;
     let mut inputs = None;
     let (log_tx, mut log_rx) = mpsc::unbounded_channel::<LogLine>();
@@ -95,7 +104,15 @@ async fn run_unit(engine: Engine, rb: Arc<Runbook>, run_id: String, unit: Unit, 
         read_only: step.effect == phoenix_plugins::Effect::Read,
     };
     let result = loop {
-        let r = one(&engine, &rb, &run_id, &step, &unit, &ctx, &actx, &tx, &mut inputs).await;
+        let span = trace::attempt_span(attempt);
+        let r = one(&engine, &rb, &run_id, &step, &unit, &ctx, &actx, &tx, &mut inputs).instrument(span.clone()).await;
+        match &r {
+            Attempt::Ok(..) => trace::end(&span, "succeeded", true),
+            Attempt::Fail { .. } => trace::end(&span, "failed", false),
+            Attempt::Cancelled(_) => trace::end(&span, "cancelled", true),
+            Attempt::Halted(_) => trace::end(&span, "halted", true),
+        }
+        drop(span);
         match r {
             Attempt::Ok(v, h) => break (UnitResult::Ok(v), h),
             Attempt::Cancelled(why) => {
@@ -129,6 +146,13 @@ async fn run_unit(engine: Engine, rb: Arc<Runbook>, run_id: String, unit: Unit, 
     };
     drop(actx);
     let _ = forwarder.await;
+    let (outcome, ok) = match &result.0 {
+        UnitResult::Ok(_) => ("succeeded", true),
+        UnitResult::Failed { .. } => ("failed", false),
+        UnitResult::Cancelled { .. } => ("cancelled", true),
+        UnitResult::Halted(_) => ("halted", true),
+    };
+    trace::end(&tracing::Span::current(), outcome, ok);
     let _ = tx.send(Msg::Done { key: unit.key, result: result.0, inputs, history: result.1 });
 }
 

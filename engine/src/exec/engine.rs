@@ -332,6 +332,7 @@ impl Engine {
             ending: None,
             alert: opts.alert.clone(),
             measure: None,
+            trace: None,
         };
         let mut records = Vec::new();
         let mut batch = Batch::default();

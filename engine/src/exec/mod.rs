@@ -35,6 +35,7 @@ mod score;
 mod secret_sources;
 mod sensitive_env;
 mod stale;
+mod trace;
 mod vantage;
 pub mod views;
 pub mod votes;

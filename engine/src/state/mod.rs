@@ -17,6 +17,7 @@ mod sled_kv;
 mod sled_lock;
 mod sled_pieces;
 mod store;
+mod trace;
 mod wal;
 
 pub use chain::genesis;
@@ -27,7 +28,7 @@ pub use etcd::{Compare, EndpointStatus, Etcd, EtcdError, EtcdKv, EtcdUrl, Fence,
 pub use kv::{Cond, Entry, Kv, MemKv, Ops};
 pub use records::{
     AlertGroup, AlertOrigin, Approval, EventKind, EventRecord, LevelHistory, LogRecord, PlanKind, RunRecord, RunStatus, SkipReason,
-    StepRecord, StepStatus,
+    StepRecord, StepStatus, TraceContext,
 };
 pub use sled_kv::{OpenError, SledKv, open_sled};
 pub use store::{Batch, Seen, Store, StoreError};

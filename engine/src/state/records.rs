@@ -6,6 +6,7 @@ use serde_json::Value;
 
 pub use super::events::{EventKind, EventRecord};
 pub use super::origin::AlertOrigin;
+pub use super::trace::TraceContext;
 
 /// A run's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
@@ -223,6 +224,10 @@ pub struct RunRecord {
     /// (`exec/drill_measure.rs`). None before then, and in stores older than this field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measure: Option<Value>,
+    /// The trace it belongs to (issue 19): stored before its first step starts, read back by
+    /// a resume. Stores older than this field have none (a resume starts a new trace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 #[cfg(test)]
@@ -252,6 +257,7 @@ impl RunRecord {
             ending: None,
             alert: None,
             measure: None,
+            trace: None,
         }
     }
 }

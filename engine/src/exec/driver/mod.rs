@@ -25,6 +25,7 @@ use phoenix_plugins::LogLine;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::attempt::{self, Unit};
 use super::context::{Context, Secrets};
@@ -32,6 +33,7 @@ use super::engine::{Engine, Outcome, RunError, step_view};
 use super::lifecycle;
 use super::observer::UiEvent;
 use super::prepare::{self, now_ms};
+use super::trace;
 use crate::runbook::{Plan, Runbook};
 use crate::state::{Approval, Batch, EventKind, LevelHistory, PlanKind, RunRecord, RunStatus, StepRecord, StepStatus};
 use crate::template::{Redactor, to_mj};
@@ -226,6 +228,7 @@ impl Driver {
     }
 
     pub(super) fn event(&mut self, kind: EventKind) {
+        trace::event(&kind);
         self.batch.event(&self.run.id, self.seq_e, now_ms(), kind);
         self.seq_e += 1;
         self.durable = true;
@@ -325,6 +328,16 @@ impl Driver {
 
     /// Drives the run until it ends or halts.
     pub(crate) async fn drive(mut self) -> Result<Outcome, RunError> {
+        let span = trace::run_span(&self.run);
+        if self.run.trace.is_none() {
+            // Stored with the first commit, before any step starts: a resume after a crash
+            // joins this trace.
+            if let Some(t) = trace::context_of(&span) {
+                self.run.trace = Some(t);
+                self.batch.put_run(&self.run);
+                self.durable = true;
+            }
+        }
         let store_total = self.main.len();
         let done = self.main.iter().filter(|r| r.status.is_done()).count();
         self.engine.inner.observer.on(&UiEvent::RunStarted {
@@ -335,8 +348,16 @@ impl Driver {
             drill: self.run.drill,
         });
         self.engine.inner.registry.register(&self.run.id, self.tx.clone());
-        let result = self.drive_inner().await;
+        let result = self.drive_inner().instrument(span.clone()).await;
         self.engine.inner.registry.unregister(&self.run.id);
+        match &result {
+            Ok(Outcome::Succeeded) => trace::end(&span, "succeeded", true),
+            Ok(Outcome::Failed(_)) => trace::end(&span, "failed", false),
+            Ok(Outcome::Halted(_)) => trace::end(&span, "halted", true),
+            Ok(Outcome::Cancelled) => trace::end(&span, "cancelled", true),
+            Ok(Outcome::Interrupted) => trace::end(&span, "interrupted", true),
+            Err(_) => trace::end(&span, "error", false),
+        }
         result
     }
 
