@@ -266,12 +266,20 @@ steps:
         azurite.endpoint(),
         azurite.endpoint()
     );
-    let out = test().file("r.yaml", yaml).env("DR_SAS", &sas).args(["run", "r.yaml"]).run().code(1);
+    let out = test().file("r.yaml", &yaml).env("DR_SAS", &sas).args(["run", "r.yaml"]).run().code(1);
     let s = status(&out);
     assert_eq!(outputs(&s, "list")["count"], 1);
     let e = error(&s, "closed");
     assert!(e.contains(&format!("listing container with-sas (account devstoreaccount1 at {closed}) failed")), "{e}");
     never_shown(&out, &[&sas, &sig]);
+    // The run's own stderr, with every library's debug and trace lines asked for: azure_core
+    // logs each request's URL (the SAS in its query) at debug; it is held at info.
+    for level in ["debug", "trace"] {
+        let t = test().file("r.yaml", yaml.replace("with-sas", &format!("with-sas-{level}"))).env("DR_SAS", &sas).env("RUST_LOG", level);
+        let out = t.args(["--log-format", "json", "run", "r.yaml"]).run().code(1);
+        assert!(out.stderr().lines().count() > 10, "RUST_LOG={level} logs: {}", out.stderr());
+        assert!(!out.stderr().contains(&sig) && !out.stdout().contains(&sig), "RUST_LOG={level} shows the SAS:\n{}", out.stderr());
+    }
 }
 
 mod failures;

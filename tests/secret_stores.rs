@@ -52,6 +52,15 @@ steps:
         assert!(!logs.contains(v) && !status.contains(v) && !out.stderr().contains(v), "{v} was shown");
     }
     nowhere_in_state(&out, &[DSN, TOKEN, "Sup3r-S3cret"]);
+    // With every library's debug and trace lines asked for: the SDK's own logging of the
+    // response it read, and the request it signed, say nothing of the values.
+    for level in ["debug", "trace"] {
+        let out = aws_test().file("r.yaml", &yaml).env("RUST_LOG", level).args(["run", "r.yaml"]).run().success();
+        assert!(out.stderr().lines().count() > 10, "RUST_LOG={level} logs: {}", out.stderr());
+        for v in [DSN, TOKEN, "Sup3r-S3cret"] {
+            assert!(!out.stderr().contains(v) && !out.stdout().contains(v), "RUST_LOG={level} shows {v}");
+        }
+    }
 
     // A step that needs one that is not there fails, naming it (and no value).
     let needs_gone = yaml.replace("{{ secrets.token }}", "{{ secrets.gone }}");

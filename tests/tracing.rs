@@ -14,6 +14,8 @@ use crate::process::{self, Background};
 use crate::stub_http::{Reply, Stub};
 use crate::support::{Test, repo_root};
 
+mod calls;
+
 /// The test receiver on a free loopback port; stopped when dropped.
 struct Receiver {
     child: Child,

@@ -54,6 +54,11 @@ pub(crate) fn init(level: Option<LogLevel>, format: LogFormat) {
         }),
         None => EnvFilter::new(level.unwrap_or(LogLevel::Warn).as_str()),
     };
+    // Dependencies whose own debug lines carry what must not be logged (a SAS in a URL, the
+    // request being signed): held at info whatever the filter asks (plugins/src/telemetry.rs).
+    let env_filter = phoenix_plugins::telemetry::QUIET_TARGETS
+        .iter()
+        .fold(env_filter, |f, d| f.add_directive(d.parse().expect("QUIET_TARGETS are directives")));
     // Phoenix's spans always reach the log layer, whatever the level, so that a warning
     // inside a step still carries the run's and the step's ids.
     let log_filter = env_filter.or(filter_fn(|m| m.is_span() && m.target().starts_with("phoenix")));

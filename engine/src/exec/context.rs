@@ -109,7 +109,9 @@ impl Secrets {
                 continue;
             }
             let me = Arc::clone(self);
-            let _ = tokio::task::spawn_blocking(move || me.resolve(&name)).await;
+            // The read's spans (Secrets Manager's call) stay under this step's.
+            let span = tracing::Span::current();
+            let _ = tokio::task::spawn_blocking(move || span.in_scope(|| me.resolve(&name))).await;
         }
     }
 }

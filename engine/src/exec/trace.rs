@@ -28,9 +28,9 @@ pub(crate) fn run_span(run: &RunRecord) -> Span {
         run_attempt = run.attempt,
         drill = run.drill,
         parent_run = run.parent.as_ref().map(|(p, _)| p.as_str()),
-        // The Alertmanager fingerprint of an alert-started run: filled in once
-        // `RunRecord::alert` exists (issue 19; left to the integrator).
-        alert_fingerprint = Empty,
+        // The Alertmanager fingerprint of an alert-started run (`RunRecord::alert`).
+        alert_fingerprint = run.alert.as_ref().map(|a| a.fingerprint.as_str()),
+        alertname = run.alert.as_ref().map(|a| a.alertname.as_str()),
         outcome = Empty,
         otel.status_code = Empty,
     );

@@ -28,9 +28,13 @@ impl SecretsManagerRef {
     /// (callers render templates synchronously, some on a runtime's only thread).
     pub fn read(&self, timeout: Duration) -> Result<String, String> {
         let this = self.clone();
+        // The read's spans belong under the step that needs the secret, not in a trace of
+        // their own: the caller's span goes along to the thread.
+        let span = tracing::Span::current();
         let worker = std::thread::Builder::new()
             .name("phoenix-secret".into())
             .spawn(move || {
+                let _in_caller = span.enter();
                 let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
                 runtime.block_on(this.fetch(timeout))
             })
