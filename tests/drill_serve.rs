@@ -11,15 +11,7 @@ use crate::support::Test;
 
 /// `phoenix ARGS` against the server's state directory, from the test's directory.
 fn cli(t: &Test, server: &Server, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = std::process::Command::new(crate::process::phoenix_bin())
-        .arg("--state")
-        .arg(&server.state)
-        .args(args)
-        .current_dir(t.path())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    server.cli(t.path(), args)
 }
 
 fn ids(v: &Value, key: &str) -> Vec<String> {

@@ -87,17 +87,11 @@ fn the_api_starts_a_run_and_a_named_token_approves_it() {
     assert_eq!(server.call("GET", "/api/v1/runs/nope/report", Some(VIEWER), None).0, 404);
 }
 
-/// `phoenix ARGS` against the server's state directory, from the test's directory.
+/// `phoenix ARGS` against the server's state directory, from the test's directory: its exit
+/// code and everything it printed.
 fn cli(t: &Test, server: &Server, args: &[&str]) -> (Option<i32>, String) {
-    let out = std::process::Command::new(crate::process::phoenix_bin())
-        .arg("--state")
-        .arg(&server.state)
-        .args(args)
-        .current_dir(t.path())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    let (code, out, err) = server.cli(t.path(), args);
+    (code, format!("{out}{err}"))
 }
 
 #[test]

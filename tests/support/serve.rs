@@ -66,6 +66,20 @@ impl Server {
     }
 
     /// GET with [`Server::token`]; panics unless 200.
+    /// `phoenix ARGS` against the server's state directory, run from `dir` with no stdin:
+    /// its exit code, stdout and stderr.
+    pub(crate) fn cli(&self, dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+        let out = Command::new(phoenix_bin())
+            .arg("--state")
+            .arg(&self.state)
+            .args(args)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("phoenix runs");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
     pub(crate) fn get(&self, path: &str) -> Value {
         let (status, v) = self.call("GET", path, Some(&self.token), None);
         assert_eq!(status, 200, "GET {path}: {v}");
