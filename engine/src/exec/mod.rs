@@ -8,6 +8,7 @@ mod abort;
 mod adopt;
 pub mod approvers;
 mod attempt;
+mod child_run;
 mod context;
 pub mod control;
 mod cut;
