@@ -7,9 +7,10 @@
 #   B  phoenix drill runbooks/dr-failover.yaml (params as scripts/drill.sh builds them; the
 #      drill's overlay picks its targets; a fresh state directory each run); its teardown runs
 #      after the RTO's end and is not counted
-#   C  the same drill killed with SIGKILL at B's midpoint (half of B's median wall time so far,
-#      or KILL_AFTER seconds), then `phoenix resume RUN` to the end
-#   D  (only if VARIANTS names it) the same, killed at a quarter of B's median (KILL_AFTER_D)
+#   C  the same drill killed with SIGKILL at B's midpoint (half of B's median RTO so far, or
+#      KILL_AFTER seconds: not of its wall time, which ends with the teardown), then
+#      `phoenix resume RUN` to the end
+#   D  (only if VARIANTS names it) the same, killed at a quarter of B's median RTO (KILL_AFTER_D)
 #   E  (only if VARIANTS names it) the same, killed RESTORE_KILL_DELAY seconds (default 5)
 #      after replicate_db's pg_restore started: the dump is finished, and the resume restores
 #      it without dumping again (postgres.replicate's `reuse_dump`)
@@ -159,6 +160,13 @@ run_b() { # round
   phoenix_record "$st" B "$1" "$t0" "$t1" "$l0" "$(load)" "$(merge "$checked" "$(drill_measured "$st")")" >>"$out/results.jsonl"
   rm -rf "$st"
 }
+frac_rto() { # fraction: of B's median RTO so far, in seconds
+  python3 -c 'import json, statistics, sys
+b = [json.loads(l)["rto_s"] for l in open(sys.argv[2]) if json.loads(l)["variant"] == "B"]
+if not b:
+    sys.exit("rto: no B run yet: set KILL_AFTER / KILL_AFTER_D")
+print(round(float(sys.argv[1]) * statistics.median(b), 2))' "$1" "$out/results.jsonl"
+}
 run_d() { run_c "$1" D; }
 run_e() { run_c "$1" E; }
 # Waits (bounded) until replicate_db's pg_restore runs from the kept dump, then RESTORE_KILL_DELAY more.
@@ -175,9 +183,10 @@ run_c() { # round [variant: C, D]
   local v=${2:-C} st t0 t1 l0 pid half kids alive run
   local l=${v,,}
   st=$out/state-$l$1
+  # A fraction of B's median RTO, not of its wall time: a drill's teardown comes after the RTO.
   case $v in
-    C) half=${KILL_AFTER:-$(python3 "$root/bench/rto_report.py" frac-b 0.5 <"$out/results.jsonl")} ;;
-    D) half=${KILL_AFTER_D:-$(python3 "$root/bench/rto_report.py" frac-b 0.25 <"$out/results.jsonl")} ;;
+    C) half=${KILL_AFTER:-$(frac_rto 0.5)} ;;
+    D) half=${KILL_AFTER_D:-$(frac_rto 0.25)} ;;
     E) half=0 ;;
   esac
   reset_dr
