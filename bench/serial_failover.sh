@@ -18,8 +18,12 @@
 # Prints one line per stage: "stage NAME START_NS END_NS" (date +%s%N), then "rto_end END_NS"
 # where the first verification passed. Exits non-zero as soon as a stage fails.
 #
-# usage: bench/serial_failover.sh SANDBOX_DIR [CONTAINER]   (CONTAINER: default dr-assets)
-#        env: DB_JOBS (2), SEED_DNS_WAIT (0), PG_BIN, PHOENIX_VENV (the venv with boto3),
+# With DRILL=1 it does the same work on the targets `phoenix drill runbooks/dr-failover.yaml`
+# uses (its `drill.params`): the drill database (PHOENIX_DRILL_TARGET_DSN), the container
+# drill-assets, the record drill-app.example.com, the namespace and terraform workspace `drill`.
+#
+# usage: bench/serial_failover.sh SANDBOX_DIR [CONTAINER]   (CONTAINER: default dr-assets, or drill-assets with DRILL=1)
+#        env: DRILL, DB_JOBS (2), SEED_DNS_WAIT (0), PG_BIN, PHOENIX_VENV (the venv with boto3),
 #        SCRATCH (where the dump goes; default a temporary directory, removed)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,18 +34,21 @@ jobs=${DB_JOBS:-2}
 scratch=${SCRATCH:-$(mktemp -d /tmp/phoenix-serial.XXXX)}
 [ -n "${SCRATCH:-}" ] || trap 'rm -rf "$scratch"' EXIT
 
-eval "$(python3 - "$sb" "${2:-}" <<'PY'
+eval "$(python3 - "$sb" "${2:-}" "${DRILL:-}" <<'PY'
 import json, shlex, sys
-d = sys.argv[1]
+d, drill = sys.argv[1], sys.argv[3] == "1"
 p, s = json.load(open(f"{d}/params.json")), json.load(open(f"{d}/sandbox.json"))
 dr = p["dr"]
-for k, v in {"src": p["env"]["PHOENIX_SOURCE_DSN"], "dst": p["env"]["PHOENIX_TARGET_DSN"], "moto": dr["aws_endpoint_url"],
-             "azure": dr["azure_blob_endpoint"], "bucket": dr["bucket"], "container": sys.argv[2] or dr["container"],
-             "zone": dr["zone_id"], "record": dr["record"], "tools": dr["tools_dir"], "tfdir": dr["work_dir"],
-             "site": dr["azure_site"], "tables": " ".join(dr["verify_tables"])}.items():
+for k, v in {"src": p["env"]["PHOENIX_SOURCE_DSN"], "dst": p["env"]["PHOENIX_DRILL_TARGET_DSN" if drill else "PHOENIX_TARGET_DSN"],
+             "moto": dr["aws_endpoint_url"], "azure": dr["azure_blob_endpoint"], "bucket": dr["bucket"],
+             "container": sys.argv[2] or ("drill-assets" if drill else dr["container"]),
+             "zone": dr["zone_id"], "record": "drill-app.example.com" if drill else dr["record"], "tools": dr["tools_dir"], "tfdir": dr["work_dir"],
+             "site": dr["azure_site"], "tables": " ".join(dr["verify_tables"]), "ns": "drill" if drill else "default",
+             "workspace": "drill" if drill else "default"}.items():
     print(f"{k}={shlex.quote(v)}")
 PY
 )"
+export TF_WORKSPACE=$workspace
 export AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox AWS_DEFAULT_REGION=us-east-1
 py() { env -u AWS_CA_BUNDLE "$venv/bin/python" "$root/bench/seed_copy.py" "$@"; }
 count_rows() { # dsn → "n n …" for the verified tables
@@ -73,10 +80,10 @@ stage tf_plan bash -c 'cd "$1" && "$2/terraform" plan -input=false' _ "$tfdir" "
 stage tf_apply bash -c 'cd "$1" && "$2/terraform" apply -auto-approve -input=false' _ "$tfdir" "$tools"
 # Deploy Services
 for svc in service-a service-b; do
-  stage "helm_$svc" "$tools/helm" install "$svc" "k8s/helm/$svc" --kube-context azure-dr --namespace default
+  stage "helm_$svc" "$tools/helm" install "$svc" "k8s/helm/$svc" --kube-context azure-dr --namespace "$ns"
 done
 for svc in service-a service-b; do
-  stage "rollout_$svc" "$tools/kubectl" --context=azure-dr --namespace=default rollout status "deployment/$svc" --timeout=5m
+  stage "rollout_$svc" "$tools/kubectl" --context=azure-dr --namespace="$ns" rollout status "deployment/$svc" --timeout=5m
 done
 # switch_dns.sh
 switch_dns() {

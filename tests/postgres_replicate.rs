@@ -325,4 +325,5 @@ fn validate_refuses_bad_inputs_and_unknown_staging() {
     assert_eq!(copy["attempts"], 1, "bad input is not retried: {copy:#}");
 }
 
+mod reuse;
 mod stopping;

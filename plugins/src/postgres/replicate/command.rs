@@ -87,6 +87,8 @@ pub(crate) struct Job<'a> {
     pub(crate) jobs: u32,
     /// `connect_timeout` from `with`; each DSN's own applies without it.
     pub(crate) connect_timeout: Option<Duration>,
+    /// `reuse_dump`: how old a finished dump of an earlier attempt may be to be restored again.
+    pub(crate) reuse: Duration,
 }
 
 impl Job<'_> {

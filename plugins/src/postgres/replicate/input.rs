@@ -63,7 +63,16 @@ pub struct ReplicateInput {
     /// `connect_timeout`); also given to pg_dump and pg_restore.
     #[serde(default)]
     pub connect_timeout: Option<Dur>,
+    /// With a dump on disk (`jobs` > 1, or `via: { file }`): how old a dump that an earlier
+    /// attempt of this step finished (pg_dump exited 0) may be for a retry or a resume to
+    /// restore it instead of dumping again (default 30m; `0s` always dumps again). Outputs
+    /// `dump_reused` and `snapshot_at` say which dump the target holds.
+    #[serde(default)]
+    pub reuse_dump: Option<Dur>,
 }
+
+/// `reuse_dump` when it is not given.
+pub(crate) const REUSE_DUMP: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// Where the dump is staged between pg_dump and pg_restore.
 #[derive(Debug, Clone, JsonSchema)]

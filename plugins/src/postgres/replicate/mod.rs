@@ -2,12 +2,14 @@
 //!
 //! `input` reads `with` and decides how the dump is staged → `tools` finds pg_dump and
 //! pg_restore → `command` builds their command lines (no password on them) → `transfer`
-//! runs them in one process group (streamed, through a directory, or through a file) →
-//! `verify` counts the target's tables and compares row counts.
+//! runs them in one process group (streamed, through a directory, or through a file), where
+//! `kept` lets a finished dump on disk outlive a failed or killed attempt → `verify` counts
+//! the target's tables and compares row counts.
 
 mod command;
 mod group;
 mod input;
+mod kept;
 mod tools;
 mod transfer;
 mod verify;
@@ -53,6 +55,14 @@ impl Plugin for Replicate {
                 Field { name: "format", doc: "the dump's format: `custom` (streamed, or a file) or `directory` (jobs > 1)" },
                 Field { name: "verified", doc: "whether `verify_tables` were counted and all matched (false when none were listed)" },
                 Field { name: "file", doc: "the kept dump file with `via: { file }`, else null" },
+                Field {
+                    name: "dump_reused",
+                    doc: "true when an earlier attempt's finished dump was restored without dumping again (see `reuse_dump`)",
+                },
+                Field {
+                    name: "snapshot_at",
+                    doc: "when the restored dump's pg_dump started (its snapshot), in ms since the epoch: the target lacks what the source wrote after it",
+                },
             ],
             caps: Capabilities { probe: false, effect: Effect::Idempotent, general: false, spawns: true, network: true },
             example: "replicate_db:\n  uses: postgres.replicate\n  timeout: 30m\n  with:\n    source: \"{{ secrets.source_dsn }}\"\n    target: \"{{ secrets.target_dsn }}\"\n    jobs: 4\n    verify_tables: [users, public.orders]",
@@ -125,17 +135,29 @@ impl Plugin for Replicate {
         })?;
         ctx.log(Stream::Info, format!("using {} and {}", tools::version(&tools.pg_dump).await, tools::version(&tools.pg_restore).await));
         let wait = input.connect_timeout.map(Dur::get);
-        let job = Job { tools, source: &source, target: &target, input: &input, jobs: input.jobs.unwrap_or(1), connect_timeout: wait };
+        let job = Job {
+            tools,
+            source: &source,
+            target: &target,
+            input: &input,
+            jobs: input.jobs.unwrap_or(1),
+            connect_timeout: wait,
+            reuse: input.reuse_dump.map_or(input::REUSE_DUMP, Dur::get),
+        };
 
-        let (bytes, format, file) = match &staging {
-            Staging::Stream => (transfer::stream(ctx, &job).await?, Format::Custom, None),
+        // Streamed or staged in objects, the snapshot is taken as pg_dump starts, now.
+        let begun = kept::now_ms();
+        let fresh = |bytes| transfer::Dumped { bytes, snapshot_at: begun, reused: false, kept: None };
+        let (dumped, format, file) = match &staging {
+            Staging::Stream => (fresh(transfer::stream(ctx, &job).await?), Format::Custom, None),
             Staging::Directory => (transfer::through_directory(ctx, &job).await?, Format::Directory, None),
             Staging::File(path) => {
                 let path = std::path::absolute(path).map_err(|e| ActionError::Input(format!("`via.file` ({}): {e}", path.display())))?;
                 (transfer::through_file(ctx, &job, &path).await?, Format::Custom, Some(path))
             }
-            Staging::Object(hops) => (transfer::through_objects(ctx, &job, hops).await?, Format::Custom, None),
+            Staging::Object(hops) => (fresh(transfer::through_objects(ctx, &job, hops).await?), Format::Custom, None),
         };
+        let bytes = dumped.bytes;
         ctx.log(
             Stream::Info,
             format!(
@@ -157,6 +179,8 @@ impl Plugin for Replicate {
             "format": format.name(),
             "verified": false,
             "file": file.map(|f| f.display().to_string()),
+            "dump_reused": dumped.reused,
+            "snapshot_at": dumped.snapshot_at,
         });
         if !input.verify_tables.is_empty() {
             let counts = verify::compare(ctx, &source, &target, &session, &input.verify_tables, source.connect_timeout(wait)).await?;
@@ -166,6 +190,8 @@ impl Plugin for Replicate {
                     outputs["verified"] = json!(true);
                 }
                 Err((message, found)) => {
+                    // The source differs from what the dump holds: the next attempt dumps again.
+                    forget(ctx, &staging, &dumped);
                     outputs["rows"] = found["rows"].clone();
                     outputs["mismatches"] = found["mismatches"].clone();
                     outputs["duration_ms"] = json!(started.elapsed().as_millis() as u64);
@@ -173,7 +199,23 @@ impl Plugin for Replicate {
                 }
             }
         }
+        forget(ctx, &staging, &dumped);
         outputs["duration_ms"] = json!(started.elapsed().as_millis() as u64);
         Ok(outputs)
+    }
+}
+
+/// Once the target is verified (or found to differ), no later attempt restores this dump:
+/// a directory is deleted, a kept file loses its manifest.
+fn forget(ctx: &ActionCtx, staging: &Staging, dumped: &transfer::Dumped) {
+    let Some(kept) = &dumped.kept else { return };
+    if *staging == Staging::Directory {
+        kept.remove();
+        if let Some(parent) = kept.dump.parent() {
+            let _ = std::fs::remove_dir(parent); // `dumps/`, when no other step keeps one
+        }
+        ctx.log(Stream::Info, format!("removed {}", kept.dump.display()));
+    } else {
+        kept.unseal();
     }
 }

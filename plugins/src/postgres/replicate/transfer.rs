@@ -15,6 +15,7 @@ use tokio::process::{ChildStdin, ChildStdout};
 use super::command::{Format, Invocation, Job};
 use super::group::{Exit, Group};
 use super::input::{ObjectUrl, Store};
+use super::kept::{Found, Kept, Manifest, now_ms};
 use crate::azure::session::Session;
 use crate::size::format_bytes as human;
 use crate::storage::side::{Chunks, Side};
@@ -57,45 +58,101 @@ pub(crate) async fn stream(ctx: &ActionCtx, job: &Job<'_>) -> Result<u64, Action
     Err(failure(job, &exits, piped.err(), bytes))
 }
 
-/// pg_dump `--format=directory --jobs N` into a temporary directory under the run's work
-/// directory, pg_restore `--jobs N` from it, the directory removed after; the dump's size.
-pub(crate) async fn through_directory(ctx: &ActionCtx, job: &Job<'_>) -> Result<u64, ActionError> {
-    let scratch = Scratch::create(ctx)?;
-    let dir = scratch.path.join("dump");
-    run_one(ctx, job, &job.dump(Format::Directory, Some(&dir))).await?;
-    let bytes = size_of(&dir);
-    ctx.log(Stream::Info, format!("dumped {} into {}", human(bytes), dir.display()));
-    run_one(ctx, job, &job.restore(Some(&dir))).await?;
-    drop(scratch);
-    ctx.log(Stream::Info, format!("removed {}", dir.display()));
-    Ok(bytes)
+/// A dump that was written (or found finished) and restored.
+pub(crate) struct Dumped {
+    /// The dump's size.
+    pub(crate) bytes: u64,
+    /// When pg_dump started (its snapshot), in milliseconds since the epoch.
+    pub(crate) snapshot_at: u64,
+    /// Whether an earlier attempt's finished dump was restored instead of dumping again.
+    pub(crate) reused: bool,
+    /// The kept dump, to forget once the target is verified.
+    pub(crate) kept: Option<Kept>,
 }
 
-/// pg_dump into `file` (written as `file.partial`, mode 0600, renamed when complete),
-/// pg_restore from it; the file is kept. The dump's size.
-pub(crate) async fn through_file(ctx: &ActionCtx, job: &Job<'_>, file: &Path) -> Result<u64, ActionError> {
+/// pg_dump `--format=directory --jobs N` into `dumps/<step>` under the run's work directory,
+/// sealed by its manifest, then pg_restore `--jobs N` from it. The dump stays until the step
+/// verified the target ([`Kept`]): an attempt after a crash or a failed restore reuses it.
+pub(crate) async fn through_directory(ctx: &ActionCtx, job: &Job<'_>) -> Result<Dumped, ActionError> {
+    let step: String = ctx.step_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    let parent = ctx.work_dir.join("dumps");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&parent)
+        .map_err(|e| io_failure(&format!("creating {}", parent.display()), &e))?;
+    let kept = Kept::at(parent.join(step));
+    let dump = job.dump(Format::Directory, Some(&kept.dump));
+    let (snapshot_at, reused) = match kept.examine(ctx, &job.source.described, &dump.display(), job.reuse) {
+        Found::Reuse(m) => (m.snapshot_at, true),
+        Found::Redo => {
+            let snapshot_at = now_ms();
+            run_one(ctx, job, &dump).await?;
+            seal(ctx, job, &kept, &dump, snapshot_at)?;
+            (snapshot_at, false)
+        }
+    };
+    let bytes = size_of(&kept.dump);
+    if !reused {
+        ctx.log(Stream::Info, format!("dumped {} into {}", human(bytes), kept.dump.display()));
+    }
+    run_one(ctx, job, &job.restore(Some(&kept.dump))).await?;
+    Ok(Dumped { bytes, snapshot_at, reused, kept: Some(kept) })
+}
+
+/// pg_dump into `file` (written as `file.partial`, mode 0600, renamed when complete, then
+/// sealed by its manifest), pg_restore from it; the file is kept, its manifest is removed once
+/// the step verified the target.
+pub(crate) async fn through_file(ctx: &ActionCtx, job: &Job<'_>, file: &Path) -> Result<Dumped, ActionError> {
     if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| io_failure(&format!("creating {}", parent.display()), &e))?;
     }
     let mut partial = file.as_os_str().to_os_string();
     partial.push(".partial");
     let partial = Partial(PathBuf::from(partial));
-    // pg_dump truncates the file it is given and keeps its mode: only its owner reads the dump.
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&partial.0)
-        .and_then(|f| f.set_permissions(std::fs::Permissions::from_mode(0o600)))
-        .map_err(|e| io_failure(&format!("creating {}", partial.0.display()), &e))?;
-    run_one(ctx, job, &job.dump(Format::Custom, Some(&partial.0))).await?;
-    std::fs::rename(&partial.0, file).map_err(|e| io_failure(&format!("renaming {} to {}", partial.0.display(), file.display()), &e))?;
+    let kept = Kept::at(file.to_path_buf());
+    let dump = job.dump(Format::Custom, Some(&partial.0));
+    let (snapshot_at, reused) = match kept.examine(ctx, &job.source.described, &dump.display(), job.reuse) {
+        Found::Reuse(m) => (m.snapshot_at, true),
+        Found::Redo => {
+            // pg_dump truncates the file it is given and keeps its mode: only its owner reads the dump.
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&partial.0)
+                .and_then(|f| f.set_permissions(std::fs::Permissions::from_mode(0o600)))
+                .map_err(|e| io_failure(&format!("creating {}", partial.0.display()), &e))?;
+            let snapshot_at = now_ms();
+            run_one(ctx, job, &dump).await?;
+            std::fs::rename(&partial.0, file)
+                .map_err(|e| io_failure(&format!("renaming {} to {}", partial.0.display(), file.display()), &e))?;
+            seal(ctx, job, &kept, &dump, snapshot_at)?;
+            (snapshot_at, false)
+        }
+    };
     let bytes = size_of(file);
-    ctx.log(Stream::Info, format!("dumped {} into {}", human(bytes), file.display()));
+    if !reused {
+        ctx.log(Stream::Info, format!("dumped {} into {}", human(bytes), file.display()));
+    }
     run_one(ctx, job, &job.restore(Some(file))).await?;
     ctx.log(Stream::Info, format!("kept the dump at {}", file.display()));
-    Ok(bytes)
+    Ok(Dumped { bytes, snapshot_at, reused, kept: Some(kept) })
+}
+
+/// Writes the manifest of a dump pg_dump just finished (exit 0).
+fn seal(ctx: &ActionCtx, job: &Job<'_>, kept: &Kept, dump: &Invocation, snapshot_at: u64) -> Result<(), ActionError> {
+    let manifest = Manifest {
+        snapshot_at,
+        finished_at: now_ms(),
+        source: job.source.described.clone(),
+        command: dump.display(),
+        run_id: ctx.run_id.clone(),
+        step_id: ctx.step_id.clone(),
+        files: super::kept::list(&kept.dump),
+    };
+    kept.seal(&manifest).map_err(|e| io_failure(&format!("writing {}", kept.manifest.display()), &e))
 }
 
 /// The seed's path: pg_dump into a scratch file, upload it to the first object, copy each
