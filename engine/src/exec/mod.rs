@@ -22,6 +22,7 @@ mod dry_reads;
 mod engine;
 mod health;
 pub mod identity;
+mod in_doubt;
 mod invariant_check;
 pub mod lifecycle;
 mod observer;
